@@ -1,0 +1,68 @@
+# turnout — everyday targets. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+CHECKOV_VENV := .venv-checkov
+BIN := $(VENV)/bin
+ENV ?=
+WORK := .work
+TF_MODULES := $(sort $(wildcard modules/*))
+
+# Providers come from a local filesystem mirror when one is present (offline machines, CI);
+# set TURNOUT_PROVIDER_MIRROR= (empty) to use your own Terraform CLI configuration instead.
+export TURNOUT_PROVIDER_MIRROR ?= $(wildcard /opt/tf-plugins)
+
+.PHONY: help install test lint lint-python lint-terraform checkov plan apply demo render clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(BIN)/turnout: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $@
+
+$(CHECKOV_VENV)/bin/checkov:
+	@# checkov pins old boto3/urllib3 and ships a clashing `hcl2`: it gets its own environment.
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet checkov
+	@touch $@
+
+install: $(BIN)/turnout $(CHECKOV_VENV)/bin/checkov ## Create the virtual environments (turnout, checkov)
+
+test: $(BIN)/turnout ## Run the whole test suite (unit + integration on the local emulator)
+	$(BIN)/pytest
+
+lint: lint-python lint-terraform checkov ## ruff, terraform fmt/validate, checkov
+
+lint-python: $(BIN)/turnout
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+lint-terraform: $(BIN)/turnout
+	terraform fmt -check -recursive -diff modules terraform
+	$(BIN)/python -m turnout.tf_validate $(TF_MODULES) terraform
+
+checkov: $(CHECKOV_VENV)/bin/checkov ## checkov over modules/ and terraform/ (zero failures)
+	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework terraform -d modules
+	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework terraform -d terraform
+
+render: $(BIN)/turnout ## Render terraform/<env>.tfvars.json from terraform/migration.yaml
+	$(BIN)/turnout render
+
+plan: $(BIN)/turnout ## Plan one environment: make plan ENV=new
+	@test -n "$(ENV)" || { echo "error: ENV is required: make plan ENV=old or make plan ENV=new" >&2; exit 2; }
+	$(BIN)/turnout plan --env $(ENV)
+
+apply: $(BIN)/turnout ## Apply the reviewed plan of one environment: make apply ENV=new
+	@test -n "$(ENV)" || { echo "error: ENV is required: make apply ENV=old or make apply ENV=new" >&2; exit 2; }
+	$(BIN)/turnout apply --env $(ENV)
+
+demo: $(BIN)/turnout ## The sandbox: both environments applied with real Terraform on the local emulator
+	$(BIN)/turnout sandbox demo
+
+clean: ## Remove the work directory (local state of the sandbox, plans, builds)
+	rm -rf $(WORK) build

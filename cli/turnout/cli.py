@@ -1,0 +1,190 @@
+"""The `turnout` command line. It stays thin: parse, call one function, print the result."""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+
+from turnout import __version__, deploy
+from turnout.errors import TurnoutError
+from turnout.project import Project
+
+app = typer.Typer(
+    name="turnout",
+    help=(
+        "Move a live Kinesis pipeline to a new AWS environment while events keep arriving, "
+        "with a rollback that loses nothing.\n\nExample: turnout render --check"
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+class EnvName(StrEnum):
+    old = "old"
+    new = "new"
+
+
+SpecOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--spec", help="The migration spec (default: terraform/migration.yaml).", show_default=False
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+EndpointOption = Annotated[
+    str | None,
+    typer.Option(
+        "--endpoint-url",
+        envvar="TURNOUT_AWS_ENDPOINT_URL",
+        help="Send every AWS call to this endpoint (the local emulator), e.g. http://127.0.0.1:5000.",
+    ),
+]
+
+
+@app.command()
+def render(
+    check: Annotated[
+        bool, typer.Option("--check", help="Change nothing; exit 1 and print the diff if stale.")
+    ] = False,
+    spec: SpecOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Render terraform/<env>.tfvars.json from the spec.
+
+    Example: turnout render --check
+    """
+    project = Project.locate(spec)
+    files = deploy.render(project)
+    stale = [rendered for rendered in files if rendered.is_stale()]
+    if check:
+        if as_json:
+            _print_json({"stale": [str(rendered.path) for rendered in stale]})
+        for rendered in stale if not as_json else []:
+            typer.echo(rendered.diff())
+        if stale:
+            names = ", ".join(str(rendered.path) for rendered in stale)
+            typer.echo(f"stale: {names}; run `turnout render` and commit the result.", err=True)
+            raise typer.Exit(1)
+        if not as_json:
+            typer.echo("rendered files are up to date.")
+        return
+    changed = deploy.write_rendered(files)
+    if as_json:
+        _print_json({"written": [str(rendered.path) for rendered in changed]})
+        return
+    for rendered in files:
+        state = "written" if rendered in changed else "unchanged"
+        typer.echo(f"{rendered.path}: {state}")
+
+
+@app.command()
+def validate(spec: SpecOption = None) -> None:
+    """Check the migration spec and print what it declares.
+
+    Example: turnout validate --spec terraform/migration.yaml
+    """
+    from turnout.spec_loader import load_spec
+
+    project = Project.locate(spec)
+    loaded = load_spec(project.spec_path)
+    streams = ", ".join(stream.name for stream in loaded.streams)
+    typer.echo(
+        f"{project.spec_path}: valid. Migration '{loaded.migration}', desired phase "
+        f"'{loaded.phase}', streams: {streams}."
+    )
+
+
+@app.command()
+def plan(
+    env: Annotated[EnvName, typer.Option("--env", help="Which environment to plan.")],
+    allow_destroy: Annotated[
+        bool,
+        typer.Option(
+            "--allow-destroy", help="Accept a plan that destroys or replaces a stream or table."
+        ),
+    ] = False,
+    markdown: Annotated[
+        bool, typer.Option("--markdown", help="Print the summary as Markdown (for a PR comment).")
+    ] = False,
+    endpoint_url: EndpointOption = None,
+    spec: SpecOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Render, init and plan one environment to a saved plan, and summarise it.
+
+    Example: turnout plan --env new
+    """
+    project = Project.locate(spec)
+    result = deploy.plan(project, env.value, allow_destroy, endpoint_url, stream_output=False)
+    if as_json:
+        _print_json({**result.summary.as_dict(), "plan": str(result.plan_path)})
+        return
+    if result.rendered_changed:
+        typer.echo("note: the rendered tfvars were stale and have been re-rendered; commit them.")
+    typer.echo(result.summary.markdown() if markdown else result.summary.text())
+    typer.echo(f"saved plan: {result.plan_path} (Markdown summary: {result.markdown_path})")
+    typer.echo(f"apply it with: turnout apply --env {env.value}")
+
+
+@app.command()
+def apply(
+    env: Annotated[EnvName, typer.Option("--env", help="Which environment to apply.")],
+    endpoint_url: EndpointOption = None,
+    spec: SpecOption = None,
+) -> None:
+    """Apply exactly the saved, reviewed plan of one environment.
+
+    Example: turnout apply --env new
+    """
+    project = Project.locate(spec)
+    deploy.apply(project, env.value, endpoint_url, stream_output=True)
+    typer.echo(f"applied the reviewed plan of the {env.value} environment.")
+
+
+@app.command()
+def version() -> None:
+    """Print turnout's version.
+
+    Example: turnout version
+    """
+    typer.echo(__version__)
+
+
+def _print_json(document: dict) -> None:
+    typer.echo(json.dumps(document, indent=2, sort_keys=True))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; operator errors become one paragraph on stderr, never a traceback."""
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(args=argv, prog_name="turnout", standalone_mode=False)
+    except TurnoutError as problem:
+        typer.echo(f"error: {problem}", err=True)
+        return problem.exit_code
+    except click.exceptions.Abort:
+        typer.echo("aborted.", err=True)
+        return 130
+    except click.ClickException as problem:
+        problem.show()
+        return problem.exit_code
+    except click.exceptions.Exit as done:
+        return done.exit_code
+    return result if isinstance(result, int) else 0
+
+
+def run() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,142 @@
+"""Summarise a Terraform plan (`terraform show -json`) and guard the resources that hold data.
+
+A destroyed or replaced Kinesis stream loses every buffered record; a destroyed ledger or state
+table loses the migration's memory. Such a plan is refused unless the operator says
+`--allow-destroy`, and the refusal names each address.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from turnout.errors import TerraformError
+
+PROTECTED_TYPES = {
+    "aws_kinesis_stream": "Kinesis stream (its buffered records would be lost)",
+    "aws_dynamodb_table": "DynamoDB table (replication ledger, cutover state or lock)",
+}
+_ACTION_NAMES = {
+    ("create",): "add",
+    ("update",): "change",
+    ("delete",): "destroy",
+    ("delete", "create"): "replace",
+    ("create", "delete"): "replace",
+}
+
+
+@dataclass
+class PlanSummary:
+    environment: str
+    counts: dict[str, Counter] = field(default_factory=dict)
+    destructive: list[tuple[str, str]] = field(default_factory=list)
+    output_changes: list[str] = field(default_factory=list)
+
+    @property
+    def totals(self) -> Counter:
+        total: Counter = Counter()
+        for per_type in self.counts.values():
+            total.update(per_type)
+        return total
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(sum(self.totals.values())) or bool(self.output_changes)
+
+    def as_dict(self) -> dict:
+        return {
+            "environment": self.environment,
+            "has_changes": self.has_changes,
+            "totals": {
+                name: self.totals.get(name, 0) for name in ("add", "change", "replace", "destroy")
+            },
+            "by_type": {
+                kind: {
+                    name: counts.get(name, 0) for name in ("add", "change", "replace", "destroy")
+                }
+                for kind, counts in sorted(self.counts.items())
+            },
+            "destructive": [
+                {"address": address, "action": action} for address, action in self.destructive
+            ],
+            "output_changes": self.output_changes,
+        }
+
+    def text(self) -> str:
+        totals = self.totals
+        head = (
+            f"Plan for {self.environment}: {totals['add']} to add, {totals['change']} to change, "
+            f"{totals['replace']} to replace, {totals['destroy']} to destroy."
+        )
+        if not self.has_changes:
+            return f"Plan for {self.environment}: no changes. The live system matches the reviewed vars."
+        rows = [head]
+        for kind, counts in sorted(self.counts.items()):
+            parts = ", ".join(
+                f"{counts[name]} {name}"
+                for name in ("add", "change", "replace", "destroy")
+                if counts[name]
+            )
+            rows.append(f"  {kind}: {parts}")
+        if self.output_changes:
+            rows.append(f"  outputs changing: {', '.join(self.output_changes)}")
+        return "\n".join(rows)
+
+    def markdown(self) -> str:
+        totals = self.totals
+        lines = [f"### turnout plan: `{self.environment}`", ""]
+        if not self.has_changes:
+            lines.append("No changes. The live system matches the reviewed vars.")
+            return "\n".join(lines) + "\n"
+        lines += [
+            f"**{totals['add']}** to add, **{totals['change']}** to change, "
+            f"**{totals['replace']}** to replace, **{totals['destroy']}** to destroy.",
+            "",
+            "| resource type | add | change | replace | destroy |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for kind, counts in sorted(self.counts.items()):
+            lines.append(
+                f"| `{kind}` | {counts['add']} | {counts['change']} | {counts['replace']} | {counts['destroy']} |"
+            )
+        if self.destructive:
+            lines += ["", "**Destroys data-holding resources:**", ""]
+            lines += [f"- `{address}` ({action})" for address, action in self.destructive]
+        return "\n".join(lines) + "\n"
+
+
+def summarise_plan(environment: str, plan: dict) -> PlanSummary:
+    summary = PlanSummary(environment)
+    for change in plan.get("resource_changes", []):
+        if change.get("mode") == "data":
+            continue
+        actions = tuple(change.get("change", {}).get("actions", []))
+        action = _ACTION_NAMES.get(actions)
+        if action is None:
+            continue
+        kind = change.get("type", "?")
+        summary.counts.setdefault(kind, Counter())[action] += 1
+        if action in ("destroy", "replace") and kind in PROTECTED_TYPES:
+            summary.destructive.append((change.get("address", kind), action))
+    summary.output_changes = sorted(
+        name
+        for name, change in plan.get("output_changes", {}).items()
+        if tuple(change.get("actions", [])) not in (("no-op",), ())
+    )
+    return summary
+
+
+def refuse_destruction(summary: PlanSummary, allow_destroy: bool) -> None:
+    if not summary.destructive or allow_destroy:
+        return
+    listed = "; ".join(
+        f"{address} would be {'destroyed' if action == 'destroy' else 'replaced (destroyed and recreated)'}"
+        for address, action in summary.destructive
+    )
+    raise TerraformError(
+        f"the {summary.environment} plan destroys data-holding resources: {listed}. A destroyed "
+        f"stream loses its buffered records and a destroyed ledger or state table loses the "
+        f"migration's memory. Change the spec so these stay (for a stream, keep its name, mode "
+        f"and encryption key), or re-run with --allow-destroy if this is really intended. "
+        f"The saved plan was discarded, so nothing can be applied from it."
+    )

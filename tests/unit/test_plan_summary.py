@@ -1,0 +1,77 @@
+"""Plan summaries and the guard on data-holding resources, from `terraform show -json` documents."""
+
+from __future__ import annotations
+
+import pytest
+from turnout.errors import TerraformError
+from turnout.plan_summary import refuse_destruction, summarise_plan
+
+
+def change(address: str, kind: str, *actions: str) -> dict:
+    return {
+        "address": address,
+        "type": kind,
+        "mode": "managed",
+        "change": {"actions": list(actions)},
+    }
+
+
+PLAN = {
+    "resource_changes": [
+        change(
+            'module.stream["clicks"].aws_kinesis_stream.this',
+            "aws_kinesis_stream",
+            "delete",
+            "create",
+        ),
+        change("module.replicator.aws_lambda_function.this", "aws_lambda_function", "update"),
+        change("module.control_plane.aws_ssm_parameter.route[0]", "aws_ssm_parameter", "create"),
+        change("module.control_plane.aws_ssm_parameter.direction", "aws_ssm_parameter", "no-op"),
+        {
+            "address": "data.aws_caller_identity.this",
+            "type": "aws_caller_identity",
+            "mode": "data",
+            "change": {"actions": ["read"]},
+        },
+    ],
+    "output_changes": {"stream_arns": {"actions": ["update"]}, "same": {"actions": ["no-op"]}},
+}
+
+
+def test_summary_counts_actions_by_resource_type():
+    summary = summarise_plan("new", PLAN)
+    assert summary.as_dict()["totals"] == {"add": 1, "change": 1, "replace": 1, "destroy": 0}
+    assert summary.as_dict()["by_type"]["aws_kinesis_stream"]["replace"] == 1
+    assert summary.output_changes == ["stream_arns"]
+    assert summary.has_changes
+    assert "1 to add, 1 to change, 1 to replace, 0 to destroy" in summary.text()
+    assert "| `aws_lambda_function` | 0 | 1 | 0 | 0 |" in summary.markdown()
+
+
+def test_replacing_a_stream_is_refused_naming_its_address():
+    summary = summarise_plan("new", PLAN)
+    with pytest.raises(TerraformError) as refused:
+        refuse_destruction(summary, allow_destroy=False)
+    assert 'module.stream["clicks"].aws_kinesis_stream.this would be replaced' in str(refused.value)
+    assert "--allow-destroy" in str(refused.value)
+
+
+def test_allow_destroy_lets_a_stream_replacement_through():
+    refuse_destruction(summarise_plan("new", PLAN), allow_destroy=True)
+
+
+def test_destroying_a_ledger_table_is_refused():
+    plan = {
+        "resource_changes": [
+            change("module.replicator.aws_dynamodb_table.ledger", "aws_dynamodb_table", "delete")
+        ]
+    }
+    with pytest.raises(TerraformError, match=r"aws_dynamodb_table\.ledger would be destroyed"):
+        refuse_destruction(summarise_plan("old", plan), allow_destroy=False)
+
+
+def test_an_empty_plan_reports_no_changes():
+    summary = summarise_plan("old", {"resource_changes": [change("x.y", "aws_sqs_queue", "no-op")]})
+    assert not summary.has_changes
+    assert "no changes" in summary.text()
+    refuse_destruction(summary, allow_destroy=False)
