@@ -1,0 +1,68 @@
+"""apply only ever applies a saved plan whose inputs still match what was reviewed."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from turnout import deploy
+from turnout.errors import TerraformError
+from turnout.project import Project
+from turnout.terraform import TerraformRunner, TerraformSettings
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def project(tmp_path) -> Project:
+    shutil.copytree(
+        REPO / "terraform", tmp_path / "terraform", ignore=shutil.ignore_patterns(".terraform*")
+    )
+    return Project(
+        root=tmp_path,
+        spec_path=tmp_path / "terraform" / "migration.yaml",
+        work_dir=tmp_path / ".work",
+    )
+
+
+def test_apply_without_a_saved_plan_is_refused(project):
+    with pytest.raises(
+        TerraformError, match=r"no saved plan for the new environment.*turnout plan --env new"
+    ):
+        deploy.apply(project, "new")
+
+
+def test_apply_is_refused_when_the_tfvars_changed_after_the_plan(project):
+    plans = project.work_dir / "plans"
+    plans.mkdir(parents=True)
+    var_file = project.terraform_dir / "new.tfvars.json"
+    (plans / "new.tfplan").write_bytes(b"reviewed plan")
+    (plans / "new.inputs.json").write_text(
+        json.dumps({"inputs": deploy._fingerprint(project, var_file), "var_file": str(var_file)})
+    )
+    var_file.write_text(var_file.read_text().replace('"batch_size": 500', '"batch_size": 10'))
+    with pytest.raises(TerraformError, match="changed after it was made"):
+        deploy.apply(project, "new")
+    assert (plans / "new.tfplan").read_bytes() == b"reviewed plan"
+
+
+def test_a_missing_terraform_binary_is_a_clear_error(tmp_path):
+    settings = TerraformSettings(
+        root_dir=tmp_path, work_dir=tmp_path, binary="terraform-that-is-not-installed"
+    )
+    with pytest.raises(
+        TerraformError, match="terraform-that-is-not-installed' was not found on PATH"
+    ):
+        TerraformRunner(settings, "old")
+
+
+def test_a_missing_provider_mirror_is_a_clear_error(tmp_path):
+    settings = TerraformSettings(
+        root_dir=tmp_path, work_dir=tmp_path, provider_mirror=tmp_path / "no-mirror"
+    )
+    runner = TerraformRunner(settings, "old")
+    with pytest.raises(TerraformError, match=r"provider mirror .*no-mirror is not a directory"):
+        runner.init()

@@ -1,0 +1,208 @@
+"""Fault injection: failed entries, failed calls, expiring credentials, time running out."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from fakes_kinesis import (
+    FakeAws,
+    FakeClock,
+    FakeContext,
+    check_delivery,
+    client_error,
+    make_event,
+    make_replicator,
+    make_shard,
+    run_esm,
+)
+
+
+def test_ten_percent_of_entries_failing_at_random_over_thousands_of_records_and_many_keys():
+    aws = FakeAws(FakeClock(), entry_failure_rate=0.10, seed=11)
+    aws.entry_failure_codes = (
+        "ProvisionedThroughputExceededException",
+        "InternalFailure",
+        "KMSThrottlingException",
+    )
+    replicator, _ = make_replicator(aws)
+    records = make_shard(6000, keys=300, seed=5)
+    run = run_esm(
+        replicator.process, records, batch_size=1000, context_factory=lambda: FakeContext(aws.clock)
+    )
+
+    report = check_delivery(aws.target(), records)
+    duplicates = sum(o.duplicates_resent for o in run.outcomes)
+    retried = sum(o.retried_entries for o in run.outcomes)
+    print(
+        f"\n10% entry failures: {len(records)} records, {aws.entry_failures} failed entries, "
+        f"{retried} retried, {report.duplicates} duplicates in target "
+        f"(counted {duplicates}), {run.invocations} invocations"
+    )
+    assert aws.entry_failures > 500  # the fault really was injected
+    assert retried == aws.entry_failures
+    assert report.distinct == len(records)
+    assert report.duplicates == duplicates
+    assert sum(o.throttles for o in run.outcomes) > 0
+    assert aws.metric_sum("RetriedEntries") == retried
+    # each failed round backed off, with full jitter (not a fixed delay)
+    assert len(aws.clock.sleeps) > 10 and len(set(aws.clock.sleeps)) == len(aws.clock.sleeps)
+
+
+@pytest.mark.parametrize(
+    ("code", "status"),
+    [
+        ("ProvisionedThroughputExceededException", 400),
+        ("ThrottlingException", 400),
+        ("KMSThrottlingException", 400),
+        ("InternalFailure", 500),
+        ("ServiceUnavailable", 503),
+        ("SomethingNew", 502),  # any 5xx
+    ],
+)
+def test_whole_call_throttling_and_server_errors_are_retried_with_backoff(code, status):
+    aws = FakeAws(FakeClock())
+    # every third call attempt fails as a whole, and the first four in a row
+    aws.call_fault = lambda n: client_error(code, status=status) if n <= 4 or n % 3 == 0 else None
+    replicator, _ = make_replicator(aws)
+    records = make_shard(3000, keys=700)
+    outcome = replicator.process(make_event(records), FakeContext(aws.clock))
+
+    assert outcome.response() == {"batchItemFailures": []}
+    report = check_delivery(aws.target(), records)
+    assert report.duplicates == 0
+    assert outcome.retried_entries > 0
+    if "Throttl" in code or code.startswith("Provisioned"):
+        assert outcome.throttles >= 4
+    # exponential: the first four consecutive backoffs have growing ceilings
+    # (full jitter draws below them); all stay under the cap
+    assert len(aws.clock.sleeps) >= 4
+    assert all(0 <= s <= 2.0 for s in aws.clock.sleeps)
+    assert aws.clock.sleeps[3] <= 0.05 * 2**4
+
+
+def test_connection_errors_are_retried():
+    from botocore.exceptions import EndpointConnectionError
+
+    aws = FakeAws(FakeClock())
+    aws.call_fault = lambda n: EndpointConnectionError(endpoint_url="x") if n == 1 else None
+    replicator, _ = make_replicator(aws)
+    records = make_shard(100, keys=10)
+    assert replicator.process(make_event(records), FakeContext(aws.clock)).failure_index is None
+    check_delivery(aws.target(), records)
+
+
+def test_non_retryable_call_error_stops_and_reports_the_first_unwritten_record():
+    aws = FakeAws(FakeClock())
+    aws.call_fault = lambda n: client_error("AccessDeniedException") if n >= 2 else None
+    replicator, logs = make_replicator(aws)
+    records = make_shard(2000, keys=600)
+    outcome = replicator.process(make_event(records), FakeContext(aws.clock))
+
+    assert outcome.stop_reason == "write_error"
+    assert outcome.written == 500
+    first_unwritten = outcome.failure_index
+    assert first_unwritten is not None and first_unwritten < 2000
+    assert outcome.response()["batchItemFailures"] == [
+        {"itemIdentifier": records[first_unwritten].sequence_number}
+    ]
+    assert outcome.duplicates_resent == 500 - first_unwritten
+    check_delivery(aws.target(), records, complete=False)
+    assert any(json.loads(line)["level"] == "ERROR" for line in logs)
+
+
+def test_credentials_expiring_mid_batch_are_refreshed_and_nothing_is_lost():
+    aws = FakeAws(FakeClock())
+    revoke_before_call = {3, 7}  # the writer credentials die before these PutRecords calls
+    puts = {"n": 0}
+    original_check = aws.check_credentials
+
+    def check(credentials, operation):
+        if operation == "PutRecords":
+            puts["n"] += 1
+            if puts["n"] in revoke_before_call:
+                aws.revoke_all()
+        original_check(credentials, operation)
+
+    aws.check_credentials = check
+    replicator, logs = make_replicator(aws)
+    records = make_shard(5000, keys=1000)
+    outcome = replicator.process(make_event(records), FakeContext(aws.clock))
+
+    assert outcome.response() == {"batchItemFailures": []}
+    assert aws.credential_errors == 2
+    assert outcome.credential_refreshes == 2
+    assert aws.sts_calls == 3  # first assume + two refreshes
+    check_delivery(aws.target(), records)
+    text = "\n".join(logs)
+    assert "writer_credentials_dropped" in text
+    for secret in ("secret-", "token-"):
+        assert secret not in text
+
+
+def test_credentials_that_stay_rejected_back_off_instead_of_spinning():
+    aws = FakeAws(FakeClock())
+    aws.call_fault = lambda n: client_error("UnrecognizedClientException") if n <= 3 else None
+    replicator, _ = make_replicator(aws)
+    records = make_shard(100, keys=10)
+    outcome = replicator.process(make_event(records), FakeContext(aws.clock))
+    assert outcome.failure_index is None
+    assert aws.sts_calls == 4
+    assert len(aws.clock.sleeps) == 2  # the 2nd and 3rd rejections in a row back off
+    check_delivery(aws.target(), records)
+
+
+def test_credentials_are_refreshed_before_they_expire():
+    aws = FakeAws(FakeClock(), session_seconds_cap=900, call_latency=1.0)
+    replicator, _ = make_replicator(aws, credential_refresh_margin_seconds=300)
+    context = lambda: FakeContext(aws.clock, budget_ms=900_000)  # noqa: E731
+    records = make_shard(1500, keys=1)  # 1500 calls of 1 s each
+    run = run_esm(replicator.process, records, batch_size=500, context_factory=context)
+
+    check_delivery(aws.target(), records)
+    assert aws.credential_errors == 0  # never hit an expired token
+    assert aws.sts_calls >= 3  # 900 s sessions, renewed 300 s early, over 1500 s
+    assert run.invocations == 3
+
+
+def test_remaining_time_running_out_fails_at_the_first_unwritten_record_and_resumes_there():
+    aws = FakeAws(FakeClock(), call_latency=0.2, entry_failure_rate=0.05, seed=3)
+    replicator, _ = make_replicator(aws, safety_margin_ms=1000)
+    records = make_shard(4000, keys=25, seed=9)
+    contexts = []
+
+    def context():
+        contexts.append(FakeContext(aws.clock, budget_ms=6_000))
+        return contexts[-1]
+
+    run = run_esm(replicator.process, records, batch_size=2000, context_factory=context)
+
+    timed_out = [o for o in run.outcomes if o.stop_reason == "time"]
+    assert timed_out, "the budget was meant to run out"
+    for outcome in timed_out:
+        # failure point = first record not yet written, and everything before it was written
+        assert outcome.failure_index == outcome.written_prefix
+        assert outcome.written >= outcome.written_prefix
+    # every invocation stopped within its budget
+    report = check_delivery(aws.target(), records)
+    duplicates = sum(o.duplicates_resent for o in run.outcomes)
+    print(
+        f"\ntime running out: {run.invocations} invocations, {len(timed_out)} timed out, "
+        f"{report.duplicates} duplicates in target (counted {duplicates})"
+    )
+    assert report.duplicates == duplicates
+    assert report.distinct == len(records)
+    assert aws.metric_sum("DuplicatesResent") == duplicates
+
+
+def test_each_invocation_keeps_its_safety_margin():
+    aws = FakeAws(FakeClock(), call_latency=0.25)
+    replicator, _ = make_replicator(aws, safety_margin_ms=2000)
+    records = make_shard(500, keys=1)
+    start = aws.clock.monotonic()
+    outcome = replicator.process(make_event(records), FakeContext(aws.clock, budget_ms=10_000))
+    used = aws.clock.monotonic() - start
+    assert outcome.stop_reason == "time"
+    # the last call may start just before the deadline (8 s) and takes 0.25 s
+    assert used <= 8.0 + 0.25
+    assert outcome.failure_index == outcome.written == len(aws.target())
