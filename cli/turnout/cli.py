@@ -150,6 +150,94 @@ def apply(
     typer.echo(f"applied the reviewed plan of the {env.value} environment.")
 
 
+sandbox_app = typer.Typer(
+    help="The sandbox: the local AWS emulator with both environments applied by real Terraform.",
+    no_args_is_help=True,
+)
+app.add_typer(sandbox_app, name="sandbox")
+
+
+@sandbox_app.command("up")
+def sandbox_up(spec: SpecOption = None, as_json: JsonOption = False) -> None:
+    """Start the emulator (if needed) and apply both environments into it.
+
+    Example: turnout sandbox up
+    """
+    from turnout.sandbox import Sandbox
+
+    status = Sandbox(Project.locate(spec)).up(progress=_progress(as_json))
+    _print_status(status, as_json)
+
+
+@sandbox_app.command("status")
+def sandbox_status(spec: SpecOption = None, as_json: JsonOption = False) -> None:
+    """Show what runs in the sandbox.
+
+    Example: turnout sandbox status --json
+    """
+    from turnout.sandbox import Sandbox
+
+    _print_status(Sandbox(Project.locate(spec)).status(), as_json)
+
+
+@sandbox_app.command("down")
+def sandbox_down(spec: SpecOption = None) -> None:
+    """Stop everything the sandbox started (by PID) and forget its state.
+
+    Example: turnout sandbox down
+    """
+    from turnout.sandbox import Sandbox
+
+    Sandbox(Project.locate(spec)).down(progress=_progress(False))
+
+
+@sandbox_app.command("demo")
+def sandbox_demo(
+    keep: Annotated[
+        bool, typer.Option("--keep", help="Leave the sandbox running afterwards.")
+    ] = False,
+    spec: SpecOption = None,
+) -> None:
+    """Bring the sandbox up from nothing, show both environments, and take it down again.
+
+    Example: turnout sandbox demo --keep
+    """
+    from turnout.sandbox import Sandbox
+
+    sandbox = Sandbox(Project.locate(spec))
+    try:
+        status = sandbox.up(progress=_progress(False))
+        _print_status(status, False)
+        typer.echo(
+            "\nboth environments are applied; `turnout plan` against the sandbox shows no changes."
+        )
+    finally:
+        if not keep:
+            sandbox.down(progress=_progress(False))
+
+
+def _progress(quiet: bool):
+    def report(message: str) -> None:
+        if not quiet:
+            typer.echo(message, err=True)
+
+    return report
+
+
+def _print_status(status: dict, as_json: bool) -> None:
+    from turnout.inventory import inventory_text
+
+    if as_json:
+        _print_json(status)
+        return
+    if not status.get("running"):
+        typer.echo("the sandbox is not running; start it with `turnout sandbox up`.")
+        return
+    typer.echo(f"sandbox: emulator at {status['endpoint_url']} (pid {status['pid']})")
+    for inventory in status["environments"].values():
+        typer.echo(inventory_text(inventory))
+
+
 @app.command()
 def version() -> None:
     """Print turnout's version.

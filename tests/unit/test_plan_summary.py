@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from turnout.errors import TerraformError
 from turnout.plan_summary import refuse_destruction, summarise_plan
 

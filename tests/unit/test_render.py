@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+
 from turnout.cli import main
 from turnout.errors import RenderError
 from turnout.render import render_environments

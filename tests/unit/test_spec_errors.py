@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from turnout.cli import main
 from turnout.errors import SpecError
 from turnout.spec_loader import load_spec

@@ -1,0 +1,330 @@
+"""Launcher of moto's server for the local AWS emulator (loopback only).
+
+Run as ``python -m turnout.emulator_server --host 127.0.0.1 --port N``. It serves moto's
+normal HTTP API with three changes, all made before the first request:
+
+1. **moto's own Lambda execution is neutralised.** moto delivers stream and queue records to
+   Lambda functions by itself: Kinesis ``Stream.put_record`` calls
+   ``LambdaBackend.send_kinesis_message`` for *every* record put to a stream that has *any*
+   event source mapping, even a disabled or deleted one (moto never removes a mapping from the
+   stream); DynamoDB streams call ``send_dynamodb_items`` (and drop the stream records when it
+   "succeeds"); an SQS queue with a mapping *receives* its own messages (bumping their receive
+   count) and hands them to ``send_sqs_batch``; SNS and CloudWatch Logs subscriptions call
+   ``send_sns_message`` / ``send_log_event``. Each of these ends in ``LambdaFunction.invoke``,
+   which tries Docker: there is none here, so every record would cost a failed Docker call, time
+   and log noise, and SQS messages would be consumed by nobody. Functions are run by
+   :mod:`turnout.lambda_runtime` instead, with AWS's semantics. The patches turn these delivery
+   paths into counted no-ops; ``GET /_turnout/status`` exposes the counters, together with the
+   number of times moto still tried to run function code (``function_code_runs``: only an
+   explicit ``lambda:Invoke`` API call should ever raise it).
+2. **Function code is reachable over HTTP.** moto keeps a function's zip in memory and answers
+   ``GetFunction`` with a ``Code.Location`` on a fictitious S3 host. The patch points
+   ``Code.Location`` at ``/_turnout/lambda-code/<account>/<region>/<function>`` on this server,
+   which serves the deployed zip (like AWS's pre-signed URL: a plain HTTP GET).
+3. ``StartingPositionTimestamp`` is returned with a mapping's configuration (moto stores it but
+   leaves it out; AWS returns it).
+4. ``ListEventSourceMappings(FunctionName=...)`` matches a function given by name or ARN (moto
+   matches only the exact string used at creation).
+5. ``CreateStream`` keeps its ``Tags`` (moto drops them; AWS applies them), so a tagged stream
+   created by Terraform plans clean afterwards.
+6. ``GET /_turnout/health`` answers once the server is ready.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+from urllib.parse import parse_qs, quote, unquote
+
+CONTROL_PREFIX = "/_turnout/"
+
+_lock = threading.Lock()
+_counters: dict[str, int] = {
+    "suppressed_kinesis_deliveries": 0,
+    "suppressed_dynamodb_deliveries": 0,
+    "suppressed_sqs_deliveries": 0,
+    "suppressed_sns_deliveries": 0,
+    "suppressed_log_deliveries": 0,
+    "function_code_runs": 0,
+}
+_applied = False
+# Serialises SQS Queue.add_message with the creation of event source mappings (see below).
+_sqs_esm_lock = threading.RLock()
+
+
+def _count(name: str) -> None:
+    with _lock:
+        _counters[name] = _counters.get(name, 0) + 1
+
+
+def counters() -> dict[str, int]:
+    with _lock:
+        return dict(_counters)
+
+
+def neutralise_lambda_delivery(base_url: str) -> None:
+    """Patch moto (in this process) so that it never runs Lambda function code by itself.
+
+    Idempotent. ``base_url`` is this server's own URL, used for ``Code.Location``.
+    """
+    global _applied
+    if _applied:
+        return
+    from moto.awslambda.models import EventSourceMapping, LambdaBackend, LambdaFunction
+    from moto.sqs.models import Queue
+
+    # Kinesis: Stream.put_record -> send_kinesis_message for every mapping ever created on the
+    # stream (enabled or not, deleted or not). A no-op: the record stays in the shard, where the
+    # local Lambda runtime reads it like AWS's pollers do.
+    def send_kinesis_message(self: Any, *args: Any, **kwargs: Any) -> None:
+        _count("suppressed_kinesis_deliveries")
+
+    # DynamoDB streams: StreamShard.add -> send_dynamodb_items; a truthy result makes moto
+    # *clear* the stream shard, so returning None also keeps the stream records readable.
+    def send_dynamodb_items(self: Any, *args: Any, **kwargs: Any) -> None:
+        _count("suppressed_dynamodb_deliveries")
+        return None
+
+    # SQS: second line of defence (see the add_message patch): a falsy result would make moto
+    # re-show the messages, never delete them.
+    def send_sqs_batch(self: Any, *args: Any, **kwargs: Any) -> bool:
+        _count("suppressed_sqs_deliveries")
+        return False
+
+    def send_sns_message(self: Any, *args: Any, **kwargs: Any) -> None:
+        _count("suppressed_sns_deliveries")
+
+    def send_log_event(self: Any, *args: Any, **kwargs: Any) -> None:
+        _count("suppressed_log_deliveries")
+
+    LambdaBackend.send_kinesis_message = send_kinesis_message  # type: ignore[method-assign]
+    LambdaBackend.send_dynamodb_items = send_dynamodb_items  # type: ignore[method-assign]
+    LambdaBackend.send_sqs_batch = send_sqs_batch  # type: ignore[method-assign]
+    LambdaBackend.send_sns_message = send_sns_message  # type: ignore[method-assign]
+    LambdaBackend.send_log_event = send_log_event  # type: ignore[method-assign]
+
+    # SQS: Queue.add_message, for a queue with an enabled mapping, *receives* the new messages
+    # itself (visibility timeout, receive count, possibly a redrive to the DLQ) before calling
+    # send_sqs_batch. Hide the queue's mappings from add_message; mapping creation takes the
+    # same lock so that no mapping is lost while hidden.
+    original_add_message = Queue.add_message
+
+    @functools.wraps(original_add_message)
+    def add_message(self: Any, message: Any) -> None:
+        with _sqs_esm_lock:
+            mappings = self.lambda_event_source_mappings
+            if not mappings:
+                return original_add_message(self, message)
+            self.lambda_event_source_mappings = {}
+            try:
+                return original_add_message(self, message)
+            finally:
+                self.lambda_event_source_mappings = mappings
+
+    Queue.add_message = add_message  # type: ignore[method-assign]
+
+    original_create_esm = LambdaBackend.create_event_source_mapping
+
+    @functools.wraps(original_create_esm)
+    def create_event_source_mapping(self: Any, spec: dict[str, Any]) -> Any:
+        with _sqs_esm_lock:
+            return original_create_esm(self, spec)
+
+    LambdaBackend.create_event_source_mapping = create_event_source_mapping  # type: ignore[method-assign]
+
+    # The observable signal: every attempt of moto to run function code passes here.
+    original_invoke = LambdaFunction.invoke
+
+    @functools.wraps(original_invoke)
+    def invoke(self: Any, *args: Any, **kwargs: Any) -> Any:
+        _count("function_code_runs")
+        return original_invoke(self, *args, **kwargs)
+
+    LambdaFunction.invoke = invoke  # type: ignore[method-assign]
+
+    # GetFunction: make Code.Location a URL on this server that serves the deployed zip.
+    original_get_code = LambdaFunction.get_code
+
+    @functools.wraps(original_get_code)
+    def get_code(self: Any) -> dict[str, Any]:
+        resp = original_get_code(self)
+        if getattr(self, "code_bytes", b"") and self.package_type == "Zip":
+            location = (
+                f"{base_url}{CONTROL_PREFIX}lambda-code/{self.account_id}/{self.region}/"
+                f"{quote(self.function_name, safe='')}?version={quote(str(self.version))}"
+            )
+            resp["Code"] = {"Location": location, "RepositoryType": "S3"}
+        return resp
+
+    LambdaFunction.get_code = get_code  # type: ignore[method-assign]
+
+    # moto stores StartingPositionTimestamp but leaves it out of the mapping's configuration;
+    # AWS returns it, and the local Lambda runtime needs it for AT_TIMESTAMP.
+    original_esm_config = EventSourceMapping.get_configuration
+
+    @functools.wraps(original_esm_config)
+    def get_configuration(self: Any) -> dict[str, Any]:
+        config = original_esm_config(self)
+        if getattr(self, "starting_position_timestamp", None) is not None:
+            config["StartingPositionTimestamp"] = self.starting_position_timestamp
+        return config
+
+    EventSourceMapping.get_configuration = get_configuration  # type: ignore[method-assign]
+
+    # ListEventSourceMappings(FunctionName=...): moto compares the filter with the exact string
+    # given at creation (a name does not match a mapping created with the function's ARN, as
+    # Terraform does). AWS accepts a name, a partial or a full ARN for either.
+    original_list_esm = LambdaBackend.list_event_source_mappings
+
+    @functools.wraps(original_list_esm)
+    def list_event_source_mappings(self: Any, event_source_arn: str, function_name: str) -> Any:
+        esms = original_list_esm(self, event_source_arn, None)  # type: ignore[arg-type]
+        if not function_name:
+            return esms
+        wanted = _function_name_of(function_name)
+        return [e for e in esms if _function_name_of(e.function_arn) == wanted]
+
+    LambdaBackend.list_event_source_mappings = list_event_source_mappings  # type: ignore[method-assign]
+    _applied = True
+
+
+def _function_name_of(name_or_arn: str) -> str:
+    """``f``, ``f:qual``, ``123:function:f``, ``arn:aws:lambda:r:123:function:f[:qual]`` -> ``f``
+    (plus the qualifier, if any)."""
+    parts = name_or_arn.split(":")
+    if "function" in parts:
+        rest = parts[parts.index("function") + 1 :]
+        return ":".join(rest)
+    return name_or_arn
+
+
+def _function_code(account_id: str, region: str, name: str, version: str | None) -> bytes | None:
+    from moto.awslambda.utils import get_backend
+
+    try:
+        qualifier = None if version in (None, "", "$LATEST") else version
+        fn = get_backend(account_id, region).get_function(name, qualifier)
+    except Exception:
+        return None
+    return getattr(fn, "code_bytes", b"") or None
+
+
+class ControlApp:
+    """WSGI wrapper: ``/_turnout/...`` is ours, everything else goes to moto."""
+
+    def __init__(self, inner: Callable[..., Iterable[bytes]]) -> None:
+        self.inner = inner
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        path = environ.get("PATH_INFO", "")
+        if not path.startswith(CONTROL_PREFIX):
+            return self.inner(environ, start_response)
+        parts = [unquote(p) for p in path[len(CONTROL_PREFIX) :].split("/") if p]
+        if parts == ["health"]:
+            return self._json(start_response, 200, {"status": "ok", "pid": os.getpid()})
+        if parts == ["status"]:
+            return self._json(start_response, 200, {"pid": os.getpid(), "counters": counters()})
+        if len(parts) == 4 and parts[0] == "lambda-code":
+            query = parse_qs(environ.get("QUERY_STRING", ""))
+            version = (query.get("version") or [None])[0]
+            body = _function_code(parts[1], parts[2], parts[3], version)
+            if body is None:
+                return self._json(start_response, 404, {"error": "no such function code"})
+            start_response(
+                "200 OK",
+                [("Content-Type", "application/zip"), ("Content-Length", str(len(body)))],
+            )
+            return [body]
+        return self._json(start_response, 404, {"error": "unknown control path"})
+
+    @staticmethod
+    def _json(start_response: Callable[..., Any], status: int, body: dict[str, Any]) -> list[bytes]:
+        data = json.dumps(body).encode()
+        reason = {200: "OK", 404: "Not Found"}.get(status, "Error")
+        start_response(
+            f"{status} {reason}",
+            [("Content-Type", "application/json"), ("Content-Length", str(len(data)))],
+        )
+        return [data]
+
+
+def keep_stream_tags_on_create() -> None:
+    """moto's CreateStream ignores ``Tags``; AWS applies them with the stream."""
+    from moto.kinesis.responses import KinesisResponse
+
+    create_stream = KinesisResponse.create_stream
+    if getattr(create_stream, "_turnout_keeps_tags", False):
+        return
+
+    @functools.wraps(create_stream)
+    def create_stream_with_tags(self: Any) -> Any:
+        result = create_stream(self)
+        tags = self._get_param("Tags")
+        if tags:
+            self.kinesis_backend.add_tags_to_stream(None, self._get_param("StreamName"), tags)
+        return result
+
+    create_stream_with_tags._turnout_keeps_tags = True  # type: ignore[attr-defined]
+    KinesisResponse.create_stream = create_stream_with_tags  # type: ignore[method-assign]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="turnout's local AWS emulator (moto server)")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument(
+        "--access-log", action="store_true", help="log every request (noisy; off by default)"
+    )
+    args = parser.parse_args(argv)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        parser.error("the emulator binds loopback only")
+
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+    log = logging.getLogger("turnout.emulator_server")
+    if not args.access_log:
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    if os.environ.pop("MOTO_ACCOUNT_ID", None) is not None:
+        log.warning("MOTO_ACCOUNT_ID was set; removed (it would collapse every account into one)")
+    os.environ.setdefault("MOTO_PORT", str(args.port))
+
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server
+
+    base_url = f"http://{args.host}:{args.port}"
+    neutralise_lambda_delivery(base_url)
+    keep_stream_tags_on_create()
+    app = ControlApp(DomainDispatcherApplication(create_backend_app))
+    server = make_server(
+        args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler
+    )
+
+    def _stop(signum: int, frame: Any) -> None:
+        log.info("signal %s: shutting down", signum)
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    log.info("turnout emulator (moto) listening on %s, pid %s", base_url, os.getpid())
+    server.serve_forever()
+    log.info("stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

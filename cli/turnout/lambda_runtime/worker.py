@@ -1,0 +1,106 @@
+"""Worker process of the local Lambda runtime: runs one function's handler.
+
+Executed as a script (``python -I worker.py --code-dir DIR --handler mod.func``), with only the
+standard library and the interpreter's site-packages (boto3, like AWS's Python runtime) besides
+the unpacked function zip, which is first on ``sys.path``.
+
+Protocol (JSON lines). The host writes one request per line on stdin::
+
+    {"id": "...", "event": {...}, "context": {...}, "deadline_ms": <epoch ms>}
+
+The worker answers on its protocol channel (the original stdout; the function's own ``print``
+goes to stderr, i.e. the function log)::
+
+    {"type": "ready"}                                  once, after the handler was imported
+    {"type": "init_error", "errorType": ..., "errorMessage": ..., "stackTrace": [...]}
+    {"type": "result", "id": "...", "payload": <JSON value>}
+    {"type": "error", "id": "...", "errorType": ..., "errorMessage": ..., "stackTrace": [...]}
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+import time
+import traceback
+from typing import Any
+
+
+class LambdaContext:
+    """The subset of AWS's Python context object that functions commonly use."""
+
+    def __init__(self, ctx: dict[str, Any], deadline_ms: int) -> None:
+        self.function_name: str = ctx.get("function_name", "")
+        self.function_version: str = ctx.get("function_version", "$LATEST")
+        self.invoked_function_arn: str = ctx.get("invoked_function_arn", "")
+        self.memory_limit_in_mb: int = int(ctx.get("memory_limit_in_mb", 128))
+        self.aws_request_id: str = ctx.get("aws_request_id", "")
+        self.log_group_name: str = ctx.get("log_group_name", "")
+        self.log_stream_name: str = ctx.get("log_stream_name", "")
+        self.identity = None
+        self.client_context = None
+        self._deadline_ms = deadline_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int(self._deadline_ms - time.time() * 1000))
+
+
+def _error(exc: BaseException) -> dict[str, Any]:
+    return {
+        "errorType": type(exc).__name__,
+        "errorMessage": str(exc),
+        "stackTrace": traceback.format_exception(type(exc), exc, exc.__traceback__),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--code-dir", required=True)
+    parser.add_argument("--handler", required=True)
+    args = parser.parse_args()
+
+    # The protocol channel is a private copy of stdout; fd 1 becomes stderr so that the
+    # function's prints land in its log instead of corrupting the protocol.
+    proto = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
+    os.dup2(2, 1)
+    sys.stdout = os.fdopen(1, "w", buffering=1, encoding="utf-8", closefd=False)
+
+    def send(message: dict[str, Any]) -> None:
+        proto.write(json.dumps(message, separators=(",", ":")) + "\n")
+        proto.flush()
+
+    sys.path.insert(0, args.code_dir)
+    os.chdir(args.code_dir)
+    try:
+        module_name, func_name = args.handler.rsplit(".", 1)
+        module = importlib.import_module(module_name.replace("/", "."))
+        handler = getattr(module, func_name)
+    except Exception as exc:  # an init error, reported like Runtime.ImportModuleError
+        send({"type": "init_error", **_error(exc)})
+        return 1
+    send({"type": "ready"})
+
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        request = json.loads(line)
+        context = LambdaContext(request.get("context", {}), int(request["deadline_ms"]))
+        try:
+            payload = handler(request["event"], context)
+            text = json.dumps(
+                {"type": "result", "id": request["id"], "payload": payload},
+                separators=(",", ":"),
+            )
+        except Exception as exc:
+            send({"type": "error", "id": request["id"], **_error(exc)})
+            continue
+        proto.write(text + "\n")
+        proto.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+variable "manage_tables" {
+  description = "Whether the cutover state and lock tables live in this environment (exactly one environment should say true)."
+  type        = bool
+  default     = false
+}
+
+variable "state_table_name" {
+  description = "Name of the cutover state table (hash key pk S, range key sk S). Used only when manage_tables is true."
+  type        = string
+  default     = "turnout-state"
+
+  validation {
+    condition     = can(regex("^[a-zA-Z0-9_.-]{3,255}$", var.state_table_name))
+    error_message = "state_table_name must be 3-255 characters of [a-zA-Z0-9_.-]."
+  }
+}
+
+variable "lock_table_name" {
+  description = "Name of the cutover lock table (hash key lock_id S). Used only when manage_tables is true."
+  type        = string
+  default     = "turnout-lock"
+
+  validation {
+    condition     = can(regex("^[a-zA-Z0-9_.-]{3,255}$", var.lock_table_name))
+    error_message = "lock_table_name must be 3-255 characters of [a-zA-Z0-9_.-]."
+  }
+}
+
+variable "kms_key_arn" {
+  description = "KMS key that encrypts the state and lock tables. null: the module creates one (rotation on) when it manages the tables."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[a-zA-Z0-9-]+$", var.kms_key_arn))
+    error_message = "kms_key_arn must be null or a KMS key ARN."
+  }
+}
+
+variable "kms_alias_name" {
+  description = "Alias of the module-created key (must start with alias/, not alias/aws/)."
+  type        = string
+  default     = "alias/turnout-control-plane"
+
+  validation {
+    condition     = can(regex("^alias/[a-zA-Z0-9/_-]{1,250}$", var.kms_alias_name)) && !startswith(var.kms_alias_name, "alias/aws/")
+    error_message = "kms_alias_name must match alias/[a-zA-Z0-9/_-]+ and must not start with alias/aws/."
+  }
+}
+
+variable "kms_deletion_window_in_days" {
+  description = "Waiting period (7..30 days) before the module-created KMS key is deleted after destroy."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.kms_deletion_window_in_days >= 7 && var.kms_deletion_window_in_days <= 30
+    error_message = "kms_deletion_window_in_days must be between 7 and 30."
+  }
+}
+
+variable "route" {
+  description = "The producer route: SSM parameters (type String) that producers read to find their target, created with the given value only when managed_here is true."
+  type = object({
+    managed_here = bool
+    parameters   = list(string)
+    value        = string
+  })
+  default = {
+    managed_here = false
+    parameters   = []
+    value        = ""
+  }
+
+  validation {
+    condition     = alltrue([for p in var.route.parameters : can(regex("^/?[a-zA-Z0-9_./-]+$", p)) && length(p) <= 1011 && !startswith(lower(trimprefix(p, "/")), "aws") && !startswith(lower(trimprefix(p, "/")), "ssm")])
+    error_message = "Route parameter names must be SSM parameter names ([a-zA-Z0-9_.-/], not starting with aws or ssm)."
+  }
+
+  validation {
+    condition     = length(distinct(var.route.parameters)) == length(var.route.parameters)
+    error_message = "Route parameter names must be unique."
+  }
+
+  validation {
+    condition     = !var.route.managed_here || (length(var.route.value) >= 1 && length(var.route.value) <= 4096)
+    error_message = "A managed route needs a value of 1-4096 characters (standard-tier String parameter)."
+  }
+}
+
+variable "active_direction_parameter_name" {
+  description = "Name of the active-direction SSM parameter (same name in both environments), e.g. /turnout/<migration>/active-direction."
+  type        = string
+
+  validation {
+    condition     = can(regex("^/[a-zA-Z0-9_./-]+$", var.active_direction_parameter_name)) && length(var.active_direction_parameter_name) <= 1011
+    error_message = "active_direction_parameter_name must be a hierarchical SSM parameter name starting with /."
+  }
+}
+
+variable "active_direction" {
+  description = "Value of the active-direction parameter: none, old_to_new or new_to_old. Both replicators read it (in both accounts) before writing."
+  type        = string
+  default     = "none"
+
+  validation {
+    condition     = contains(["none", "old_to_new", "new_to_old"], var.active_direction)
+    error_message = "active_direction must be none, old_to_new or new_to_old."
+  }
+}
+
+variable "tags" {
+  description = "Tags applied to every resource of the module."
+  type        = map(string)
+  default     = {}
+}

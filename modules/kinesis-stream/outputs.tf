@@ -1,0 +1,24 @@
+output "name" {
+  description = "Name of the stream."
+  value       = try(aws_kinesis_stream.this.name, null)
+}
+
+output "arn" {
+  description = "ARN of the stream."
+  value       = try(aws_kinesis_stream.this.arn, null)
+}
+
+output "kms_key_arn" {
+  description = "ARN of the stream's KMS key when it is customer-managed (created here or given); null for the AWS-managed alias/aws/kinesis, whose key policy already admits every principal of the account that may use the stream."
+  value       = try(local.create_key ? aws_kms_key.this[0].arn : (var.kms_key == "aws_managed" ? null : var.kms_key), null)
+}
+
+output "kms_key_id" {
+  description = "The key identifier set on the stream (key ARN or alias/aws/kinesis)."
+  value       = try(aws_kinesis_stream.this.kms_key_id, null)
+}
+
+output "kms_alias_name" {
+  description = "Alias of the module-created key, or null."
+  value       = try(aws_kms_alias.this[0].name, null)
+}

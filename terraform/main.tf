@@ -1,0 +1,156 @@
+data "aws_partition" "current" {}
+
+locals {
+  env       = var.environment
+  peer      = var.peer
+  partition = data.aws_partition.current.partition
+
+  # This environment's replicator writes to the peer; the peer's writes to us.
+  direction      = "${local.env.name}_to_${local.peer.name}"
+  peer_direction = "${local.peer.name}_to_${local.env.name}"
+
+  # Names (docs/architecture.md, "Names of created resources").
+  replicator_name   = "${local.env.name_prefix}turnout-replicator-${local.env.name}-to-${local.peer.name}"
+  ledger_table_name = "${local.env.name_prefix}turnout-ledger-${local.env.name}-to-${local.peer.name}"
+  writer_role_name  = "${local.env.name_prefix}turnout-writer-from-${local.peer.name}"
+  state_table_name  = "${local.env.name_prefix}turnout-state"
+  lock_table_name   = "${local.env.name_prefix}turnout-lock"
+  direction_param   = "/turnout/${var.migration.name}/active-direction"
+
+  # Cross-account addresses are computed, never read from the peer's state.
+  peer_writer_role_arn     = "arn:${local.partition}:iam::${local.peer.account_id}:role/${local.peer.name_prefix}turnout-writer-from-${local.env.name}"
+  peer_replicator_role_arn = "arn:${local.partition}:iam::${local.peer.account_id}:role/${local.peer.name_prefix}turnout-replicator-${local.peer.name}-to-${local.env.name}"
+
+  # Relative paths are relative to the repository root (terraform/..); absolute ones are kept.
+  package_filename = startswith(var.replication.package.path, "/") ? var.replication.package.path : "${path.root}/../${var.replication.package.path}"
+
+  tags = merge(var.tags, {
+    "turnout:environment" = local.env.name
+  })
+}
+
+# Guard: the workspace names the environment whose tfvars are planned, so the
+# old tfvars can never be planned into the new state (or the other way round).
+# "default" stays allowed for `terraform validate` and ad-hoc checks. A failed
+# precondition fails the whole plan, so nothing else needs to depend on it
+# (depends_on on modules would defer their data sources and cause diffs).
+resource "terraform_data" "workspace_guard" {
+  input = local.env.name
+
+  lifecycle {
+    precondition {
+      condition     = terraform.workspace == "default" || terraform.workspace == var.environment.name
+      error_message = "Terraform workspace \"${terraform.workspace}\" does not match environment.name \"${var.environment.name}\": select workspace \"${var.environment.name}\" (or pass that environment's tfvars)."
+    }
+  }
+}
+
+module "stream" {
+  source   = "../modules/kinesis-stream"
+  for_each = var.streams
+
+  name                = each.value.name
+  mode                = each.value.mode
+  shard_count         = each.value.shard_count
+  retention_hours     = each.value.retention_hours
+  kms_key             = each.value.kms_key
+  kms_alias_name      = "alias/${local.env.name_prefix}${each.key}-kinesis"
+  shard_level_metrics = each.value.shard_level_metrics
+
+  # moto drops the Tags of CreateStream; turnout's emulator launcher restores them
+  # (cli/turnout/emulator_server.py), so the same tags go to AWS and the emulator.
+  tags = merge(local.tags, { "turnout:stream" = each.key })
+}
+
+module "control_plane" {
+  source = "../modules/control-plane"
+
+  manage_tables    = var.control_plane.managed_here
+  state_table_name = local.state_table_name
+  lock_table_name  = local.lock_table_name
+  kms_alias_name   = "alias/${local.env.name_prefix}turnout-control-plane"
+
+  route = {
+    managed_here = var.route.managed_here
+    parameters   = var.route.parameters
+    value        = var.route.value
+  }
+
+  active_direction_parameter_name = local.direction_param
+  active_direction                = var.replication.active_direction
+
+  tags = local.tags
+}
+
+module "replicator" {
+  source = "../modules/replicator"
+
+  name              = local.replicator_name
+  direction         = local.direction
+  enabled           = var.replication.active_direction == local.direction
+  ledger_table_name = local.ledger_table_name
+
+  source_streams = {
+    for k, s in var.streams : k => {
+      name        = module.stream[k].name
+      arn         = module.stream[k].arn
+      kms_key_arn = module.stream[k].kms_key_arn
+      target_name = s.peer_name
+    }
+  }
+
+  target = {
+    role_arn    = local.peer_writer_role_arn
+    external_id = var.replication.external_id
+    region      = local.peer.region
+  }
+
+  direction_parameter = {
+    name = local.direction_param
+    arn  = module.control_plane.active_direction_parameter_arn
+  }
+
+  package = {
+    filename         = local.package_filename
+    source_code_hash = var.replication.package.sha256
+  }
+
+  event_source = {
+    batch_size                         = var.replication.batch_size
+    maximum_batching_window_in_seconds = var.replication.maximum_batching_window_in_seconds
+    parallelization_factor             = var.replication.parallelization_factor
+    maximum_retry_attempts             = var.replication.maximum_retry_attempts
+    maximum_record_age_in_seconds      = var.replication.maximum_record_age_in_seconds
+    bisect_batch_on_function_error     = var.replication.bisect_batch_on_function_error
+    starting_position                  = var.replication.starting_position
+    starting_position_timestamp        = var.replication.starting_position_timestamp
+  }
+
+  enhanced_fanout      = var.replication.enhanced_fanout
+  reserved_concurrency = var.replication.reserved_concurrency
+  timeout_seconds      = var.replication.timeout_seconds
+  memory_mb            = var.replication.memory_mb
+  log_retention_days   = var.replication.log_retention_days
+
+  tags = local.tags
+}
+
+module "writer_role" {
+  source = "../modules/writer-role"
+
+  name                     = local.writer_role_name
+  peer_account_id          = local.peer.account_id
+  peer_replicator_role_arn = local.peer_replicator_role_arn
+  external_id              = var.replication.external_id
+
+  target_streams = {
+    for k, _ in var.streams : k => {
+      arn         = module.stream[k].arn
+      kms_key_arn = module.stream[k].kms_key_arn
+    }
+  }
+
+  direction_parameter_arn = module.control_plane.active_direction_parameter_arn
+
+  tags = local.tags
+}

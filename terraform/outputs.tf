@@ -1,0 +1,65 @@
+output "environment" {
+  description = "This environment's name, account id and region."
+  value = try({
+    name       = var.environment.name
+    account_id = var.environment.account_id
+    region     = var.environment.region
+  }, null)
+}
+
+output "streams" {
+  description = "Per logical stream: name, ARN and KMS key ARN (null for alias/aws/kinesis) in this environment."
+  value = try({
+    for k, m in module.stream : k => {
+      name        = m.name
+      arn         = m.arn
+      kms_key_arn = m.kms_key_arn
+    }
+  }, {})
+}
+
+output "stream_arns" {
+  description = "Stream ARN per logical stream."
+  value       = try({ for k, m in module.stream : k => m.arn }, {})
+}
+
+output "replicator" {
+  description = "The replicator deployed here (direction <this>_to_<peer>): function, role, mapping UUIDs per stream, failure queue, ledger, target writer role."
+  value = try({
+    direction                  = local.direction
+    enabled                    = module.replicator.enabled
+    function_name              = module.replicator.function_name
+    function_arn               = module.replicator.function_arn
+    role_arn                   = module.replicator.role_arn
+    event_source_mapping_uuids = module.replicator.event_source_mapping_uuids
+    event_source_arns          = module.replicator.event_source_arns
+    failure_queue_url          = module.replicator.failure_queue_url
+    failure_queue_arn          = module.replicator.failure_queue_arn
+    ledger_table_name          = module.replicator.ledger_table_name
+    ledger_table_arn           = module.replicator.ledger_table_arn
+    log_group_name             = module.replicator.log_group_name
+    target_role_arn            = local.peer_writer_role_arn
+  }, null)
+}
+
+output "writer_role" {
+  description = "The writer role here, assumed by the peer's replicator (direction <peer>_to_<this>)."
+  value = try({
+    arn                   = module.writer_role.role_arn
+    name                  = module.writer_role.role_name
+    trusted_principal_arn = module.writer_role.trusted_principal_arn
+    peer_direction        = local.peer_direction
+  }, null)
+}
+
+output "control_plane" {
+  description = "Control-plane names: state and lock tables (null when they live in the peer), route parameters managed here, the active-direction parameter and its value."
+  value = try({
+    state_table_name                = module.control_plane.state_table_name
+    lock_table_name                 = module.control_plane.lock_table_name
+    route_parameter_names           = module.control_plane.route_parameter_names
+    active_direction_parameter_name = module.control_plane.active_direction_parameter_name
+    active_direction_parameter_arn  = module.control_plane.active_direction_parameter_arn
+    active_direction                = module.control_plane.active_direction
+  }, null)
+}

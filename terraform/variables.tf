@@ -1,0 +1,286 @@
+# The root's variables are exactly the rendered tfvars (docs/architecture.md,
+# "Rendered tfvars"); only aws_endpoint_url is emulator-only.
+
+variable "environment" {
+  description = "This environment: name (old | new), AWS account id and region, the prefix of every resource turnout creates, and an optional role the provider assumes to deploy."
+  type = object({
+    name            = string
+    account_id      = string
+    region          = string
+    name_prefix     = string
+    deploy_role_arn = optional(string)
+  })
+
+  validation {
+    condition     = contains(["old", "new"], var.environment.name)
+    error_message = "environment.name must be \"old\" or \"new\"."
+  }
+
+  validation {
+    condition     = var.environment.name != var.peer.name
+    error_message = "environment.name and peer.name must differ (one is old, the other new)."
+  }
+
+  validation {
+    condition     = can(regex("^[0-9]{12}$", var.environment.account_id))
+    error_message = "environment.account_id must be 12 digits."
+  }
+
+  validation {
+    condition     = can(regex("^[a-z]{2}(-[a-z]+)+-[0-9]+$", var.environment.region))
+    error_message = "environment.region must be an AWS region name such as eu-west-1."
+  }
+
+  validation {
+    condition     = can(regex("^([a-z0-9][a-z0-9-]{0,19})?$", var.environment.name_prefix))
+    error_message = "environment.name_prefix must be empty or 1-20 characters of [a-z0-9-] starting with a letter or digit."
+  }
+
+  validation {
+    condition     = var.environment.deploy_role_arn == null || can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:role/[a-zA-Z0-9+=,.@_/-]{1,64}$", var.environment.deploy_role_arn))
+    error_message = "environment.deploy_role_arn must be null or an IAM role ARN."
+  }
+}
+
+variable "peer" {
+  description = "The other environment: name (old | new), account id, region and resource name prefix. Only used to compute its deterministic ARNs; its state is never read."
+  type = object({
+    name        = string
+    account_id  = string
+    region      = string
+    name_prefix = string
+  })
+
+  validation {
+    condition     = contains(["old", "new"], var.peer.name)
+    error_message = "peer.name must be \"old\" or \"new\"."
+  }
+
+  validation {
+    condition     = can(regex("^[0-9]{12}$", var.peer.account_id))
+    error_message = "peer.account_id must be 12 digits."
+  }
+
+  validation {
+    condition     = can(regex("^[a-z]{2}(-[a-z]+)+-[0-9]+$", var.peer.region))
+    error_message = "peer.region must be an AWS region name such as eu-west-1."
+  }
+
+  validation {
+    condition     = can(regex("^([a-z0-9][a-z0-9-]{0,19})?$", var.peer.name_prefix))
+    error_message = "peer.name_prefix must be empty or 1-20 characters of [a-z0-9-] starting with a letter or digit."
+  }
+}
+
+variable "migration" {
+  description = "The migration: its name (used in resource names and parameter paths) and the declared phase."
+  type = object({
+    name  = string
+    phase = string
+  })
+
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9-]{0,39}$", var.migration.name))
+    error_message = "migration.name must be 1-40 characters of [a-z0-9-] starting with a letter or digit."
+  }
+
+  validation {
+    condition     = contains(["baseline", "switched", "mirrored", "new-live", "committed", "rolled-back"], var.migration.phase)
+    error_message = "migration.phase must be one of baseline, switched, mirrored, new-live, committed, rolled-back."
+  }
+}
+
+variable "streams" {
+  description = "The streams of the pipeline, keyed by logical name: the name here and in the peer environment, capacity mode and shards, retention, encryption key and shard-level metrics."
+  type = map(object({
+    name                = string
+    peer_name           = string
+    mode                = string
+    shard_count         = optional(number)
+    retention_hours     = number
+    kms_key             = string
+    shard_level_metrics = optional(list(string), [])
+  }))
+
+  validation {
+    condition     = length(var.streams) >= 1
+    error_message = "At least one stream is required."
+  }
+
+  validation {
+    condition     = alltrue([for k, _ in var.streams : can(regex("^[a-z0-9][a-z0-9_-]{0,63}$", k))])
+    error_message = "Stream keys (logical names) must be 1-64 characters of [a-z0-9_-] starting with a letter or digit."
+  }
+
+  validation {
+    condition     = alltrue([for s in var.streams : can(regex("^[a-zA-Z0-9_.-]{1,128}$", s.name)) && can(regex("^[a-zA-Z0-9_.-]{1,128}$", s.peer_name))])
+    error_message = "Stream names (name, peer_name) must be 1-128 characters of [a-zA-Z0-9_.-]."
+  }
+
+  validation {
+    condition     = length(distinct([for s in var.streams : s.name])) == length(var.streams) && length(distinct([for s in var.streams : s.peer_name])) == length(var.streams)
+    error_message = "Stream names must be unique, here and in the peer environment."
+  }
+
+  validation {
+    condition     = alltrue([for s in var.streams : contains(["PROVISIONED", "ON_DEMAND"], s.mode)])
+    error_message = "Stream mode must be PROVISIONED or ON_DEMAND."
+  }
+
+  validation {
+    condition = alltrue([
+      for s in var.streams : (
+        s.mode == "PROVISIONED"
+        ? (s.shard_count != null && try(s.shard_count >= 1 && floor(s.shard_count) == s.shard_count, false))
+        : s.shard_count == null
+      )
+    ])
+    error_message = "shard_count must be a whole number >= 1 for PROVISIONED streams and null for ON_DEMAND streams."
+  }
+
+  validation {
+    condition     = alltrue([for s in var.streams : s.retention_hours >= 24 && s.retention_hours <= 8760 && floor(s.retention_hours) == s.retention_hours])
+    error_message = "retention_hours must be a whole number between 24 and 8760."
+  }
+
+  validation {
+    condition = alltrue([
+      for s in var.streams :
+      contains(["customer_managed", "aws_managed"], s.kms_key) || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[a-zA-Z0-9-]+$", s.kms_key))
+    ])
+    error_message = "kms_key must be \"customer_managed\", \"aws_managed\" or a KMS key ARN."
+  }
+}
+
+variable "replication" {
+  description = "The replicator: which direction is active (derived from the phase), the external id of the cross-account writer roles, event source mapping and function settings, and the deployment package."
+  type = object({
+    active_direction                   = string
+    external_id                        = string
+    batch_size                         = number
+    maximum_batching_window_in_seconds = number
+    parallelization_factor             = number
+    maximum_retry_attempts             = number
+    maximum_record_age_in_seconds      = number
+    bisect_batch_on_function_error     = bool
+    starting_position                  = string
+    starting_position_timestamp        = optional(string)
+    reserved_concurrency               = number
+    timeout_seconds                    = number
+    memory_mb                          = number
+    enhanced_fanout                    = bool
+    log_retention_days                 = number
+    package = object({
+      path   = string
+      sha256 = string
+    })
+  })
+
+  validation {
+    condition     = contains(["none", "old_to_new", "new_to_old"], var.replication.active_direction)
+    error_message = "replication.active_direction must be none, old_to_new or new_to_old (never both: that is an infinite loop)."
+  }
+
+  validation {
+    condition     = can(regex("^[a-zA-Z0-9+=,.@:/-]+$", var.replication.external_id)) && length(var.replication.external_id) >= 2 && length(var.replication.external_id) <= 1224
+    error_message = "replication.external_id must be 2-1224 characters of [a-zA-Z0-9+=,.@:/-]."
+  }
+
+  validation {
+    condition     = var.replication.batch_size >= 1 && var.replication.batch_size <= 10000
+    error_message = "replication.batch_size must be between 1 and 10000."
+  }
+
+  validation {
+    condition     = var.replication.maximum_batching_window_in_seconds >= 0 && var.replication.maximum_batching_window_in_seconds <= 300
+    error_message = "replication.maximum_batching_window_in_seconds must be between 0 and 300."
+  }
+
+  validation {
+    condition     = var.replication.parallelization_factor >= 1 && var.replication.parallelization_factor <= 10
+    error_message = "replication.parallelization_factor must be between 1 and 10."
+  }
+
+  validation {
+    condition     = var.replication.maximum_retry_attempts >= -1 && var.replication.maximum_retry_attempts <= 10000
+    error_message = "replication.maximum_retry_attempts must be between -1 (until the record expires) and 10000."
+  }
+
+  validation {
+    condition     = var.replication.maximum_record_age_in_seconds == -1 || (var.replication.maximum_record_age_in_seconds >= 60 && var.replication.maximum_record_age_in_seconds <= 604800)
+    error_message = "replication.maximum_record_age_in_seconds must be -1 or between 60 and 604800."
+  }
+
+  validation {
+    condition     = contains(["TRIM_HORIZON", "LATEST", "AT_TIMESTAMP"], var.replication.starting_position)
+    error_message = "replication.starting_position must be TRIM_HORIZON, LATEST or AT_TIMESTAMP."
+  }
+
+  validation {
+    condition = (
+      var.replication.starting_position == "AT_TIMESTAMP"
+      ? can(formatdate("YYYY", var.replication.starting_position_timestamp))
+      : var.replication.starting_position_timestamp == null
+    )
+    error_message = "replication.starting_position_timestamp must be an RFC 3339 timestamp with AT_TIMESTAMP and null otherwise."
+  }
+
+  validation {
+    condition     = var.replication.reserved_concurrency >= 1 && var.replication.timeout_seconds >= 1 && var.replication.timeout_seconds <= 900 && var.replication.memory_mb >= 128 && var.replication.memory_mb <= 10240
+    error_message = "replication.reserved_concurrency must be >= 1, timeout_seconds 1..900 and memory_mb 128..10240."
+  }
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.replication.log_retention_days)
+    error_message = "replication.log_retention_days must be a CloudWatch Logs retention value (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, ... 3653)."
+  }
+
+  validation {
+    condition     = endswith(var.replication.package.path, ".zip") && can(regex("^[A-Za-z0-9+/]{43}=$", var.replication.package.sha256))
+    error_message = "replication.package.path must be a .zip and package.sha256 its base64-encoded SHA-256."
+  }
+}
+
+variable "route" {
+  description = "The producer route: whether its SSM parameters live in this environment, their names, the environment they point to, and the exact value (compact JSON)."
+  type = object({
+    managed_here = bool
+    parameters   = list(string)
+    target       = string
+    value        = string
+  })
+
+  validation {
+    condition     = contains(["old", "new"], var.route.target)
+    error_message = "route.target must be \"old\" or \"new\"."
+  }
+
+  validation {
+    condition     = !var.route.managed_here || (length(var.route.parameters) >= 1 && can(jsondecode(var.route.value)))
+    error_message = "A route managed here needs at least one parameter name and a JSON value."
+  }
+}
+
+variable "control_plane" {
+  description = "Whether the cutover state and lock tables live in this environment."
+  type = object({
+    managed_here = bool
+  })
+}
+
+variable "tags" {
+  description = "Tags applied to every resource turnout creates."
+  type        = map(string)
+  default     = {}
+}
+
+variable "aws_endpoint_url" {
+  description = "Emulator only: URL of the local AWS emulator (e.g. http://127.0.0.1:5000). null (the default) means real AWS."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.aws_endpoint_url == null || can(regex("^https?://", var.aws_endpoint_url))
+    error_message = "aws_endpoint_url must be null or an http(s) URL."
+  }
+}

@@ -1,0 +1,339 @@
+"""Shared fixtures: the local AWS emulator (one per test session) and helpers for tests that
+need streams, functions and event source mappings in it."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import textwrap
+import time
+import uuid
+import zipfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from turnout.emulator import Emulator, EmulatorError
+from turnout.lambda_runtime import LocalLambdaRuntime
+
+REGION = "eu-west-1"
+
+
+@pytest.fixture(scope="session")
+def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
+    """moto server on loopback, started once per session and stopped by PID at the end.
+    Fails (never skips) when it cannot start."""
+    emu = Emulator(tmp_path_factory.mktemp("emulator"), region=REGION)
+    try:
+        emu.start()
+    except EmulatorError as exc:
+        pytest.fail(f"the local AWS emulator did not start: {exc}", pytrace=False)
+    try:
+        yield emu
+    finally:
+        emu.stop()
+
+
+@pytest.fixture(scope="session")
+def aws_client(emulator: Emulator) -> Callable[..., Any]:
+    """``aws_client(service, account="old"|"new"|<id>, region=REGION)`` -> boto3 client."""
+
+    def _client(service: str, account: str = "old", region: str = REGION) -> Any:
+        return emulator.client(service, account, region)
+
+    return _client
+
+
+@pytest.fixture
+def old_account(emulator: Emulator) -> str:
+    return emulator.old_account_id
+
+
+@pytest.fixture
+def new_account(emulator: Emulator) -> str:
+    return emulator.new_account_id
+
+
+# --------------------------------------------------------------------------- Lambda test kit
+
+RECORDER_SOURCE = textwrap.dedent(
+    '''
+    """Test function: records every invocation in a DynamoDB table of its own account and fails
+    on demand on "marker" records (data starting with MARKER)."""
+    import base64
+    import json
+    import os
+    import time
+
+    import boto3
+
+    ddb = boto3.client("dynamodb")
+    TABLE = os.environ["TABLE"]
+
+
+    def _bump(seq):
+        resp = ddb.update_item(
+            TableName=TABLE,
+            Key={"pk": {"S": "counter#" + seq}},
+            UpdateExpression="ADD n :one",
+            ExpressionAttributeValues={":one": {"N": "1"}},
+            ReturnValues="UPDATED_NEW",
+        )
+        return int(resp["Attributes"]["n"]["N"])
+
+
+    def handler(event, context):
+        start = time.time()
+        records = event["Records"]
+        seqs = [r["kinesis"]["sequenceNumber"] for r in records]
+        datas = [base64.b64decode(r["kinesis"]["data"]).decode() for r in records]
+        mode = os.environ.get("MODE", "ok")
+        marker = os.environ.get("MARKER", "FAIL")
+        fail_times = int(os.environ.get("FAIL_TIMES", "-1"))
+        bad = []
+        for seq, data in zip(seqs, datas):
+            if data.startswith(marker):
+                count = _bump(seq)
+                if fail_times < 0 or count <= fail_times:
+                    bad.append(seq)
+        time.sleep(float(os.environ.get("SLEEP", "0")))
+        outcome = "ok"
+        result = None
+        if bad and mode == "raise":
+            outcome = "error"
+        elif bad and mode == "report":
+            outcome = "partial"
+            result = {"batchItemFailures": [{"itemIdentifier": s} for s in reversed(bad)]}
+        elif bad and mode == "malformed":
+            outcome = "malformed"
+            result = {"batchItemFailures": [{"itemIdentifier": ""}]}
+        elif bad and mode == "timeout":
+            outcome = "timeout"
+        item = {
+            "pk": {"S": "inv#" + context.aws_request_id},
+            "seqs": {"S": json.dumps(seqs)},
+            "datas": {"S": json.dumps(datas)},
+            "shard": {"S": records[0]["eventID"].split(":")[0]},
+            "start": {"N": repr(start)},
+            "end": {"N": repr(time.time())},
+            "outcome": {"S": outcome},
+            "remaining_ms": {"N": str(context.get_remaining_time_in_millis())},
+            "function": {"S": context.function_name},
+            "arn": {"S": context.invoked_function_arn},
+            "first": {"S": json.dumps(records[0])},
+        }
+        if os.environ.get("WHOAMI"):
+            item["account"] = {"S": boto3.client("sts").get_caller_identity()["Account"]}
+        ddb.put_item(TableName=TABLE, Item=item)
+        if outcome == "error":
+            raise RuntimeError("marker record " + ",".join(bad))
+        if outcome == "timeout":
+            time.sleep(3600)
+        return result
+    '''
+)
+
+
+def make_zip(files: dict[str, str]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, text in files.items():
+            info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, text)
+    return buf.getvalue()
+
+
+class LambdaKit:
+    """Creates uniquely named resources in the emulator and runtimes limited to them."""
+
+    recorder_source = RECORDER_SOURCE
+    make_zip = staticmethod(make_zip)
+
+    def __init__(self, emulator: Emulator, tmp_path: Path) -> None:
+        self.emu = emulator
+        self.tmp_path = tmp_path
+        self.tag = uuid.uuid4().hex[:8]
+        self.function_arns: set[str] = set()
+        self.mappings: list[tuple[str, str]] = []  # (account, uuid)
+        self.runtimes: list[LocalLambdaRuntime] = []
+
+    def client(self, service: str, account: str = "old") -> Any:
+        return self.emu.client(service, account, REGION)
+
+    def name(self, prefix: str) -> str:
+        return f"{prefix}-{self.tag}"
+
+    def role(self, account: str = "old") -> str:
+        iam = self.client("iam", account)
+        name = "turnout-test-function"
+        try:
+            return iam.get_role(RoleName=name)["Role"]["Arn"]
+        except iam.exceptions.NoSuchEntityException:
+            doc = {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "lambda.amazonaws.com"},
+                        "Action": "sts:AssumeRole",
+                    }
+                ],
+            }
+            return iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(doc))["Role"][
+                "Arn"
+            ]
+
+    def stream(self, account: str = "old", shards: int = 1, name: str | None = None) -> str:
+        kinesis = self.client("kinesis", account)
+        name = name or self.name("stream")
+        kinesis.create_stream(StreamName=name, ShardCount=shards)
+        return kinesis.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"][
+            "StreamARN"
+        ]
+
+    def table(self, account: str = "old", name: str | None = None) -> str:
+        name = name or self.name("table")
+        self.client("dynamodb", account).create_table(
+            TableName=name,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        return name
+
+    def queue(self, account: str = "old") -> tuple[str, str]:
+        sqs = self.client("sqs", account)
+        url = sqs.create_queue(QueueName=self.name("failures"))["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        return url, arn
+
+    def function(
+        self,
+        account: str = "old",
+        *,
+        table: str,
+        env: dict[str, str] | None = None,
+        timeout: int = 10,
+        name: str | None = None,
+        source: str = RECORDER_SOURCE,
+    ) -> str:
+        lam = self.client("lambda", account)
+        resp = lam.create_function(
+            FunctionName=name or self.name("fn"),
+            Runtime="python3.11",
+            Role=self.role(account),
+            Handler="recorder.handler",
+            Code={"ZipFile": make_zip({"recorder.py": source})},
+            Timeout=timeout,
+            Environment={"Variables": {"TABLE": table, **(env or {})}},
+        )
+        self.function_arns.add(resp["FunctionArn"])
+        return resp["FunctionArn"]
+
+    def mapping(self, account: str, function_arn: str, stream_arn: str, **kwargs: Any) -> str:
+        kwargs.setdefault("StartingPosition", "TRIM_HORIZON")
+        resp = self.client("lambda", account).create_event_source_mapping(
+            FunctionName=function_arn, EventSourceArn=stream_arn, **kwargs
+        )
+        self.mappings.append((account, resp["UUID"]))
+        return resp["UUID"]
+
+    def put(
+        self, stream_arn: str, datas: list[str], account: str = "old", key: str = "k"
+    ) -> list[str]:
+        """Put records in order (one partition key: one shard); returns sequence numbers."""
+        kinesis = self.client("kinesis", account)
+        seqs = []
+        for data in datas:
+            resp = kinesis.put_record(StreamARN=stream_arn, Data=data.encode(), PartitionKey=key)
+            seqs.append(resp["SequenceNumber"])
+        return seqs
+
+    def invocations(self, table: str, account: str = "old") -> list[dict[str, Any]]:
+        ddb = self.client("dynamodb", account)
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"TableName": table}
+        while True:
+            resp = ddb.scan(**kwargs)
+            items.extend(resp["Items"])
+            if "LastEvaluatedKey" not in resp:
+                break
+            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+        out = []
+        for item in items:
+            if not item["pk"]["S"].startswith("inv#"):
+                continue
+            out.append(
+                {
+                    "seqs": json.loads(item["seqs"]["S"]),
+                    "datas": json.loads(item["datas"]["S"]),
+                    "shard": item["shard"]["S"],
+                    "start": float(item["start"]["N"]),
+                    "end": float(item["end"]["N"]),
+                    "outcome": item["outcome"]["S"],
+                    "remaining_ms": int(item["remaining_ms"]["N"]),
+                    "function": item["function"]["S"],
+                    "arn": item["arn"]["S"],
+                    "first": json.loads(item["first"]["S"]),
+                    "account": item.get("account", {}).get("S"),
+                }
+            )
+        return sorted(out, key=lambda i: i["start"])
+
+    def processed(self, table: str, account: str = "old") -> list[str]:
+        """Data of every record of every successful invocation, in invocation order."""
+        out: list[str] = []
+        for inv in self.invocations(table, account):
+            if inv["outcome"] == "ok":
+                out.extend(inv["datas"])
+        return out
+
+    def runtime(self, state_dir: Path | None = None, **kwargs: Any) -> LocalLambdaRuntime:
+        params: dict[str, Any] = {
+            "poll_interval": 0.05,
+            "refresh_interval": 0.2,
+            "retry_backoff": 0.05,
+            "max_retry_backoff": 0.2,
+            "stop_grace": 3.0,
+            "mapping_filter": lambda m: m.function_arn in self.function_arns,
+        }
+        params.update(kwargs)
+        rt = LocalLambdaRuntime(
+            self.emu.endpoint_url,
+            [self.emu.old_account_id, self.emu.new_account_id],
+            [REGION],
+            state_dir or self.tmp_path / "runtime",
+            **params,
+        )
+        self.runtimes.append(rt)
+        return rt
+
+    def wait_for(self, predicate: Callable[[], bool], timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return
+            time.sleep(0.05)
+        assert predicate(), "condition not reached in time"
+
+    def close(self) -> None:
+        for rt in self.runtimes:
+            rt.stop()
+        for account, mapping_uuid in self.mappings:
+            with contextlib.suppress(Exception):
+                self.client("lambda", account).delete_event_source_mapping(UUID=mapping_uuid)
+
+
+@pytest.fixture
+def lambda_kit(emulator: Emulator, tmp_path: Path) -> Iterator[LambdaKit]:
+    kit = LambdaKit(emulator, tmp_path)
+    try:
+        yield kit
+    finally:
+        kit.close()

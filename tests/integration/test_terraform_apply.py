@@ -1,0 +1,184 @@
+"""Both environments applied with real Terraform into the emulator, checked with boto3."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from turnout import deploy
+from turnout.errors import TerraformError
+from turnout.inventory import direction_parameter_name, replicator_name
+from turnout.render import render_environments
+from turnout.spec import MigrationSpec
+from turnout.spec_loader import load_spec
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def spec(sandbox_project) -> MigrationSpec:
+    return load_spec(sandbox_project.spec_path)
+
+
+@pytest.fixture(scope="module")
+def applied(sandbox_project, spec, emulator) -> dict:
+    """Apply old then new; return the rendered tfvars paths by environment."""
+    vars_dir = sandbox_project.work_dir / "tfvars"
+    vars_dir.mkdir()
+    paths = {}
+    for rendered in render_environments(spec, sandbox_project.terraform_dir, output_dir=vars_dir):
+        rendered.write()
+        paths[rendered.environment] = rendered.path
+        summary = deploy.plan_and_apply(
+            sandbox_project,
+            rendered.environment,
+            aws_endpoint_url=emulator.endpoint_url,
+            var_file=rendered.path,
+        )
+        assert summary.totals["add"] > 10, summary.text()
+    return paths
+
+
+def account(spec: MigrationSpec, environment: str) -> str:
+    return getattr(spec.environments, environment).account_id
+
+
+@pytest.mark.parametrize("environment", ["old", "new"])
+def test_each_stream_exists_in_its_own_account_with_the_specs_settings(
+    applied, spec, emulator, environment
+):
+    kinesis = emulator.client("kinesis", account(spec, environment))
+    for stream in spec.streams:
+        summary = kinesis.describe_stream_summary(StreamName=stream.name_in(environment))[
+            "StreamDescriptionSummary"
+        ]
+        assert summary["StreamARN"].split(":")[4] == account(spec, environment)
+        assert summary["RetentionPeriodHours"] == stream.retention_hours
+        assert summary["EncryptionType"] == "KMS"
+        if stream.capacity.mode == "provisioned":
+            assert summary["OpenShardCount"] == stream.capacity.shards
+        else:
+            assert summary["StreamModeDetails"]["StreamMode"] == "ON_DEMAND"
+        if stream.encryption == "aws_managed":
+            assert summary["KeyId"] == "alias/aws/kinesis"
+        else:
+            key = emulator.client("kms", account(spec, environment)).describe_key(
+                KeyId=summary["KeyId"]
+            )
+            assert key["KeyMetadata"]["KeyManager"] == "CUSTOMER"
+            assert key["KeyMetadata"]["Arn"].split(":")[4] == account(spec, environment)
+
+
+def test_old_only_stream_names_do_not_leak_into_the_new_account(applied, spec, emulator):
+    names = emulator.client("kinesis", account(spec, "new")).list_streams()["StreamNames"]
+    assert "audit-log" not in names
+    assert "audit" in names
+
+
+@pytest.mark.parametrize("environment", ["old", "new"])
+def test_replicator_mappings_queue_and_ledger_exist_and_mappings_are_disabled(
+    applied, spec, emulator, environment
+):
+    function = replicator_name(spec, environment)
+    lambda_client = emulator.client("lambda", account(spec, environment))
+    configuration = lambda_client.get_function(FunctionName=function)["Configuration"]
+    assert configuration["Handler"] == "replicator.handler"
+    variables = configuration["Environment"]["Variables"]
+    peer = "new" if environment == "old" else "old"
+    assert variables["TURNOUT_DIRECTION"] == f"{environment}_to_{peer}"
+    assert variables["TURNOUT_EXTERNAL_ID"] == spec.replication.external_id
+    mappings = lambda_client.list_event_source_mappings(FunctionName=function)[
+        "EventSourceMappings"
+    ]
+    assert len(mappings) == len(spec.streams)
+    for mapping in mappings:
+        assert mapping["State"] == "Disabled", mapping
+        assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        assert mapping["BisectBatchOnFunctionError"] is True
+        failure_queue = mapping["DestinationConfig"]["OnFailure"]["Destination"]
+        assert failure_queue.split(":")[4] == account(spec, environment)
+    queue_name = failure_queue.split(":")[-1]
+    sqs = emulator.client("sqs", account(spec, environment))
+    queue_url = sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
+    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])["Attributes"]
+    assert attributes.get("KmsMasterKeyId"), "the failure queue must be encrypted with KMS"
+    ledger = emulator.client("dynamodb", account(spec, environment)).describe_table(
+        TableName=variables["TURNOUT_LEDGER_TABLE"]
+    )["Table"]
+    assert ledger["KeySchema"] == [{"AttributeName": "shard_key", "KeyType": "HASH"}]
+    assert ledger["SSEDescription"]["Status"] == "ENABLED"
+
+
+@pytest.mark.parametrize("environment", ["old", "new"])
+def test_writer_role_trusts_only_the_peer_replicator_with_the_external_id(
+    applied, spec, emulator, environment
+):
+    peer = "new" if environment == "old" else "old"
+    prefix = getattr(spec.environments, environment).name_prefix
+    role = emulator.client("iam", account(spec, environment)).get_role(
+        RoleName=f"{prefix}turnout-writer-from-{peer}"
+    )["Role"]
+    document = role["AssumeRolePolicyDocument"]
+    document = json.loads(document) if isinstance(document, str) else document
+    (statement,) = document["Statement"]
+    assert statement["Effect"] == "Allow"
+    assert statement["Action"] == "sts:AssumeRole"
+    assert statement["Principal"] == {"AWS": f"arn:aws:iam::{account(spec, peer)}:root"}
+    peer_role = f"arn:aws:iam::{account(spec, peer)}:role/{replicator_name(spec, peer)}"
+    conditions = statement["Condition"]
+    assert conditions["ArnEquals"]["aws:PrincipalArn"] == peer_role
+    assert conditions["StringEquals"]["sts:ExternalId"] == spec.replication.external_id
+
+
+def test_control_parameters_say_what_the_phase_says(applied, spec, emulator):
+    for environment in ("old", "new"):
+        ssm = emulator.client("ssm", account(spec, environment))
+        value = ssm.get_parameter(Name=direction_parameter_name(spec))["Parameter"]["Value"]
+        assert value == "none"
+    route = emulator.client("ssm", account(spec, "old")).get_parameter(
+        Name=spec.route.parameters[0]
+    )
+    assert json.loads(route["Parameter"]["Value"])["environment"] == "old"
+
+
+def test_a_second_plan_of_both_environments_shows_no_changes(applied, sandbox_project, emulator):
+    for environment, var_file in applied.items():
+        result = deploy.plan(
+            sandbox_project, environment, aws_endpoint_url=emulator.endpoint_url, var_file=var_file
+        )
+        assert not result.summary.has_changes, result.summary.text()
+
+
+def test_a_plan_that_replaces_a_stream_is_refused_naming_it_until_allowed(
+    applied, sandbox_project, spec, emulator
+):
+    document = spec.model_dump(mode="json", exclude_none=True)
+    document["streams"][1]["new_name"] = "orders-v2"
+    renamed = MigrationSpec.model_validate(document)
+    vars_dir = sandbox_project.work_dir / "renamed"
+    vars_dir.mkdir()
+    (new_vars,) = [
+        rendered
+        for rendered in render_environments(
+            renamed, sandbox_project.terraform_dir, output_dir=vars_dir
+        )
+        if rendered.environment == "new"
+    ]
+    new_vars.write()
+    with pytest.raises(TerraformError) as refused:
+        deploy.plan(
+            sandbox_project, "new", aws_endpoint_url=emulator.endpoint_url, var_file=new_vars.path
+        )
+    message = str(refused.value)
+    assert 'module.stream["orders"]' in message and "aws_kinesis_stream" in message, message
+    assert "would be replaced" in message
+    result = deploy.plan(
+        sandbox_project,
+        "new",
+        allow_destroy=True,
+        aws_endpoint_url=emulator.endpoint_url,
+        var_file=new_vars.path,
+    )
+    assert result.summary.totals["replace"] >= 1
+    assert result.plan_path.is_file()

@@ -1,0 +1,82 @@
+"""The Terraform follows the house rules: complete modules, typed and described variables,
+outputs that cannot fail."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+MODULES = sorted(path for path in (REPO / "modules").iterdir() if path.is_dir())
+CONFIGURATIONS = [*MODULES, REPO / "terraform"]
+
+
+def blocks(text: str, kind: str) -> dict[str, str]:
+    """Top-level `kind "name" { ... }` blocks by name (brace matching, strings respected)."""
+    found = {}
+    for match in re.finditer(rf'^{kind} "([^"]+)" \{{', text, re.MULTILINE):
+        depth, index, in_string = 0, match.end() - 1, False
+        while index < len(text):
+            char = text[index]
+            if char == '"' and text[index - 1] != "\\":
+                in_string = not in_string
+            elif not in_string and char == "{":
+                depth += 1
+            elif not in_string and char == "}":
+                depth -= 1
+                if depth == 0:
+                    break
+            index += 1
+        found[match.group(1)] = text[match.end() : index]
+    return found
+
+
+def test_there_are_the_four_modules():
+    assert [path.name for path in MODULES] == [
+        "control-plane",
+        "kinesis-stream",
+        "replicator",
+        "writer-role",
+    ]
+
+
+@pytest.mark.parametrize("module", MODULES, ids=lambda path: path.name)
+def test_each_module_has_the_standard_files(module):
+    for name in ("main.tf", "variables.tf", "outputs.tf", "versions.tf", "README.md"):
+        assert (module / name).is_file(), f"{module.name} lacks {name}"
+
+
+@pytest.mark.parametrize("configuration", CONFIGURATIONS, ids=lambda path: path.name)
+def test_every_variable_is_typed_and_described_and_never_any(configuration):
+    variables = blocks((configuration / "variables.tf").read_text(), "variable")
+    assert variables, f"{configuration.name} declares no variables"
+    for name, body in variables.items():
+        assert re.search(r"^\s*type\s*=", body, re.MULTILINE), (
+            f"{configuration.name}: var.{name} has no type"
+        )
+        assert re.search(r"^\s*description\s*=", body, re.MULTILINE), (
+            f"{configuration.name}: var.{name} has no description"
+        )
+        assert not re.search(r"\bany\b", body.split("description")[0]), (
+            f"{configuration.name}: var.{name} uses any"
+        )
+
+
+@pytest.mark.parametrize("configuration", CONFIGURATIONS, ids=lambda path: path.name)
+def test_every_computed_output_is_wrapped_in_try(configuration):
+    outputs = blocks((configuration / "outputs.tf").read_text(), "output")
+    assert outputs, f"{configuration.name} declares no outputs"
+    for name, body in outputs.items():
+        value = re.search(r"^\s*value\s*=\s*(.*)", body, re.MULTILINE)
+        # A plain input variable cannot fail; anything computed must be wrapped in try().
+        assert value and value.group(1).startswith(("try(", "var.")), (
+            f"{configuration.name}: output {name} is not try(...)"
+        )
+
+
+def test_the_root_refuses_an_unknown_replication_direction():
+    variables = blocks((REPO / "terraform" / "variables.tf").read_text(), "variable")
+    assert "old_to_new" in variables["replication"] and "new_to_old" in variables["replication"]
+    assert "validation" in variables["replication"]
