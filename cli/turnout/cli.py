@@ -208,9 +208,14 @@ def sandbox_demo(
     try:
         status = sandbox.up(progress=_progress(False))
         _print_status(status, False)
-        typer.echo(
-            "\nboth environments are applied; `turnout plan` against the sandbox shows no changes."
-        )
+        drift = sandbox.drift(progress=_progress(False))
+        drifted = [environment for environment, changed in drift.items() if changed]
+        if drifted:
+            raise TurnoutError(
+                f"terraform plan shows changes right after apply in: {', '.join(drifted)}; the "
+                f"live sandbox and the rendered vars disagree (see the plan summaries above)."
+            )
+        typer.echo("\nboth environments applied; a second terraform plan of each shows no changes.")
     finally:
         if not keep:
             sandbox.down(progress=_progress(False))
