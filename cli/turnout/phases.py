@@ -6,6 +6,7 @@ the renderer asks only what the infrastructure looks like in a phase.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 Phase = Literal["baseline", "switched", "mirrored", "new-live", "committed", "rolled-back"]
@@ -40,6 +41,28 @@ _REPLICATION = {
     "committed": "none",
     "rolled-back": "none",
 }
+
+
+@dataclass(frozen=True)
+class Posture:
+    """What the infrastructure looks like: where producers write and which replicator runs.
+
+    Each phase has one; a transition may pass through others on the way (a rollback keeps
+    replication on while the route flips back, then turns it off).
+    """
+
+    route_target: str
+    active_direction: str
+
+    def describe(self) -> str:
+        replication = (
+            "off" if self.active_direction == "none" else self.active_direction.replace("_", " ")
+        )
+        return f"producers -> {self.route_target}, replication {replication}"
+
+
+def posture_of(phase: str) -> Posture:
+    return Posture(route_target(phase), direction_for_phase(phase))
 
 
 def route_target(phase: str) -> str:

@@ -15,7 +15,7 @@ import jinja2
 
 from turnout.errors import RenderError
 from turnout.lambda_package import LambdaPackage, build_replicator_package
-from turnout.phases import ENVIRONMENTS, peer_of, route_target
+from turnout.phases import ENVIRONMENTS, Posture, peer_of, route_target
 from turnout.spec import MigrationSpec
 
 TEMPLATE_NAME = "environment.tfvars.json.j2"
@@ -66,13 +66,18 @@ def render_environments(
     phase: str | None = None,
     package: LambdaPackage | None = None,
     output_dir: Path | None = None,
+    posture: Posture | None = None,
 ) -> list[RenderedFile]:
-    """Render both environments' tfvars for `phase` (default: the spec's desired phase)."""
+    """Render both environments' tfvars for `phase` (default: the spec's desired phase).
+
+    `posture` overrides the route and replication direction the phase implies, for the
+    intermediate steps of a transition.
+    """
     package = package or build_replicator_package()
     template = _load_template(terraform_dir / "templates")
     files = []
     for environment in ENVIRONMENTS:
-        context = environment_context(spec, environment, phase or spec.phase, package)
+        context = environment_context(spec, environment, phase or spec.phase, package, posture)
         try:
             raw = template.render(**context)
         except (jinja2.TemplateError, TypeError) as problem:
@@ -132,12 +137,17 @@ def _strict_json_dumps(value, **options) -> str:
 
 
 def environment_context(
-    spec: MigrationSpec, environment: str, phase: str, package: LambdaPackage
+    spec: MigrationSpec,
+    environment: str,
+    phase: str,
+    package: LambdaPackage,
+    posture: Posture | None = None,
 ) -> dict:
     peer = peer_of(environment)
     own = getattr(spec.environments, environment)
     other = getattr(spec.environments, peer)
-    target = route_target(phase)
+    posture = posture or Posture(route_target(phase), spec.active_direction(phase))
+    target = posture.route_target
     return {
         "env": {"name": environment, **own.model_dump()},
         "peer": {
@@ -162,7 +172,7 @@ def environment_context(
         "shard_level_metrics": list(SHARD_LEVEL_METRICS),
         "replication": {
             **spec.replication.model_dump(mode="json"),
-            "active_direction": spec.active_direction(phase),
+            "active_direction": posture.active_direction,
         },
         "package": {"path": package.relative_path, "sha256": package.sha256_base64},
         "route": {

@@ -102,6 +102,10 @@ class LambdaConsumer(Strict):
     kind: Literal["lambda"]
     function_name: Annotated[str, Field(pattern=r"^[a-zA-Z0-9_-]{1,64}$")]
     streams: Annotated[list[LogicalName], Field(min_length=1)]
+    drain_evidence: Literal["metrics", "markers"] = Field(
+        default="metrics",
+        description="How a drain is proven: CloudWatch metrics, or marker records the consumer acknowledges.",
+    )
 
 
 class KclConsumer(Strict):
@@ -222,6 +226,39 @@ class Replication(Strict):
         return value
 
 
+TransitionName = Literal[
+    "baseline->switched",
+    "switched->mirrored",
+    "mirrored->new-live",
+    "new-live->committed",
+    "rollback",
+    "any",
+]
+
+
+class UserHook(Strict):
+    """A hook of the user's, run at a point of a transition."""
+
+    transition: TransitionName
+    when: Literal["pre", "post", "error"] = "pre"
+    hook: Annotated[
+        str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$", description="file hooks/<hook>.py")
+    ]
+    args: dict[str, str | int | float | bool | list[str]] = Field(default_factory=dict)
+    timeout_seconds: Annotated[int, Field(ge=1, le=86400)] = 600
+    blocking: bool = True
+
+
+class Cutover(Strict):
+    """Waits and thresholds of the cutover's checks."""
+
+    quiet_seconds: Annotated[int, Field(ge=1, le=3600)] = 30
+    unrouted_timeout_seconds: Annotated[int, Field(ge=1, le=86400)] = 900
+    drain_timeout_seconds: Annotated[int, Field(ge=1, le=604800)] = 3600
+    max_replication_lag_seconds: Annotated[int, Field(ge=1, le=86400)] = 60
+    lock_ttl_seconds: Annotated[int, Field(ge=30, le=3600)] = 120
+
+
 class MigrationSpec(Strict):
     version: Literal[1]
     migration: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,40}$")]
@@ -232,6 +269,8 @@ class MigrationSpec(Strict):
     route: Route
     control_plane: ControlPlane = Field(default_factory=ControlPlane)
     replication: Replication
+    cutover: Cutover = Field(default_factory=Cutover)
+    hooks: list[UserHook] = Field(default_factory=list)
     tags: dict[
         Annotated[str, Field(pattern=r"^[A-Za-z0-9_ .:/=+@-]{1,128}$")],
         Annotated[str, Field(max_length=256)],

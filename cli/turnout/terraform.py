@@ -14,9 +14,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,7 +23,6 @@ from python_terraform import Terraform as _PythonTerraform
 
 from turnout.errors import TerraformError
 
-_ENVIRON_LOCK = threading.Lock()
 EMULATOR_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "turnout-emulator",
     "AWS_SECRET_ACCESS_KEY": "turnout-emulator",
@@ -144,21 +141,37 @@ class TerraformRunner:
         return files
 
     def _run(self, command: str, *args: str, capture: bool = False, **options) -> str:
+        """python-terraform builds the command line; we run it with our own environment.
+
+        (python-terraform can only pass os.environ to terraform, which would make concurrent
+        runs for the two environments interfere, and its asynchronous mode is broken: it
+        passes `synchronous` through as a terraform flag.)
+        """
         capture = capture or not self.settings.stream_output
-        with self._environment():
-            code, out, err = self._tf.cmd(command, *args, capture_output=capture, **options)
-        if code != 0:
-            detail = _tail(err or out or "(no output; see above)")
+        command_line = self._tf.generate_cmd_string(command, *args, **options)
+        try:
+            completed = subprocess.run(
+                command_line,
+                cwd=self.settings.root_dir,
+                env=self._environment(),
+                stdin=subprocess.DEVNULL,
+                capture_output=capture,
+                text=True,
+                check=False,
+            )
+        except OSError as problem:
+            raise TerraformError(f"could not run {self.binary}: {problem}.") from None
+        if completed.returncode != 0:
+            detail = _tail(completed.stderr or completed.stdout or "(no output; see above)")
             raise TerraformError(
                 f"terraform {command} failed for the {self.environment} environment "
-                f"(exit {code}): {detail}"
+                f"(exit {completed.returncode}): {detail}"
             )
-        return out or ""
+        return completed.stdout or ""
 
-    @contextmanager
-    def _environment(self) -> Iterator[None]:
-        """python-terraform passes os.environ to terraform; set ours around the call only."""
-        overrides = {
+    def _environment(self) -> dict[str, str]:
+        environment = {
+            **os.environ,
             "TF_DATA_DIR": str(self.env_dir / ".terraform"),
             "TF_IN_AUTOMATION": "1",
             "TF_INPUT": "0",
@@ -166,22 +179,13 @@ class TerraformRunner:
             **self.settings.extra_env,
         }
         if self.settings.provider_mirror:
-            overrides["TF_CLI_CONFIG_FILE"] = str(self._mirror_config())
+            environment["TF_CLI_CONFIG_FILE"] = str(self._mirror_config())
         if self.settings.aws_endpoint_url:
-            overrides.update(EMULATOR_CREDENTIALS)
-        with _ENVIRON_LOCK:
-            saved = {name: os.environ.get(name) for name in overrides}
-            os.environ.update(overrides)
-            try:
-                yield
-            finally:
-                for name, value in saved.items():
-                    if value is None:
-                        os.environ.pop(name, None)
-                    else:
-                        os.environ[name] = value
+            environment.update(EMULATOR_CREDENTIALS)
+        return environment
 
     def _mirror_config(self) -> Path:
+        """A CLI configuration that takes hashicorp providers only from the local mirror."""
         mirror = self.settings.provider_mirror
         if not mirror or not mirror.is_dir():
             raise TerraformError(
@@ -191,7 +195,7 @@ class TerraformRunner:
             )
         config = self.settings.work_dir / "terraform.rc"
         config.parent.mkdir(parents=True, exist_ok=True)
-        config.write_text(
+        content = (
             "# Written by turnout: providers come only from the local mirror.\n"
             "provider_installation {\n"
             f"  filesystem_mirror {{\n    path    = {json.dumps(str(mirror))}\n"
@@ -199,6 +203,10 @@ class TerraformRunner:
             '  direct {\n    exclude = ["registry.terraform.io/hashicorp/*"]\n  }\n'
             "}\n"
         )
+        if not config.is_file() or config.read_text() != content:
+            partial = config.with_name(f"{config.name}.{os.getpid()}.{self.environment}.partial")
+            partial.write_text(content)
+            partial.replace(config)
         return config
 
 

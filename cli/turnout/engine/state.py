@@ -1,0 +1,266 @@
+"""The cutover's memory: the live phase, the transition in progress, and the journal.
+
+All of it lives in the control plane's state table (hash `pk`, range `sk`):
+
+- `pk = migration#<name>`, `sk = state`: the live phase and, while a transition runs, which of
+  its steps are done. Every write is conditional on the version read before it, so two writers
+  can never both succeed (the lock makes that rare; this makes it impossible).
+- `pk = migration#<name>`, `sk = journal#<time>#<run>#<n>`: one item per event, appended before
+  and after every side effect (who, when, what, inputs, outcome, duration). Never updated.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import socket
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from turnout.errors import TurnoutError
+from turnout.phases import PHASES
+
+STATE_FORMAT_VERSION = 1
+
+
+class StateError(TurnoutError):
+    """The state table holds something this turnout cannot act on safely."""
+
+
+class ConcurrentWriteError(StateError):
+    """Someone else changed the migration's state since we read it."""
+
+
+@dataclass
+class TransitionProgress:
+    """A transition that has started and not finished."""
+
+    from_phase: str
+    to_phase: str
+    run_id: str
+    started_at: str
+    completed_steps: list[str] = field(default_factory=list)
+    step_results: dict[str, Any] = field(default_factory=dict)
+
+    def as_item(self) -> dict:
+        return {
+            "from_phase": self.from_phase,
+            "to_phase": self.to_phase,
+            "run_id": self.run_id,
+            "started_at": self.started_at,
+            "completed_steps": list(self.completed_steps),
+            "step_results": json.dumps(self.step_results, sort_keys=True, default=str),
+        }
+
+    @classmethod
+    def from_item(cls, item: dict) -> TransitionProgress:
+        return cls(
+            from_phase=item["from_phase"],
+            to_phase=item["to_phase"],
+            run_id=item["run_id"],
+            started_at=item["started_at"],
+            completed_steps=list(item.get("completed_steps", [])),
+            step_results=json.loads(item.get("step_results") or "{}"),
+        )
+
+
+@dataclass
+class MigrationState:
+    phase: str
+    version: int
+    updated_at: str | None = None
+    updated_by: str | None = None
+    transition: TransitionProgress | None = None
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def operator_identity() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}:{os.getpid()}"
+
+
+class StateStore:
+    """Reads and writes one migration's state and journal in the state table."""
+
+    def __init__(self, dynamodb: Any, table_name: str, migration: str):
+        self.dynamodb = dynamodb
+        self.table = table_name
+        self.pk = f"migration#{migration}"
+        self._journal_counter = 0
+
+    def load(self) -> MigrationState:
+        """The live state; a migration never run before is at baseline (version 0)."""
+        try:
+            item = self.dynamodb.get_item(
+                TableName=self.table,
+                Key={"pk": {"S": self.pk}, "sk": {"S": "state"}},
+                ConsistentRead=True,
+            ).get("Item")
+        except ClientError as problem:
+            raise StateError(
+                f"cannot read the cutover state from table {self.table}: "
+                f"{problem.response['Error']['Code']}: {problem.response['Error'].get('Message', '')}. "
+                f"Is the control plane applied (`turnout apply --env <control plane environment>`)?"
+            ) from None
+        if item is None:
+            return MigrationState(phase="baseline", version=0)
+        return self._parse(_plain(item))
+
+    def _parse(self, item: dict) -> MigrationState:
+        where = f"state table {self.table}, item {self.pk}/state"
+        fmt = item.get("format_version")
+        if not isinstance(fmt, int) or fmt > STATE_FORMAT_VERSION:
+            raise StateError(
+                f"{where} has format_version {fmt!r}; this turnout understands {STATE_FORMAT_VERSION}. "
+                f"It was written by a newer turnout: upgrade before driving this migration."
+            )
+        phase = item.get("phase")
+        if phase not in PHASES:
+            raise StateError(
+                f"{where} names an unknown phase {phase!r}; known phases: {', '.join(PHASES)}. "
+                f"Nothing was changed. Inspect the journal (`turnout status`) before repairing it."
+            )
+        transition = None
+        if item.get("transition"):
+            try:
+                transition = TransitionProgress.from_item(item["transition"])
+            except (KeyError, TypeError, ValueError) as problem:
+                raise StateError(
+                    f"{where} has a corrupt transition record ({problem}); nothing was changed."
+                ) from None
+        version = item.get("version")
+        if not isinstance(version, int):
+            raise StateError(f"{where} has no integer version; nothing was changed.")
+        return MigrationState(
+            phase, version, item.get("updated_at"), item.get("updated_by"), transition
+        )
+
+    def save(self, state: MigrationState, expected_version: int) -> MigrationState:
+        """Write the state atomically if nobody else wrote since `expected_version`."""
+        new_version = expected_version + 1
+        item: dict[str, Any] = {
+            "pk": self.pk,
+            "sk": "state",
+            "format_version": STATE_FORMAT_VERSION,
+            "phase": state.phase,
+            "version": new_version,
+            "updated_at": now_iso(),
+            "updated_by": operator_identity(),
+        }
+        if state.transition is not None:
+            item["transition"] = state.transition.as_item()
+        condition = "attribute_not_exists(pk)" if expected_version == 0 else "version = :expected"
+        arguments: dict[str, Any] = {
+            "TableName": self.table,
+            "Item": _typed(item),
+            "ConditionExpression": condition,
+        }
+        if expected_version != 0:
+            arguments["ExpressionAttributeValues"] = {":expected": {"N": str(expected_version)}}
+        try:
+            self.dynamodb.put_item(**arguments)
+        except ClientError as problem:
+            if problem.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise ConcurrentWriteError(
+                    f"the migration state in {self.table} changed while this run held it (expected "
+                    f"version {expected_version}); another operator or a forced unlock intervened. "
+                    f"This run stopped; run `turnout status` to see who."
+                ) from None
+            raise
+        state.version = new_version
+        state.updated_at = item["updated_at"]
+        state.updated_by = item["updated_by"]
+        return state
+
+    def journal(self, run_id: str, kind: str, action: str, **details: Any) -> None:
+        """Append one journal entry. Payloads never go here: only names, counts and outcomes."""
+        self._journal_counter += 1
+        at = now_iso()
+        item = {
+            "pk": self.pk,
+            "sk": f"journal#{at}#{run_id}#{self._journal_counter:06d}",
+            "run_id": run_id,
+            "kind": kind,
+            "action": action,
+            "at": at,
+            "who": operator_identity(),
+            "details": json.dumps(details, sort_keys=True, default=str),
+        }
+        self.dynamodb.put_item(TableName=self.table, Item=_typed(item))
+
+    def read_journal(self, limit: int | None = None, newest_first: bool = True) -> list[dict]:
+        entries: list[dict] = []
+        arguments: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": {":pk": {"S": self.pk}, ":prefix": {"S": "journal#"}},
+            "ScanIndexForward": not newest_first,
+            "ConsistentRead": True,
+        }
+        while True:
+            if limit:
+                arguments["Limit"] = limit - len(entries)
+            page = self.dynamodb.query(**arguments)
+            for raw in page.get("Items", []):
+                entry = _plain(raw)
+                entry["details"] = json.loads(entry.get("details") or "{}")
+                entries.append(entry)
+            if (limit and len(entries) >= limit) or "LastEvaluatedKey" not in page:
+                return entries
+            arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def new_run_id() -> str:
+    return f"{int(time.time())}-{uuid.uuid4().hex[:8]}"
+
+
+def _typed(item: dict) -> dict:
+    """A plain item → DynamoDB attribute values (the subset the state uses)."""
+    return {key: _attribute(value) for key, value in item.items() if value is not None}
+
+
+def _attribute(value: Any) -> dict:
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    if isinstance(value, int):
+        return {"N": str(value)}
+    if isinstance(value, str):
+        return {"S": value}
+    if isinstance(value, list):
+        return {"L": [_attribute(item) for item in value]}
+    if isinstance(value, dict):
+        return {"M": {key: _attribute(item) for key, item in value.items() if item is not None}}
+    raise TypeError(f"cannot store {type(value).__name__} in the state table")
+
+
+def _plain(item: dict) -> dict:
+    return {key: _value(attribute) for key, attribute in item.items()}
+
+
+def _value(attribute: dict) -> Any:
+    ((kind, value),) = attribute.items()
+    if kind == "S":
+        return value
+    if kind == "N":
+        return int(value) if value.lstrip("-").isdigit() else float(value)
+    if kind == "BOOL":
+        return value
+    if kind == "NULL":
+        return None
+    if kind == "L":
+        return [_value(item) for item in value]
+    if kind == "M":
+        return {key: _value(item) for key, item in value.items()}
+    return value

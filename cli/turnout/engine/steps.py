@@ -1,0 +1,244 @@
+"""The cutover as one ordered table of steps, from phase to phase.
+
+A transition is a list of steps. Three kinds:
+
+- a **check** runs a hook that measures a fact (paused, drained, routed). Facts are true only
+  at the moment they are measured: on resume, every check already done in the transition is
+  run again before the next step.
+- an **action** runs a hook with a side effect (pause consumers). Done once: on resume a
+  completed action is skipped, never repeated.
+- an **apply** renders both environments' tfvars for a posture (route target + replication
+  direction) and applies them with Terraform, then plans again and requires no changes
+  (the reviewed vars and the live system agree).
+
+User hooks declared in the spec run at `pre` (after the built-in checks, before the first
+apply), `post` (at the end) or `error` (when a step fails).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from turnout.errors import TurnoutError
+from turnout.phases import Posture, posture_of
+from turnout.spec import MigrationSpec
+
+FORWARD = ("baseline", "switched", "mirrored", "new-live", "committed")
+ROLLBACK_FROM = ("switched", "mirrored", "new-live")
+
+Args = Callable[[MigrationSpec], dict]
+
+
+def _fixed(**values) -> Args:
+    return lambda spec: dict(values)
+
+
+@dataclass(frozen=True)
+class HookStep:
+    id: str
+    hook: str
+    args: Args = field(default=_fixed())
+    fact: bool = False
+    blocking: bool = True
+    timeout_seconds: int | None = None
+
+    @property
+    def kind(self) -> str:
+        return "check" if self.fact else "action"
+
+
+@dataclass(frozen=True)
+class ApplyStep:
+    id: str
+    posture: Posture
+    kind: str = "apply"
+
+
+Step = HookStep | ApplyStep
+
+
+@dataclass(frozen=True)
+class Transition:
+    from_phase: str
+    to_phase: str
+    steps: tuple[Step, ...]
+
+    @property
+    def name(self) -> str:
+        return (
+            "rollback" if self.to_phase == "rolled-back" else f"{self.from_phase}->{self.to_phase}"
+        )
+
+
+def _quiet(environment: str) -> Args:
+    return lambda spec: {
+        "environment": environment,
+        "quiet_seconds": spec.cutover.quiet_seconds,
+        "timeout_seconds": spec.cutover.unrouted_timeout_seconds,
+    }
+
+
+def _drained_consumers(environment: str) -> Args:
+    return lambda spec: {
+        "environment": environment,
+        "timeout_seconds": spec.cutover.drain_timeout_seconds,
+    }
+
+
+def _replicator_drained(spec: MigrationSpec) -> dict:
+    return {"direction": "new_to_old", "timeout_seconds": spec.cutover.drain_timeout_seconds}
+
+
+def _flowing(spec: MigrationSpec) -> dict:
+    return {
+        "direction": "new_to_old",
+        "max_lag_seconds": spec.cutover.max_replication_lag_seconds,
+        "timeout_seconds": spec.cutover.drain_timeout_seconds,
+    }
+
+
+FORWARD_TRANSITIONS: dict[tuple[str, str], tuple[Step, ...]] = {
+    ("baseline", "switched"): (
+        HookStep(
+            "new-consumers-paused", "verify_consumers_paused", _fixed(environment="new"), fact=True
+        ),
+        HookStep("replication-off", "verify_replication_off", fact=True),
+        HookStep("new-streams-empty", "verify_new_streams_empty", fact=True),
+        ApplyStep("route-to-new", posture_of("switched")),
+        HookStep("route-is-new", "verify_route", _fixed(target="new"), fact=True),
+        HookStep("old-streams-quiet", "detect_unrouted_producers", _quiet("old"), fact=True),
+    ),
+    ("switched", "mirrored"): (
+        HookStep(
+            "new-consumers-paused", "verify_consumers_paused", _fixed(environment="new"), fact=True
+        ),
+        HookStep(
+            "old-consumers-drained",
+            "verify_consumers_drained",
+            _drained_consumers("old"),
+            fact=True,
+        ),
+        ApplyStep("replicate-new-to-old", posture_of("mirrored")),
+        HookStep("replication-flowing", "verify_replication_flowing", _flowing, fact=True),
+    ),
+    ("mirrored", "new-live"): (
+        HookStep("replication-flowing", "verify_replication_flowing", _flowing, fact=True),
+        ApplyStep("new-live-vars", posture_of("new-live")),
+        HookStep("resume-new-consumers", "resume_consumers", _fixed(environment="new")),
+        HookStep(
+            "new-consumers-running",
+            "verify_consumers_running",
+            _fixed(environment="new"),
+            fact=True,
+        ),
+    ),
+    ("new-live", "committed"): (
+        HookStep(
+            "new-consumers-running",
+            "verify_consumers_running",
+            _fixed(environment="new"),
+            fact=True,
+        ),
+        HookStep("replication-caught-up", "verify_replication_flowing", _flowing, fact=True),
+        ApplyStep("stop-replication", posture_of("committed")),
+        HookStep("replication-stopped", "verify_replication_off", fact=True),
+        HookStep("stop-old-consumers", "pause_consumers", _fixed(environment="old")),
+    ),
+}
+
+# Rollback: replication carries the new streams' tail back to old. Replication runs (and is
+# caught up) before the route flips back, so the window in which a key's replicated events can
+# land after its new direct events is only the replication lag at the flip.
+ROLLBACK_STEPS: tuple[Step, ...] = (
+    HookStep("pause-new-consumers", "pause_consumers", _fixed(environment="new")),
+    ApplyStep("replicate-before-flip", posture_of("mirrored")),
+    HookStep("replication-caught-up", "verify_replication_flowing", _flowing, fact=True),
+    ApplyStep("route-back-to-old", Posture("old", "new_to_old")),
+    HookStep("route-is-old", "verify_route", _fixed(target="old"), fact=True),
+    HookStep("new-streams-quiet", "detect_unrouted_producers", _quiet("new"), fact=True),
+    HookStep("new-tail-replicated", "verify_replicator_drained", _replicator_drained, fact=True),
+    ApplyStep("stop-replication", posture_of("rolled-back")),
+    HookStep("replication-stopped", "verify_replication_off", fact=True),
+    HookStep(
+        "new-consumers-paused", "verify_consumers_paused", _fixed(environment="new"), fact=True
+    ),
+)
+
+
+class PathError(TurnoutError):
+    """There is no safe way from the live phase to the desired one."""
+
+
+def transition(from_phase: str, to_phase: str, spec: MigrationSpec) -> Transition:
+    if to_phase == "rolled-back":
+        steps = ROLLBACK_STEPS
+    else:
+        steps = FORWARD_TRANSITIONS[(from_phase, to_phase)]
+    return Transition(from_phase, to_phase, _with_user_hooks(steps, spec, from_phase, to_phase))
+
+
+def _with_user_hooks(
+    steps: tuple[Step, ...], spec: MigrationSpec, from_phase: str, to_phase: str
+) -> tuple[Step, ...]:
+    name = "rollback" if to_phase == "rolled-back" else f"{from_phase}->{to_phase}"
+    mine = [hook for hook in spec.hooks if hook.transition in (name, "any")]
+
+    def as_step(index: int, hook) -> HookStep:
+        return HookStep(
+            id=f"user-{hook.when}-{index}-{hook.hook}",
+            hook=hook.hook,
+            args=_fixed(**hook.args),
+            fact=False,
+            blocking=hook.blocking,
+            timeout_seconds=hook.timeout_seconds,
+        )
+
+    pre = [as_step(index, hook) for index, hook in enumerate(mine) if hook.when == "pre"]
+    post = [as_step(index, hook) for index, hook in enumerate(mine) if hook.when == "post"]
+    first_apply = next(index for index, step in enumerate(steps) if isinstance(step, ApplyStep))
+    return (*steps[:first_apply], *pre, *steps[first_apply:], *post)
+
+
+def error_hooks(spec: MigrationSpec, transition_name: str) -> list[HookStep]:
+    return [
+        HookStep(
+            f"user-error-{index}-{hook.hook}",
+            hook.hook,
+            _fixed(**hook.args),
+            timeout_seconds=hook.timeout_seconds,
+        )
+        for index, hook in enumerate(spec.hooks)
+        if hook.when == "error" and hook.transition in (transition_name, "any")
+    ]
+
+
+def path(live: str, desired: str) -> list[tuple[str, str]]:
+    """The transitions that take the live phase to the desired one, or a clear refusal."""
+    if live == desired:
+        return []
+    if desired == "rolled-back":
+        if live in ROLLBACK_FROM:
+            return [(live, "rolled-back")]
+        raise PathError(
+            f"cannot roll back from '{live}': rollback is possible from switched, mirrored or "
+            f"new-live only ({'nothing moved yet' if live == 'baseline' else 'the old environment no longer receives events after commit'})."
+        )
+    if live == "rolled-back":
+        raise PathError(
+            "the migration was rolled back. To try again, reset the new environment's streams "
+            "(they still hold the first attempt's events, which the replicator would copy into the "
+            "old environment a second time) and start from baseline."
+        )
+    if live == "committed":
+        raise PathError(
+            f"the migration is committed; '{desired}' cannot be reached from committed."
+        )
+    if FORWARD.index(desired) < FORWARD.index(live):
+        raise PathError(
+            f"the live phase is '{live}' and the spec asks for '{desired}', which is behind it. "
+            f"Phases only move forward; to go back, set phase: rolled-back."
+        )
+    start = FORWARD.index(live)
+    stop = FORWARD.index(desired)
+    return [(FORWARD[index], FORWARD[index + 1]) for index in range(start, stop)]

@@ -1,0 +1,264 @@
+"""The engine's bookkeeping on a real DynamoDB (the emulator): atomic state, journal, lock, resume.
+
+Hooks here are small files in a temporary hooks folder and Terraform is replaced by a recorder
+(unit-level fault injection); the sandbox tests run the real hooks and the real Terraform.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from turnout.aws import AwsAccess
+from turnout.engine.lock import CutoverLock, LockHeld, LockLost
+from turnout.engine.runner import CutoverEngine, CutoverFailed, EngineSettings, control_tables
+from turnout.engine.state import ConcurrentWriteError, StateError, StateStore
+from turnout.engine.steps import HookStep, transition
+from turnout.project import Project
+from turnout.spec import MigrationSpec
+from turnout.spec_loader import load_spec
+
+pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parents[2]
+
+HOOK_TEMPLATE = """
+import json, os
+from pathlib import Path
+from turnout.hooks import Hook, HookArgs, HookFailed
+
+class Args(HookArgs):
+    model_config = {{"extra": "allow"}}
+
+class {cls}(Hook):
+    Args = Args
+    def run(self, context):
+        log = Path(os.environ["ENGINE_TEST_LOG"])
+        with log.open("a") as out:
+            out.write(json.dumps({{"hook": "{name}", "args": self.args.model_dump()}}) + "\\n")
+        fail = Path(os.environ["ENGINE_TEST_FAIL"])
+        if fail.exists() and fail.read_text().strip() == "{name}":
+            raise HookFailed("{name}: injected failure")
+        return {{"ran": "{name}"}}
+"""
+
+HOOK_NAMES = {
+    step.hook
+    for pair in [
+        ("baseline", "switched"),
+        ("switched", "mirrored"),
+        ("mirrored", "new-live"),
+        ("new-live", "committed"),
+        ("mirrored", "rolled-back"),
+    ]
+    for step in transition(*pair, load_spec(REPO / "terraform" / "migration.yaml")).steps
+    if isinstance(step, HookStep)
+}
+
+
+@pytest.fixture
+def spec(emulator) -> MigrationSpec:
+    document = load_spec(REPO / "terraform" / "migration.yaml").model_dump(
+        mode="json", exclude_none=True
+    )
+    document["migration"] = f"engine-{int(time.time() * 1000) % 10**9}"
+    return MigrationSpec.model_validate(document)
+
+
+@pytest.fixture
+def tables(spec, emulator):
+    _, state_table, lock_table = control_tables(spec)
+    dynamodb = emulator.client("dynamodb", spec.environments.old.account_id)
+    existing = dynamodb.list_tables()["TableNames"]
+    if state_table not in existing:
+        dynamodb.create_table(
+            TableName=state_table,
+            KeySchema=[
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+    if lock_table not in existing:
+        dynamodb.create_table(
+            TableName=lock_table,
+            KeySchema=[{"AttributeName": "lock_id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "lock_id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+    return dynamodb, state_table, lock_table
+
+
+@pytest.fixture
+def harness(spec, emulator, tables, tmp_path, monkeypatch):
+    hooks_dir = tmp_path / "hooks"
+    hooks_dir.mkdir()
+    for name in HOOK_NAMES:
+        cls = "".join(part.title() for part in name.split("_"))
+        (hooks_dir / f"{name}.py").write_text(HOOK_TEMPLATE.format(cls=cls, name=name))
+    log = tmp_path / "hooks.log"
+    fail = tmp_path / "fail"
+    monkeypatch.setenv("ENGINE_TEST_LOG", str(log))
+    monkeypatch.setenv("ENGINE_TEST_FAIL", str(fail))
+    applied: list[str] = []
+
+    def applier(current, step):
+        applied.append(f"{current.name}:{step.id}")
+        if fail.exists() and fail.read_text().strip() == step.id:
+            raise CutoverFailed(f"{step.id}: injected terraform failure")
+        return {"posture": step.posture.describe()}
+
+    def engine() -> CutoverEngine:
+        settings = EngineSettings(
+            terraform_project=Project(
+                REPO, REPO / "terraform" / "migration.yaml", tmp_path / "work"
+            ),
+            aws=AwsAccess.for_emulator(spec, emulator),
+            hooks_dir=hooks_dir,
+            work_dir=tmp_path / "work",
+            progress=lambda message: None,
+            applier=applier,
+        )
+        return CutoverEngine(spec, settings)
+
+    class Harness:
+        pass
+
+    harness = Harness()
+    harness.engine = engine
+    harness.applied = applied
+    harness.fail = fail
+    harness.hook_calls = lambda: (
+        [json.loads(line)["hook"] for line in log.read_text().splitlines()] if log.exists() else []
+    )
+    return harness
+
+
+def completed_side_effects(store: StateStore) -> list[tuple[str, str]]:
+    entries = store.read_journal(newest_first=False)
+    return [
+        (entry["details"]["transition"], entry["details"]["step"])
+        for entry in entries
+        if entry["kind"] == "step"
+        and entry["action"] == "completed"
+        and entry["details"]["step_kind"] in ("action", "apply")
+    ]
+
+
+def test_a_full_run_moves_the_live_phase_and_journals_every_step(harness):
+    engine = harness.engine()
+    report = engine.run("committed")
+    assert report.end_phase == "committed"
+    assert engine.store.load().phase == "committed"
+    assert engine.store.load().transition is None
+    assert len(harness.applied) == 4
+    journal = engine.store.read_journal(newest_first=False)
+    started = [
+        e["details"]["step"] for e in journal if e["action"] == "started" and e["kind"] == "step"
+    ]
+    completed = [
+        e["details"]["step"] for e in journal if e["action"] == "completed" and e["kind"] == "step"
+    ]
+    assert started == completed, "every step that started completed, in order"
+    assert all(entry["who"] and entry["at"] for entry in journal)
+    assert engine.lock.holder() is None, "the lock is released at the end"
+
+
+def test_a_failed_check_blocks_the_apply_and_says_nothing_was_applied(harness):
+    harness.fail.write_text("verify_new_streams_empty")
+    engine = harness.engine()
+    with pytest.raises(CutoverFailed, match="Nothing was applied in this transition"):
+        engine.run("switched")
+    assert harness.applied == []
+    state = engine.store.load()
+    assert state.phase == "baseline"
+    assert state.transition is not None and state.transition.to_phase == "switched"
+    assert engine.lock.holder() is None
+
+
+def test_resume_after_a_failure_remeasures_checks_and_never_repeats_side_effects(harness):
+    engine = harness.engine()
+    engine.run("switched")
+    harness.fail.write_text("resume_consumers")
+    with pytest.raises(CutoverFailed, match="Run `turnout cutover` again to resume"):
+        harness.engine().run("new-live")
+    assert engine.store.load().phase == "mirrored"
+    calls_before = harness.hook_calls()
+    harness.fail.unlink()
+    report = harness.engine().run("new-live")
+    assert report.end_phase == "new-live"
+    resumed_calls = harness.hook_calls()[len(calls_before) :]
+    assert resumed_calls[0] == "verify_replication_flowing", (
+        "the check done before the failure is measured again"
+    )
+    assert "resume_consumers" in resumed_calls
+    side_effects = completed_side_effects(engine.store)
+    assert len(side_effects) == len(set(side_effects)), (
+        f"a side effect completed twice: {side_effects}"
+    )
+    per_transition = [entry for entry in harness.applied if entry.startswith("mirrored->new-live")]
+    assert per_transition == ["mirrored->new-live:new-live-vars"], (
+        "the apply was not repeated on resume"
+    )
+
+
+def test_a_second_operator_is_refused_naming_the_holder(harness, spec, tables):
+    dynamodb, _, lock_table = tables
+    other = CutoverLock(dynamodb, lock_table, spec.migration, ttl_seconds=300)
+    other.acquire("other-run")
+    try:
+        with pytest.raises(LockHeld, match=r"other-run.*turnout unlock --force"):
+            harness.engine().run("switched")
+    finally:
+        other.release()
+
+
+def test_a_stale_lock_of_a_dead_holder_is_taken_over(harness, spec, tables):
+    dynamodb, _, lock_table = tables
+    dead = CutoverLock(
+        dynamodb, lock_table, spec.migration, ttl_seconds=30, clock=lambda: time.time() - 3600
+    )
+    dead.acquire("dead-run")
+    report = harness.engine().run("switched")
+    assert report.end_phase == "switched"
+    with pytest.raises(LockLost):
+        dead.renew()
+
+
+def test_unknown_phase_or_newer_format_in_the_state_table_is_refused_and_changes_nothing(
+    harness, tables, spec
+):
+    dynamodb, state_table, _ = tables
+    key = {"pk": {"S": f"migration#{spec.migration}"}, "sk": {"S": "state"}}
+    for item, message in (
+        (
+            {"phase": {"S": "half-way"}, "format_version": {"N": "1"}, "version": {"N": "3"}},
+            "unknown phase 'half-way'",
+        ),
+        (
+            {"phase": {"S": "mirrored"}, "format_version": {"N": "2"}, "version": {"N": "3"}},
+            "written by a newer turnout",
+        ),
+        ({"phase": {"S": "mirrored"}, "format_version": {"N": "1"}}, "no integer version"),
+    ):
+        dynamodb.put_item(TableName=state_table, Item={**key, **item})
+        with pytest.raises(StateError, match=message):
+            harness.engine().run("committed")
+        assert dynamodb.get_item(TableName=state_table, Key=key)["Item"] == {**key, **item}
+        assert harness.applied == []
+
+
+def test_a_concurrent_state_write_is_detected(harness):
+    engine = harness.engine()
+    state = engine.store.load()
+    engine.store.save(state, state.version)
+    stale = engine.store.load()
+    engine.store.save(engine.store.load(), stale.version)
+    with pytest.raises(ConcurrentWriteError):
+        engine.store.save(stale, stale.version)
