@@ -9,6 +9,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import os
+import threading
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +36,9 @@ class LambdaPackage:
         target = project_root / self.relative_path
         target.parent.mkdir(parents=True, exist_ok=True)
         if not target.exists() or target.read_bytes() != self.content:
-            partial = target.with_suffix(".zip.partial")
+            partial = target.with_name(
+                f"{target.name}.{os.getpid()}.{threading.get_ident()}.partial"
+            )
             partial.write_bytes(self.content)
             partial.replace(target)
         return target

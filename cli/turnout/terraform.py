@@ -11,10 +11,12 @@ repository except the provider lock file Terraform keeps beside the root.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
 import subprocess
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +25,8 @@ from python_terraform import Terraform as _PythonTerraform
 
 from turnout.errors import TerraformError
 
+# `terraform init` writes the provider lock file beside the root configuration: one at a time.
+_INIT_LOCK = threading.Lock()
 EMULATOR_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "turnout-emulator",
     "AWS_SECRET_ACCESS_KEY": "turnout-emulator",
@@ -63,6 +67,26 @@ class TerraformRunner:
     def init(self) -> None:
         self.env_dir.mkdir(parents=True, exist_ok=True)
         self.state_path.parent.mkdir(parents=True, exist_ok=True)
+        stamp = self.env_dir / "init.stamp"
+        fingerprint = self._init_fingerprint()
+        if stamp.is_file() and stamp.read_text() == fingerprint:
+            return
+        with _INIT_LOCK:
+            self._init()
+        stamp.write_text(fingerprint)
+
+    def _init_fingerprint(self) -> str:
+        """What `init` depends on: the configuration's files, the backend path, the mirror."""
+        digest = hashlib.sha256()
+        root = self.settings.root_dir
+        for path in sorted([*root.glob("*.tf"), *root.parent.glob("modules/*/*.tf")]):
+            digest.update(str(path).encode())
+            digest.update(path.read_bytes())
+        digest.update(str(self.state_path).encode())
+        digest.update(str(self.settings.provider_mirror).encode())
+        return digest.hexdigest()
+
+    def _init(self) -> None:
         self._run(
             "init",
             backend_config={"path": str(self.state_path)},
@@ -74,7 +98,8 @@ class TerraformRunner:
     def init_without_backend(self) -> None:
         """For `terraform validate` of a module or root: providers only, no state."""
         self.env_dir.mkdir(parents=True, exist_ok=True)
-        self._run("init", backend=False, input=False, no_color=IsFlagged)
+        with _INIT_LOCK:
+            self._run("init", backend=False, input=False, no_color=IsFlagged)
 
     def plan(self, var_files: list[Path], destroy: bool = False) -> Path:
         """Plan to the saved plan file and return its path."""

@@ -262,3 +262,30 @@ def test_a_concurrent_state_write_is_detected(harness):
     engine.store.save(engine.store.load(), stale.version)
     with pytest.raises(ConcurrentWriteError):
         engine.store.save(stale, stale.version)
+
+
+def test_the_lock_of_a_killed_run_on_this_host_is_taken_over_and_journaled(harness, spec, tables):
+    import subprocess
+    import sys
+
+    dynamodb, _, lock_table = tables
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    dead_pid = int(gone.stdout)
+    dynamodb.put_item(
+        TableName=lock_table,
+        Item={
+            "lock_id": {"S": f"migration#{spec.migration}"},
+            "owner": {"S": "someone@here:1"},
+            "host": {"S": __import__("socket").gethostname()},
+            "pid": {"N": str(dead_pid)},
+            "run_id": {"S": "killed-run"},
+            "started_at": {"N": str(time.time())},
+            "expires_at": {"N": str(time.time() + 3600)},
+        },
+    )
+    engine = harness.engine()
+    assert engine.run("switched").end_phase == "switched"
+    taken = [e for e in engine.store.read_journal() if e["action"] == "taken-over"]
+    assert taken and taken[0]["details"]["previous_holder"]["run_id"] == "killed-run"

@@ -81,35 +81,67 @@ class CutoverLock:
             expires_at=float(item["expires_at"]["N"]),
         )
 
-    def acquire(self, run_id: str) -> None:
-        now = self.clock()
+    def acquire(self, run_id: str) -> LockInfo | None:
+        """Take the lease; returns the previous holder when a dead one was taken over."""
         try:
-            self.dynamodb.put_item(
-                TableName=self.table,
-                Item={
-                    "lock_id": {"S": self.lock_id},
-                    "owner": {"S": self.owner},
-                    "host": {"S": socket.gethostname()},
-                    "pid": {"N": str(os.getpid())},
-                    "run_id": {"S": run_id},
-                    "started_at": {"N": f"{now:.3f}"},
-                    "expires_at": {"N": f"{now + self.ttl:.3f}"},
-                },
-                ConditionExpression="attribute_not_exists(lock_id) OR expires_at < :now",
-                ExpressionAttributeValues={":now": {"N": f"{now:.3f}"}},
-            )
+            self._put(run_id, "attribute_not_exists(lock_id) OR expires_at < :now", {})
+            taken_over = None
         except ClientError as problem:
             if problem.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
             holder = self.holder()
-            held_by = holder.describe(self.clock()) if holder else "an owner that just released it"
-            raise LockHeld(
-                f"another cutover holds the lock of this migration: {held_by}. Wait for it to "
-                f'finish, or if that run is dead, `turnout unlock --force --reason "..."` '
-                f"(journaled) and run again."
-            ) from None
+            if holder is None or not self._holder_is_dead(holder):
+                held_by = (
+                    holder.describe(self.clock()) if holder else "an owner that just released it"
+                )
+                raise LockHeld(
+                    f"another cutover holds the lock of this migration: {held_by}. Wait for it to "
+                    f'finish, or if that run is dead, `turnout unlock --force --reason "..."` '
+                    f"(journaled) and run again."
+                ) from None
+            try:
+                self._put(run_id, "run_id = :previous", {":previous": {"S": holder.run_id}})
+            except ClientError as again:
+                if again.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                    raise LockHeld(
+                        "another run took the lock of this migration at the same moment."
+                    ) from None
+                raise
+            taken_over = holder
         self.run_id = run_id
         self._lost = None
+        return taken_over
+
+    def _holder_is_dead(self, holder: LockInfo) -> bool:
+        """A holder on this host whose process is gone cannot be running a cutover."""
+        if holder.host != socket.gethostname():
+            return False
+        try:
+            os.kill(holder.pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False
+
+    def _put(self, run_id: str, condition: str, values: dict) -> None:
+        now = self.clock()
+        self.dynamodb.put_item(
+            TableName=self.table,
+            Item={
+                "lock_id": {"S": self.lock_id},
+                "owner": {"S": self.owner},
+                "host": {"S": socket.gethostname()},
+                "pid": {"N": str(os.getpid())},
+                "run_id": {"S": run_id},
+                "started_at": {"N": f"{now:.3f}"},
+                "expires_at": {"N": f"{now + self.ttl:.3f}"},
+            },
+            ConditionExpression=condition,
+            ExpressionAttributeValues={":now": {"N": f"{now:.3f}"}, **values}
+            if ":now" in condition
+            else values,
+        )
 
     def renew(self) -> None:
         now = self.clock()

@@ -172,7 +172,15 @@ class CutoverEngine:
     # ------------------------------------------------------------------ running
     def run(self, desired: str) -> RunReport:
         run_id = new_run_id()
-        self.lock.acquire(run_id)
+        previous = self.lock.acquire(run_id)
+        if previous is not None:
+            self.store.journal(
+                run_id,
+                "lock",
+                "taken-over",
+                previous_holder=vars(previous),
+                reason="the holder's process on this host is gone",
+            )
         self.store.journal(run_id, "lock", "acquired", owner=self.lock.owner, desired=desired)
         self.lock.start_heartbeat()
         try:
@@ -376,7 +384,9 @@ class CutoverEngine:
                 project, environment, self.settings.endpoint_url, var_file=files[environment]
             )
             result = {"changes": summary.as_dict()["totals"]}
-            if self.settings.drift_check:
+            if not summary.has_changes:
+                result["drift"] = "none (the plan itself showed no changes)"
+            elif self.settings.drift_check:
                 again = deploy.plan(
                     project,
                     environment,
