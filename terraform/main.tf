@@ -15,6 +15,7 @@ locals {
   writer_role_name  = "${local.env.name_prefix}turnout-writer-from-${local.peer.name}"
   state_table_name  = "${local.env.name_prefix}turnout-state"
   lock_table_name   = "${local.env.name_prefix}turnout-lock"
+  markers_table     = "${local.env.name_prefix}turnout-markers"
   direction_param   = "/turnout/${var.migration.name}/active-direction"
 
   # Cross-account addresses are computed, never read from the peer's state.
@@ -69,6 +70,8 @@ module "control_plane" {
   state_table_name = local.state_table_name
   lock_table_name  = local.lock_table_name
   kms_alias_name   = "alias/${local.env.name_prefix}turnout-control-plane"
+
+  markers_table_name = local.markers_table
 
   route = {
     managed_here = var.route.managed_here

@@ -53,10 +53,11 @@ output "writer_role" {
 }
 
 output "control_plane" {
-  description = "Control-plane names: state and lock tables (null when they live in the peer), route parameters managed here, the active-direction parameter and its value."
+  description = "Control-plane names: state and lock tables (null when they live in the peer), the drain-markers table, route parameters managed here, the active-direction parameter and its value."
   value = try({
     state_table_name                = module.control_plane.state_table_name
     lock_table_name                 = module.control_plane.lock_table_name
+    markers_table_name              = module.control_plane.markers_table_name
     route_parameter_names           = module.control_plane.route_parameter_names
     active_direction_parameter_name = module.control_plane.active_direction_parameter_name
     active_direction_parameter_arn  = module.control_plane.active_direction_parameter_arn

@@ -2,19 +2,20 @@ data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
 
 locals {
-  create_key       = var.manage_tables && var.kms_key_arn == null
-  kms_key_arn      = var.manage_tables ? (local.create_key ? aws_kms_key.this[0].arn : var.kms_key_arn) : null
+  # The markers table lives in every environment, so the key does too.
+  create_key       = var.kms_key_arn == null
+  kms_key_arn      = local.create_key ? aws_kms_key.this[0].arn : var.kms_key_arn
   route_parameters = var.route.managed_here ? toset(var.route.parameters) : toset([])
 }
 
 resource "aws_kms_key" "this" {
   count = local.create_key ? 1 : 0
 
-  description             = "turnout control plane: cutover state and lock tables"
+  description             = "turnout control plane: cutover state, lock and drain-marker tables"
   enable_key_rotation     = true
   deletion_window_in_days = var.kms_deletion_window_in_days
 
-  # The operators' IAM policies decide who may read the journal and take the lock.
+  # The operators' (and marker-acknowledging consumers') IAM policies decide who may use it.
   policy = jsonencode({
     Version = "2012-10-17"
     Statement = [{
@@ -77,6 +78,30 @@ resource "aws_dynamodb_table" "lock" {
 
   attribute {
     name = "lock_id"
+    type = "S"
+  }
+
+  server_side_encryption {
+    enabled     = true
+    kms_key_arn = local.kms_key_arn
+  }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  tags = var.tags
+}
+
+# Drain markers: consumers that opt in (drain_evidence "markers") acknowledge each turnout
+# marker record they process with one PutItem {marker_id, consumer, seen_at}. Every environment.
+resource "aws_dynamodb_table" "markers" {
+  name         = var.markers_table_name
+  billing_mode = "PAY_PER_REQUEST"
+  hash_key     = "marker_id"
+
+  attribute {
+    name = "marker_id"
     type = "S"
   }
 

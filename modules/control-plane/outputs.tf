@@ -18,8 +18,18 @@ output "lock_table_arn" {
   value       = try(aws_dynamodb_table.lock[0].arn, null)
 }
 
+output "markers_table_name" {
+  description = "Name of the drain-markers table (every environment)."
+  value       = try(aws_dynamodb_table.markers.name, null)
+}
+
+output "markers_table_arn" {
+  description = "ARN of the drain-markers table (every environment)."
+  value       = try(aws_dynamodb_table.markers.arn, null)
+}
+
 output "kms_key_arn" {
-  description = "KMS key of the state and lock tables, or null when they do not live here."
+  description = "KMS key of the module's tables (state and lock where they live, markers everywhere)."
   value       = try(local.kms_key_arn, null)
 }
 

@@ -26,8 +26,19 @@ variable "lock_table_name" {
   }
 }
 
+variable "markers_table_name" {
+  description = "Name of the drain-markers table (hash key marker_id S), created in every environment: consumers acknowledge turnout's marker records there."
+  type        = string
+  default     = "turnout-markers"
+
+  validation {
+    condition     = can(regex("^[a-zA-Z0-9_.-]{3,255}$", var.markers_table_name))
+    error_message = "markers_table_name must be 3-255 characters of [a-zA-Z0-9_.-]."
+  }
+}
+
 variable "kms_key_arn" {
-  description = "KMS key that encrypts the state and lock tables. null: the module creates one (rotation on) when it manages the tables."
+  description = "KMS key that encrypts the module's tables (state, lock, markers). null: the module creates one (rotation on)."
   type        = string
   default     = null
 

@@ -1,0 +1,76 @@
+"""The environment's consumers have processed everything in its streams, shard by shard (open
+shards and closed shards still in retention alike).
+
+Each consumer is judged by the drain predicate of its kind (`turnout.drain`): Lambda consumers by
+marker records they acknowledge (`drain_evidence: markers`) or by CloudWatch metrics
+(`drain_evidence: metrics`), KCL applications by their lease table. The hook waits, with progress,
+until every verdict is `drained`; `unknown` is never treated as drained. Marker records are the
+only side effect (skipped in a dry run, which reports one round of verdicts without waiting).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from turnout.drain import bounded_timeout, predicate_for, scope_from_context, wait_until_drained
+from turnout.hooks import Hook, HookArgs, HookContext, HookFailed
+
+
+class VerifyConsumersDrained(Hook):
+    name = "verify_consumers_drained"
+
+    class Args(HookArgs):
+        environment: Literal["old", "new"]
+        timeout_seconds: float = Field(gt=0)
+        poll_seconds: float = Field(default=10.0, gt=0)
+        reads_per_second: float = Field(default=2.0, gt=0, le=5)
+        metrics_period_seconds: int = Field(default=60, ge=60)
+        metrics_quiet_periods: int = Field(default=5, ge=1)
+        metrics_lookback_periods: int = Field(default=60, ge=2)
+        metrics_max_iterator_age_ms: float = Field(default=5000, ge=0)
+
+    def run(self, context: HookContext) -> dict:
+        environment = self.args.environment
+        scope = scope_from_context(
+            context, environment, reads_per_second=self.args.reads_per_second
+        )
+        settings = {
+            "period_seconds": self.args.metrics_period_seconds,
+            "quiet_periods": self.args.metrics_quiet_periods,
+            "lookback_periods": self.args.metrics_lookback_periods,
+            "max_iterator_age_ms": self.args.metrics_max_iterator_age_ms,
+        }
+        consumers = getattr(context.spec.consumers, environment)
+        predicates = [predicate_for(consumer, scope, **settings) for consumer in consumers]
+        prepared = {predicate.consumer_name: predicate.prepare() for predicate in predicates}
+        prepared = {name: value for name, value in prepared.items() if value}
+        if context.dry_run:
+            verdicts = [predicate.check() for predicate in predicates]
+            return {
+                "environment": environment,
+                "dry_run": True,
+                "prepared": prepared,
+                "consumers": [verdict.to_dict() for verdict in verdicts],
+            }
+        timeout = bounded_timeout(context, self.args.timeout_seconds)
+        outcome = wait_until_drained(
+            predicates,
+            what=f"the {environment} environment's consumers to drain",
+            timeout_seconds=timeout,
+            poll_seconds=self.args.poll_seconds,
+            clock=context.clock,
+            sleep=context.sleep,
+            progress=context.progress,
+        )
+        data = {"environment": environment, "prepared": prepared, **outcome.to_dict()}
+        if not outcome.drained:
+            error = HookFailed(
+                f"the {environment} environment's consumers did not drain within {timeout:.0f} s: "
+                f"{outcome.problems()}. Unknown means the evidence is missing (a paused consumer, "
+                "no metrics, no lease table) and is never taken as drained."
+            )
+            error.data = data  # type: ignore[attr-defined]
+            raise error
+        return data

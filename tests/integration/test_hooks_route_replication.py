@@ -1,0 +1,253 @@
+"""verify_route, verify_replication_off, verify_new_streams_empty, detect_unrouted_producers,
+verify_replicator_drained and verify_replication_flowing on the emulator."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from hooks_kit import (
+    context,
+    create_streams,
+    create_table,
+    make_spec,
+    put_to_shard,
+    run_hook,
+    shard_ids,
+)
+
+from turnout.drain import ledger_table_name
+from turnout.hooks import HookFailed
+from turnout.inventory import direction_parameter_name, replicator_name
+from turnout.render import route_value
+
+pytestmark = pytest.mark.integration
+
+
+# --------------------------------------------------------------------------- route
+
+
+def test_route_pointing_at_the_target_passes_and_at_the_other_environment_fails(emulator):
+    spec = make_spec(emulator)
+    (parameter,) = spec.route.parameters
+    ssm = emulator.client("ssm", "old")
+    ssm.put_parameter(Name=parameter, Value=route_value(spec, "old"), Type="String")
+    ctx = context(emulator, spec)
+    data = run_hook("verify_route", {"target": "old"}, ctx)
+    assert data["parameters"][parameter]["ok"] is True
+    with pytest.raises(HookFailed, match="environment is 'old'") as failure:
+        run_hook("verify_route", {"target": "new"}, ctx)
+    assert spec.streams[0].name_in("new") in str(failure.value)
+    ssm.put_parameter(Name=parameter, Value=route_value(spec, "new"), Overwrite=True)
+    run_hook("verify_route", {"target": "new"}, ctx)
+
+
+def test_missing_route_parameter_fails(emulator):
+    spec = make_spec(emulator)
+    with pytest.raises(HookFailed, match="does not exist in old"):
+        run_hook("verify_route", {"target": "old"}, context(emulator, spec))
+
+
+# --------------------------------------------------------------------------- replication off
+
+
+def replicator(emulator, lambda_kit, spec, environment, enabled: bool) -> str:
+    arn = create_streams(emulator, spec, environment)["events"]
+    function = lambda_kit.function(
+        environment, table=lambda_kit.table(environment), name=replicator_name(spec, environment)
+    )
+    return lambda_kit.mapping(environment, function, arn, Enabled=enabled)
+
+
+def set_direction(emulator, spec, environment: str, value: str) -> None:
+    emulator.client("ssm", environment).put_parameter(
+        Name=direction_parameter_name(spec), Value=value, Type="String", Overwrite=True
+    )
+
+
+def test_replication_off_needs_disabled_mappings_and_parameters_that_enable_neither(
+    emulator, lambda_kit
+):
+    spec = make_spec(emulator)
+    old_mapping = replicator(emulator, lambda_kit, spec, "old", enabled=False)
+    replicator(emulator, lambda_kit, spec, "new", enabled=False)
+    for environment in ("old", "new"):
+        set_direction(emulator, spec, environment, "none")
+    ctx = context(emulator, spec)
+    data = run_hook("verify_replication_off", {}, ctx)
+    assert data["values"] == {"old": "none", "new": "none"}
+
+    set_direction(emulator, spec, "old", "old_to_new")
+    with pytest.raises(HookFailed, match="direction of the replicator deployed there"):
+        run_hook("verify_replication_off", {}, ctx)
+    set_direction(emulator, spec, "old", "new_to_old")
+    set_direction(emulator, spec, "new", "new_to_old")
+    with pytest.raises(HookFailed, match="both keys"):
+        run_hook("verify_replication_off", {}, ctx)
+    set_direction(emulator, spec, "new", "none")
+
+    emulator.client("lambda", "old").update_event_source_mapping(UUID=old_mapping, Enabled=True)
+    with pytest.raises(HookFailed, match=f"mapping {old_mapping} .* is Enabled"):
+        run_hook("verify_replication_off", {}, ctx)
+
+
+# --------------------------------------------------------------------------- new streams empty
+
+
+def test_new_streams_empty_passes_then_fails_with_counts_after_one_record(emulator):
+    spec = make_spec(emulator)
+    create_streams(emulator, spec, "new")
+    ctx = context(emulator, spec)
+    data = run_hook("verify_new_streams_empty", {}, ctx)
+    assert data["streams"]["events"]["records"] == 0
+    name = spec.streams[0].name_in("new")
+    second = shard_ids(emulator, "new", name)[1]
+    put_to_shard(emulator, "new", name, second, "left-over test traffic")
+    with pytest.raises(HookFailed, match=f"{second}: 1 records") as failure:
+        run_hook("verify_new_streams_empty", {}, ctx)
+    assert "replicated into the old environment" in str(failure.value)
+
+
+# --------------------------------------------------------------------------- unrouted producers
+
+
+def test_quiet_streams_pass_after_the_quiet_window(emulator):
+    spec = make_spec(emulator)
+    create_streams(emulator, spec, "old")
+    started = time.monotonic()
+    data = run_hook(
+        "detect_unrouted_producers",
+        {"environment": "old", "quiet_seconds": 1, "timeout_seconds": 10, "poll_seconds": 0.2},
+        context(emulator, spec),
+    )
+    assert 1.0 <= time.monotonic() - started < 5
+    assert data["streams"]["events"]["records"] == 0
+
+
+def writer(emulator, name: str, shard: str, every: float, for_seconds: float) -> threading.Thread:
+    def run() -> None:
+        end = time.monotonic() + for_seconds
+        count = 0
+        while time.monotonic() < end:
+            put_to_shard(emulator, "old", name, shard, f"late-{count}")
+            count += 1
+            time.sleep(every)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_a_producer_that_keeps_writing_fails_the_check_naming_its_shard(emulator):
+    spec = make_spec(emulator)
+    create_streams(emulator, spec, "old")
+    name = spec.streams[0].name_in("old")
+    busy = shard_ids(emulator, "old", name)[1]
+    thread = writer(emulator, name, busy, every=0.2, for_seconds=4)
+    time.sleep(0.3)
+    with pytest.raises(HookFailed, match=f"{busy}: [1-9][0-9]* records") as failure:
+        run_hook(
+            "detect_unrouted_producers",
+            {"environment": "old", "quiet_seconds": 1, "timeout_seconds": 2, "poll_seconds": 0.2},
+            context(emulator, spec),
+        )
+    assert failure.value.data["streams"]["events"]["records"] > 0
+    thread.join()
+
+
+def test_a_producer_that_stops_restarts_the_quiet_window_then_passes(emulator):
+    spec = make_spec(emulator)
+    create_streams(emulator, spec, "old")
+    name = spec.streams[0].name_in("old")
+    thread = writer(emulator, name, shard_ids(emulator, "old", name)[0], 0.2, for_seconds=1.2)
+    data = run_hook(
+        "detect_unrouted_producers",
+        {"environment": "old", "quiet_seconds": 1, "timeout_seconds": 15, "poll_seconds": 0.2},
+        context(emulator, spec),
+    )
+    thread.join()
+    assert data["streams"]["events"]["records"] >= 2
+    assert data["elapsed_seconds"] >= 1.5
+
+
+# --------------------------------------------------------------------------- replicator ledger
+
+
+def ledger_put(emulator, spec, stream_name: str, shard: str, record: dict) -> None:
+    emulator.client("dynamodb", "old").put_item(
+        TableName=ledger_table_name(spec, "old"),
+        Item={
+            "shard_key": {"S": f"{stream_name}/{shard}"},
+            "last_sequence_number": {"S": record["SequenceNumber"]},
+            "last_arrival_time": {"N": repr(record["arrival"])},
+            "record_count": {"N": "1"},
+        },
+    )
+
+
+def put_and_read(emulator, name: str, shard: str, data: str) -> dict:
+    response = put_to_shard(emulator, "old", name, shard, data)
+    kinesis = emulator.client("kinesis", "old")
+    iterator = kinesis.get_shard_iterator(
+        StreamName=name,
+        ShardId=shard,
+        ShardIteratorType="AT_SEQUENCE_NUMBER",
+        StartingSequenceNumber=response["SequenceNumber"],
+    )["ShardIterator"]
+    record = kinesis.get_records(ShardIterator=iterator, Limit=1)["Records"][0]
+    return {**record, "arrival": record["ApproximateArrivalTimestamp"].timestamp()}
+
+
+def test_replicator_drained_when_the_ledger_holds_every_shards_last_record(emulator):
+    spec = make_spec(emulator)
+    create_streams(emulator, spec, "old")
+    create_table(emulator, "old", ledger_table_name(spec, "old"), "shard_key")
+    name = spec.streams[0].name_in("old")
+    first, second = shard_ids(emulator, "old", name)
+    ledger_put(emulator, spec, name, first, put_and_read(emulator, name, first, "a"))
+    ctx = context(emulator, spec)
+    args = {"direction": "old_to_new", "timeout_seconds": 1, "poll_seconds": 0.3}
+    data = run_hook("verify_replicator_drained", args, ctx)  # second shard: empty, no item
+    assert data["drained"] is True
+    last = put_and_read(emulator, name, second, "b")
+    with pytest.raises(HookFailed, match=f"{second}: not_drained"):
+        run_hook("verify_replicator_drained", args, ctx)
+    assert any("waiting for the old_to_new replicator" in line for line in ctx.progress)
+    ledger_put(emulator, spec, name, second, last)
+    assert run_hook("verify_replicator_drained", args, ctx)["drained"] is True
+
+
+def test_replication_flowing_needs_an_enabled_replicator_and_lag_within_the_limit(
+    emulator, lambda_kit
+):
+    spec = make_spec(emulator)
+    replicator(emulator, lambda_kit, spec, "old", enabled=True)
+    create_table(emulator, "old", ledger_table_name(spec, "old"), "shard_key")
+    name = spec.streams[0].name_in("old")
+    shard = shard_ids(emulator, "old", name)[0]
+    args = {
+        "direction": "old_to_new",
+        "max_lag_seconds": 0.5,
+        "timeout_seconds": 0.5,
+        "poll_seconds": 0.2,
+    }
+    ctx = context(emulator, spec)
+    with pytest.raises(HookFailed, match="active-direction in old is None"):
+        run_hook("verify_replication_flowing", args, ctx)
+    set_direction(emulator, spec, "old", "old_to_new")
+    set_direction(emulator, spec, "new", "old_to_new")
+
+    written = put_and_read(emulator, name, shard, "a")
+    ledger_put(emulator, spec, name, shard, written)
+    data = run_hook("verify_replication_flowing", args, ctx)
+    assert data["lag"]["streams"]["events"]["lag_seconds"] == 0.0
+
+    time.sleep(1.2)
+    put_and_read(emulator, name, shard, "b")  # arrives > 1 s after the ledger's last record
+    with pytest.raises(HookFailed, match="after the ledger's last arrival") as failure:
+        run_hook("verify_replication_flowing", args, ctx)
+    lag = failure.value.data["lag"]["streams"]["events"]["lag_seconds"]
+    assert lag >= 1.0
+    data = run_hook("verify_replication_flowing", {**args, "max_lag_seconds": 30}, ctx)
+    assert data["lag"]["streams"]["events"]["behind_records"] == 1
