@@ -64,5 +64,9 @@ apply: $(BIN)/turnout ## Apply the reviewed plan of one environment: make apply 
 demo: $(BIN)/turnout ## The sandbox: both environments applied with real Terraform on the local emulator
 	$(BIN)/turnout sandbox demo
 
+.PHONY: bench
+bench: $(BIN)/turnout ## Benchmarks (handler; replication on the emulator with real Terraform): writes bench/RESULTS.md
+	$(BIN)/python bench/run.py
+
 clean: ## Remove the work directory (local state of the sandbox, plans, builds)
 	rm -rf $(WORK) build

@@ -541,12 +541,16 @@ class MappingRunner:
             poller.start()
 
     def stop(self, wait: bool = True, timeout: float = 10.0) -> None:
-        for poller in self.pollers.values():
+        # A snapshot: the refresher thread may be registering a poller right now, and it
+        # registers a poller before starting it (joining a thread not yet started raises).
+        pollers = list(self.pollers.values())
+        for poller in pollers:
             poller.stop_event.set()
         if wait:
             deadline = time.monotonic() + timeout
-            for poller in self.pollers.values():
-                poller.join(max(0.0, deadline - time.monotonic()))
+            for poller in pollers:
+                if poller.ident is not None:  # not started yet: it sees stop_event at once
+                    poller.join(max(0.0, deadline - time.monotonic()))
 
     def busy(self) -> bool:
         return any(p.in_flight for p in self.pollers.values())

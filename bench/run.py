@@ -1,0 +1,145 @@
+"""Run the benchmarks and write bench/RESULTS.md (`make bench`).
+
+Runs bench/bench_handler.py (in-memory clients: CPU per record, records per call, hot key) and
+bench/bench_replication.py (the real deployment on the local emulator: throughput against a
+plain copy loop, records per call, hot key), then writes the machine, the date and a table of
+figures against the goals. The raw JSON of both goes to bench/results.jsonl.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+RESULTS_MD = BENCH / "RESULTS.md"
+RESULTS_JSONL = BENCH / "results.jsonl"
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def run(script: str) -> tuple[dict, float]:
+    out = BENCH / f".{script}.jsonl"
+    out.unlink(missing_ok=True)
+    started = time.monotonic()
+    subprocess.run([sys.executable, str(BENCH / script), str(out)], check=True)
+    result = json.loads(out.read_text().strip().splitlines()[-1])
+    out.unlink()
+    with open(RESULTS_JSONL, "a", encoding="utf-8") as raw:
+        raw.write(json.dumps(result) + "\n")
+    return result, time.monotonic() - started
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "**missed**"
+
+
+def main() -> int:
+    handler, handler_s = run("bench_handler.py")
+    replication, replication_s = run("bench_replication.py")
+
+    rr, rnd = handler["b_c_cpu_and_packing"]
+    hot = handler["d_hot_key"]
+    a = replication
+    rows = [
+        (
+            "(a) replication throughput, replicator / plain copy loop (emulator)",
+            f"{a['a_replicator']['records_per_s']:,} vs {a['a_copy_loop_mean_records_per_s']:,} records/s "
+            f"(loop before {a['a_copy_loop_before']['records_per_s']:,}, after "
+            f"{a['a_copy_loop_after']['records_per_s']:,}; ratio of times): **{a['a_ratio']}**",
+            ">= 0.9",
+            verdict(a["a_ratio"] >= 0.9),
+        ),
+        (
+            "(b) handler CPU per record (in-memory clients, 10,000-record batches)",
+            f"{rr['cpu_us_per_record_median']} µs round-robin keys, {rnd['cpu_us_per_record_median']} µs random keys (medians of 10)",
+            "<= 10 µs",
+            verdict(max(rr["cpu_us_per_record_median"], rnd["cpu_us_per_record_median"]) <= 10),
+        ),
+        (
+            "(c) records per PutRecords call, when the batch allows (round-robin keys)",
+            f"{rr['avg_records_per_call']} ({rr['put_records_calls']} calls, lower bound {rr['min_possible_calls']})",
+            ">= 475",
+            verdict(rr["avg_records_per_call"] >= 475),
+        ),
+        (
+            "(c) records per PutRecords call, random keys (longest key run bounds the calls)",
+            f"{rnd['avg_records_per_call']} ({rnd['put_records_calls']} calls, lower bound {rnd['min_possible_calls']} = longest key run {rnd['longest_key_run']})",
+            "the bound",
+            verdict(rnd["put_records_calls"] == rnd["min_possible_calls"]),
+        ),
+        (
+            "(c) records per PutRecords call on the emulator run (500-record ESM batches, ~250 keys per shard)",
+            f"{a['a_replicator']['records_per_put_call']} ({a['a_replicator']['put_calls']} calls, {a['a_replicator']['batches']} batches)",
+            "informational",
+            "-",
+        ),
+        (
+            "(d) one hot key, order kept, in-memory Kinesis at "
+            f"{hot['fake_put_records_latency_ms']} ms per call",
+            f"{hot['records_per_second']} records/s",
+            f"1 / latency = {hot['ceiling_records_per_second']}",
+            "-",
+        ),
+        (
+            "(d) one hot key, order kept, on the emulator",
+            f"{a['d_hot_key']['records_per_s']} records/s ({a['d_hot_key']['records']} records, order kept: {a['d_hot_key']['order_kept']})",
+            "order kept",
+            verdict(a["d_hot_key"]["order_kept"]),
+        ),
+    ]
+    applies = ", ".join(
+        f"{item['phase']} {item['seconds']} s" for item in replication["terraform_applies"]
+    )
+    lines = [
+        "# Benchmark results",
+        "",
+        "Written by `make bench` (`bench/run.py`); raw JSON lines in `bench/results.jsonl`.",
+        "",
+        f"- date: {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}",
+        f"- machine: {platform.platform()}, {cpu_model()}, {os.cpu_count()} cores",
+        f"- Python {platform.python_version()}",
+        f"- emulator run: {replication['records']:,} records, {replication['keys']:,} keys, "
+        f"{replication['shards']} shards; Terraform applies of both environments: {applies}; "
+        f"bench_handler {handler_s:.0f} s, bench_replication {replication_s:.0f} s",
+        "",
+        "| figure | measured | goal | |",
+        "|---|---|---|---|",
+        *[f"| {name} | {value} | {goal} | {ok} |" for name, value, goal, ok in rows],
+        "",
+        "Delivery check of the emulator run (the target holds the loop's two copies too): "
+        f"`{replication['a_delivery']}`; hot key: `{replication['d_hot_key']['delivery']}`.",
+        "",
+        "The emulator run's detail:",
+        "",
+        "```json",
+        json.dumps(
+            {
+                key: replication[key]
+                for key in ("a_copy_loop_before", "a_replicator", "a_copy_loop_after", "d_hot_key")
+            },
+            indent=2,
+        ),
+        "```",
+        "",
+    ]
+    RESULTS_MD.write_text("\n".join(lines), encoding="utf-8")
+    print(f"wrote {RESULTS_MD}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
