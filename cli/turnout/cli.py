@@ -307,16 +307,89 @@ sandbox_app = typer.Typer(
 app.add_typer(sandbox_app, name="sandbox")
 
 
-@sandbox_app.command("up")
-def sandbox_up(spec: SpecOption = None, as_json: JsonOption = False) -> None:
-    """Start the emulator (if needed) and apply both environments into it.
+RateOption = Annotated[
+    float,
+    typer.Option("--rate", min=0, help="Events per second the producer writes (0: no traffic)."),
+]
 
-    Example: turnout sandbox up
+
+@sandbox_app.command("up")
+def sandbox_up(
+    rate: RateOption = 200.0,
+    lifetime: Annotated[
+        float | None,
+        typer.Option(
+            "--lifetime",
+            min=1,
+            help="Stop the producer and the Lambda runtime after this many seconds.",
+        ),
+    ] = None,
+    spec: SpecOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Start the emulator, apply both environments, create the sample pipeline, and start the
+    Lambda runtime and the producer (each only if not already there).
+
+    Example: turnout sandbox up --rate 200
     """
     from turnout.sandbox import Sandbox
 
-    status = Sandbox(Project.locate(spec)).up(progress=_progress(as_json))
+    status = Sandbox(Project.locate(spec)).up(
+        progress=_progress(as_json), rate=rate, lifetime_seconds=lifetime
+    )
     _print_status(status, as_json)
+
+
+traffic_app = typer.Typer(help="The sandbox's synthetic producer.", no_args_is_help=True)
+sandbox_app.add_typer(traffic_app, name="traffic")
+
+
+@traffic_app.command("start")
+def sandbox_traffic_start(rate: RateOption = 200.0, spec: SpecOption = None) -> None:
+    """Start the producer (it follows the route parameter).
+
+    Example: turnout sandbox traffic start --rate 100
+    """
+    from turnout.sandbox import Sandbox
+
+    Sandbox(Project.locate(spec)).start_traffic(rate, progress=_progress(False))
+
+
+@traffic_app.command("stop")
+def sandbox_traffic_stop(spec: SpecOption = None) -> None:
+    """Stop the producer by PID (it sends what is pending first).
+
+    Example: turnout sandbox traffic stop
+    """
+    from turnout.sandbox import Sandbox
+
+    Sandbox(Project.locate(spec)).stop_traffic(progress=_progress(False))
+
+
+@sandbox_app.command("report")
+def sandbox_report(
+    wait: Annotated[
+        float,
+        typer.Option("--wait", min=0, help="Seconds to wait for the consumers to catch up."),
+    ] = 0.0,
+    spec: SpecOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Produced, processed, lost, duplicated and reordered events per environment; exit 1 if
+    anything was lost.
+
+    Example: turnout sandbox report --wait 30
+    """
+    from turnout.sandbox import Sandbox
+    from turnout.sandbox_app.report import format_report
+
+    report = Sandbox(Project.locate(spec)).wait_for_report(timeout=wait)
+    if as_json:
+        _print_json(report)
+    else:
+        typer.echo(format_report(report))
+    if not report["nothing_lost"]:
+        raise typer.Exit(1)
 
 
 @sandbox_app.command("status")
@@ -391,6 +464,23 @@ def _print_status(status: dict, as_json: bool) -> None:
     typer.echo(f"sandbox: emulator at {status['endpoint_url']} (pid {status['pid']})")
     for inventory in status["environments"].values():
         typer.echo(inventory_text(inventory))
+    processes = status.get("processes", {})
+    traffic = status.get("traffic")
+    for name in ("runtime", "producer"):
+        process = processes.get(name, {})
+        state = f"running (pid {process['pid']})" if process.get("alive") else "not running"
+        typer.echo(f"{name}: {state}")
+    if traffic:
+        produced = ", ".join(f"{env} {n:,}" for env, n in sorted(traffic["produced"].items()))
+        processed = ", ".join(
+            f"{env} {'?' if n is None else f'{n:,}'}" for env, n in traffic["processed"].items()
+        )
+        consumers = ", ".join(f"{env} {state}" for env, state in traffic["consumers"].items())
+        typer.echo(
+            f"traffic: route -> {traffic['route_environment'] or '?'}, "
+            f"{traffic['rate_recent'] or 0:g} events/s; produced {produced or 'none'}; "
+            f"processings {processed}; consumers {consumers}"
+        )
 
 
 @app.command()

@@ -1,0 +1,261 @@
+"""The sandbox's sample pipeline with live traffic: baseline, a switch made by hand, the consumer
+table copy hook, and `down` leaving no process behind. One sandbox (its own emulator, real
+Terraform) for the whole module."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from turnout.hooks import HookContext, load_hook
+from turnout.inventory import direction_parameter_name, replicator_name
+from turnout.project import Project
+from turnout.render import route_value
+from turnout.sandbox import Sandbox
+from turnout.sandbox_app import markers_table_name, processed_table_name
+from turnout.sandbox_app.pipeline import consumer_mappings, set_consumers_enabled
+from turnout.sandbox_app.processes import pid_alive
+from turnout.sandbox_app.report import assert_nothing_lost, format_report, read_events
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+RATE = 200.0
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every live process below ``pid`` (from /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[-1].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    found: set[int] = set()
+    stack = [pid]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            if child not in found:
+                found.add(child)
+                stack.append(child)
+    return found
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory, terraform_ready):
+    work_dir = tmp_path_factory.mktemp("sandbox-work")
+    project = Project(root=REPO, spec_path=REPO / "terraform" / "migration.yaml", work_dir=work_dir)
+    box = Sandbox(project, runtime_poll_interval=0.5, runtime_refresh_interval=1.0)
+    started = time.monotonic()
+    try:
+        box.up(progress=lambda message: None, rate=RATE, lifetime_seconds=300)
+        box.up_seconds = time.monotonic() - started
+        yield box
+    finally:
+        box.down(progress=lambda message: None)
+
+
+def _wait(predicate, timeout: float, interval: float = 0.2):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    return predicate()
+
+
+def test_up_starts_everything_records_pids_and_is_idempotent(sandbox):
+    status = sandbox.status()
+    assert status["running"]
+    processes = status["processes"]
+    assert processes["producer"]["alive"] and processes["runtime"]["alive"]
+    assert int(sandbox.producer.pid_file.read_text()) == processes["producer"]["pid"]
+    assert int(sandbox.runtime.pid_file.read_text()) == processes["runtime"]["pid"]
+    spec = sandbox.spec()
+    aws = sandbox.aws()
+    for environment, expected in (("old", "Enabled"), ("new", "Disabled")):
+        mappings = consumer_mappings(spec, aws, environment)
+        assert len(mappings) == 3  # clicks+orders, audit
+        assert {mapping["state"] for mapping in mappings} == {expected}
+    started = time.monotonic()
+    again = sandbox.up(progress=lambda message: None, rate=RATE)
+    assert time.monotonic() - started < 20, "a second up must reuse what runs (no Terraform)"
+    assert again["processes"] == processes
+    print(f"sandbox up took {sandbox.up_seconds:.1f} s")
+
+
+def test_baseline_old_consumers_process_every_event_new_ones_nothing(sandbox):
+    spec = sandbox.spec()
+    aws = sandbox.aws()
+    time.sleep(8)
+    # A turnout marker and a record that is not an event travel with the traffic.
+    kinesis = aws.client("old", "kinesis")
+    clicks = spec.streams[0].name_in("old")
+    kinesis.put_record(
+        StreamName=clicks,
+        Data=json.dumps({"turnout_marker": {"id": "marker-baseline-1"}}).encode(),
+        PartitionKey="marker",
+    )
+    kinesis.put_record(StreamName=clicks, Data=b"\xffnot json", PartitionKey="garbage")
+    sandbox.stop_traffic(progress=lambda message: None)
+    produced = sandbox.producer_status()
+    assert produced["state"] == "stopped" and produced["unsent_never_accepted"] == 0
+    report = sandbox.wait_for_report(timeout=60, new_required=False)
+    print(format_report(report))
+    assert_nothing_lost(report)
+    old, new = report["environments"]["old"], report["environments"]["new"]
+    assert report["produced"]["total"] >= 6 * RATE
+    assert report["produced"]["new"] == 0
+    assert old["processed"] == old["expected"] == report["produced"]["old"]
+    assert new["processings"] == 0
+    assert old["order_violations"] == 0
+    assert old["unparseable"] == 1 and old["unknown_events"] == 0
+    assert report["produced"]["keys"] > 800  # of 1,000 (uniform draws)
+    marker = aws.client("old", "dynamodb").get_item(
+        TableName=markers_table_name(spec, "old"), Key={"marker_id": {"S": "marker-baseline-1"}}
+    )
+    assert marker["Item"]["consumer"]["S"] == "legacy-clicks-processor"
+
+
+def _set_route(sandbox, environment: str) -> float:
+    spec = sandbox.spec()
+    ssm = sandbox.aws().client(spec.route.environment, "ssm")
+    ssm.put_parameter(
+        Name=spec.route.parameters[0], Value=route_value(spec, environment), Overwrite=True
+    )
+    return time.time()
+
+
+def _set_replication(sandbox, direction: str) -> None:
+    """What the cutover engine does through Terraform, by hand: both accounts' active-direction
+    parameter, and the new replicator's mappings enabled iff the direction is new_to_old."""
+    spec = sandbox.spec()
+    aws = sandbox.aws()
+    for environment in ("old", "new"):
+        aws.client(environment, "ssm").put_parameter(
+            Name=direction_parameter_name(spec), Value=direction, Type="String", Overwrite=True
+        )
+    lam = aws.client("new", "lambda")
+    for mapping in lam.list_event_source_mappings(FunctionName=replicator_name(spec, "new"))[
+        "EventSourceMappings"
+    ]:
+        lam.update_event_source_mapping(UUID=mapping["UUID"], Enabled=direction == "new_to_old")
+
+
+def test_switch_mirror_and_new_live_by_hand_producer_follows_the_route(sandbox):
+    spec = sandbox.spec()
+    aws = sandbox.aws()
+    sandbox.start_traffic(RATE, progress=lambda message: None)
+    time.sleep(3)
+    flipped_at = _set_route(sandbox, "new")  # switched: new streams buffer, new consumers paused
+    time.sleep(3)
+    _set_replication(sandbox, "new_to_old")  # mirrored: old consumers fed by replication
+    time.sleep(3)
+    set_consumers_enabled(spec, aws, "new", True)  # new-live
+    time.sleep(4)
+    sandbox.stop_traffic(progress=lambda message: None)
+    events = read_events(sandbox.events_log)
+    last_old = max(e["accepted_at"] for e in events if e["env"] == "old")
+    first_new = min(e["accepted_at"] for e in events if e["env"] == "new")
+    print(
+        f"route followed: last old {last_old - flipped_at:+.2f} s, "
+        f"first new {first_new - flipped_at:+.2f} s after the flip"
+    )
+    assert last_old - flipped_at < 2.0 and 0 <= first_new - flipped_at < 2.0
+    report = sandbox.wait_for_report(
+        timeout=60,
+        new_required=True,
+        until=lambda r: r["lost"] == 0 and r["pending"] == 0,
+    )
+    print(format_report(report))
+    assert_nothing_lost(report, allow_pending=False)
+    old, new = report["environments"]["old"], report["environments"]["new"]
+    assert report["produced"]["new"] >= 8 * RATE
+    assert new["processed"] == report["produced"]["new"]
+    # Old processed everything: its own events, then the new ones through replication.
+    assert old["processed"] == report["produced"]["total"]
+    assert old["replicated_processed"] == report["produced"]["new"]
+    assert old["order_violations"] == 0 and new["order_violations"] == 0
+    assert report["route_changes"][-1]["to"] == "new"
+
+
+def test_rollback_by_hand_replication_drains_the_tail_inversions_are_counted(sandbox):
+    spec = sandbox.spec()
+    aws = sandbox.aws()
+    sandbox.start_traffic(RATE, progress=lambda message: None)
+    time.sleep(3)
+    _set_route(sandbox, "old")
+    set_consumers_enabled(spec, aws, "new", False)
+    time.sleep(4)
+    sandbox.stop_traffic(progress=lambda message: None)
+    report = sandbox.wait_for_report(
+        timeout=60, until=lambda r: r["lost"] == 0 and r["pending"] == 0
+    )
+    _set_replication(sandbox, "none")
+    print(format_report(report))
+    assert report["environments"]["new"]["required"] is False  # paused again: auto-detected
+    assert_nothing_lost(report, allow_pending=False)
+    old = report["environments"]["old"]
+    assert old["processed"] == report["produced"]["total"]
+    # Every reordering in old is one of the flip's inversions, counted, never hidden.
+    assert old["order_violations"] == old["flip_inversions"]
+    print(f"flip inversions around the rollback: {old['flip_inversions']}")
+
+
+def test_copy_hook_copies_the_old_consumer_table_into_new(sandbox):
+    spec = sandbox.spec()
+    aws = sandbox.aws()
+    hook = load_hook(REPO / "hooks", "sandbox_copy_consumer_table")
+    messages: list[str] = []
+    context = HookContext(
+        spec=spec,
+        aws=aws,
+        phase_from="switched",
+        phase_to="mirrored",
+        project_root=REPO,
+        progress=messages.append,
+    )
+    started = time.monotonic()
+    result = hook.run(context)
+    print(f"copy hook: {result['copied']} items in {time.monotonic() - started:.1f} s")
+    old_items = aws.client("old", "dynamodb").describe_table(
+        TableName=processed_table_name(spec, "old")
+    )["Table"]["ItemCount"]
+    assert result["scanned"] == result["copied"] == old_items > 0
+    report = sandbox.report()  # new consumers are paused again after the rollback
+    assert report["environments"]["new"]["copied_items"] == old_items
+    assert_nothing_lost(report)  # copied items are not processings of new
+    assert messages and "copied" in messages[0]
+
+
+def test_down_stops_every_process_it_started(sandbox):
+    status = sandbox.status()
+    pids = {
+        "emulator": status["pid"],
+        "runtime": status["processes"]["runtime"]["pid"],
+    }
+    # The producer was stopped by the previous test; start it again so down has to stop it.
+    pids["producer"] = sandbox.start_traffic(RATE, progress=lambda message: None)
+    everything = set(pids.values())
+    for pid in list(everything):
+        everything |= _descendants(pid)
+    assert len(everything) > 3  # the runtime's function workers are among them
+    stopped = sandbox.down(progress=lambda message: None)
+    assert stopped == pids
+    assert _wait(lambda: not [pid for pid in everything if pid_alive(pid)], timeout=10)
+    assert not sandbox.producer.pid_file.exists() and not sandbox.runtime.pid_file.exists()
+    assert sandbox.status() == {
+        "running": False,
+        "processes": {
+            "producer": {"pid": None, "alive": False},
+            "runtime": {"pid": None, "alive": False},
+        },
+    }

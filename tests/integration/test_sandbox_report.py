@@ -1,0 +1,129 @@
+"""The sandbox report's arithmetic on plain data: expected sets from the ledger, lost, duplicates,
+order violations and flip inversions, copied items, and assert_nothing_lost."""
+
+from __future__ import annotations
+
+import pytest
+
+from turnout.sandbox_app.report import assert_nothing_lost, compute_report, format_report
+
+
+def event(event_id: str, env: str, seq: int, sn: int, key: str = "k1", shard: str = "s-0") -> dict:
+    return {
+        "id": event_id,
+        "key": key,
+        "seq": seq,
+        "stream": "clicks",
+        "env": env,
+        "stream_name": "clicks",
+        "shard": shard,
+        "sn": str(sn),
+        "accepted_at": 0.0,
+    }
+
+
+def processing(event_id: str, env: str, order: int, seq: int, key: str = "k1", **extra) -> dict:
+    return {
+        "event_id": event_id,
+        "environment": env,
+        "stream": "clicks",
+        "key": key,
+        "seq": seq,
+        "processed_order": f"{order:020d}",
+        "consumer": f"{env}-fn",
+        **extra,
+    }
+
+
+def test_old_must_have_what_was_written_to_it_and_what_the_ledger_delivered():
+    events = [
+        event("o1", "old", 1, 1),
+        event("o2", "old", 2, 2),
+        event("n3", "new", 3, 10),
+        event("n4", "new", 4, 11),
+        event("n5", "new", 5, 12),
+    ]
+    processed = {
+        "old": [
+            processing("o1", "old", 1, 1),
+            processing("o2", "old", 2, 2),
+            processing("o2", "old", 3, 2),  # a redelivery: a duplicate, still in order
+            processing("n3", "old", 4, 3),
+        ],
+        "new": [],
+    }
+    report = compute_report(events, processed, {"clicks/s-0": 11}, new_required=False)
+    old = report["environments"]["old"]
+    assert old["expected"] == 4  # o1, o2, n3, n4 (n5 is beyond the ledger)
+    assert old["lost"] == 1 and old["lost_sample"] == ["n4"]
+    assert old["duplicates"] == 1 and old["processed"] == 3
+    assert report["replication"] == {
+        "ledger_shards": 1,
+        "delivered_to_old": 2,
+        "not_yet_delivered": 1,
+    }
+    assert report["pending"] == 1  # n5: neither delivered nor processed by new
+    assert not report["nothing_lost"]
+    with pytest.raises(AssertionError, match="old: 1 of 4 expected events not processed"):
+        assert_nothing_lost(report)
+
+
+def test_new_is_required_only_when_its_consumers_were_resumed():
+    events = [event("n1", "new", 1, 1), event("n2", "new", 2, 2)]
+    processed = {"old": [], "new": [processing("n1", "new", 1, 1)]}
+    paused = compute_report(events, processed, {}, new_required=False)
+    assert paused["environments"]["new"]["expected"] == 0 and paused["lost"] == 0
+    assert paused["pending"] == 1
+    assert_nothing_lost(paused)
+    with pytest.raises(AssertionError, match="neither replicated to old nor processed by new"):
+        assert_nothing_lost(paused, allow_pending=False)
+    resumed = compute_report(events, processed, {}, new_required=True)
+    assert resumed["environments"]["new"]["lost"] == 1
+
+
+def test_order_is_judged_on_first_processings_and_flip_inversions_are_counted():
+    # Rollback: n2 (written to new before the flip back) reaches old through replication after
+    # the direct o3 of the same key was processed: an order violation and a flip inversion.
+    events = [
+        event("o1", "old", 1, 1),
+        event("n2", "new", 2, 1),
+        event("o3", "old", 3, 2),
+        event("o1b", "old", 1, 3, key="k2"),
+        event("o2b", "old", 2, 4, key="k2"),
+    ]
+    processed = {
+        "old": [
+            processing("o1", "old", 1, 1),
+            processing("o3", "old", 2, 3),
+            processing("n2", "old", 3, 2),
+            processing("o2b", "old", 4, 2, key="k2"),  # processed before its predecessor
+            processing("o1b", "old", 5, 1, key="k2"),
+            processing("o2b", "old", 6, 2, key="k2"),  # a later duplicate does not repair it
+        ],
+        "new": [],
+    }
+    report = compute_report(events, processed, {"clicks/s-0": 1}, new_required=False)
+    old = report["environments"]["old"]
+    assert old["lost"] == 0
+    assert old["order_violations"] == 2 and old["keys_with_order_violations"] == 2
+    assert old["flip_inversions"] == 1
+    assert old["replicated_processed"] == 1
+    assert "flip inversions" in format_report(report)
+
+
+def test_copied_unparseable_and_unknown_items_are_reported_apart():
+    events = [event("o1", "old", 1, 1)]
+    processed = {
+        "old": [
+            processing("o1", "old", 1, 1),
+            processing("unparseable:clicks:s-0:9", "old", 2, 0, parse_error="not JSON"),
+            processing("ghost", "old", 3, 1),
+        ],
+        # The copy hook's items keep environment "old": they are not processings of new.
+        "new": [processing("o1", "old", 1, 1, copied_from="old")],
+    }
+    report = compute_report(events, processed, {}, new_required=True)
+    old, new = report["environments"]["old"], report["environments"]["new"]
+    assert old["unparseable"] == 1 and old["unknown_events"] == 1 and old["lost"] == 0
+    assert new["copied_items"] == 1 and new["processings"] == 0
+    assert_nothing_lost(report)
