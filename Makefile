@@ -14,7 +14,7 @@ TF_MODULES := $(sort $(wildcard modules/*))
 # set TURNOUT_PROVIDER_MIRROR= (empty) to use your own Terraform CLI configuration instead.
 export TURNOUT_PROVIDER_MIRROR ?= $(wildcard /opt/tf-plugins)
 
-.PHONY: help install test lint lint-python lint-terraform checkov plan apply demo render clean
+.PHONY: help install test lint lint-python lint-terraform checkov plan apply demo demo-rollback cutover render clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -61,8 +61,14 @@ apply: $(BIN)/turnout ## Apply the reviewed plan of one environment: make apply 
 	@test -n "$(ENV)" || { echo "error: ENV is required: make apply ENV=old or make apply ENV=new" >&2; exit 2; }
 	$(BIN)/turnout apply --env $(ENV)
 
-demo: $(BIN)/turnout ## The sandbox: both environments applied with real Terraform on the local emulator
+demo: $(BIN)/turnout ## The main job on the sandbox: a whole migration with live traffic, then the report
 	$(BIN)/turnout sandbox demo
+
+demo-rollback: $(BIN)/turnout ## The same, but roll back from new-live instead of committing
+	$(BIN)/turnout sandbox demo --rollback
+
+cutover: $(BIN)/turnout ## Drive the live phase to the spec's phase (add SANDBOX=1 for the running sandbox)
+	$(BIN)/turnout cutover $(if $(SANDBOX),--sandbox,)
 
 .PHONY: bench
 bench: $(BIN)/turnout ## Benchmarks (handler; replication on the emulator with real Terraform): writes bench/RESULTS.md

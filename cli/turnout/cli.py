@@ -416,32 +416,38 @@ def sandbox_down(spec: SpecOption = None) -> None:
 
 @sandbox_app.command("demo")
 def sandbox_demo(
+    rollback_path: Annotated[
+        bool, typer.Option("--rollback", help="Go to new-live, then roll back (instead of commit).")
+    ] = False,
+    rate: Annotated[float, typer.Option("--rate", help="Producer events per second.")] = 200.0,
     keep: Annotated[
         bool, typer.Option("--keep", help="Leave the sandbox running afterwards.")
     ] = False,
     spec: SpecOption = None,
+    as_json: JsonOption = False,
 ) -> None:
-    """Bring the sandbox up from nothing, show both environments, and take it down again.
+    """The whole migration on the sandbox with live traffic, then the loss/order report.
 
-    Example: turnout sandbox demo --keep
+    Sandbox up, cutover to new-live, commit (or --rollback), stop the producers, report.
+    Exits 1 if any event was lost.
+
+    Example: turnout sandbox demo --rollback
     """
-    from turnout.sandbox import Sandbox
+    from turnout.demo import demo_text, run_demo
 
-    sandbox = Sandbox(Project.locate(spec))
-    try:
-        status = sandbox.up(progress=_progress(False))
-        _print_status(status, False)
-        drift = sandbox.drift(progress=_progress(False))
-        drifted = [environment for environment, changed in drift.items() if changed]
-        if drifted:
-            raise TurnoutError(
-                f"terraform plan shows changes right after apply in: {', '.join(drifted)}; the "
-                f"live sandbox and the rendered vars disagree (see the plan summaries above)."
-            )
-        typer.echo("\nboth environments applied; a second terraform plan of each shows no changes.")
-    finally:
-        if not keep:
-            sandbox.down(progress=_progress(False))
+    result = run_demo(
+        Project.locate(spec),
+        rollback=rollback_path,
+        rate=rate,
+        progress=_progress(False),
+        keep=keep,
+    )
+    if as_json:
+        _print_json(result.as_dict())
+    else:
+        typer.echo(demo_text(result))
+    if not result.nothing_lost:
+        raise typer.Exit(1)
 
 
 def _progress(quiet: bool):

@@ -1,5 +1,5 @@
 """Function hosts: fetch a function's deployed zip from the emulator and run it in a worker
-subprocess (one per function), speaking the JSON-lines protocol of ``worker.py``."""
+subprocesses (a pool per function), speaking the JSON-lines protocol of ``worker.py``."""
 
 from __future__ import annotations
 
@@ -159,13 +159,22 @@ class _Worker:
 
 
 class FunctionHost:
-    """One function: its current configuration and its worker (one invocation at a time)."""
+    """One function: its current configuration and a pool of workers.
 
-    def __init__(self, runtime: LocalLambdaRuntime, config: FunctionConfig) -> None:
+    Like Lambda, invocations of one function run concurrently (one per shard being processed,
+    up to ``max_concurrency``, the function's concurrency limit); each worker process handles
+    one invocation at a time and is reused while the configuration is unchanged.
+    """
+
+    def __init__(
+        self, runtime: LocalLambdaRuntime, config: FunctionConfig, max_concurrency: int = 10
+    ) -> None:
         self.runtime = runtime
         self.config = config
         self._lock = threading.Lock()
-        self._worker: _Worker | None = None
+        self._idle: list[_Worker] = []
+        self._busy: set[_Worker] = set()
+        self._slots = threading.BoundedSemaphore(max(1, max_concurrency))
         self._closed = False
 
     def update(self, config: FunctionConfig) -> None:
@@ -175,7 +184,7 @@ class FunctionHost:
                 function=config.function_arn,
                 code_changed=config.code_sha256 != self.config.code_sha256,
             )
-            self.config = config  # the worker is replaced before the next invocation
+            self.config = config  # stale workers are replaced before their next invocation
 
     def _start_worker(self, config: FunctionConfig) -> _Worker:
         code_dir = self.runtime.code_cache.get(config)
@@ -228,106 +237,127 @@ class FunctionHost:
 
     def invoke(self, event: dict[str, Any]) -> InvokeResult:
         request_id = str(uuidlib.uuid4())
-        with self._lock:
-            if self._closed:
-                return InvokeResult(request_id, False, kind="stopped", error_type="Stopped")
-            config = self.config
+        with self._slots:
+            with self._lock:
+                if self._closed:
+                    return InvokeResult(request_id, False, kind="stopped", error_type="Stopped")
+                config = self.config
+                worker = self._take_idle(config)
             start = time.monotonic()
-            if self._worker is not None and (
-                self._worker.config != config or self._worker.proc.poll() is not None
-            ):
-                self._worker.kill()
-                self._worker = None
-            if self._worker is None:
-                try:
-                    worker = self._start_worker(config)
-                except Exception as exc:
-                    log_event("worker_start_failed", function=config.function_arn, error=str(exc))
-                    return InvokeResult(
-                        request_id,
-                        False,
-                        error_type="Unhandled",
-                        error_message=str(exc),
-                        kind="init_error",
-                    )
-                first = self._next(worker, INIT_TIMEOUT_S)
-                if first is None or first.get("type") != "ready":
+            if worker is None:
+                worker, failure = self._spawn(config, request_id)
+                if failure is not None:
+                    return failure
+            assert worker is not None
+            with self._lock:
+                if self._closed:
                     worker.kill()
-                    message = (first or {}).get("errorMessage", "worker did not start")
-                    log_event("worker_init_failed", function=config.function_arn)
-                    return InvokeResult(
-                        request_id,
-                        False,
-                        error_type="Unhandled",
-                        error_message=message,
-                        kind="init_error",
-                    )
-                self._worker = worker
-            worker = self._worker
-            deadline_ms = int(time.time() * 1000 + config.timeout * 1000)
-            request = {
-                "id": request_id,
-                "event": event,
-                "deadline_ms": deadline_ms,
-                "context": {
-                    "function_name": config.function_name,
-                    "function_version": "$LATEST",
-                    "invoked_function_arn": config.function_arn,
-                    "memory_limit_in_mb": config.memory_size,
-                    "aws_request_id": request_id,
-                    "log_group_name": f"/aws/lambda/{config.function_name}",
-                    "log_stream_name": f"local/{worker.proc.pid}",
-                },
-            }
-            try:
-                assert worker.proc.stdin is not None
-                worker.proc.stdin.write((json.dumps(request) + "\n").encode())
-                worker.proc.stdin.flush()
-            except OSError:
-                worker.kill()
-                self._worker = None
-                return InvokeResult(
-                    request_id,
-                    False,
-                    error_type="Unhandled",
-                    error_message="worker crashed",
-                    kind="crash",
-                )
-            reply = self._next(worker, config.timeout + 0.5, request_id)
-            duration = int((time.monotonic() - start) * 1000)
-            if reply is None:
-                timed_out = worker.proc.poll() is None
-                worker.kill()
-                self._worker = None
-                if timed_out:
-                    return InvokeResult(
-                        request_id,
-                        False,
-                        error_type="Unhandled",
-                        kind="timeout",
-                        error_message=f"Task timed out after {config.timeout:.2f} seconds",
-                        duration_ms=duration,
-                    )
-                return InvokeResult(
-                    request_id,
-                    False,
-                    error_type="Unhandled",
-                    kind="crash",
-                    error_message="Runtime exited",
-                    duration_ms=duration,
-                )
-            if reply.get("type") == "result":
-                return InvokeResult(
-                    request_id, True, payload=reply.get("payload"), duration_ms=duration
-                )
-            return InvokeResult(
+                    return InvokeResult(request_id, False, kind="stopped", error_type="Stopped")
+                self._busy.add(worker)
+            result, healthy = self._call(worker, config, event, request_id, start)
+            with self._lock:
+                self._busy.discard(worker)
+                if healthy and not self._closed and worker.config == self.config:
+                    self._idle.append(worker)
+                else:
+                    worker.kill()
+            return result
+
+    def _take_idle(self, config: FunctionConfig) -> _Worker | None:
+        while self._idle:
+            worker = self._idle.pop()
+            if worker.config == config and worker.proc.poll() is None:
+                return worker
+            worker.kill()
+        return None
+
+    def _spawn(
+        self, config: FunctionConfig, request_id: str
+    ) -> tuple[_Worker | None, InvokeResult | None]:
+        try:
+            worker = self._start_worker(config)
+        except Exception as exc:
+            log_event("worker_start_failed", function=config.function_arn, error=str(exc))
+            return None, InvokeResult(
+                request_id, False, error_type="Unhandled", error_message=str(exc), kind="init_error"
+            )
+        first = self._next(worker, INIT_TIMEOUT_S)
+        if first is None or first.get("type") != "ready":
+            worker.kill()
+            message = (first or {}).get("errorMessage", "worker did not start")
+            log_event("worker_init_failed", function=config.function_arn)
+            return None, InvokeResult(
+                request_id, False, error_type="Unhandled", error_message=message, kind="init_error"
+            )
+        return worker, None
+
+    def _call(
+        self,
+        worker: _Worker,
+        config: FunctionConfig,
+        event: dict[str, Any],
+        request_id: str,
+        start: float,
+    ) -> tuple[InvokeResult, bool]:
+        """Run one invocation on a worker; the flag says whether the worker can be reused."""
+        deadline_ms = int(time.time() * 1000 + config.timeout * 1000)
+        request = {
+            "id": request_id,
+            "event": event,
+            "deadline_ms": deadline_ms,
+            "context": {
+                "function_name": config.function_name,
+                "function_version": "$LATEST",
+                "invoked_function_arn": config.function_arn,
+                "memory_limit_in_mb": config.memory_size,
+                "aws_request_id": request_id,
+                "log_group_name": f"/aws/lambda/{config.function_name}",
+                "log_stream_name": f"local/{worker.proc.pid}",
+            },
+        }
+        try:
+            assert worker.proc.stdin is not None
+            worker.proc.stdin.write((json.dumps(request) + "\n").encode())
+            worker.proc.stdin.flush()
+        except OSError:
+            crashed = InvokeResult(
                 request_id,
                 False,
                 error_type="Unhandled",
-                kind="error",
-                error_message=f"{reply.get('errorType')}: {reply.get('errorMessage')}",
+                error_message="worker crashed",
+                kind="crash",
+            )
+            return crashed, False
+        reply = self._next(worker, config.timeout + 0.5, request_id)
+        duration = int((time.monotonic() - start) * 1000)
+        if reply is None:
+            timed_out = worker.proc.poll() is None
+            if timed_out:
+                message, kind = f"Task timed out after {config.timeout:.2f} seconds", "timeout"
+            else:
+                message, kind = "Runtime exited", "crash"
+            failed = InvokeResult(
+                request_id,
+                False,
+                error_type="Unhandled",
+                kind=kind,
+                error_message=message,
                 duration_ms=duration,
             )
+            return failed, False
+        if reply.get("type") == "result":
+            return InvokeResult(
+                request_id, True, payload=reply.get("payload"), duration_ms=duration
+            ), True
+        errored = InvokeResult(
+            request_id,
+            False,
+            error_type="Unhandled",
+            kind="error",
+            error_message=f"{reply.get('errorType')}: {reply.get('errorMessage')}",
+            duration_ms=duration,
+        )
+        return errored, True
 
     @staticmethod
     def _next(
@@ -348,18 +378,17 @@ class FunctionHost:
                 return msg
 
     def kill_worker(self) -> None:
-        """Kill the worker now (used on stop to abandon an in-flight invocation)."""
-        worker = self._worker
-        if worker is not None:
+        """Kill every worker now (used on stop to abandon in-flight invocations)."""
+        with self._lock:
+            workers = [*self._busy, *self._idle]
+            self._idle.clear()
+        for worker in workers:
             worker.kill()
 
     def close(self) -> None:
-        self._closed = True
-        self.kill_worker()
         with self._lock:
-            if self._worker is not None:
-                self._worker.kill()
-                self._worker = None
+            self._closed = True
+        self.kill_worker()
 
 
 def python_executable() -> str:

@@ -1,0 +1,202 @@
+"""The whole cutover on the sandbox with live traffic (200 events/s, 1,000 keys, 3 streams),
+driven by the real CLI, killed with SIGKILL at every step and run again.
+
+Two sandboxes, one after the other:
+- the rollback path: baseline -> switched -> mirrored -> new-live -> rolled-back, every step of
+  every transition killed once;
+- the commit path: baseline -> new-live in one clean run, then new-live -> committed with every
+  step killed once.
+Each ends with the report (nothing lost; per-key order on the forward path; duplicates and flip
+inversions counted and printed) and the journal (no side effect completed twice). Every apply
+step also proves invariant 6: a plan of both environments right after it shows no changes.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from turnout.engine.factory import build_engine
+from turnout.engine.state import now_iso
+from turnout.engine.steps import transition
+from turnout.project import Project
+from turnout.sandbox import Sandbox
+from turnout.sandbox_app.report import assert_nothing_lost, format_report
+from turnout.spec_loader import load_spec
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(2400)]
+REPO = Path(__file__).resolve().parents[2]
+SPEC = REPO / "terraform" / "migration.yaml"
+RATE = 200
+
+ROLLBACK_PATH = [
+    ("baseline", "switched"),
+    ("switched", "mirrored"),
+    ("mirrored", "new-live"),
+    ("new-live", "rolled-back"),
+]
+KILL_PLAN = [("rollback-path", a, b) for a, b in ROLLBACK_PATH] + [
+    ("commit-path", "new-live", "committed")
+]
+
+
+class Sandboxes:
+    """One sandbox at a time: asking for another takes the previous one down first."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.current: tuple[str, Project, Sandbox] | None = None
+        self.finished: dict[str, dict] = {}
+
+    def get(self, name: str) -> tuple[Project, Sandbox]:
+        if self.current and self.current[0] == name:
+            return self.current[1], self.current[2]
+        self.close()
+        project = Project(REPO, SPEC, self.root / name)
+        sandbox = Sandbox(project)
+        sandbox.up(progress=print, rate=RATE, lifetime_seconds=2400)
+        self.current = (name, project, sandbox)
+        return project, sandbox
+
+    def close(self) -> None:
+        if self.current:
+            self.current[2].down(progress=print)
+            self.current = None
+
+
+@pytest.fixture(scope="module")
+def sandboxes(tmp_path_factory, terraform_ready):
+    pool = Sandboxes(tmp_path_factory.mktemp("cutover"))
+    yield pool
+    pool.close()
+
+
+def cli(project: Project, target: str) -> list[str]:
+    turnout = [sys.executable, "-m", "turnout.cli"]
+    if target == "rolled-back":
+        return [*turnout, "rollback", "--sandbox", "--yes", "--spec", str(SPEC)]
+    return [*turnout, "cutover", "--sandbox", "--to", target, "--yes", "--spec", str(SPEC)]
+
+
+def cli_env(project: Project) -> dict[str, str]:
+    return {**os.environ, "TURNOUT_WORK_DIR": str(project.work_dir), "PYTHONUNBUFFERED": "1"}
+
+
+def started_steps(engine, transition_name: str, since: str) -> set[str]:
+    return {
+        entry["details"]["step"]
+        for entry in engine.store.read_journal(limit=40)
+        if entry["kind"] == "step"
+        and entry["action"] == "started"
+        and entry["details"].get("transition") == transition_name
+        and entry["at"] > since
+    }
+
+
+def drive_with_a_kill_at_every_step(
+    project: Project, from_phase: str, to_phase: str, logs: Path
+) -> list[str]:
+    """Start the CLI, SIGKILL it (with its terraform children) once step k has started, for
+    every k; then run it to completion. Returns the steps it was killed in."""
+    spec = load_spec(SPEC)
+    current = transition(from_phase, to_phase, spec)
+    engine = build_engine(project, sandbox=True, progress=lambda message: None)
+    killed = []
+    for step in current.steps:
+        since = now_iso()
+        log = (logs / f"{current.name.replace('>', '')}-{step.id}.log").open("w")
+        process = subprocess.Popen(
+            cli(project, to_phase),
+            env=cli_env(project),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline and process.poll() is None:
+            if step.id in started_steps(engine, current.name, since):
+                break
+            time.sleep(0.1)
+        if process.poll() is not None:
+            pytest.fail(
+                f"the cutover exited (rc {process.returncode}) before step {step.id}; see {log.name}"
+            )
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+        killed.append(step.id)
+        print(f"killed {current.name} during {step.id}")
+    completed = subprocess.run(
+        cli(project, to_phase), env=cli_env(project), capture_output=True, text=True, timeout=1200
+    )
+    print(completed.stdout[-3000:], completed.stderr[-3000:])
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert engine.store.load().phase == to_phase
+    return killed
+
+
+def side_effects_completed(engine) -> list[tuple[str, str]]:
+    return [
+        (entry["details"]["transition"], entry["details"]["step"])
+        for entry in engine.store.read_journal(newest_first=False)
+        if entry["kind"] == "step"
+        and entry["action"] == "completed"
+        and entry["details"].get("step_kind") in ("action", "apply")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("path_name", "from_phase", "to_phase"), KILL_PLAN, ids=lambda value: str(value)
+)
+def test_cutover_killed_at_every_step_completes_when_run_again(
+    sandboxes, path_name, from_phase, to_phase, tmp_path
+):
+    project, _ = sandboxes.get(path_name)
+    engine = build_engine(project, sandbox=True, progress=print)
+    if engine.store.load().phase != from_phase:
+        engine.run(from_phase)  # the commit path reaches new-live in one clean run
+    killed = drive_with_a_kill_at_every_step(project, from_phase, to_phase, tmp_path)
+    assert len(killed) == len(transition(from_phase, to_phase, load_spec(SPEC)).steps)
+    side_effects = side_effects_completed(engine)
+    assert len(side_effects) == len(set(side_effects)), (
+        f"a side effect was repeated: {side_effects}"
+    )
+
+
+@pytest.mark.parametrize("path_name", ["rollback-path", "commit-path"])
+def test_nothing_was_lost_through_the_killed_cutover(sandboxes, path_name):
+    project, sandbox = sandboxes.get(path_name)
+    engine = build_engine(project, sandbox=True, progress=print)
+    assert engine.store.load().phase == (
+        "rolled-back" if path_name == "rollback-path" else "committed"
+    )
+    sandbox.stop_traffic(progress=print)
+    report = sandbox.wait_for_report(timeout=240, new_required=path_name == "commit-path")
+    print(format_report(report))
+    assert report["produced"]["total"] >= RATE * 60, "the traffic ran for the whole cutover"
+    assert report["produced"]["keys"] >= 1000
+    assert len(report["produced"]["by_stream"]) >= 3
+    assert_nothing_lost(report, allow_pending=False)
+    old, new = report["environments"]["old"], report["environments"]["new"]
+    print(
+        f"duplicates: old {old['duplicates']}, new {new['duplicates']}; flip inversions in old: {old['flip_inversions']}"
+    )
+    if path_name == "commit-path":
+        assert old["order_violations"] == 0 and new["order_violations"] == 0
+    applied = [
+        entry["details"]["outcome"]
+        for entry in engine.store.read_journal(newest_first=False)
+        if entry["kind"] == "step"
+        and entry["action"] == "completed"
+        and entry["details"].get("step_kind") == "apply"
+    ]
+    assert applied and all(
+        outcome[environment]["drift"].startswith("none")
+        for outcome in applied
+        for environment in ("old", "new")
+    ), "every apply ends with a plan of both environments showing no changes"
