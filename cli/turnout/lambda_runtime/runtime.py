@@ -25,6 +25,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+from botocore.utils import parse_timestamp
 
 from ..emulator import BASE_CREDENTIALS, assume_role_credentials, role_arn
 from .checkpoints import CheckpointStore
@@ -100,6 +101,15 @@ class MappingConfig:
     @property
     def stream_account(self) -> str:
         return self.event_source_arn.split(":")[4]
+
+
+def _epoch_or_parsed(value: Any) -> Any:
+    """Timestamp parser of the runtime's Kinesis clients: GetRecords' epoch numbers stay floats
+    (botocore would build a timezone-aware datetime per record, a quarter of the poller's CPU,
+    only for :func:`_arrival` to turn it back into a float); other forms are parsed as usual."""
+    if isinstance(value, int | float):
+        return float(value)
+    return parse_timestamp(value)
 
 
 def _arrival(record: dict[str, Any]) -> float:
@@ -596,6 +606,7 @@ class LocalLambdaRuntime:
         self.code_cache = CodeCache(self, self.state_dir / "code")
         self._stop = threading.Event()
         self._lock = threading.RLock()
+        self._refresh_lock = threading.Lock()
         self._clients: dict[tuple[str, str, str], Any] = {}
         self._role_creds: dict[str, dict[str, str]] = {}
         self._hosts: dict[str, FunctionHost] = {}
@@ -636,12 +647,19 @@ class LocalLambdaRuntime:
                 creds = self.role_credentials(
                     role_arn(account_id), "turnout-lambda-runtime", region
                 )
-                client = boto3.Session(
+                session = boto3.Session(
                     aws_access_key_id=creds["AccessKeyId"],
                     aws_secret_access_key=creds["SecretAccessKey"],
                     aws_session_token=creds["SessionToken"],
                     region_name=region,
-                ).client(service, endpoint_url=self.endpoint_url, config=_BOTO_CONFIG)
+                )
+                if service == "kinesis":
+                    session._session.get_component("response_parser_factory").set_parser_defaults(
+                        timestamp_parser=_epoch_or_parsed
+                    )
+                client = session.client(
+                    service, endpoint_url=self.endpoint_url, config=_BOTO_CONFIG
+                )
                 self._clients[key] = client
             return client
 
@@ -664,7 +682,12 @@ class LocalLambdaRuntime:
 
     # ------------------------------------------------------------------ refresh
     def refresh(self) -> None:
-        """One pass: list mappings/functions, start/stop/forget mappings, sync shards."""
+        """One pass: list mappings/functions, start/stop/forget mappings, sync shards. Safe to
+        call while the refresher thread runs (passes never overlap)."""
+        with self._refresh_lock:
+            self._refresh()
+
+    def _refresh(self) -> None:
         listed_ok: set[tuple[str, str]] = set()
         all_uuids: set[str] = set()
         seen: dict[str, MappingConfig] = {}
