@@ -3,29 +3,9 @@ custom consumers' own hooks). Idempotent: an already disabled mapping is left as
 
 from __future__ import annotations
 
-from typing import Literal
-
-from pydantic import Field
-
-from turnout.hooks import Hook, HookArgs, HookContext
-from turnout.streams import control_consumers
+from turnout.streams import ConsumerControlHook
 
 
-class PauseConsumers(Hook):
+class PauseConsumers(ConsumerControlHook):
     name = "pause_consumers"
-
-    class Args(HookArgs):
-        environment: Literal["old", "new"]
-        settle_timeout_seconds: float = Field(default=300, gt=0)
-        command_timeout_seconds: float = Field(default=300, gt=0)
-        poll_seconds: float = Field(default=2.0, gt=0)
-
-    def run(self, context: HookContext) -> dict:
-        return control_consumers(
-            context,
-            self.args.environment,
-            "pause",
-            settle_timeout_seconds=self.args.settle_timeout_seconds,
-            command_timeout_seconds=self.args.command_timeout_seconds,
-            poll_seconds=self.args.poll_seconds,
-        )
+    action = "pause"

@@ -16,9 +16,12 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 from botocore.exceptions import ClientError
+from pydantic import Field
+
+from turnout.hooks import Hook, HookArgs, HookContext
 
 # KCL checkpoint sentinels (and the shard-iterator types of the same names).
 SENTINELS = ("TRIM_HORIZON", "LATEST", "AT_TIMESTAMP", "SHARD_END")
@@ -513,3 +516,27 @@ def control_consumers(
         error.data = data  # type: ignore[attr-defined]
         raise error
     return data
+
+
+class ConsumerControlArgs(HookArgs):
+    environment: Literal["old", "new"]
+    settle_timeout_seconds: float = Field(default=300, gt=0)
+    command_timeout_seconds: float = Field(default=300, gt=0)
+    poll_seconds: float = Field(default=2.0, gt=0)
+
+
+class ConsumerControlHook(Hook):
+    """Base of pause_consumers and resume_consumers: one `action` over every consumer."""
+
+    action: ClassVar[str] = ""
+    Args = ConsumerControlArgs
+
+    def run(self, context: HookContext) -> dict:
+        return control_consumers(
+            context,
+            self.args.environment,
+            self.action,
+            settle_timeout_seconds=self.args.settle_timeout_seconds,
+            command_timeout_seconds=self.args.command_timeout_seconds,
+            poll_seconds=self.args.poll_seconds,
+        )

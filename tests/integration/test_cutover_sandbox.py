@@ -124,8 +124,10 @@ def drive_with_a_kill_at_every_step(
                 break
             time.sleep(0.1)
         if process.poll() is not None:
+            log.close()
+            tail = "\n".join(Path(log.name).read_text().splitlines()[-25:])
             pytest.fail(
-                f"the cutover exited (rc {process.returncode}) before step {step.id}; see {log.name}"
+                f"the cutover exited (rc {process.returncode}) before step {step.id}:\n{tail}"
             )
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=30)

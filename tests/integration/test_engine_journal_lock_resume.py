@@ -182,30 +182,38 @@ def test_a_failed_check_blocks_the_apply_and_says_nothing_was_applied(harness):
     assert engine.lock.holder() is None
 
 
-def test_resume_after_a_failure_remeasures_checks_and_never_repeats_side_effects(harness):
-    engine = harness.engine()
-    engine.run("switched")
-    harness.fail.write_text("resume_consumers")
+def test_resume_remeasures_facts_since_the_last_side_effect_and_never_repeats_one(harness):
+    harness.fail.write_text("detect_unrouted_producers")
     with pytest.raises(CutoverFailed, match="Run `turnout cutover` again to resume"):
-        harness.engine().run("new-live")
-    assert engine.store.load().phase == "mirrored"
+        harness.engine().run("switched")
+    engine = harness.engine()
+    assert engine.store.load().phase == "baseline"
     calls_before = harness.hook_calls()
     harness.fail.unlink()
-    report = harness.engine().run("new-live")
-    assert report.end_phase == "new-live"
-    resumed_calls = harness.hook_calls()[len(calls_before) :]
-    assert resumed_calls[0] == "verify_replication_flowing", (
-        "the check done before the failure is measured again"
+    report = harness.engine().run("switched")
+    assert report.end_phase == "switched"
+    resumed = harness.hook_calls()[len(calls_before) :]
+    assert resumed == ["verify_route", "detect_unrouted_producers"], (
+        "the route check done after the apply is measured again; the preconditions of the "
+        f"apply are not (they may rightly be false after the switch): {resumed}"
     )
-    assert "resume_consumers" in resumed_calls
+    assert harness.applied == ["baseline->switched:route-to-new"], "the apply was not repeated"
     side_effects = completed_side_effects(engine.store)
     assert len(side_effects) == len(set(side_effects)), (
         f"a side effect completed twice: {side_effects}"
     )
-    per_transition = [entry for entry in harness.applied if entry.startswith("mirrored->new-live")]
-    assert per_transition == ["mirrored->new-live:new-live-vars"], (
-        "the apply was not repeated on resume"
-    )
+
+
+def test_resume_never_repeats_a_done_action(harness):
+    harness.engine().run("mirrored")
+    harness.fail.write_text("verify_consumers_running")
+    with pytest.raises(CutoverFailed):
+        harness.engine().run("new-live")
+    harness.fail.unlink()
+    calls_before = harness.hook_calls()
+    assert harness.engine().run("new-live").end_phase == "new-live"
+    resumed = harness.hook_calls()[len(calls_before) :]
+    assert "resume_consumers" not in resumed and resumed == ["verify_consumers_running"]
 
 
 def test_a_second_operator_is_refused_naming_the_holder(harness, spec, tables):

@@ -229,10 +229,26 @@ class CutoverEngine:
             )
         self.progress(f"== {current.name}{' (resuming)' if resuming else ''}")
         context = self._context(current, progress)
+        guarded_until = _last_done_side_effect(current, progress)
         for index, step in enumerate(current.steps, 1):
             self.lock.check()
             label = f"[{current.name} {index}/{len(current.steps)}] {step.id}"
             done = step.id in progress.completed_steps
+            if done and step.kind == "check" and index - 1 < guarded_until:
+                # A precondition of a side effect that already happened: it was true when it
+                # mattered, and may rightly be false now (the new streams are not empty after
+                # the switch). Checks after the last done side effect are measured again.
+                self.store.journal(
+                    run_id,
+                    "step",
+                    "skipped",
+                    transition=current.name,
+                    step=step.id,
+                    reason="precondition of a side effect already done",
+                )
+                self.progress(f"{label}: guarded a step already done, not measured again")
+                report.steps.append(StepRecord(current.name, step.id, step.kind, "skipped", 0.0))
+                continue
             if done and step.kind != "check":
                 self.store.journal(
                     run_id,
@@ -414,6 +430,16 @@ class CutoverEngine:
                 self.store.journal(
                     run_id, "hook", "failed", step=step.id, when="error", error=str(problem)
                 )
+
+
+def _last_done_side_effect(current: Transition, progress: TransitionProgress) -> int:
+    """Index of the last action or apply of the transition already done (-1: none)."""
+    done = [
+        index
+        for index, step in enumerate(current.steps)
+        if step.kind != "check" and step.id in progress.completed_steps
+    ]
+    return max(done, default=-1)
 
 
 def compensation(

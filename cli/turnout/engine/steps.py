@@ -3,8 +3,9 @@
 A transition is a list of steps. Three kinds:
 
 - a **check** runs a hook that measures a fact (paused, drained, routed). Facts are true only
-  at the moment they are measured: on resume, every check already done in the transition is
-  run again before the next step.
+  at the moment they are measured: on resume, the checks done after the last completed side
+  effect are run again before the next step (checks before it were the preconditions of a side
+  effect that already happened, and may rightly be false now).
 - an **action** runs a hook with a side effect (pause consumers). Done once: on resume a
   completed action is skipped, never repeated.
 - an **apply** renders both environments' tfvars for a posture (route target + replication
