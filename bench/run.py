@@ -13,6 +13,7 @@ import os
 import platform
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -43,13 +44,56 @@ def run(script: str) -> tuple[dict, float]:
     return result, time.monotonic() - started
 
 
+class LoadSampler:
+    """The 1-minute load average, sampled every ``interval`` seconds while a benchmark runs: the
+    figures are only comparable within one run when the machine is shared."""
+
+    def __init__(self, interval: float = 5.0) -> None:
+        self.interval = interval
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while True:
+            self.samples.append(os.getloadavg()[0])
+            if self._stop.wait(self.interval):
+                return
+
+    def __enter__(self) -> LoadSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=self.interval + 1)
+
+    def summary(self) -> str:
+        if not self.samples:
+            return "not sampled"
+        ordered = sorted(self.samples)
+        median = ordered[len(ordered) // 2]
+        cores = os.cpu_count() or 1
+        text = (
+            f"1-minute load average during bench_replication: median {median:.2f}, "
+            f"min {ordered[0]:.2f}, max {ordered[-1]:.2f} ({len(ordered)} samples, {cores} cores)"
+        )
+        if median >= cores:
+            text += (
+                " — **the machine was saturated** (other work was running): absolute figures "
+                "are depressed and noisy; compare only the contenders within this run"
+            )
+        return text
+
+
 def verdict(ok: bool) -> str:
     return "met" if ok else "**missed**"
 
 
 def main() -> int:
     handler, handler_s = run("bench_handler.py")
-    replication, replication_s = run("bench_replication.py")
+    with LoadSampler() as load:
+        replication, replication_s = run("bench_replication.py")
 
     rr, rnd = handler["b_c_cpu_and_packing"]
     hot = handler["d_hot_key"]
@@ -117,6 +161,7 @@ def main() -> int:
         f"- emulator run: {replication['records']:,} records, {replication['keys']:,} keys, "
         f"{replication['shards']} shards; Terraform applies of both environments: {applies}; "
         f"bench_handler {handler_s:.0f} s, bench_replication {replication_s:.0f} s",
+        f"- {load.summary()}",
         "",
         "| figure | measured | goal | |",
         "|---|---|---|---|",

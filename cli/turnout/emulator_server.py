@@ -39,11 +39,20 @@ normal HTTP API with three changes, all made before the first request:
    computed once.
 7. ``GET /_turnout/health`` answers once the server is ready; ``GET /_turnout/status`` returns
    the counters above and the requests served per API operation (``requests``).
+8. **``PutRecords``' answer is written with ``json.dumps`` (no behaviour change).** moto's generic
+   response serializer walks the operation's shape for every value: ~1.2 ms of the server's CPU
+   for a 72-record answer, more than storing the records. The answer is a fixed structure of
+   strings and one integer, so :func:`put_records_json` writes the same bytes (a test compares
+   the two); errors and anything unexpected go through moto's serializer.
+9. **HTTP/1.1 keep-alive.** werkzeug's dev server closes the connection after every response
+   (a TCP connection and a thread per request); :func:`keep_alive_handler` keeps it open, so
+   botocore's and Go's connection pools reuse it. See its docstring for the details.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import json
 import logging
@@ -394,6 +403,253 @@ def keep_stream_tags_on_create() -> None:
     KinesisResponse.create_stream = create_stream_with_tags  # type: ignore[method-assign]
 
 
+def put_records_json(result: Any) -> str | None:
+    """The JSON body of a ``PutRecords`` answer (``result``: what moto's ``put_records`` returns),
+    or None when it is not the plain structure this writes (moto's serializer must do it)."""
+    from moto import settings
+    from moto.core.responses import ActionResult
+
+    if type(result) is not ActionResult or settings.PRETTIFY_RESPONSES:
+        return None
+    response = result.result
+    if (
+        not isinstance(response, dict)
+        or response.keys() != {"FailedRecordCount", "Records"}
+        or type(response["FailedRecordCount"]) is not int
+        or not isinstance(response["Records"], list)
+        or not all(
+            type(r) is dict
+            and r.keys() == {"SequenceNumber", "ShardId"}
+            and type(r["SequenceNumber"]) is str
+            and type(r["ShardId"]) is str
+            for r in response["Records"]
+        )
+    ):
+        return None
+    return json.dumps(response)
+
+
+def fast_put_records_response() -> None:
+    """Serialise ``PutRecords``' answer directly (item 8 of the module docstring). Idempotent."""
+    from moto.kinesis.responses import KinesisResponse
+
+    put_records = KinesisResponse.put_records
+    if getattr(put_records, "_turnout_fast", False):
+        return
+
+    @functools.wraps(put_records)
+    def put_records_fast(self: Any) -> Any:
+        result = put_records(self)
+        body = put_records_json(result)
+        if body is None:
+            return result
+        return body, {"Content-Type": "application/x-amz-json-1.1"}
+
+    put_records_fast._turnout_fast = True  # type: ignore[attr-defined]
+    KinesisResponse.put_records = put_records_fast  # type: ignore[method-assign]
+
+
+# Keep-alive: an idle persistent connection is closed after this long. Longer than the idle
+# timeouts of the clients (Go's AWS SDKs, used by Terraform's provider: 90 s; urllib3/botocore:
+# none, it checks a pooled connection before reusing it), so the client, not the server, closes
+# an idle connection, and no request is ever sent on a connection the server is closing.
+IDLE_TIMEOUT_S = 120.0
+# A request body the application left unread is read and dropped before the next request on the
+# connection, up to this many bytes; past that the connection is closed instead.
+MAX_DRAIN_BYTES = 64 * 1024 * 1024
+
+
+def keep_alive_handler(base: type[Any]) -> type[Any]:
+    """A subclass of werkzeug's request handler ``base`` (moto's ``MotoRequestHandler``) that
+    keeps HTTP/1.1 connections open between requests.
+
+    werkzeug's dev server sends ``Connection: close`` on every response and, after each one,
+    reads whatever the client sent next (a naive drain that would swallow the next request of a
+    persistent connection), so every request costs a TCP connection and a thread. Here
+    ``run_wsgi`` is werkzeug's, with these changes: no ``Connection: close`` (unless the client
+    asked for it, spoke HTTP/1.0 without keep-alive, or the response cannot be delimited); the
+    request body is a ``LimitedStream`` of ``Content-Length`` bytes (or werkzeug's de-chunker)
+    and whatever the application left unread is drained exactly, so the next request line is
+    intact; a response without ``Content-Length`` is chunked (HTTP/1.1) or ends with the
+    connection (HTTP/1.0); a body longer than its ``Content-Length`` is cut and the connection
+    closed, a shorter one closes it; HEAD, 1xx, 204 and 304 responses never carry a body; any
+    error closes the connection. The status line, headers and first body bytes go out in one
+    ``send`` with ``TCP_NODELAY`` (no Nagle/delayed-ACK stall on a persistent connection).
+    Handler threads are daemon threads (werkzeug's ``ThreadedWSGIServer``) and an idle
+    connection times out after ``IDLE_TIMEOUT_S``, so open connections never keep the server
+    from stopping.
+    """
+    import socket
+    import traceback
+
+    from werkzeug.exceptions import InternalServerError
+    from werkzeug.wsgi import LimitedStream
+
+    class KeepAliveRequestHandler(base):  # type: ignore[misc, valid-type]
+        protocol_version = "HTTP/1.1"
+        timeout = IDLE_TIMEOUT_S
+
+        def setup(self) -> None:
+            super().setup()
+            with contextlib.suppress(OSError):
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+        def log_error(self, format: str, *args: Any) -> None:
+            if format.startswith("Request timed out"):  # an idle keep-alive connection
+                return
+            super().log_error(format, *args)
+
+        def run_wsgi(self) -> None:
+            # ``Expect: 100-continue`` was answered by http.server's parse_request already
+            # (werkzeug answers it a second time).
+            self.environ = environ = self.make_environ()
+            body: Any
+            if environ.get("wsgi.input_terminated"):  # chunked request: werkzeug's de-chunker
+                body = environ["wsgi.input"]
+            else:
+                try:
+                    length = int(environ.get("CONTENT_LENGTH") or 0)
+                except ValueError:
+                    length = -1
+                if length < 0:  # cannot tell where the body ends
+                    self.close_connection = True
+                    length = 0
+                body = LimitedStream(self.rfile, length)
+                environ["wsgi.input"] = body
+            head_request = environ["REQUEST_METHOD"] == "HEAD"
+
+            status_set: str | None = None
+            headers_set: list[tuple[str, str]] | None = None
+            headers_sent = False
+            chunked = False
+            bodyless = False
+            remaining: int | None = None  # of the declared Content-Length
+
+            def write(data: bytes) -> None:
+                nonlocal headers_sent, chunked, bodyless, remaining
+                assert status_set is not None and headers_set is not None, (
+                    "write() before start_response"
+                )
+                assert isinstance(data, bytes), "applications must write bytes"
+                head = b""
+                if not headers_sent:
+                    headers_sent = True
+                    code_str, _, msg = status_set.partition(" ")
+                    code = int(code_str)
+                    bodyless = head_request or 100 <= code < 200 or code in (204, 304)
+                    self.send_response(code, msg)
+                    for key, value in headers_set:
+                        name = key.lower()
+                        if name in ("connection", "keep-alive", "transfer-encoding"):
+                            if name == "connection" and "close" in value.lower():
+                                self.close_connection = True
+                            continue  # hop-by-hop: the server's business
+                        if name == "content-length":
+                            try:
+                                remaining = int(value)
+                            except ValueError:
+                                self.close_connection = True
+                        self.send_header(key, value)
+                    if bodyless:
+                        remaining = None
+                    elif remaining is None:
+                        if self.request_version >= "HTTP/1.1":
+                            chunked = True
+                            self.send_header("Transfer-Encoding", "chunked")
+                        else:  # HTTP/1.0: the end of the connection ends the body
+                            self.close_connection = True
+                    if self.close_connection:
+                        self.send_header("Connection", "close")
+                    self._headers_buffer.append(b"\r\n")
+                    head = b"".join(self._headers_buffer)
+                    self._headers_buffer = []
+                if data and not bodyless:
+                    if remaining is not None:
+                        if len(data) > remaining:
+                            data = data[:remaining]
+                            self.close_connection = True
+                        remaining -= len(data)
+                    if chunked:
+                        data = b"%x\r\n%s\r\n" % (len(data), data)
+                else:
+                    data = b""
+                if head or data:
+                    self.wfile.write(head + data)
+
+            def start_response(status, headers, exc_info=None):  # type: ignore[no-untyped-def]
+                nonlocal status_set, headers_set
+                if exc_info:
+                    try:
+                        if headers_sent:
+                            raise exc_info[1].with_traceback(exc_info[2])
+                    finally:
+                        exc_info = None
+                elif headers_set:
+                    raise AssertionError("Headers already set")
+                status_set = status
+                headers_set = headers
+                return write
+
+            def execute(app: Callable[..., Iterable[bytes]]) -> None:
+                application_iter = app(environ, start_response)
+                try:
+                    for data in application_iter:
+                        write(data)
+                    if not headers_sent:
+                        write(b"")
+                    if chunked:
+                        self.wfile.write(b"0\r\n\r\n")
+                    elif remaining:  # shorter than its Content-Length: the client must see EOF
+                        self.close_connection = True
+                finally:
+                    if hasattr(application_iter, "close"):
+                        application_iter.close()
+
+            try:
+                execute(self.server.app)
+            except (TimeoutError, ConnectionError) as e:
+                self.close_connection = True
+                self.connection_dropped(e, environ)
+                return
+            except Exception as e:
+                if self.server.passthrough_errors:
+                    raise
+                self.close_connection = True
+                if not headers_sent:
+                    status_set = headers_set = None
+                    with contextlib.suppress(Exception):
+                        execute(InternalServerError())
+                self.server.log(
+                    "error",
+                    "Error on request:\n"
+                    + "".join(traceback.format_exception(type(e), e, e.__traceback__)),
+                )
+                return
+            if self.close_connection:
+                return
+            # Drop what the application left of the request body: the next request follows it.
+            try:
+                if isinstance(body, LimitedStream):
+                    if body.limit - body.tell() > MAX_DRAIN_BYTES:
+                        self.close_connection = True
+                    else:
+                        body.exhaust()
+                else:
+                    drained = 0
+                    while chunk := body.read(65536):
+                        drained += len(chunk)
+                        if drained > MAX_DRAIN_BYTES:
+                            self.close_connection = True
+                            break
+            except Exception:
+                self.close_connection = True
+
+    KeepAliveRequestHandler.__name__ = KeepAliveRequestHandler.__qualname__ = (
+        "KeepAliveRequestHandler"
+    )
+    return KeepAliveRequestHandler
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="turnout's local AWS emulator (moto server)")
     parser.add_argument("--host", default="127.0.0.1")
@@ -429,9 +685,14 @@ def main(argv: list[str] | None = None) -> int:
     keep_stream_tags_on_create()
     constant_time_kinesis_shards()
     list_moto_modules_once()
+    fast_put_records_response()
     app = ControlApp(DomainDispatcherApplication(create_backend_app))
     server = make_server(
-        args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler
+        args.host,
+        args.port,
+        app,
+        threaded=True,
+        request_handler=keep_alive_handler(MotoRequestHandler),
     )
 
     def _stop(signum: int, frame: Any) -> None:
@@ -442,6 +703,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, _stop)
     log.info("turnout emulator (moto) listening on %s, pid %s", base_url, os.getpid())
     server.serve_forever()
+    server.server_close()  # idle keep-alive connections live in daemon threads: they end with us
     log.info("stopped")
     return 0
 

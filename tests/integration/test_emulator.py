@@ -26,11 +26,26 @@ def test_each_account_sees_only_its_own_resources(emulator, aws_client, lambda_k
     name = lambda_kit.name("isolated")
     arn = lambda_kit.stream("old", name=name)
     assert arn == f"arn:aws:kinesis:eu-west-1:111111111111:stream/{name}"
-    assert name in aws_client("kinesis", "old").list_streams()["StreamNames"]
-    assert name not in aws_client("kinesis", "new").list_streams()["StreamNames"]
+    assert name in _all_stream_names(aws_client("kinesis", "old"))
+    assert name not in _all_stream_names(aws_client("kinesis", "new"))
     session = emulator.session("222222222222")
     sts = session.client("sts", endpoint_url=emulator.endpoint_url)
     assert sts.get_caller_identity()["Account"] == "222222222222"
+
+
+def _all_stream_names(kinesis) -> list[str]:
+    """Every stream of the account: ListStreams returns 10 by default, and other tests of the
+    session may have created more. Paged with ``ExclusiveStartStreamName`` (moto answers
+    ``HasMoreStreams`` but no ``NextToken``, so botocore's paginator cannot be used)."""
+    names: list[str] = []
+    kwargs: dict[str, object] = {"Limit": 100}
+    for _ in range(1000):
+        page = kinesis.list_streams(**kwargs)
+        names += page["StreamNames"]
+        if not page.get("HasMoreStreams") or not page["StreamNames"]:
+            return names
+        kwargs["ExclusiveStartStreamName"] = page["StreamNames"][-1]
+    raise AssertionError("ListStreams did not end")
 
 
 def test_moto_never_runs_function_code_for_stream_records(emulator, lambda_kit):
@@ -153,3 +168,110 @@ def test_list_mappings_by_function_name_finds_mappings_created_with_its_arn(lamb
     for name in (fn.split(":")[-1], fn):
         found = lam.list_event_source_mappings(FunctionName=name)["EventSourceMappings"]
         assert [m["UUID"] for m in found] == [uuid]
+
+
+def _read_until_quiet(sock, quiet: float = 0.5) -> bytes:
+    sock.settimeout(quiet)
+    data = b""
+    try:
+        while chunk := sock.recv(65536):
+            data += chunk
+    except TimeoutError:
+        pass
+    return data
+
+
+def test_connections_are_kept_alive_and_requests_delimited(emulator):
+    """One TCP connection serves many requests (HTTP/1.1 keep-alive): a body the application
+    leaves unread, plain or chunked, is drained exactly, so the request after it is intact; an
+    HTTP/1.0 request without keep-alive gets its answer and the connection closed."""
+    import http.client
+    import socket
+
+    conn = http.client.HTTPConnection(emulator.host, emulator.port, timeout=10)
+    conn.request("GET", "/_turnout/health")
+    first = conn.getresponse()
+    assert first.status == 200 and json.loads(first.read())["status"] == "ok"
+    sock = conn.sock
+    for path, status in [("/_turnout/status", 200), ("/_turnout/nothing", 404)]:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        resp.read()
+        assert resp.status == status
+        assert resp.getheader("Connection") is None
+        assert conn.sock is sock  # the same connection
+    conn.close()
+
+    body = b"x" * 200_000  # not read by the health endpoint
+    with socket.create_connection((emulator.host, emulator.port), timeout=10) as raw:
+        raw.sendall(
+            b"POST /_turnout/health HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n%s"
+            b"POST /_turnout/health HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"5\r\nhello\r\n0\r\n\r\n"
+            b"GET /_turnout/status HTTP/1.1\r\nHost: a\r\n\r\n" % (len(body), body)
+        )
+        answers = _read_until_quiet(raw)
+    assert answers.count(b"HTTP/1.1 200 OK\r\n") == 3, answers[:500]
+    assert answers.rstrip().endswith(b"}}") and b'"counters"' in answers
+
+    with socket.create_connection((emulator.host, emulator.port), timeout=10) as raw:
+        raw.sendall(b"GET /_turnout/health HTTP/1.0\r\n\r\n")
+        raw.settimeout(10)
+        data = b""
+        while chunk := raw.recv(65536):  # ends: the server closes the connection
+            data += chunk
+    assert data.startswith(b"HTTP/1.1 200 OK") and data.endswith(b'"pid": %d}' % emulator.pid)
+
+
+def test_idle_keep_alive_connections_do_not_delay_stopping(tmp_path):
+    import socket
+
+    emu = Emulator(tmp_path / "emu")
+    with emu:
+        pid = emu.pid
+        idle = [socket.create_connection((emu.host, emu.port), timeout=5) for _ in range(3)]
+        for sock in idle:
+            sock.sendall(b"GET /_turnout/health HTTP/1.1\r\nHost: a\r\n\r\n")
+            assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+        started = time.monotonic()
+    try:
+        assert time.monotonic() - started < 4  # SIGTERM sufficed (SIGKILL comes after 5 s)
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    finally:
+        for sock in idle:
+            sock.close()
+
+
+def test_put_records_answer_is_the_bytes_of_motos_serializer(monkeypatch):
+    """The launcher writes PutRecords' answer with json.dumps; moto's serializer must agree."""
+    import boto3
+    from moto import mock_aws
+    from moto.kinesis.responses import KinesisResponse
+
+    from turnout.emulator_server import put_records_json
+
+    original = KinesisResponse.put_records
+    compared = []
+
+    def put_records(self):
+        result = original(self)
+        fast = put_records_json(result)
+        _, headers, body = self.serialized(result)
+        assert fast == body
+        assert headers["Content-Type"] == "application/x-amz-json-1.1"
+        compared.append(len(result.result["Records"]))
+        return result
+
+    monkeypatch.setattr(KinesisResponse, "put_records", put_records)
+    with mock_aws():
+        kinesis = boto3.client("kinesis", region_name="eu-west-1")
+        kinesis.create_stream(StreamName="fast-answer", ShardCount=4)
+        for n in (1, 72, 500):
+            kinesis.put_records(
+                StreamName="fast-answer",
+                Records=[
+                    {"Data": os.urandom(i % 50 + 1), "PartitionKey": f"k-{i}"} for i in range(n)
+                ],
+            )
+    assert compared == [1, 72, 500]
