@@ -188,7 +188,11 @@ class TerraformRunner:
             raise TerraformError(f"could not run {self.binary}: {problem}.") from None
         if completed.returncode != 0:
             detail = _tail(completed.stderr or completed.stdout or "(no output; see above)")
-            if command == "init" and "registry.terraform.io" in detail and not self.settings.provider_mirror:
+            if (
+                command == "init"
+                and "registry.terraform.io" in detail
+                and not self.settings.provider_mirror
+            ):
                 detail += (
                     " | hint: this machine cannot reach the provider registry; point "
                     "TURNOUT_PROVIDER_MIRROR at a local filesystem mirror of hashicorp/aws "
