@@ -64,6 +64,10 @@ def spec(emulator) -> MigrationSpec:
         mode="json", exclude_none=True
     )
     document["migration"] = f"engine-{int(time.time() * 1000) % 10**9}"
+    # Own control-plane table names: the session's emulator also holds the example spec's
+    # tables, applied by Terraform in test_terraform_apply.py.
+    document["environments"]["old"]["name_prefix"] = "engine-old-"
+    document["environments"]["new"]["name_prefix"] = "engine-new-"
     return MigrationSpec.model_validate(document)
 
 
