@@ -17,6 +17,7 @@ apply.
 
 from __future__ import annotations
 
+import abc
 import importlib.util
 import inspect
 import sys
@@ -68,7 +69,7 @@ class HookContext:
         return None if self.deadline is None else self.deadline - time.monotonic()
 
 
-class Hook:
+class Hook(abc.ABC):
     """Subclass it, give it an `Args` model and a `run()`; return data as a dict."""
 
     name: ClassVar[str] = ""
@@ -93,8 +94,9 @@ class Hook:
         arguments = ", ".join(f"{key}={value!r}" for key, value in self.args.model_dump().items())
         return f"{self.hook_name()}({arguments})"
 
+    @abc.abstractmethod
     def run(self, context: HookContext) -> dict:
-        raise NotImplementedError
+        """Do the hook's job; return what it saw or did. Raise HookFailed on failure."""
 
 
 def load_hook_class(path: Path) -> type[Hook]:
@@ -129,6 +131,10 @@ def load_hook_class(path: Path) -> type[Hook]:
             f"{path}: a hook file must define exactly one subclass of turnout.hooks.Hook; found {len(found)}."
         )
     hook_class = found[0]
+    if inspect.isabstract(hook_class):
+        raise HookError(
+            f"{path}: the hook class {hook_class.__name__} defines no run(context) method."
+        )
     if not hook_class.name:
         hook_class.name = path.stem
     return hook_class

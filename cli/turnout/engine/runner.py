@@ -234,31 +234,17 @@ class CutoverEngine:
             self.lock.check()
             label = f"[{current.name} {index}/{len(current.steps)}] {step.id}"
             done = step.id in progress.completed_steps
-            if done and step.kind == "check" and index - 1 < guarded_until:
-                # A precondition of a side effect that already happened: it was true when it
-                # mattered, and may rightly be false now (the new streams are not empty after
-                # the switch). Checks after the last done side effect are measured again.
+            skip_reason = _skip_reason(step, done, index - 1 < guarded_until)
+            if skip_reason:
                 self.store.journal(
                     run_id,
                     "step",
                     "skipped",
                     transition=current.name,
                     step=step.id,
-                    reason="precondition of a side effect already done",
+                    reason=skip_reason,
                 )
-                self.progress(f"{label}: guarded a step already done, not measured again")
-                report.steps.append(StepRecord(current.name, step.id, step.kind, "skipped", 0.0))
-                continue
-            if done and step.kind != "check":
-                self.store.journal(
-                    run_id,
-                    "step",
-                    "skipped",
-                    transition=current.name,
-                    step=step.id,
-                    reason="done before this run resumed",
-                )
-                self.progress(f"{label}: done earlier, not repeated")
+                self.progress(f"{label}: skipped ({skip_reason})")
                 report.steps.append(StepRecord(current.name, step.id, step.kind, "skipped", 0.0))
                 continue
             started = time.monotonic()
@@ -430,6 +416,22 @@ class CutoverEngine:
                 self.store.journal(
                     run_id, "hook", "failed", step=step.id, when="error", error=str(problem)
                 )
+
+
+def _skip_reason(step: Step, done: bool, before_last_side_effect: bool) -> str | None:
+    """Why a step is not run on resume, or None to run it.
+
+    A done action or apply is never repeated. A done check before the last done side effect
+    was a precondition of it: true when it mattered, and possibly rightly false now (the new
+    streams are not empty after the switch). Checks after it are measured again.
+    """
+    if not done:
+        return None
+    if step.kind != "check":
+        return "done before this run resumed"
+    if before_last_side_effect:
+        return "precondition of a side effect already done"
+    return None
 
 
 def _last_done_side_effect(current: Transition, progress: TransitionProgress) -> int:
