@@ -91,6 +91,14 @@ def _replicator_drained(spec: MigrationSpec) -> dict:
     return {"direction": "new_to_old", "timeout_seconds": spec.cutover.drain_timeout_seconds}
 
 
+def _replication_verified(spec: MigrationSpec) -> dict:
+    # A new record younger than the allowed replication lag may rightly have no copy yet.
+    # Duplicates are reported but do not block commit: replication is at-least-once, the old
+    # consumers have already seen them, and refusing commit would not undo them. Missing,
+    # extra and reordered records do block it.
+    return {"grace_seconds": spec.cutover.max_replication_lag_seconds, "allow_duplicates": True}
+
+
 def _flowing(spec: MigrationSpec) -> dict:
     return {
         "direction": "new_to_old",
@@ -142,6 +150,12 @@ FORWARD_TRANSITIONS: dict[tuple[str, str], tuple[Step, ...]] = {
             fact=True,
         ),
         HookStep("replication-caught-up", "verify_replication_flowing", _flowing, fact=True),
+        HookStep(
+            "replication-verified",
+            "verify_replication_complete",
+            _replication_verified,
+            fact=True,
+        ),
         ApplyStep("stop-replication", posture_of("committed")),
         HookStep("replication-stopped", "verify_replication_off", fact=True),
         HookStep("stop-old-consumers", "pause_consumers", _fixed(environment="old")),

@@ -1,0 +1,88 @@
+"""verify's per-key comparison: each kind of fault is found, and nothing else is reported."""
+
+from __future__ import annotations
+
+from turnout.verify_compare import Seen, compare_key, digest, out_of_order
+
+
+def records(*payloads: str, shard: str = "shardId-000000000000", edge_from: int | None = None):
+    return [
+        Seen(
+            digest(payload.encode()),
+            shard,
+            str(index + 1),
+            edge_from is not None and index >= edge_from,
+        )
+        for index, payload in enumerate(payloads)
+    ]
+
+
+def counts(result) -> dict:
+    return {kind: count for kind, count in result.counts.items() if count}
+
+
+def test_an_exact_copy_passes():
+    result = compare_key("k", records("a", "b", "c"), records("a", "b", "c"))
+    assert not result.failed and counts(result) == {} and result.matched == 3
+
+
+def test_a_deleted_record_is_missing_and_named():
+    result = compare_key("k", records("a", "b", "c"), records("a", "c"))
+    assert counts(result) == {"missing": 1}
+    (finding,) = result.findings
+    assert finding["stream_side"] == "new" and finding["sequence_number"] == "2"
+    assert finding["digest"] == digest(b"b").hex()[:16]
+
+
+def test_a_record_copied_twice_is_duplicated_not_reordered():
+    result = compare_key("k", records("a", "b", "c"), records("a", "b", "b", "c"))
+    assert counts(result) == {"duplicated": 1}
+    assert result.findings[0]["sequence_number"] == "3"
+
+
+def test_a_late_duplicate_of_an_early_record_does_not_count_as_reordering():
+    result = compare_key("k", records("a", "b", "c"), records("a", "b", "c", "a"))
+    assert counts(result) == {"duplicated": 1}
+
+
+def test_two_swapped_records_are_one_reordered_record():
+    result = compare_key("k", records("a", "b", "c", "d"), records("a", "c", "b", "d"))
+    assert counts(result) == {"reordered": 1}
+
+
+def test_one_record_moved_far_counts_once():
+    new = [str(index) for index in range(20)]
+    old = new[1:10] + new[:1] + new[10:]
+    assert counts(compare_key("k", records(*new), records(*old))) == {"reordered": 1}
+
+
+def test_a_record_only_in_old_is_extra():
+    assert counts(compare_key("k", records("a"), records("a", "zz"))) == {"extra": 1}
+
+
+def test_identical_payloads_sent_twice_on_purpose_are_matched_one_to_one():
+    result = compare_key("k", records("a", "a", "b"), records("a", "a", "b"))
+    assert not result.failed and result.matched == 3
+
+
+def test_a_young_record_without_a_copy_is_not_yet_replicated_and_does_not_fail():
+    result = compare_key("k", records("a", "b", "c", edge_from=2), records("a", "b"))
+    assert counts(result) == {"not_yet_replicated": 1} and not result.failed
+
+
+def test_an_old_young_record_without_a_copy_is_still_missing():
+    result = compare_key("k", records("a", "b", "c", edge_from=2), records("a", "c"))
+    assert counts(result) == {"missing": 1}
+
+
+def test_an_unmatched_old_record_in_the_head_window_is_before_the_window():
+    old = records("x", "a", edge_from=None)
+    old[0] = Seen(old[0].digest, old[0].shard, old[0].sequence, True)
+    result = compare_key("k", records("a"), old)
+    assert counts(result) == {"before_window": 1} and not result.failed
+
+
+def test_out_of_order_removes_the_fewest_elements():
+    assert out_of_order([1, 2, 3], ["a", "b", "c"]) == []
+    assert out_of_order([3, 1, 2], ["a", "b", "c"]) == ["a"]
+    assert len(out_of_order([5, 4, 3, 2, 1], list("abcde"))) == 4
