@@ -113,7 +113,7 @@ def load_hook_class(path: Path) -> type[Hook]:
     sys.modules[module_name] = module
     try:
         specification.loader.exec_module(module)
-    except Exception as problem:
+    except (Exception, SystemExit) as problem:  # a hook file calling sys.exit() is a bad file
         sys.modules.pop(module_name, None)
         raise HookError(
             f"{path}: importing the hook failed: {type(problem).__name__}: {problem}."

@@ -41,6 +41,11 @@ def load_spec(path: Path | str = DEFAULT_SPEC_PATH) -> MigrationSpec:
 
 
 def _read(path: Path) -> str:
+    if path.is_dir():
+        raise SpecError(
+            f"{path}: is a directory, not a spec file. Pass --spec with the path of your "
+            f"migration.yaml (the repository's example is terraform/migration.yaml)."
+        )
     if not path.is_file():
         raise SpecError(
             f"{path}: no migration spec there. Pass --spec with the path of your migration.yaml "
@@ -68,20 +73,29 @@ def _parse(path: Path, text: str) -> tuple[Any, dict[tuple, int]]:
         ) from None
     lines: dict[tuple, int] = {}
     if node is not None:
-        _index_lines(node, (), lines)
+        _index_lines(path, node, (), lines)
     return document, lines
 
 
-def _index_lines(node: yaml.Node, path: tuple, lines: dict[tuple, int]) -> None:
+def _index_lines(spec_path: Path, node: yaml.Node, path: tuple, lines: dict[tuple, int]) -> None:
     lines[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
+        seen: dict[tuple, int] = {}
         for key_node, value_node in node.value:
             key = key_node.value
-            _index_lines(value_node, (*path, key), lines)
+            identity = (key_node.tag, repr(key))
+            if identity in seen:
+                # YAML keeps the last of two equal keys silently; a reviewed spec must not.
+                raise SpecError(
+                    f"{spec_path}: field '{_field_path((*path, key))}' appears twice (lines "
+                    f"{seen[identity]} and {key_node.start_mark.line + 1}); keep one of them."
+                )
+            seen[identity] = key_node.start_mark.line + 1
+            _index_lines(spec_path, value_node, (*path, key), lines)
             lines[(*path, key)] = key_node.start_mark.line + 1
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
-            _index_lines(item, (*path, index), lines)
+            _index_lines(spec_path, item, (*path, index), lines)
 
 
 def _describe(path: Path, invalid: ValidationError, lines: dict[tuple, int], document: Any) -> str:
@@ -122,6 +136,8 @@ def _document_location(loc: tuple, document: Any) -> tuple:
 def _field_path(location: tuple) -> str:
     text = ""
     for part in location:
+        if not isinstance(part, int) and not str(part).isprintable():
+            part = repr(str(part))  # a key with a newline or control character, shown escaped
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
     return text
 

@@ -1,9 +1,17 @@
 """One cutover at a time: a lease in the lock table with an owner and an expiry.
 
-Acquiring is a conditional write that succeeds only when no lease exists or the existing one
-has expired; while the cutover runs, a background thread renews the expiry. A run that fails to
-renew (its lease was forced away) notices at its next step and stops. Expiry is judged with the
-acquirer's clock; the TTL is generous against modest clock skew between hosts.
+Acquiring is a conditional write that succeeds only when no lease exists. A lease that exists is
+taken over only when its holder is provably gone: its expiry has passed by the acquirer's clock, or
+it runs on this host under a process id that no longer exists. The takeover is itself conditional
+on the lease that was judged (same run, expiry not renewed since), so a holder that renews in
+between keeps its lease. While the cutover runs, a background thread renews the expiry every
+TTL/4; a run whose lease was taken (forced unlock, or expiry after it stalled) notices at its
+next step and stops.
+
+Clock skew: expiry is written with the holder's clock and judged with the acquirer's. A holder
+renews every TTL/4, so a lease looks expired early by exactly the skew between the two hosts; any
+skew below TTL/2 (60 s with the default TTL of 120 s) leaves at least TTL/4 of margin for a slow
+renewal and never lets two runs hold the lock (docs/cutover.md, "Lock and clock skew").
 """
 
 from __future__ import annotations
@@ -30,6 +38,20 @@ class LockLost(TurnoutError):
     """This run's lease was taken away (forced unlock or expiry) while it ran."""
 
 
+class LockCorrupt(TurnoutError):
+    """The lock item holds something that is not a lease turnout wrote."""
+
+
+LEASE_FIELDS = {
+    "owner": "S",
+    "host": "S",
+    "pid": "N",
+    "run_id": "S",
+    "started_at": "N",
+    "expires_at": "N",
+}
+
+
 @dataclass
 class LockInfo:
     owner: str
@@ -43,7 +65,10 @@ class LockInfo:
         left = self.expires_at - now
         state = f"expires in {left:.0f} s" if left > 0 else f"expired {-left:.0f} s ago"
         started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(self.started_at))
-        return f"{self.owner} (run {self.run_id}, host {self.host}, pid {self.pid}), started {started}, {state}"
+        return (
+            f"{self.owner} (run {self.run_id}, host {self.host}, pid {self.pid}) since {started}; "
+            f"its lease {state}"
+        )
 
 
 class CutoverLock:
@@ -65,6 +90,7 @@ class CutoverLock:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lost: str | None = None
+        self.takeover_reason: str | None = None
 
     def holder(self) -> LockInfo | None:
         item = self.dynamodb.get_item(
@@ -72,57 +98,86 @@ class CutoverLock:
         ).get("Item")
         if item is None:
             return None
+        wrong = [
+            name
+            for name, kind in LEASE_FIELDS.items()
+            if kind not in item.get(name, {}) or not _parses(item[name][kind], kind)
+        ]
+        if wrong:
+            raise LockCorrupt(
+                f"lock table {self.table}, item {self.lock_id}: not a lease turnout wrote (missing "
+                f"or malformed: {', '.join(wrong)}; a lease has owner, host, run_id as text and "
+                f"pid, started_at, expires_at as numbers). Nothing was changed. If no cutover is "
+                f'running, remove it with `turnout unlock --force --reason "..."` (journaled).'
+            )
         return LockInfo(
             owner=item["owner"]["S"],
             host=item["host"]["S"],
-            pid=int(item["pid"]["N"]),
+            pid=int(float(item["pid"]["N"])),
             run_id=item["run_id"]["S"],
             started_at=float(item["started_at"]["N"]),
             expires_at=float(item["expires_at"]["N"]),
         )
 
     def acquire(self, run_id: str) -> LockInfo | None:
-        """Take the lease; returns the previous holder when a dead one was taken over."""
+        """Take the lease; returns the previous holder when a gone one was taken over (the
+        reason is in `takeover_reason`)."""
+        self.takeover_reason = None
         try:
-            self._put(run_id, "attribute_not_exists(lock_id) OR expires_at < :now", {})
+            self._put(run_id, "attribute_not_exists(lock_id)", {})
             taken_over = None
         except ClientError as problem:
             if problem.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
             holder = self.holder()
-            if holder is None or not self._holder_is_dead(holder):
+            reason = self._holder_is_gone(holder) if holder else None
+            if holder is None or reason is None:
                 held_by = (
-                    holder.describe(self.clock()) if holder else "an owner that just released it"
+                    holder.describe(self.clock()) if holder else "a run that released it just now"
                 )
                 raise LockHeld(
-                    f"another cutover holds the lock of this migration: {held_by}. Wait for it to "
-                    f'finish, or if that run is dead, `turnout unlock --force --reason "..."` '
+                    f"this migration is locked by {held_by}. Nothing was changed. Wait for that run "
+                    f'to finish, or if it is dead, `turnout unlock --force --reason "..."` '
                     f"(journaled) and run again."
                 ) from None
             try:
-                self._put(run_id, "run_id = :previous", {":previous": {"S": holder.run_id}})
+                # Only the lease as judged: a renewal moves expires_at far past the judged value.
+                self._put(
+                    run_id,
+                    "run_id = :previous AND expires_at < :judged",
+                    {
+                        ":previous": {"S": holder.run_id},
+                        ":judged": {"N": f"{holder.expires_at + 0.001:.3f}"},
+                    },
+                )
             except ClientError as again:
                 if again.response["Error"]["Code"] == "ConditionalCheckFailedException":
                     raise LockHeld(
-                        "another run took the lock of this migration at the same moment."
+                        f"this migration's lock changed while this run judged it ({reason}): its "
+                        f"holder renewed it or another run took it first. Nothing was changed; "
+                        f"run `turnout status` to see who holds it."
                     ) from None
                 raise
             taken_over = holder
+            self.takeover_reason = reason
         self.run_id = run_id
         self._lost = None
         return taken_over
 
-    def _holder_is_dead(self, holder: LockInfo) -> bool:
-        """A holder on this host whose process is gone cannot be running a cutover."""
+    def _holder_is_gone(self, holder: LockInfo) -> str | None:
+        """Why the holder can no longer be running a cutover, or None when it may be."""
+        overdue = self.clock() - holder.expires_at
+        if overdue > 0:
+            return f"its lease expired {overdue:.0f} s ago by this host's clock (no heartbeat)"
         if holder.host != socket.gethostname():
-            return False
+            return None
         try:
             os.kill(holder.pid, 0)
         except ProcessLookupError:
-            return True
+            return "the holder's process on this host is gone"
         except PermissionError:
-            return False
-        return False
+            return None
+        return None
 
     def _put(self, run_id: str, condition: str, values: dict) -> None:
         now = self.clock()
@@ -138,9 +193,7 @@ class CutoverLock:
                 "expires_at": {"N": f"{now + self.ttl:.3f}"},
             },
             ConditionExpression=condition,
-            ExpressionAttributeValues={":now": {"N": f"{now:.3f}"}, **values}
-            if ":now" in condition
-            else values,
+            **({"ExpressionAttributeValues": values} if values else {}),
         )
 
     def renew(self) -> None:
@@ -208,3 +261,15 @@ class CutoverLock:
         holder = self.holder()
         self.dynamodb.delete_item(TableName=self.table, Key={"lock_id": {"S": self.lock_id}})
         return holder
+
+
+def _parses(value: object, kind: str) -> bool:
+    if not isinstance(value, str) or not value:
+        return False
+    if kind == "S":
+        return True
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True

@@ -14,6 +14,7 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import re
 import socket
 import time
 import uuid
@@ -55,7 +56,7 @@ class TransitionProgress:
             "run_id": self.run_id,
             "started_at": self.started_at,
             "completed_steps": list(self.completed_steps),
-            "step_results": json.dumps(self.step_results, sort_keys=True, default=str),
+            "step_results": json.dumps(scrubbed(self.step_results), sort_keys=True, default=str),
         }
 
     @classmethod
@@ -77,6 +78,30 @@ class MigrationState:
     updated_at: str | None = None
     updated_by: str | None = None
     transition: TransitionProgress | None = None
+
+
+SENSITIVE_KEY = re.compile(r"secret|token|password|credential|payload|^data$", re.IGNORECASE)
+
+
+def scrubbed(value: Any) -> Any:
+    """What may be stored in the state table: record payloads (bytes, `Data`) and anything named
+    like a credential are replaced by a placeholder, whatever a hook returns. Numbers stay (a
+    `payload_bytes` count is not a payload)."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return f"<{len(value)} bytes withheld>"
+    if isinstance(value, dict):
+        return {
+            key: "<withheld>" if _sensitive(key, item) else scrubbed(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list | tuple | set | frozenset):
+        return [scrubbed(item) for item in value]
+    return value
+
+
+def _sensitive(key: Any, value: Any) -> bool:
+    countable = value is None or isinstance(value, bool | int | float)
+    return not countable and SENSITIVE_KEY.search(str(key)) is not None
 
 
 def now_iso() -> str:
@@ -121,10 +146,17 @@ class StateStore:
     def _parse(self, item: dict) -> MigrationState:
         where = f"state table {self.table}, item {self.pk}/state"
         fmt = item.get("format_version")
-        if not isinstance(fmt, int) or fmt > STATE_FORMAT_VERSION:
+        if not isinstance(fmt, int) or isinstance(fmt, bool) or fmt < 1:
+            raise StateError(
+                f"{where} is corrupt: its format_version is {fmt!r}, not a positive integer "
+                f"(this turnout writes {STATE_FORMAT_VERSION}). Nothing was changed. Inspect the "
+                f"journal (`turnout status`) before repairing it."
+            )
+        if fmt > STATE_FORMAT_VERSION:
             raise StateError(
                 f"{where} has format_version {fmt!r}; this turnout understands {STATE_FORMAT_VERSION}. "
-                f"It was written by a newer turnout: upgrade before driving this migration."
+                f"It was written by a newer turnout: upgrade before driving this migration. Nothing "
+                f"was changed."
             )
         phase = item.get("phase")
         if phase not in PHASES:
@@ -196,7 +228,7 @@ class StateStore:
             "action": action,
             "at": at,
             "who": operator_identity(),
-            "details": json.dumps(details, sort_keys=True, default=str),
+            "details": json.dumps(scrubbed(details), sort_keys=True, default=str),
         }
         self.dynamodb.put_item(TableName=self.table, Item=_typed(item))
 
@@ -214,12 +246,26 @@ class StateStore:
                 arguments["Limit"] = limit - len(entries)
             page = self.dynamodb.query(**arguments)
             for raw in page.get("Items", []):
-                entry = _plain(raw)
-                entry["details"] = json.loads(entry.get("details") or "{}")
-                entries.append(entry)
+                entries.append(self._journal_entry(raw))
             if (limit and len(entries) >= limit) or "LastEvaluatedKey" not in page:
                 return entries
             arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def _journal_entry(self, raw: dict) -> dict:
+        entry = _plain(raw)
+        try:
+            details = json.loads(entry.get("details") or "{}")
+            if not isinstance(details, dict):
+                raise ValueError(f"a {type(details).__name__}, not a JSON object")
+        except (TypeError, ValueError) as problem:
+            raise StateError(
+                f"state table {self.table}, journal item {self.pk}/{entry.get('sk')}: its details "
+                f"are not the JSON object turnout writes ({problem}). Nothing was changed; the "
+                f"journal is append-only, so this item was written by something else: inspect "
+                f"and remove it."
+            ) from None
+        entry["details"] = details
+        return entry
 
 
 def new_run_id() -> str:

@@ -1,0 +1,181 @@
+"""docs/operator-policy.json is valid, least-privilege, and covers every AWS call turnout makes.
+
+The calls are collected from the source: every `<x>.<method>(` in the operator-facing code
+(cli/turnout, hooks/) whose method name is an operation of a service turnout talks to, plus
+`get_paginator("<operation>")`. A maintained mapping turns each into its IAM action; a new call
+the mapping does not know fails this test until the mapping, the policy and docs/security.md
+say what it needs.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from pathlib import Path
+
+import botocore.session
+import pytest
+from botocore import xform_name
+
+REPO = Path(__file__).resolve().parents[2]
+POLICY = REPO / "docs" / "operator-policy.json"
+SECURITY_DOC = REPO / "docs" / "security.md"
+
+# The Lambda replicator (its own role, modules/replicator), the sandbox and the local emulator and
+# Lambda runtime (local only, never AWS) are not run by the operator's credentials.
+NOT_OPERATOR_CODE = ("lambdas", "lambda_runtime", "sandbox", "sandbox_app", "emulator", "demo.py")
+SERVICES = (
+    "kinesis",
+    "lambda",
+    "dynamodb",
+    "ssm",
+    "cloudwatch",
+    "sts",
+    "iam",
+    "sqs",
+    "kms",
+    "logs",
+    "sns",
+)
+
+# boto3 method -> the IAM action the operator needs for it. Names shared with turnout's own
+# helpers are listed under the AWS call they shadow only where the AWS call is real (a
+# StreamReader.scan shadows dynamodb:Scan, which turnout also calls on lease/ledger tables).
+METHOD_ACTIONS = {
+    "assume_role": "sts:AssumeRole",
+    "batch_get_item": "dynamodb:BatchGetItem",
+    "delete_item": "dynamodb:DeleteItem",
+    "get_item": "dynamodb:GetItem",
+    "put_item": "dynamodb:PutItem",
+    "update_item": "dynamodb:UpdateItem",
+    "query": "dynamodb:Query",
+    "scan": "dynamodb:Scan",
+    "describe_stream_summary": "kinesis:DescribeStreamSummary",
+    "list_shards": "kinesis:ListShards",
+    "get_shard_iterator": "kinesis:GetShardIterator",
+    "get_records": "kinesis:GetRecords",
+    "put_record": "kinesis:PutRecord",
+    "get_event_source_mapping": "lambda:GetEventSourceMapping",
+    "list_event_source_mappings": "lambda:ListEventSourceMappings",
+    "update_event_source_mapping": "lambda:UpdateEventSourceMapping",
+    "get_function": "lambda:GetFunction",
+    "get_function_configuration": "lambda:GetFunctionConfiguration",
+    "get_parameter": "ssm:GetParameter",
+    "get_metric_data": "cloudwatch:GetMetricData",
+}
+# IAM accepts only "*" for these (no resource type).
+STAR_RESOURCE_ACTIONS = {"lambda:ListEventSourceMappings", "cloudwatch:GetMetricData"}
+
+
+def _operations() -> set[str]:
+    session = botocore.session.get_session()
+    return {
+        xform_name(operation)
+        for service in SERVICES
+        for operation in session.get_service_model(service).operation_names
+    }
+
+
+def operator_source_files() -> list[Path]:
+    root = REPO / "cli" / "turnout"
+    files = [
+        path
+        for path in root.rglob("*.py")
+        if not any(part.startswith(NOT_OPERATOR_CODE) for part in path.relative_to(root).parts)
+    ]
+    hooks = [path for path in (REPO / "hooks").glob("*.py") if not path.name.startswith("sandbox_")]
+    return sorted(files + hooks)
+
+
+def aws_calls_in_source() -> dict[str, set[str]]:
+    """boto3 method name -> files calling it."""
+    operations = _operations()
+    calls: dict[str, set[str]] = {}
+    for path in operator_source_files():
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+                continue
+            name = node.func.attr
+            if name == "get_paginator" and node.args and isinstance(node.args[0], ast.Constant):
+                name = str(node.args[0].value)
+            if name in operations:
+                calls.setdefault(name, set()).add(str(path.relative_to(REPO)))
+    return calls
+
+
+def policy() -> dict:
+    return json.loads(POLICY.read_text())
+
+
+def statements() -> list[dict]:
+    return policy()["Statement"]
+
+
+def granted_actions() -> set[str]:
+    granted = set()
+    for statement in statements():
+        actions = statement["Action"]
+        granted.update([actions] if isinstance(actions, str) else actions)
+    return granted
+
+
+def test_the_policy_is_valid_json_with_named_allow_statements():
+    document = policy()
+    assert document["Version"] == "2012-10-17"
+    sids = [statement["Sid"] for statement in document["Statement"]]
+    assert len(sids) == len(set(sids)), "statement ids are unique"
+    for statement in document["Statement"]:
+        assert statement["Effect"] == "Allow"
+        assert set(statement) <= {"Sid", "Effect", "Action", "Resource", "Condition"}
+        assert re.fullmatch(r"[A-Za-z0-9]+", statement["Sid"])
+
+
+def test_the_policy_grants_no_wildcard_action():
+    for action in granted_actions():
+        assert action != "*" and not action.endswith(":*") and "*" not in action, action
+        assert re.fullmatch(r"[a-z0-9-]+:[A-Za-z0-9]+", action), action
+
+
+def test_resources_are_named_except_where_iam_accepts_only_a_star():
+    for statement in statements():
+        resources = statement["Resource"]
+        resources = [resources] if isinstance(resources, str) else resources
+        actions = statement["Action"]
+        actions = {actions} if isinstance(actions, str) else set(actions)
+        if "*" in resources:
+            assert resources == ["*"] and actions <= STAR_RESOURCE_ACTIONS, statement["Sid"]
+            continue
+        for resource in resources:
+            assert resource.startswith("arn:aws:"), f"{statement['Sid']}: {resource}"
+            assert not resource.endswith(":*:*"), f"{statement['Sid']}: {resource}"
+
+
+def test_every_aws_call_in_the_cli_and_hooks_is_mapped_and_granted():
+    calls = aws_calls_in_source()
+    assert {"put_item", "get_records", "update_event_source_mapping", "get_parameter"} <= set(
+        calls
+    ), f"the scanner no longer finds turnout's calls: {sorted(calls)}"
+    unmapped = {name: sorted(files) for name, files in calls.items() if name not in METHOD_ACTIONS}
+    assert not unmapped, (
+        f"new AWS calls without an IAM action in METHOD_ACTIONS (add them there, to "
+        f"docs/operator-policy.json and docs/security.md): {unmapped}"
+    )
+    missing = {METHOD_ACTIONS[name] for name in calls} - granted_actions()
+    assert not missing, f"docs/operator-policy.json lacks {sorted(missing)}"
+
+
+def test_the_policy_grants_nothing_turnout_does_not_call():
+    needed = set(METHOD_ACTIONS.values()) | {
+        # kms for encrypted streams and tables (called by Kinesis/DynamoDB on the operator's behalf)
+        "kms:Decrypt",
+        "kms:Encrypt",
+        "kms:GenerateDataKey",
+        "kms:DescribeKey",
+    }
+    assert granted_actions() <= needed, sorted(granted_actions() - needed)
+
+
+@pytest.mark.parametrize("sid", [statement["Sid"] for statement in statements()])
+def test_every_statement_is_explained_in_the_security_doc(sid):
+    assert f"`{sid}`" in SECURITY_DOC.read_text(), f"docs/security.md does not explain {sid}"
