@@ -23,6 +23,9 @@ _ACTION_NAMES = {
     ("delete", "create"): "replace",
     ("create", "delete"): "replace",
 }
+# "import" is not an action of its own in the plan JSON: an imported resource carries
+# `change.importing` with actions ["no-op"] (or ["update"] when the import also changes it).
+ACTIONS = ("import", "add", "change", "replace", "destroy")
 
 
 @dataclass
@@ -47,13 +50,9 @@ class PlanSummary:
         return {
             "environment": self.environment,
             "has_changes": self.has_changes,
-            "totals": {
-                name: self.totals.get(name, 0) for name in ("add", "change", "replace", "destroy")
-            },
+            "totals": {name: self.totals.get(name, 0) for name in ACTIONS},
             "by_type": {
-                kind: {
-                    name: counts.get(name, 0) for name in ("add", "change", "replace", "destroy")
-                }
+                kind: {name: counts.get(name, 0) for name in ACTIONS}
                 for kind, counts in sorted(self.counts.items())
             },
             "destructive": [
@@ -65,18 +64,15 @@ class PlanSummary:
     def text(self) -> str:
         totals = self.totals
         head = (
-            f"Plan for {self.environment}: {totals['add']} to add, {totals['change']} to change, "
-            f"{totals['replace']} to replace, {totals['destroy']} to destroy."
+            f"Plan for {self.environment}: {totals['import']} to import, {totals['add']} to add, "
+            f"{totals['change']} to change, {totals['replace']} to replace, "
+            f"{totals['destroy']} to destroy."
         )
         if not self.has_changes:
             return f"Plan for {self.environment}: no changes. The live system matches the reviewed vars."
         rows = [head]
         for kind, counts in sorted(self.counts.items()):
-            parts = ", ".join(
-                f"{counts[name]} {name}"
-                for name in ("add", "change", "replace", "destroy")
-                if counts[name]
-            )
+            parts = ", ".join(f"{counts[name]} {name}" for name in ACTIONS if counts[name])
             rows.append(f"  {kind}: {parts}")
         if self.output_changes:
             rows.append(f"  outputs changing: {', '.join(self.output_changes)}")
@@ -89,16 +85,15 @@ class PlanSummary:
             lines.append("No changes. The live system matches the reviewed vars.")
             return "\n".join(lines) + "\n"
         lines += [
-            f"**{totals['add']}** to add, **{totals['change']}** to change, "
-            f"**{totals['replace']}** to replace, **{totals['destroy']}** to destroy.",
+            f"**{totals['import']}** to import, **{totals['add']}** to add, "
+            f"**{totals['change']}** to change, **{totals['replace']}** to replace, "
+            f"**{totals['destroy']}** to destroy.",
             "",
-            "| resource type | add | change | replace | destroy |",
-            "|---|---:|---:|---:|---:|",
+            "| resource type | import | add | change | replace | destroy |",
+            "|---|---:|---:|---:|---:|---:|",
         ]
         for kind, counts in sorted(self.counts.items()):
-            lines.append(
-                f"| `{kind}` | {counts['add']} | {counts['change']} | {counts['replace']} | {counts['destroy']} |"
-            )
+            lines.append(f"| `{kind}` | " + " | ".join(str(counts[n]) for n in ACTIONS) + " |")
         if self.destructive:
             lines += ["", "**Destroys data-holding resources:**", ""]
             lines += [f"- `{address}` ({action})" for address, action in self.destructive]
@@ -112,9 +107,11 @@ def summarise_plan(environment: str, plan: dict) -> PlanSummary:
             continue
         actions = tuple(change.get("change", {}).get("actions", []))
         action = _ACTION_NAMES.get(actions)
+        kind = change.get("type", "?")
+        if change.get("change", {}).get("importing") is not None:
+            summary.counts.setdefault(kind, Counter())["import"] += 1
         if action is None:
             continue
-        kind = change.get("type", "?")
         summary.counts.setdefault(kind, Counter())[action] += 1
         if action in ("destroy", "replace") and kind in PROTECTED_TYPES:
             summary.destructive.append((change.get("address", kind), action))

@@ -41,12 +41,18 @@ PLAN = {
 
 def test_summary_counts_actions_by_resource_type():
     summary = summarise_plan("new", PLAN)
-    assert summary.as_dict()["totals"] == {"add": 1, "change": 1, "replace": 1, "destroy": 0}
+    assert summary.as_dict()["totals"] == {
+        "import": 0,
+        "add": 1,
+        "change": 1,
+        "replace": 1,
+        "destroy": 0,
+    }
     assert summary.as_dict()["by_type"]["aws_kinesis_stream"]["replace"] == 1
     assert summary.output_changes == ["stream_arns"]
     assert summary.has_changes
     assert "1 to add, 1 to change, 1 to replace, 0 to destroy" in summary.text()
-    assert "| `aws_lambda_function` | 0 | 1 | 0 | 0 |" in summary.markdown()
+    assert "| `aws_lambda_function` | 0 | 0 | 1 | 0 | 0 |" in summary.markdown()
 
 
 def test_replacing_a_stream_is_refused_naming_its_address():
@@ -75,4 +81,20 @@ def test_an_empty_plan_reports_no_changes():
     summary = summarise_plan("old", {"resource_changes": [change("x.y", "aws_sqs_queue", "no-op")]})
     assert not summary.has_changes
     assert "no changes" in summary.text()
+    refuse_destruction(summary, allow_destroy=False)
+
+
+def test_an_imports_only_plan_has_changes_so_it_is_applied():
+    # An adopted stream (turnout discover) is imported with actions ["no-op"]: the plan changes
+    # nothing in AWS but must still be applied to bring the stream into the state.
+    imported = change(
+        'module.stream["clicks"].aws_kinesis_stream.this', "aws_kinesis_stream", "no-op"
+    )
+    imported["change"]["importing"] = {"id": "legacy-clicks"}
+    summary = summarise_plan("old", {"resource_changes": [imported]})
+    assert summary.has_changes
+    assert summary.as_dict()["totals"]["import"] == 1
+    assert summary.as_dict()["totals"]["change"] == 0
+    assert "1 to import, 0 to add, 0 to change" in summary.text()
+    assert "| `aws_kinesis_stream` | 1 | 0 | 0 | 0 | 0 |" in summary.markdown()
     refuse_destruction(summary, allow_destroy=False)
