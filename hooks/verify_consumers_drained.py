@@ -26,6 +26,7 @@ class VerifyConsumersDrained(Hook):
         timeout_seconds: float = Field(gt=0)
         poll_seconds: float = Field(default=10.0, gt=0)
         reads_per_second: float = Field(default=2.0, gt=0, le=5)
+        workers: int = Field(default=32, ge=1, le=256)  # shards read side by side
         metrics_period_seconds: int = Field(default=60, ge=60)
         metrics_quiet_periods: int = Field(default=5, ge=1)
         metrics_lookback_periods: int = Field(default=60, ge=2)
@@ -34,7 +35,11 @@ class VerifyConsumersDrained(Hook):
     def run(self, context: HookContext) -> dict:
         environment = self.args.environment
         scope = scope_from_context(
-            context, environment, reads_per_second=self.args.reads_per_second
+            context,
+            environment,
+            reads_per_second=self.args.reads_per_second,
+            workers=self.args.workers,
+            progress=context.progress,
         )
         settings = {
             "period_seconds": self.args.metrics_period_seconds,

@@ -26,10 +26,17 @@ class VerifyReplicatorDrained(Hook):
         timeout_seconds: float = Field(gt=0)
         poll_seconds: float = Field(default=5.0, gt=0)
         reads_per_second: float = Field(default=2.0, gt=0, le=5)
+        workers: int = Field(default=32, ge=1, le=256)  # shards read side by side
 
     def run(self, context: HookContext) -> dict:
         source = self.args.direction.split("_to_")[0]
-        scope = scope_from_context(context, source, reads_per_second=self.args.reads_per_second)
+        scope = scope_from_context(
+            context,
+            source,
+            reads_per_second=self.args.reads_per_second,
+            workers=self.args.workers,
+            progress=context.progress,
+        )
         predicate = ReplicatorLedger(ReplicatorConsumer(context.spec, source), scope)
         timeout = bounded_timeout(context, self.args.timeout_seconds)
         outcome = wait_until_drained(

@@ -14,32 +14,32 @@ one more subclass of `DrainPredicate` and one `@register(...)` line.
 
 `wait_until_drained` polls predicates until all are drained or a bounded time ran out, reporting
 progress ("waiting for X: 3/8 shards drained, 41 s of 600 s").
+
+Predicates that read shards do it shard by shard on a bounded thread pool (`DrainScope.workers`,
+32 by default; the read limits are per shard, so shards can be read side by side). A shard whose
+read fails is `unknown`, never drained. See docs/drain.md for the rules of each predicate.
 """
 
 from __future__ import annotations
 
-import json
-import uuid
+import threading
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from turnout.phases import peer_of
 from turnout.streams import (
     ShardReader,
     arrival_seconds,
-    children_of,
     error_code,
     is_open,
     list_shards,
-    mappings_reading,
-    open_descendants,
-    stream_arn,
 )
 
 
@@ -109,6 +109,13 @@ class ConsumerVerdict:
         ] or ([f"{self.consumer}: {self.verdict.value} ({self.note})"] if not self.shards else [])
 
 
+DEFAULT_WORKERS = 32
+PROGRESS_EVERY_SECONDS = 5.0
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+
 @dataclass
 class DrainScope:
     """What a predicate may use: the spec, one environment's clients, a paced reader, time."""
@@ -119,6 +126,8 @@ class DrainScope:
     reader: ShardReader
     clock: Callable[[], float]
     dry_run: bool = False
+    workers: int = DEFAULT_WORKERS  # per-shard reads side by side (1: one after another)
+    progress: Callable[[str], None] | None = None  # "checked 300/1000 shards of ..." on long checks
 
     def stream(self, logical: str) -> Any:
         return next(stream for stream in self.spec.streams if stream.name == logical)
@@ -129,6 +138,49 @@ class DrainScope:
     @property
     def prefix(self) -> str:
         return getattr(self.spec.environments, self.environment).name_prefix
+
+
+def per_shard(
+    scope: DrainScope, items: Sequence[Item], work: Callable[[Item], Result], what: str
+) -> list[Result]:
+    """`work(item)` for every item, on at most `scope.workers` threads, results in item order.
+    Reports progress every few seconds when a progress callback is set and the work is long."""
+    if not items:
+        return []
+    done = 0
+    lock = threading.Lock()
+    started = last_report = time.monotonic()
+
+    def tracked(item: Item) -> Result:
+        nonlocal done, last_report
+        result = work(item)
+        with lock:
+            done += 1
+            now = time.monotonic()
+            if scope.progress and now - last_report >= PROGRESS_EVERY_SECONDS:
+                last_report = now
+                scope.progress(f"{what}: checked {done}/{len(items)} shards, {now - started:.0f} s")
+        return result
+
+    workers = max(1, min(scope.workers, len(items)))
+    if workers == 1:
+        return [tracked(item) for item in items]
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="drain") as pool:
+        return list(pool.map(tracked, items))
+
+
+def read_failure(logical: str, shard_id: str, problem: Exception, detail: dict) -> ShardVerdict:
+    """A shard that could not be read proves nothing: unknown."""
+    if isinstance(problem, ClientError):
+        what = f"{error_code(problem)}: {problem.response.get('Error', {}).get('Message', '')}"
+    else:
+        what = repr(problem)
+    return ShardVerdict(
+        logical, shard_id, Verdict.UNKNOWN, f"could not read the shard ({what})", detail
+    )
+
+
+READ_ERRORS = (ClientError, BotoCoreError)
 
 
 def markers_table_name(spec: Any, environment: str) -> str:
@@ -224,341 +276,7 @@ class NoEvidence(DrainPredicate):
         )
 
 
-# --------------------------------------------------------------------------- Lambda: markers
-
-
-@register("lambda", "markers")
-class LambdaMarkers(DrainPredicate):
-    """Marker records the consumer acknowledges in the markers table of its environment.
-
-    One marker per open shard of each consumer stream, put with ExplicitHashKey = the shard's
-    StartingHashKey so it lands in that shard. A consumer that reached the marker has processed
-    every record before it in that shard (Lambda delivers a shard in order). A closed shard cannot
-    take a marker: it counts as drained when the markers in its open descendants are acknowledged,
-    because Lambda finishes a parent shard before it starts its children.
-    """
-
-    def __init__(self, consumer: Any, scope: DrainScope, **settings: Any) -> None:
-        super().__init__(consumer, scope, **settings)
-        self.markers: dict[tuple[str, str], dict] = {}  # (logical, shard id) -> marker
-        self.acknowledged: dict[str, dict] = {}  # marker id -> ack item
-        self.table = markers_table_name(scope.spec, scope.environment)
-
-    def prepare(self) -> dict:
-        return {"markers_table": self.table, "markers": self._ensure_markers()}
-
-    def _ensure_markers(self) -> list[dict]:
-        """Put a marker into every open shard that has none yet (new children included)."""
-        kinesis = self.scope.client("kinesis")
-        put = []
-        for logical, shards in _shards_by_stream(self.scope, self.consumer.streams).items():
-            for shard in shards:
-                key = (logical, shard["ShardId"])
-                if not is_open(shard) or key in self.markers:
-                    continue
-                marker = {
-                    "id": uuid.uuid4().hex,
-                    "migration": self.scope.spec.migration,
-                    "environment": self.scope.environment,
-                    "stream": logical,
-                    "shard": shard["ShardId"],
-                    "consumer": self.consumer.function_name,
-                }
-                if self.scope.dry_run:
-                    put.append({**marker, "id": None, "dry_run": True})
-                    continue
-                response = kinesis.put_record(
-                    StreamName=self.scope.physical(logical),
-                    Data=json.dumps({"turnout_marker": marker}, sort_keys=True).encode(),
-                    PartitionKey=f"turnout-marker-{marker['id']}",
-                    ExplicitHashKey=shard["HashKeyRange"]["StartingHashKey"],
-                )
-                marker["sequence_number"] = response["SequenceNumber"]
-                marker["landed_in"] = response["ShardId"]
-                marker["put_at"] = self.scope.clock()
-                self.markers[key] = marker
-                put.append(marker)
-        return put
-
-    def _acknowledgement(self, marker: dict) -> dict | None:
-        if marker["id"] in self.acknowledged:
-            return self.acknowledged[marker["id"]]
-        item = (
-            self.scope.client("dynamodb")
-            .get_item(
-                TableName=self.table, Key={"marker_id": {"S": marker["id"]}}, ConsistentRead=True
-            )
-            .get("Item")
-        )
-        if item is None:
-            return None
-        ack = {key: next(iter(value.values())) for key, value in item.items()}
-        if ack.get("consumer") != self.consumer.function_name:
-            return {**ack, "wrong_consumer": True}
-        self.acknowledged[marker["id"]] = ack
-        return ack
-
-    def _mappings_disabled(self, logical: str) -> bool:
-        arn = stream_arn(self.scope.client("kinesis"), self.scope.physical(logical))
-        mappings = mappings_reading(self.scope.client("lambda"), self.consumer.function_name, [arn])
-        return all(mapping["State"] == "Disabled" for mapping in mappings)
-
-    def check(self) -> ConsumerVerdict:
-        if self.scope.dry_run:
-            return self._verdict([], note="dry run: no marker was put, so there is no evidence")
-        try:
-            self._ensure_markers()
-            shards_by_stream = _shards_by_stream(self.scope, self.consumer.streams)
-            verdicts = []
-            for logical, shards in shards_by_stream.items():
-                disabled: bool | None = None
-                for shard in shards:
-                    shard_id = shard["ShardId"]
-                    if is_open(shard):
-                        watched = [shard]
-                        how = "marker"
-                    else:
-                        watched = open_descendants(shards, shard_id)
-                        how = "children's markers"
-                        if not watched:
-                            verdicts.append(
-                                ShardVerdict(
-                                    logical,
-                                    shard_id,
-                                    Verdict.UNKNOWN,
-                                    "closed shard without an open descendant to hold a marker",
-                                )
-                            )
-                            continue
-                    missing = []
-                    wrong = []
-                    for child in watched:
-                        marker = self.markers.get((logical, child["ShardId"]))
-                        ack = self._acknowledgement(marker) if marker else None
-                        if ack is None or ack.get("wrong_consumer"):
-                            missing.append(child["ShardId"])
-                        if ack and ack.get("wrong_consumer"):
-                            wrong.append(ack.get("consumer"))
-                    detail = {
-                        "markers": {
-                            child["ShardId"]: self.markers.get((logical, child["ShardId"]), {}).get(
-                                "id"
-                            )
-                            for child in watched
-                        }
-                    }
-                    if not missing:
-                        verdicts.append(
-                            ShardVerdict(
-                                logical, shard_id, Verdict.DRAINED, f"{how} acknowledged", detail
-                            )
-                        )
-                        continue
-                    if disabled is None:
-                        disabled = self._mappings_disabled(logical)
-                    detail["unacknowledged"] = missing
-                    if wrong:
-                        detail["acknowledged_by_other_consumer"] = wrong
-                    if disabled:
-                        verdicts.append(
-                            ShardVerdict(
-                                logical,
-                                shard_id,
-                                Verdict.UNKNOWN,
-                                f"{how} not acknowledged and the function's mapping is "
-                                "Disabled (or absent): a paused consumer cannot drain",
-                                detail,
-                            )
-                        )
-                    else:
-                        verdicts.append(
-                            ShardVerdict(
-                                logical,
-                                shard_id,
-                                Verdict.NOT_DRAINED,
-                                f"{how} not acknowledged yet",
-                                detail,
-                            )
-                        )
-            return self._verdict(verdicts)
-        except ClientError as problem:
-            if error_code(problem) == "ResourceNotFoundException":
-                hint = (
-                    f" (is the markers table {self.table} deployed in {self.scope.environment}?)"
-                    if problem.operation_name == "GetItem"
-                    else ""
-                )
-                message = problem.response["Error"].get("Message", "")
-                return self._verdict([], note=f"{problem.operation_name}: {message}{hint}")
-            raise
-
-
-# --------------------------------------------------------------------------- Lambda: metrics
-
-
-@register("lambda", "metrics")
-class LambdaMetrics(DrainPredicate):
-    """CloudWatch evidence: AWS/Kinesis IncomingRecords per stream, AWS/Lambda IteratorAge and
-    Invocations of the function.
-
-    Drained only when IncomingRecords is 0 in each of the last `quiet_periods` complete periods
-    of every stream AND the function's IteratorAge datapoints after the last period with incoming
-    records settled at or below `max_iterator_age_ms`. A missing datapoint is unknown, never
-    drained. The evidence is per stream (metrics have no shard dimension here): shard "*".
-    """
-
-    def _settings(self) -> tuple[int, int, int, float]:
-        period = int(self.settings.get("period_seconds", 60))
-        quiet = int(self.settings.get("quiet_periods", 5))
-        lookback = max(int(self.settings.get("lookback_periods", 60)), quiet + 1)
-        max_age = float(self.settings.get("max_iterator_age_ms", 5000))
-        return period, quiet, lookback, max_age
-
-    def _series(self, queries: list[dict], start: datetime, end: datetime) -> dict[str, dict]:
-        cloudwatch = self.scope.client("cloudwatch")
-        series: dict[str, dict[float, float]] = {query["Id"]: {} for query in queries}
-        token: str | None = None
-        while True:
-            arguments: dict[str, Any] = {
-                "MetricDataQueries": queries,
-                "StartTime": start,
-                "EndTime": end,
-                "ScanBy": "TimestampAscending",
-            }
-            if token:
-                arguments["NextToken"] = token
-            page = cloudwatch.get_metric_data(**arguments)
-            for result in page.get("MetricDataResults", []):
-                for stamp, value in zip(
-                    result.get("Timestamps", []), result.get("Values", []), strict=False
-                ):
-                    series[result["Id"]][stamp.timestamp()] = value
-            token = page.get("NextToken")
-            if not token:
-                return series
-
-    def check(self) -> ConsumerVerdict:
-        period, quiet, lookback, max_age = self._settings()
-        now = self.scope.clock()
-        end_ts = (int(now) // period) * period  # the current period is incomplete: exclude it
-        start_ts = end_ts - lookback * period
-
-        def stat(query_id: str, namespace: str, metric: str, dimension: tuple, statistic: str):
-            return {
-                "Id": query_id,
-                "MetricStat": {
-                    "Metric": {
-                        "Namespace": namespace,
-                        "MetricName": metric,
-                        "Dimensions": [{"Name": dimension[0], "Value": dimension[1]}],
-                    },
-                    "Period": period,
-                    "Stat": statistic,
-                },
-                "ReturnData": True,
-            }
-
-        function = self.consumer.function_name
-        queries = [
-            stat("age", "AWS/Lambda", "IteratorAge", ("FunctionName", function), "Maximum"),
-            stat("inv", "AWS/Lambda", "Invocations", ("FunctionName", function), "Sum"),
-        ]
-        for index, logical in enumerate(self.consumer.streams):
-            queries.append(
-                stat(
-                    f"in{index}",
-                    "AWS/Kinesis",
-                    "IncomingRecords",
-                    ("StreamName", self.scope.physical(logical)),
-                    "Sum",
-                )
-            )
-        series = self._series(
-            queries, datetime.fromtimestamp(start_ts, UTC), datetime.fromtimestamp(end_ts, UTC)
-        )
-        quiet_periods = [end_ts - k * period for k in range(quiet, 0, -1)]
-        incoming_all: dict[float, float] = {}
-        stream_problems: dict[str, tuple[Verdict, str, dict]] = {}
-        for index, logical in enumerate(self.consumer.streams):
-            points = series[f"in{index}"]
-            for stamp, value in points.items():
-                incoming_all[stamp] = incoming_all.get(stamp, 0.0) + value
-            missing = [stamp for stamp in quiet_periods if stamp not in points]
-            busy = {stamp: points[stamp] for stamp in quiet_periods if points.get(stamp, 0) > 0}
-            detail = {
-                "quiet_periods": quiet,
-                "period_seconds": period,
-                "incoming_records": {_iso(stamp): value for stamp, value in sorted(points.items())},
-            }
-            if busy:
-                stream_problems[logical] = (
-                    Verdict.NOT_DRAINED,
-                    f"IncomingRecords > 0 in {len(busy)} of the last {quiet} periods",
-                    detail,
-                )
-            elif missing:
-                stream_problems[logical] = (
-                    Verdict.UNKNOWN,
-                    f"no IncomingRecords datapoint for {len(missing)} of the last {quiet} periods "
-                    "(missing datapoints are never read as zero)",
-                    detail,
-                )
-            else:
-                stream_problems[logical] = (Verdict.DRAINED, "", detail)
-        busy_stamps = [stamp for stamp, value in incoming_all.items() if value > 0]
-        last_incoming = max(busy_stamps) if busy_stamps else None
-        ages = {
-            stamp: value
-            for stamp, value in series["age"].items()
-            if last_incoming is None or stamp >= last_incoming
-        }
-        invocations = sum(
-            value
-            for stamp, value in series["inv"].items()
-            if last_incoming is None or stamp >= last_incoming
-        )
-        function_detail = {
-            "last_incoming_period": _iso(last_incoming) if last_incoming is not None else None,
-            "iterator_age_ms": {_iso(stamp): value for stamp, value in sorted(ages.items())},
-            "invocations_since": invocations,
-            "max_iterator_age_ms": max_age,
-        }
-        if not ages:
-            function_verdict = (
-                Verdict.UNKNOWN,
-                "no IteratorAge datapoint for the function after the last incoming record "
-                "(not invoked since: paused, failing, or metrics not published)",
-            )
-        else:
-            newest = ages[max(ages)]
-            if newest <= max_age:
-                function_verdict = (
-                    Verdict.DRAINED,
-                    f"IteratorAge settled at {newest:.0f} ms",
-                )
-            else:
-                function_verdict = (
-                    Verdict.NOT_DRAINED,
-                    f"IteratorAge {newest:.0f} ms > {max_age:.0f} ms at {_iso(max(ages))}",
-                )
-        shards = []
-        for logical in self.consumer.streams:
-            verdict, reason, detail = stream_problems[logical]
-            detail = {**detail, **function_detail}
-            if verdict is Verdict.DRAINED:
-                verdict, reason = (
-                    function_verdict[0],
-                    (f"no incoming records for {quiet} periods; {function_verdict[1]}"),
-                )
-            shards.append(ShardVerdict(logical, "*", verdict, reason, detail))
-        return self._verdict(shards)
-
-
-def _iso(stamp: float) -> str:
-    return datetime.fromtimestamp(stamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-# --------------------------------------------------------------------------- KCL: lease table
+# --------------------------------------------------------------------------- shard reads
 
 
 def _shard_has_records_after(
@@ -567,129 +285,28 @@ def _shard_has_records_after(
     return scope.reader.first_record_after(physical, shard_id, after)
 
 
-@register("kcl", "leases")
-class KclLeases(DrainPredicate):
-    """KCL's lease table: per shard (leaseKey) the `checkpoint` against the shard's content.
-
-    - checkpoint SHARD_END: drained (KCL finished the shard);
-    - a sequence number: drained when no record follows it (AFTER_SEQUENCE_NUMBER reads nothing);
-    - TRIM_HORIZON / LATEST / AT_TIMESTAMP (nothing processed yet): drained only if the shard
-      holds no record;
-    - no lease: drained only for a closed parent whose children have leases (KCL deletes a
-      finished parent's lease), else not drained.
-    Lease keys are the shard id (single-stream application) or
-    `<account>:<stream>:<creation epoch>:<shard id>` (multi-stream application).
-    """
-
-    def _leases(self) -> list[dict]:
-        dynamodb = self.scope.client("dynamodb")
-        items: list[dict] = []
-        arguments: dict[str, Any] = {"TableName": self.consumer.lease_table, "ConsistentRead": True}
-        while True:
-            page = dynamodb.scan(**arguments)
-            items.extend(page.get("Items", []))
-            if "LastEvaluatedKey" not in page:
-                return [
-                    {key: next(iter(value.values())) for key, value in item.items()}
-                    for item in items
-                ]
-            arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
-    def _lease_for(self, leases: list[dict], physical: str, shard_id: str) -> dict | None:
-        for lease in leases:
-            key = str(lease.get("leaseKey", ""))
-            if key == shard_id and len(self.consumer.streams) == 1:
-                return lease
-            parts = key.split(":")
-            if len(parts) >= 4 and parts[-1] == shard_id and parts[-3] == physical:
-                return lease
-        return None
-
-    def check(self) -> ConsumerVerdict:
-        try:
-            leases = self._leases()
-        except ClientError as problem:
-            if error_code(problem) == "ResourceNotFoundException":
-                return self._verdict(
-                    [],
-                    note=f"lease table {self.consumer.lease_table} not found in "
-                    f"{self.scope.environment}",
-                )
-            raise
-        verdicts = []
-        for logical, shards in _shards_by_stream(self.scope, self.consumer.streams).items():
-            physical = self.scope.physical(logical)
-            for shard in shards:
-                shard_id = shard["ShardId"]
-                lease = self._lease_for(leases, physical, shard_id)
-                verdicts.append(
-                    self._shard_verdict(logical, physical, shard, shards, lease, leases)
-                )
-        return self._verdict(verdicts)
-
-    def _shard_verdict(
-        self,
-        logical: str,
-        physical: str,
-        shard: dict,
-        shards: list[dict],
-        lease: dict | None,
-        leases: list[dict],
-    ) -> ShardVerdict:
-        shard_id = shard["ShardId"]
-        if lease is None:
-            children = children_of(shards, shard_id)
-            leased = [
-                child["ShardId"]
-                for child in children
-                if self._lease_for(leases, physical, child["ShardId"]) is not None
-            ]
-            if not is_open(shard) and children and len(leased) == len(children):
-                return ShardVerdict(
-                    logical,
-                    shard_id,
-                    Verdict.DRAINED,
-                    "closed parent without a lease whose children have leases "
-                    "(KCL deletes a finished parent's lease)",
-                    {"children": leased},
-                )
-            return ShardVerdict(logical, shard_id, Verdict.NOT_DRAINED, "no lease for this shard")
-        checkpoint = lease.get("checkpoint")
-        detail = {"checkpoint": checkpoint, "lease_owner": lease.get("leaseOwner")}
-        if checkpoint == "SHARD_END":
-            return ShardVerdict(logical, shard_id, Verdict.DRAINED, "checkpoint SHARD_END", detail)
-        after = (
-            None if checkpoint in (None, "TRIM_HORIZON", "LATEST", "AT_TIMESTAMP") else checkpoint
-        )
-        record = _shard_has_records_after(self.scope, physical, shard_id, after)
-        if record is None:
-            reason = (
-                "no record after the checkpoint"
-                if after
-                else f"checkpoint {checkpoint} and the shard holds no record"
-            )
-            return ShardVerdict(logical, shard_id, Verdict.DRAINED, reason, detail)
-        detail["first_unprocessed"] = record["SequenceNumber"]
-        reason = (
-            "records after the checkpoint"
-            if after
-            else f"checkpoint {checkpoint} (nothing processed) and the shard holds records"
-        )
-        return ShardVerdict(logical, shard_id, Verdict.NOT_DRAINED, reason, detail)
-
-
 # --------------------------------------------------------------------------- replicator: ledger
+
+LEDGER_BATCH = 100  # BatchGetItem takes up to 100 keys
 
 
 def _ledger_items(scope: DrainScope, table: str, keys: list[str]) -> dict[str, dict]:
+    """Ledger items by `shard_key`, consistent reads, 100 keys per BatchGetItem."""
     dynamodb = scope.client("dynamodb")
     found: dict[str, dict] = {}
-    for key in keys:
-        item = dynamodb.get_item(
-            TableName=table, Key={"shard_key": {"S": key}}, ConsistentRead=True
-        ).get("Item")
-        if item:
-            found[key] = {name: next(iter(value.values())) for name, value in item.items()}
+    for start in range(0, len(keys), LEDGER_BATCH):
+        request = {
+            table: {
+                "Keys": [{"shard_key": {"S": key}} for key in keys[start : start + LEDGER_BATCH]],
+                "ConsistentRead": True,
+            }
+        }
+        while request:
+            page = dynamodb.batch_get_item(RequestItems=request)
+            for item in page.get("Responses", {}).get(table, []):
+                decoded = {name: next(iter(value.values())) for name, value in item.items()}
+                found[decoded["shard_key"]] = decoded
+            request = page.get("UnprocessedKeys") or {}
     return found
 
 
@@ -709,7 +326,8 @@ class ReplicatorConsumer:
 @register("replicator", "ledger")
 class ReplicatorLedger(DrainPredicate):
     """The replicator's ledger: `last_sequence_number` per `<stream>/<shard>` against the shard's
-    content after it (exact). No ledger item and records in the shard: not drained."""
+    content after it (exact). No ledger item and records in the shard: not drained. Ledger items
+    are read 100 at a time; shards are read side by side on the scope's thread pool."""
 
     @property
     def consumer_name(self) -> str:
@@ -731,41 +349,49 @@ class ReplicatorLedger(DrainPredicate):
                     [], note=f"ledger table {table} not found in {self.scope.environment}"
                 )
             raise
-        verdicts = []
-        for logical, shards in shards_by_stream.items():
+        work = [
+            (logical, shard) for logical, shards in shards_by_stream.items() for shard in shards
+        ]
+
+        def judge(entry: tuple[str, dict]) -> ShardVerdict:
+            logical, shard = entry
             physical = self.scope.physical(logical)
-            for shard in shards:
-                shard_id = shard["ShardId"]
-                item = ledger.get(f"{physical}/{shard_id}")
-                after = item.get("last_sequence_number") if item else None
-                detail = {
-                    "ledger_sequence_number": after,
-                    "ledger_record_count": int(item["record_count"])
-                    if item and "record_count" in item
-                    else None,
-                    "open": is_open(shard),
-                }
-                record = _shard_has_records_after(self.scope, physical, shard_id, after)
-                if record is None:
-                    reason = (
-                        "no record after the ledger's sequence number"
-                        if item
-                        else "no ledger item and the shard holds no record"
-                    )
-                    verdicts.append(
-                        ShardVerdict(logical, shard_id, Verdict.DRAINED, reason, detail)
-                    )
-                else:
-                    detail["first_unreplicated"] = record["SequenceNumber"]
-                    reason = (
-                        "records after the ledger's sequence number"
-                        if item
-                        else "no ledger item and the shard holds records"
-                    )
-                    verdicts.append(
-                        ShardVerdict(logical, shard_id, Verdict.NOT_DRAINED, reason, detail)
-                    )
-        return self._verdict(verdicts)
+            return self._shard_verdict(
+                logical, physical, shard, ledger.get(f"{physical}/{shard['ShardId']}")
+            )
+
+        return self._verdict(per_shard(self.scope, work, judge, f"{self.consumer_name} ledger"))
+
+    def _shard_verdict(
+        self, logical: str, physical: str, shard: dict, item: dict | None
+    ) -> ShardVerdict:
+        shard_id = shard["ShardId"]
+        after = item.get("last_sequence_number") if item else None
+        detail: dict[str, Any] = {
+            "ledger_sequence_number": after,
+            "ledger_record_count": int(item["record_count"])
+            if item and "record_count" in item
+            else None,
+            "open": is_open(shard),
+        }
+        try:
+            record = _shard_has_records_after(self.scope, physical, shard_id, after)
+        except READ_ERRORS as problem:
+            return read_failure(logical, shard_id, problem, detail)
+        if record is None:
+            reason = (
+                "no record after the ledger's sequence number"
+                if item
+                else "no ledger item and the shard holds no record"
+            )
+            return ShardVerdict(logical, shard_id, Verdict.DRAINED, reason, detail)
+        detail["first_unreplicated"] = record["SequenceNumber"]
+        reason = (
+            "records after the ledger's sequence number"
+            if item
+            else "no ledger item and the shard holds records"
+        )
+        return ShardVerdict(logical, shard_id, Verdict.NOT_DRAINED, reason, detail)
 
 
 # --------------------------------------------------------------------------- waiting
@@ -882,11 +508,18 @@ def arrival_of(record: dict | None) -> float:
 
 
 def scope_from_context(
-    context: Any, environment: str, *, reads_per_second: float = 2.0
+    context: Any,
+    environment: str,
+    *,
+    reads_per_second: float = 2.0,
+    workers: int = DEFAULT_WORKERS,
+    progress: Callable[[str], None] | None = None,
 ) -> DrainScope:
-    """A DrainScope over a HookContext's clients, clock and sleep."""
+    """A DrainScope over a HookContext's AWS access, clock and sleep (any object with `spec`,
+    `aws`, `client(environment, service)`, `clock`, `sleep`, `dry_run` will do)."""
+    client = pooled_clients(context, environment, workers)
     reader = ShardReader(
-        context.client(environment, "kinesis"),
+        client("kinesis"),
         clock=context.clock,
         sleep=context.sleep,
         reads_per_second=reads_per_second,
@@ -894,14 +527,50 @@ def scope_from_context(
     return DrainScope(
         spec=context.spec,
         environment=environment,
-        client=lambda service: context.client(environment, service),
+        client=client,
         reader=reader,
         clock=context.clock,
         dry_run=context.dry_run,
+        workers=workers,
+        progress=progress,
     )
+
+
+def pooled_clients(context: Any, environment: str, workers: int) -> Callable[[str], Any]:
+    """service -> client whose HTTP connection pool fits `workers` threads (botocore keeps 10
+    connections by default and drops the rest with a warning). Falls back to the context's own
+    clients when its AWS access cannot make sessions (unit-test fakes)."""
+    aws = getattr(context, "aws", None)
+    if workers <= 10 or aws is None or not hasattr(aws, "session"):
+        return lambda service: context.client(environment, service)
+    from botocore.config import Config
+
+    from turnout.aws import _CONFIG
+
+    config = _CONFIG.merge(Config(max_pool_connections=workers + 4))
+    clients: dict[str, Any] = {}
+    lock = threading.Lock()
+
+    def client(service: str) -> Any:
+        with lock:
+            if service not in clients:
+                clients[service] = aws.session(environment).client(
+                    service,
+                    region_name=aws.region(environment),
+                    endpoint_url=aws.endpoint_url,
+                    config=config,
+                )
+            return clients[service]
+
+    return client
 
 
 def bounded_timeout(context: Any, timeout_seconds: float) -> float:
     """The hook's own timeout, shortened to the engine's deadline when that comes first."""
     remaining = context.remaining() if hasattr(context, "remaining") else None
     return timeout_seconds if remaining is None else max(0.0, min(timeout_seconds, remaining))
+
+
+# The Lambda and KCL predicates live in their own modules; importing them registers them.
+from turnout.drain_kcl import KclLeases  # noqa: E402, F401
+from turnout.drain_lambda import LambdaMarkers, LambdaMetrics  # noqa: E402, F401

@@ -1,10 +1,17 @@
 """The drain predicates and verify_consumers_drained on the emulator: Lambda consumers with
-marker records (run by the local Lambda runtime), with CloudWatch metrics (datapoints put by the
-test: the emulator publishes none), and KCL applications with a lease table.
+marker records (run by the local Lambda runtime), with CloudWatch metrics, and KCL applications
+with a lease table.
 
-Closed (resharded) parent shards are covered at unit level (tests/unit/test_hooks_drain_
-predicates.py): moto keeps writing to a split parent and renumbers its records, which no AWS
-stream does (docs/emulator.md)."""
+Closed (resharded) parent shards: moto keeps routing writes to a split parent (even with the
+ExplicitHashKey of a child), which no AWS stream does (docs/emulator.md). The tests here plant
+the records before resharding, so the parent holds exactly what it would hold on AWS; what
+needs AWS's routing to children is covered at unit level (tests/unit/test_drain_kcl.py,
+tests/unit/test_hooks_drain_predicates.py).
+
+The metric predicate reads AWS/Lambda metrics that the local Lambda runtime publishes like the
+Lambda service does. The emulator publishes AWS/Kinesis IncomingRecords per minute; the tests
+use periods of seconds, so they put IncomingRecords datapoints of their own at that resolution
+(the emulator's minute datapoints fall at or before the records they count, never after)."""
 
 from __future__ import annotations
 
@@ -25,7 +32,10 @@ from hooks_kit import (
 
 from turnout.drain import (
     LambdaMetrics,
+    ReplicatorConsumer,
+    ReplicatorLedger,
     Verdict,
+    ledger_table_name,
     markers_table_name,
     predicate_for,
     scope_from_context,
@@ -217,3 +227,212 @@ def test_metrics_incoming_records_in_the_quiet_window_are_not_drained(emulator, 
     verdict = predicate.check()
     assert verdict.verdict is Verdict.NOT_DRAINED
     assert "IncomingRecords > 0 in 1 of the last 3 periods" in verdict.shards[0].reason
+
+
+# --------------------------------------------------------------------------- closed parents
+
+
+def split_first_shard(emulator, name: str) -> tuple[str, str, str]:
+    """Split the stream's first shard in two; returns (parent, left child, right child)."""
+    kinesis = emulator.client("kinesis", "old")
+    parent = kinesis.list_shards(StreamName=name)["Shards"][0]
+    low = int(parent["HashKeyRange"]["StartingHashKey"])
+    high = int(parent["HashKeyRange"]["EndingHashKey"])
+    kinesis.split_shard(
+        StreamName=name, ShardToSplit=parent["ShardId"], NewStartingHashKey=str((low + high) // 2)
+    )
+    children = [
+        shard["ShardId"]
+        for shard in kinesis.list_shards(StreamName=name)["Shards"]
+        if shard.get("ParentShardId") == parent["ShardId"]
+    ]
+    assert len(children) == 2
+    return parent["ShardId"], children[0], children[1]
+
+
+def test_ledger_with_one_record_left_in_a_closed_parent_is_not_drained(emulator):
+    spec = make_spec(emulator)
+    create_streams(emulator, spec, "old")
+    name = spec.streams[0].name_in("old")
+    first, second = shard_ids(emulator, "old", name)
+    predicate = ReplicatorLedger(
+        ReplicatorConsumer(spec, "old"), scope_from_context(context(emulator, spec), "old")
+    )
+    missing = predicate.check()
+    assert missing.verdict is Verdict.UNKNOWN, "no ledger table: no evidence"
+    assert ledger_table_name(spec, "old") in missing.note
+
+    replicated = put_to_shard(emulator, "old", name, first, "replicated")["SequenceNumber"]
+    put_to_shard(emulator, "old", name, first, "left behind")  # planted before the split
+    last_second = put_to_shard(emulator, "old", name, second, "other")["SequenceNumber"]
+    parent, left, right = split_first_shard(emulator, name)
+    assert parent == first
+    table = create_table(emulator, "old", ledger_table_name(spec, "old"), "shard_key")
+    ddb = emulator.client("dynamodb", "old")
+
+    def ledger(shard: str, seq: str) -> None:
+        ddb.put_item(
+            TableName=table,
+            Item={"shard_key": {"S": f"{name}/{shard}"}, "last_sequence_number": {"S": seq}},
+        )
+
+    ledger(first, replicated)
+    ledger(second, last_second)
+    verdict = predicate.check()
+    assert {shard.shard: shard.verdict for shard in verdict.shards} == {
+        first: Verdict.NOT_DRAINED,
+        second: Verdict.DRAINED,
+        left: Verdict.DRAINED,
+        right: Verdict.DRAINED,
+    }
+    assert verdict.verdict is Verdict.NOT_DRAINED
+
+    ledger(first, str(int(replicated) + 1))
+    assert predicate.check().verdict is Verdict.DRAINED
+
+
+def test_kcl_closed_parent_with_one_unprocessed_record_and_then_finished(emulator):
+    leases = f"app-leases-{uuid.uuid4().hex[:8]}"
+    consumer = {"kind": "kcl", "application": "app", "lease_table": leases, "streams": ["events"]}
+    spec = make_spec(emulator, consumers_old=[consumer], shards=1)
+    create_streams(emulator, spec, "old")
+    name = spec.streams[0].name_in("old")
+    (shard,) = shard_ids(emulator, "old", name)
+    processed = put_to_shard(emulator, "old", name, shard, "a")["SequenceNumber"]
+    put_to_shard(emulator, "old", name, shard, "b")  # planted before the split
+    parent, left, right = split_first_shard(emulator, name)
+    create_table(emulator, "old", leases, "leaseKey")
+    ddb = emulator.client("dynamodb", "old")
+
+    def lease(key: str, checkpoint: str, **extra: dict) -> None:
+        item = {"leaseKey": {"S": key}, "checkpoint": {"S": checkpoint}, **extra}
+        ddb.put_item(TableName=leases, Item=item)
+
+    lease(parent, processed, checkpointSubSequenceNumber={"N": "0"})
+    lease(left, "TRIM_HORIZON", parentShardIds={"SS": [parent]})
+    lease(right, "TRIM_HORIZON", parentShardIds={"SS": [parent]})
+    predicate = predicate_for(
+        spec.consumers.old[0], scope_from_context(context(emulator, spec), "old")
+    )
+    verdict = predicate.check()
+    assert {shard.shard: shard.verdict for shard in verdict.shards} == {
+        parent: Verdict.NOT_DRAINED,
+        left: Verdict.DRAINED,
+        right: Verdict.DRAINED,
+    }
+    # The parent's lease gone while no child has started: its records were never processed.
+    ddb.delete_item(TableName=leases, Key={"leaseKey": {"S": parent}})
+    assert predicate.check().verdict is Verdict.NOT_DRAINED
+    lease(parent, "SHARD_END")
+    assert predicate.check().verdict is Verdict.DRAINED
+
+
+def test_markers_prove_nothing_while_a_record_is_stuck_in_a_closed_parent(emulator, lambda_kit):
+    spec, _table, _ = marker_setup(emulator, lambda_kit)
+    name = spec.streams[0].name_in("old")
+    first, _second = shard_ids(emulator, "old", name)
+    put_to_shard(emulator, "old", name, first, "FAIL: stuck in the parent")
+    parent, left, right = split_first_shard(emulator, name)
+    lambda_kit.runtime().start_in_thread()
+    with pytest.raises(HookFailed) as failure:
+        run_hook(
+            "verify_consumers_drained", {**ARGS, "timeout_seconds": 3}, context(emulator, spec)
+        )
+    verdicts = {
+        shard["shard"]: shard["verdict"] for shard in failure.value.data["consumers"][0]["shards"]
+    }
+    assert verdicts[parent] == "not_drained"
+    assert {verdicts[left], verdicts[right]} == {"not_drained"}, "children wait for the parent"
+
+
+# --------------------------------------------------------------------------- metrics by the runtime
+
+PERIOD = 2  # seconds: short periods keep the test short; the predicate reads any period
+
+
+class KinesisMetrics:
+    """What the Kinesis service publishes, at the test's resolution (the emulator's is a
+    minute): IncomingRecords of a stream, one datapoint per period (0 when nothing came in)."""
+
+    def __init__(self, emulator, stream: str) -> None:
+        self.cloudwatch = emulator.client("cloudwatch", "old")
+        self.stream = stream
+        self.published: set[int] = set()  # period numbers
+
+    def put(self, period: int, value: float) -> None:
+        self.cloudwatch.put_metric_data(
+            Namespace="AWS/Kinesis",
+            MetricData=[
+                {
+                    "MetricName": "IncomingRecords",
+                    "Dimensions": [{"Name": "StreamName", "Value": self.stream}],
+                    "Timestamp": period * PERIOD + 0.5,
+                    "Value": value,
+                }
+            ],
+        )
+        self.published.add(period)
+
+    def records_came_in(self, count: int) -> None:
+        self.put(int(time.time() // PERIOD), count)
+
+    def check_after_quiet(self, predicate, periods: int):
+        """Let `periods` periods pass without records, publishing their zeros, then check. Under
+        load the check may start a period late: the zeros are published up to then, again."""
+        last = max(self.published)
+        time.sleep(max(0.0, (last + 1 + periods) * PERIOD + 0.05 - time.time()))
+        for _ in range(3):
+            current = int(time.time() // PERIOD)
+            for period in range(last + 1, current):
+                if period not in self.published:
+                    self.put(period, 0)
+            verdict = predicate.check()
+            if int(time.time() // PERIOD) == current:
+                return verdict
+        return verdict
+
+
+def test_metrics_published_by_the_local_runtime_decide_the_drain(emulator, lambda_kit):
+    function = lambda_kit.name("fn")
+    consumer = {"kind": "lambda", "function_name": function, "streams": ["events"]}
+    spec = make_spec(emulator, consumers_old=[consumer], shards=1)
+    arn = create_streams(emulator, spec, "old")["events"]
+    name = spec.streams[0].name_in("old")
+    table = lambda_kit.table()
+    function_arn = lambda_kit.function(
+        table=table, name=function, env={"MARKERS_TABLE": table}, source=MARKER_CONSUMER
+    )
+    mapping = lambda_kit.mapping("old", function_arn, arn, Enabled=False, BatchSize=10)
+    predicate = predicate_for(
+        spec.consumers.old[0],
+        scope_from_context(context(emulator, spec), "old"),
+        period_seconds=PERIOD,
+        quiet_periods=2,
+        lookback_periods=30,
+        max_iterator_age_ms=2000,  # the emulator's arrival times are coarse
+    )
+    assert predicate.check().verdict is Verdict.UNKNOWN, "no metric at all: unknown"
+
+    kinesis = KinesisMetrics(emulator, name)
+    (shard,) = shard_ids(emulator, "old", name)
+    for index in range(3):
+        put_to_shard(emulator, "old", name, shard, f"r{index}")
+    kinesis.records_came_in(3)
+    time.sleep(3.5)  # the consumer is paused: these records age
+    lambda_kit.client("lambda").update_event_source_mapping(UUID=mapping, Enabled=True)
+    runtime = lambda_kit.runtime(metrics_interval=0.2).start_in_thread()
+    ddb = emulator.client("dynamodb", "old")
+    lambda_kit.wait_for(lambda: ddb.scan(TableName=table)["Count"] == 3)
+    time.sleep(0.5)  # one metrics flush
+    late = kinesis.check_after_quiet(predicate, 2)
+    assert late.verdict is Verdict.NOT_DRAINED, late.to_dict()
+    assert "IteratorAge" in late.shards[0].reason
+
+    put_to_shard(emulator, "old", name, shard, "r3")
+    kinesis.records_came_in(1)
+    lambda_kit.wait_for(lambda: ddb.scan(TableName=table)["Count"] == 4)
+    time.sleep(0.5)  # one metrics flush
+    drained = kinesis.check_after_quiet(predicate, 2)
+    assert drained.verdict is Verdict.DRAINED, drained.to_dict()
+    assert drained.shards[0].detail["invocations_since"] >= 1
+    assert runtime.metrics.sent > 0

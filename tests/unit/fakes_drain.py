@@ -136,6 +136,9 @@ class FakeKinesis:
         elif kind == "AFTER_SEQUENCE_NUMBER":
             after = int(kwargs["StartingSequenceNumber"])
             position = sum(1 for record in shard.records if int(record["SequenceNumber"]) <= after)
+        elif kind == "AT_SEQUENCE_NUMBER":
+            at = int(kwargs["StartingSequenceNumber"])
+            position = sum(1 for record in shard.records if int(record["SequenceNumber"]) < at)
         elif kind == "AT_TIMESTAMP":
             position = sum(
                 1
@@ -174,16 +177,15 @@ class FakeDynamoDB:
     def __init__(self) -> None:
         self.tables: dict[str, dict[str, dict]] = {}
         self.keys: dict[str, str] = {}
+        self.batch_limit = 100
+        self.batch_calls = 0
 
     def create(self, table: str, key: str) -> None:
         self.tables[table] = {}
         self.keys[table] = key
 
     def put(self, table: str, item: dict[str, Any]) -> None:
-        encoded = {
-            name: ({"N": str(value)} if isinstance(value, int | float) else {"S": str(value)})
-            for name, value in item.items()
-        }
+        encoded = {name: _encode(value) for name, value in item.items()}
         self.tables[table][str(item[self.keys[table]])] = encoded
 
     def _table(self, name: str, operation: str) -> dict:
@@ -198,6 +200,35 @@ class FakeDynamoDB:
 
     def scan(self, TableName: str, **kwargs: Any) -> dict:
         return {"Items": list(self._table(TableName, "Scan").values())}
+
+    def batch_get_item(self, RequestItems: dict) -> dict:
+        """Answers at most `batch_limit` keys per call; the rest come back as UnprocessedKeys
+        (DynamoDB does that under load)."""
+        self.batch_calls += 1
+        responses: dict[str, list] = {}
+        unprocessed: dict[str, dict] = {}
+        for name, request in RequestItems.items():
+            table = self._table(name, "BatchGetItem")
+            keys = request["Keys"]
+            answered, rest = keys[: self.batch_limit], keys[self.batch_limit :]
+            responses[name] = [
+                table[key]
+                for key in (next(iter(next(iter(k.values())).values())) for k in answered)
+                if key in table
+            ]
+            if rest:
+                unprocessed[name] = {**request, "Keys": rest}
+        return {"Responses": responses, "UnprocessedKeys": unprocessed}
+
+
+def _encode(value: Any) -> dict:
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    if isinstance(value, int | float):
+        return {"N": str(value)}
+    if isinstance(value, list | set | tuple):
+        return {"SS": [str(entry) for entry in value]}
+    return {"S": str(value)}
 
 
 class FakeLambda:
@@ -243,6 +274,39 @@ class FakeLambda:
         else:
             mapping["State"] = "Enabled" if Enabled else "Disabled"
         return dict(mapping)
+
+
+class FakeCloudWatch:
+    """Datapoints as put; GetMetricData buckets them by period with the asked statistic (Sum or
+    Maximum), and returns no datapoint for a period nothing was put in (as CloudWatch does)."""
+
+    def __init__(self) -> None:
+        self.points: dict[tuple[str, str, str], list[tuple[float, float]]] = {}
+
+    def put(self, namespace: str, metric: str, dimension_value: str, stamp: float, value: float):
+        self.points.setdefault((namespace, metric, dimension_value), []).append((stamp, value))
+
+    def get_metric_data(self, MetricDataQueries: list, StartTime, EndTime, **kwargs: Any) -> dict:
+        results = []
+        for query in MetricDataQueries:
+            stat = query["MetricStat"]
+            metric = stat["Metric"]
+            key = (metric["Namespace"], metric["MetricName"], metric["Dimensions"][0]["Value"])
+            period = stat["Period"]
+            buckets: dict[float, list[float]] = {}
+            for stamp, value in self.points.get(key, []):
+                if StartTime.timestamp() <= stamp < EndTime.timestamp():
+                    buckets.setdefault(stamp // period * period, []).append(value)
+            reduce = max if stat["Stat"] == "Maximum" else sum
+            stamps = sorted(buckets)
+            results.append(
+                {
+                    "Id": query["Id"],
+                    "Timestamps": [datetime.fromtimestamp(stamp, UTC) for stamp in stamps],
+                    "Values": [reduce(buckets[stamp]) for stamp in stamps],
+                }
+            )
+        return {"MetricDataResults": results}
 
 
 STREAM = "clicks"

@@ -231,11 +231,19 @@ def test_kcl_closed_parent_with_one_record_after_its_checkpoint_is_not_drained()
     }
 
 
-def test_kcl_open_shard_without_lease_is_not_drained():
+def test_kcl_open_shard_without_lease_and_with_a_record_is_not_drained():
+    world, predicate = kcl_world(shards=2)
+    lease(world, SHARD0, "SHARD_END")
+    world.kinesis.add(PHYSICAL, "shardId-000000000001")
+    verdict = predicate.check()
+    assert world.by_shard(verdict)["shardId-000000000001"] is Verdict.NOT_DRAINED
+
+
+def test_kcl_empty_shard_without_lease_has_nothing_to_process_and_is_drained():
     world, predicate = kcl_world(shards=2)
     lease(world, SHARD0, "SHARD_END")
     verdict = predicate.check()
-    assert world.by_shard(verdict)["shardId-000000000001"] is Verdict.NOT_DRAINED
+    assert world.by_shard(verdict)["shardId-000000000001"] is Verdict.DRAINED
 
 
 def test_kcl_multi_stream_lease_keys_are_matched_by_stream_and_shard():

@@ -35,6 +35,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--retry-backoff", type=float, default=1.0)
     parser.add_argument("--max-retry-backoff", type=float, default=30.0)
     parser.add_argument("--stop-grace", type=float, default=10.0)
+    parser.add_argument(
+        "--metrics-interval",
+        type=float,
+        default=5.0,
+        help="seconds between PutMetricData calls of the AWS/Lambda metrics",
+    )
     args = parser.parse_args(argv)
 
     handler: logging.Handler = (
@@ -57,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         retry_backoff=args.retry_backoff,
         max_retry_backoff=args.max_retry_backoff,
         stop_grace=args.stop_grace,
+        metrics_interval=args.metrics_interval,
     )
     stop = threading.Event()
 

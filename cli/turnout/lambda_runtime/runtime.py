@@ -31,6 +31,7 @@ from ..emulator import BASE_CREDENTIALS, assume_role_credentials, role_arn
 from .checkpoints import CheckpointStore
 from .functions import CodeCache, FunctionConfig, FunctionHost, InvokeResult
 from .log import log_event
+from .metrics import LambdaMetricsPublisher
 
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024  # synchronous invocation payload limit
 _RECORD_OVERHEAD = 512  # JSON around one record in the event, roughly
@@ -402,6 +403,7 @@ class ShardPoller(threading.Thread):
                 continue
             event = build_event(current, self.shard_id, cfg, host.config.role)
             self.in_flight = True
+            sent_at = time.time()
             try:
                 last = host.invoke(event)
             finally:
@@ -410,6 +412,9 @@ class ShardPoller(threading.Thread):
             self.rt._count("invocations")
             if last.kind == "stopped" or (self._stopping() and not last.ok):
                 raise _Abandon
+            self.rt.metrics.record(
+                cfg.function_arn, ok=last.ok, last_arrival=_arrival(current[-1]), sent_at=sent_at
+            )
             seqs = [r["SequenceNumber"] for r in current]
             failed: list[str] | str = []
             if not last.ok:
@@ -588,6 +593,7 @@ class LocalLambdaRuntime:
         mapping_filter: Callable[[MappingConfig], bool] | None = None,
         base_credentials: tuple[str, str] = BASE_CREDENTIALS,
         python: str = sys.executable,
+        metrics_interval: float = 5.0,
     ) -> None:
         self.endpoint_url = endpoint_url.rstrip("/")
         self.accounts = list(accounts)
@@ -603,6 +609,11 @@ class LocalLambdaRuntime:
         self.base_credentials = base_credentials
         self.python = python
         self.store = CheckpointStore(self.state_dir)
+        # AWS/Lambda Invocations, Errors, IteratorAge, as the Lambda service publishes them.
+        self.metrics = LambdaMetricsPublisher(
+            lambda account, region: self.client("cloudwatch", account, region),
+            interval=metrics_interval,
+        )
         self.code_cache = CodeCache(self, self.state_dir / "code")
         self._stop = threading.Event()
         self._lock = threading.RLock()
@@ -826,6 +837,7 @@ class LocalLambdaRuntime:
             self._stop.clear()
             self._thread = threading.Thread(target=self._loop, daemon=True, name="lambda-runtime")
             self._thread.start()
+            self.metrics.start()
             log_event(
                 "runtime_started",
                 endpoint=self.endpoint_url,
@@ -879,7 +891,8 @@ class LocalLambdaRuntime:
             self._thread.join(timeout=self.refresh_interval + 5)
             self._thread = None
         self._runners.clear()
-        log_event("runtime_stopped", **self.stats)
+        self.metrics.stop()
+        log_event("runtime_stopped", **self.stats, metrics_sent=self.metrics.sent)
 
     def __enter__(self) -> LocalLambdaRuntime:
         return self.start_in_thread()
