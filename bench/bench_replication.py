@@ -14,8 +14,8 @@ environment's 4-shard stream, and measures:
     - the plain copy loop (the naive baseline): per shard, GetRecords up to 500 from
       TRIM_HORIZON, then one PutRecords of exactly those records, shard after shard; no
       per-key order rule, no retry, no ledger, no loop guard, no metrics;
-    - the replicator: the deployed zip under the local Lambda runtime, its ESM (batch size
-      500) replayed from TRIM_HORIZON (the runtime's checkpoints of the mapping and the
+    - the replicator: the deployed zip under the local Lambda runtime, its ESM (the spec's
+      batch size, the default 2,000) replayed from TRIM_HORIZON (the runtime's checkpoints of the mapping and the
       ledger rows are cleared first), with everything production does: loop guard, per-key
       order (at most one unacknowledged record per key per call), ledger update, metrics.
       Timed from enabling the mapping (followed by one synchronous runtime refresh, so the
@@ -428,6 +428,7 @@ def run(emulator: Emulator, work: Path) -> dict:
         "records": N_RECORDS,
         "keys": N_KEYS,
         "shards": len(shards),
+        "esm_batch_size": deployment.spec.replication.batch_size,
         "rounds": ROUNDS,
         "terraform_applies": deployment.applies,
         "put_seconds": round(put_seconds, 2),

@@ -2,8 +2,9 @@
 
 Runs bench/bench_handler.py (in-memory clients: CPU per record, records per call, hot key) and
 bench/bench_replication.py (the real deployment on the local emulator: throughput against a
-plain copy loop, records per call, hot key), then writes the machine, the date and a table of
-figures against the goals. The raw JSON of both goes to bench/results.jsonl.
+plain copy loop, records per call, hot key), bench/bench_drain.py (the drain verdict of a
+1,000-shard stream) and bench/bench_verify.py (verify throughput), then writes the machine, the
+date and a table of figures against the goals. The raw JSON of each goes to bench/results.jsonl.
 """
 
 from __future__ import annotations
@@ -94,6 +95,8 @@ def main() -> int:
     handler, handler_s = run("bench_handler.py")
     with LoadSampler() as load:
         replication, replication_s = run("bench_replication.py")
+    drain, drain_s = run("bench_drain.py")
+    checked, verify_s = run("bench_verify.py")
 
     rr, rnd = handler["b_c_cpu_and_packing"]
     hot = handler["d_hot_key"]
@@ -128,7 +131,8 @@ def main() -> int:
             verdict(rnd["put_records_calls"] == rnd["min_possible_calls"]),
         ),
         (
-            "(c) records per PutRecords call on the emulator run (500-record ESM batches, ~250 keys per shard)",
+            f"(c) records per PutRecords call on the emulator run ({a['esm_batch_size']:,}-record "
+            "ESM batches, ~250 keys per shard)",
             f"{repl['records_per_put_call']} ({repl['put_calls']} calls, {repl['batches']} batches)",
             "informational",
             "-",
@@ -146,6 +150,33 @@ def main() -> int:
             "order kept",
             verdict(a["d_hot_key"]["order_kept"]),
         ),
+        *[
+            (
+                f"drain verdict, {drain['shards']:,}-shard stream on the emulator, "
+                f"{label} ({drain['workers']} workers)",
+                f"{drain[key]['seconds']} s ({drain[key]['verdict']})",
+                f"<= {drain['goal_seconds']:g} s",
+                verdict(drain[key]["seconds"] <= drain["goal_seconds"]),
+            )
+            for key, label in (
+                ("ledger_drained", "replicator ledger, drained"),
+                ("ledger_one_behind", "replicator ledger, one shard behind"),
+                ("kcl_drained", "KCL lease table, drained"),
+                ("kcl_one_behind", "KCL lease table, one shard behind"),
+            )
+        ],
+        *[
+            (
+                f"verify throughput, {checked['records_per_stream']:,} records per stream, "
+                f"{checked['shards']} shards, both streams read, at most "
+                f"{run_['max_reads_per_shard_per_second']:g} GetRecords/s per shard",
+                f"{run_['records_per_second']:,.0f} records/s ({run_['records_read']:,} read in "
+                f"{run_['seconds']} s)",
+                "reported",
+                "-",
+            )
+            for run_ in checked["verify"].values()
+        ],
     ]
     applies = ", ".join(
         f"{item['phase']} {item['seconds']} s" for item in replication["terraform_applies"]
@@ -160,7 +191,8 @@ def main() -> int:
         f"- Python {platform.python_version()}",
         f"- emulator run: {replication['records']:,} records, {replication['keys']:,} keys, "
         f"{replication['shards']} shards; Terraform applies of both environments: {applies}; "
-        f"bench_handler {handler_s:.0f} s, bench_replication {replication_s:.0f} s",
+        f"bench_handler {handler_s:.0f} s, bench_replication {replication_s:.0f} s, "
+        f"bench_drain {drain_s:.0f} s, bench_verify {verify_s:.0f} s",
         f"- {load.summary()}",
         "",
         "| figure | measured | goal | |",
@@ -180,7 +212,7 @@ def main() -> int:
         "TRIM_HORIZON and one PutRecords of exactly those records, shard after shard, in one "
         "thread; no per-key order rule, no retries, no ledger, no loop guard, no metrics.",
         "- **replicator**: the deployed function under the local Lambda runtime, its mapping "
-        "(batch size 500) replayed from TRIM_HORIZON: runtime poller (GetRecords, event JSON) → "
+        f"(batch size {a['esm_batch_size']:,}) replayed from TRIM_HORIZON: runtime poller (GetRecords, event JSON) → "
         "worker process → handler: loop guard (SSM, cached 5 s), PutRecords with at most one "
         "unacknowledged record per partition key per call, ledger UpdateItem and "
         "PutMetricData per batch → checkpoint. Timed from enabling the mapping until every "
