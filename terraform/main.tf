@@ -60,7 +60,8 @@ module "stream" {
 
   # moto drops the Tags of CreateStream; turnout's emulator launcher restores them
   # (cli/turnout/emulator_server.py), so the same tags go to AWS and the emulator.
-  tags = merge(local.tags, { "turnout:stream" = each.key })
+  # An adopted stream (imports.tf) keeps exactly the tags it had.
+  tags = each.value.tags != null ? each.value.tags : merge(local.tags, { "turnout:stream" = each.key })
 }
 
 module "control_plane" {
@@ -154,6 +155,40 @@ module "writer_role" {
   }
 
   direction_parameter_arn = module.control_plane.active_direction_parameter_arn
+
+  tags = local.tags
+}
+
+# Alarms and dashboard of this environment: its own replicator (direction <this>_to_<peer>,
+# deployed in every environment) and the consumers that live here.
+module "monitoring" {
+  source = "../modules/monitoring"
+
+  name   = "${local.env.name_prefix}turnout-${var.migration.name}-${local.env.name}"
+  region = local.env.region
+
+  replicator = {
+    function_name      = module.replicator.function_name
+    direction          = local.direction
+    source_streams     = { for k, m in module.stream : k => m.name }
+    failure_queue_name = element(split(":", module.replicator.failure_queue_arn), 5)
+  }
+
+  consumers = {
+    lambda_functions = var.monitoring.lambda_consumers
+    kcl_applications = var.monitoring.kcl_consumers
+  }
+
+  thresholds = {
+    replication_lag_ms       = var.monitoring.replication_lag_threshold_ms
+    replicator_throttles     = var.monitoring.replicator_throttles_threshold
+    consumer_iterator_age_ms = var.monitoring.consumer_iterator_age_threshold_ms
+  }
+
+  period_seconds     = var.monitoring.period_seconds
+  evaluation_periods = var.monitoring.evaluation_periods
+  alarm_actions      = var.monitoring.alarm_actions
+  ok_actions         = var.monitoring.ok_actions
 
   tags = local.tags
 }

@@ -64,3 +64,11 @@ output "control_plane" {
     active_direction                = module.control_plane.active_direction
   }, null)
 }
+
+output "monitoring" {
+  description = "CloudWatch dashboard name and alarm names by kind (modules/monitoring)."
+  value = try({
+    dashboard_name = module.monitoring.dashboard_name
+    alarm_names    = module.monitoring.alarm_names
+  }, null)
+}

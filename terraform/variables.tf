@@ -100,6 +100,7 @@ variable "streams" {
     retention_hours     = number
     kms_key             = string
     shard_level_metrics = optional(list(string), [])
+    tags                = optional(map(string))
   }))
 
   validation {
@@ -268,6 +269,31 @@ variable "control_plane" {
   })
 }
 
+variable "monitoring" {
+  description = "CloudWatch alarms and dashboard of this environment (modules/monitoring): statistic period and evaluation periods, thresholds of replication lag, replicator throttles and consumer iterator age, the consumers that live here (Lambda function names, KCL application names), and the SNS topics notified on alarm and on OK."
+  type = object({
+    period_seconds                     = number
+    evaluation_periods                 = number
+    replication_lag_threshold_ms       = number
+    replicator_throttles_threshold     = number
+    consumer_iterator_age_threshold_ms = number
+    lambda_consumers                   = list(string)
+    kcl_consumers                      = list(string)
+    alarm_actions                      = list(string)
+    ok_actions                         = list(string)
+  })
+
+  validation {
+    condition     = var.monitoring.period_seconds >= 60 && var.monitoring.period_seconds % 60 == 0 && var.monitoring.evaluation_periods >= 1
+    error_message = "monitoring.period_seconds must be a multiple of 60 (>= 60) and monitoring.evaluation_periods >= 1."
+  }
+
+  validation {
+    condition     = var.monitoring.replication_lag_threshold_ms > 0 && var.monitoring.replicator_throttles_threshold > 0 && var.monitoring.consumer_iterator_age_threshold_ms > 0
+    error_message = "monitoring thresholds (replication_lag_threshold_ms, replicator_throttles_threshold, consumer_iterator_age_threshold_ms) must be > 0."
+  }
+}
+
 variable "tags" {
   description = "Tags applied to every resource turnout creates."
   type        = map(string)
@@ -282,5 +308,16 @@ variable "aws_endpoint_url" {
   validation {
     condition     = var.aws_endpoint_url == null || can(regex("^https?://", var.aws_endpoint_url))
     error_message = "aws_endpoint_url must be null or an http(s) URL."
+  }
+}
+
+variable "imports" {
+  description = "Streams that already exist in this environment and are imported rather than created: logical name => the stream's name (the aws_kinesis_stream import id). Rendered from terraform/adopted.json, written by `turnout discover`; empty (the default) for every environment turnout builds itself."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition     = alltrue([for k, _ in var.imports : contains(keys(var.streams), k)])
+    error_message = "Every key of imports must be a logical stream name declared in streams."
   }
 }

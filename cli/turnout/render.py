@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import difflib
 import json
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
 
+from turnout.discover_adoption import adopted_streams, import_ids, load_adoption
 from turnout.errors import RenderError
 from turnout.lambda_package import LambdaPackage, build_replicator_package
 from turnout.phases import ENVIRONMENTS, Posture, peer_of, route_target
@@ -75,25 +77,36 @@ def render_environments(
     """
     package = package or build_replicator_package()
     template = _load_template(terraform_dir / "templates")
+    adoption = load_adoption(terraform_dir, spec)
     files = []
     for environment in ENVIRONMENTS:
-        context = environment_context(spec, environment, phase or spec.phase, package, posture)
+        context = environment_context(
+            spec, environment, phase or spec.phase, package, posture, adoption
+        )
         try:
             raw = template.render(**context)
         except (jinja2.TemplateError, TypeError) as problem:
+            line = _template_line(problem)
             raise RenderError(
-                f"{terraform_dir / 'templates' / TEMPLATE_NAME}: rendering the {environment} "
-                f"environment failed: {problem}. Every name the template uses must be one of: "
-                f"{', '.join(sorted(context))}."
+                f"{terraform_dir / 'templates' / TEMPLATE_NAME}{f' line {line}' if line else ''}: "
+                f"rendering the {environment} environment failed: {problem}. Every name the "
+                f"template uses must be one of: {', '.join(sorted(context))}."
             ) from None
         try:
             document = json.loads(raw)
         except json.JSONDecodeError as problem:
+            near = (raw.splitlines() or [""])[min(problem.lineno, len(raw.splitlines()) or 1) - 1]
             raise RenderError(
                 f"{terraform_dir / 'templates' / TEMPLATE_NAME}: the {environment} output is not "
-                f"valid JSON (line {problem.lineno}: {problem.msg}); the template must produce a "
-                f"JSON object."
+                f"valid JSON (output line {problem.lineno}: {problem.msg}, near "
+                f"{near.strip()[:80]!r}); the template must produce a JSON object (use the "
+                f"tojson filter for every value)."
             ) from None
+        if not isinstance(document, dict):
+            raise RenderError(
+                f"{terraform_dir / 'templates' / TEMPLATE_NAME}: the {environment} output is JSON "
+                f"but a {type(document).__name__}, not an object; tfvars files are JSON objects."
+            )
         content = json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
         files.append(
             RenderedFile(
@@ -121,8 +134,15 @@ def _load_template(template_dir: Path) -> jinja2.Template:
     except jinja2.TemplateSyntaxError as problem:
         raise RenderError(
             f"{template_dir / TEMPLATE_NAME} line {problem.lineno}: template syntax error: "
-            f"{problem.message}."
+            f"{(problem.message or '').rstrip('.')}."
         ) from None
+
+
+def _template_line(problem: BaseException) -> int | None:
+    """The template line of a render-time error (Jinja maps its traceback frames to the file)."""
+    frames = traceback.extract_tb(problem.__traceback__)
+    lines = [frame.lineno for frame in frames if frame.filename.endswith(TEMPLATE_NAME)]
+    return lines[-1] if lines else None
 
 
 def _strict_json_dumps(value, **options) -> str:
@@ -142,8 +162,10 @@ def environment_context(
     phase: str,
     package: LambdaPackage,
     posture: Posture | None = None,
+    adoption: dict | None = None,
 ) -> dict:
     peer = peer_of(environment)
+    adopted = adopted_streams(adoption, environment)
     own = getattr(spec.environments, environment)
     other = getattr(spec.environments, peer)
     posture = posture or Posture(route_target(phase), spec.active_direction(phase))
@@ -166,9 +188,15 @@ def environment_context(
                 "shard_count": getattr(stream.capacity, "shards", None),
                 "retention_hours": stream.retention_hours,
                 "kms_key": stream.encryption,
+                # An adopted stream keeps its own metrics and tags, so importing it changes nothing.
+                "shard_level_metrics": adopted.get(stream.name, {}).get(
+                    "shard_level_metrics", list(SHARD_LEVEL_METRICS)
+                ),
+                "tags": adopted.get(stream.name, {}).get("tags"),
             }
             for stream in spec.streams
         ],
+        "imports": import_ids(adoption, environment),
         "shard_level_metrics": list(SHARD_LEVEL_METRICS),
         "replication": {
             **spec.replication.model_dump(mode="json"),
@@ -182,7 +210,26 @@ def environment_context(
             "value": route_value(spec, target),
         },
         "control_plane": {"managed_here": spec.control_plane.environment == environment},
+        "monitoring": monitoring_context(spec, environment),
         "tags": {"turnout:migration": spec.migration, **spec.tags},
+    }
+
+
+def monitoring_context(spec: MigrationSpec, environment: str) -> dict:
+    """Alarm settings of one environment: its own consumers and its own notification topics."""
+    monitoring = spec.monitoring
+    consumers = getattr(spec.consumers, environment)
+    topics = getattr(monitoring.notify, environment)
+    return {
+        "period_seconds": monitoring.period_seconds,
+        "evaluation_periods": monitoring.evaluation_periods,
+        "replication_lag_threshold_ms": monitoring.replication_lag_seconds * 1000,
+        "replicator_throttles_threshold": monitoring.replicator_throttles,
+        "consumer_iterator_age_threshold_ms": monitoring.consumer_iterator_age_seconds * 1000,
+        "lambda_consumers": [c.function_name for c in consumers if c.kind == "lambda"],
+        "kcl_consumers": [c.application for c in consumers if c.kind == "kcl"],
+        "alarm_actions": list(topics.alarm),
+        "ok_actions": list(topics.ok),
     }
 
 

@@ -24,6 +24,7 @@ ParameterName = Annotated[str, Field(pattern=r"^/[a-zA-Z0-9_.\-/]{1,1010}$")]
 RoleArn = Annotated[
     str, Field(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9_+=,.@/-]{1,512}$")
 ]
+MonitoredKclApplication = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
 KmsKeyArn = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[a-f0-9-]{36}$")
 
 
@@ -259,6 +260,45 @@ class Cutover(Strict):
     lock_ttl_seconds: Annotated[int, Field(ge=30, le=3600)] = 120
 
 
+SnsTopicArn = Annotated[
+    str, Field(pattern=r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]{1,256}$")
+]
+
+
+class AlarmTopics(Strict):
+    """SNS topics an environment's alarms notify (same region as the environment)."""
+
+    alarm: Annotated[list[SnsTopicArn], Field(max_length=5)] = Field(default_factory=list)
+    ok: Annotated[list[SnsTopicArn], Field(max_length=5)] = Field(default_factory=list)
+
+
+class MonitoringTopics(Strict):
+    old: AlarmTopics = Field(default_factory=AlarmTopics)
+    new: AlarmTopics = Field(default_factory=AlarmTopics)
+
+
+class Monitoring(Strict):
+    """Thresholds of the CloudWatch alarms (modules/monitoring) and who they notify."""
+
+    period_seconds: Annotated[int, Field(ge=60, le=86400, multiple_of=60)] = 60
+    evaluation_periods: Annotated[int, Field(ge=1, le=100)] = 3
+    replication_lag_seconds: Annotated[int, Field(ge=1, le=86400)] = 60
+    replicator_throttles: Annotated[int, Field(ge=1, le=1_000_000)] = 100
+    consumer_iterator_age_seconds: Annotated[int, Field(ge=1, le=604800)] = 300
+    notify: MonitoringTopics = Field(default_factory=MonitoringTopics)
+
+    @model_validator(mode="after")
+    def _at_most_a_day(self) -> Monitoring:
+        if self.period_seconds * self.evaluation_periods > 86400:
+            raise FieldProblem(
+                ("monitoring", "evaluation_periods"),
+                f"{self.evaluation_periods} periods of {self.period_seconds} s exceed one day, "
+                "the longest window a CloudWatch alarm evaluates; lower evaluation_periods "
+                "or period_seconds",
+            )
+        return self
+
+
 class MigrationSpec(Strict):
     version: Literal[1]
     migration: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,40}$")]
@@ -270,6 +310,7 @@ class MigrationSpec(Strict):
     control_plane: ControlPlane = Field(default_factory=ControlPlane)
     replication: Replication
     cutover: Cutover = Field(default_factory=Cutover)
+    monitoring: Monitoring = Field(default_factory=Monitoring)
     hooks: list[UserHook] = Field(default_factory=list)
     tags: dict[
         Annotated[str, Field(pattern=r"^[A-Za-z0-9_ .:/=+@-]{1,128}$")],
@@ -303,6 +344,26 @@ class MigrationSpec(Strict):
                         f"reads undeclared stream(s) {', '.join(unknown)}; declared streams: "
                         f"{', '.join(sorted(declared))}",
                     )
+                if consumer.kind == "kcl" and not MonitoredKclApplication.match(
+                    consumer.application
+                ):
+                    raise FieldProblem(
+                        ("consumers", environment, index, "application"),
+                        "must be 1-200 characters of [A-Za-z0-9_.-]: it names the consumer's "
+                        "CloudWatch alarm and the metric namespace KCL publishes to",
+                    )
+        for environment in ENVIRONMENTS:
+            region = getattr(self.environments, environment).region
+            topics = getattr(self.monitoring.notify, environment)
+            for kind in ("alarm", "ok"):
+                for index, arn in enumerate(getattr(topics, kind)):
+                    if arn.split(":")[3] != region:
+                        raise FieldProblem(
+                            ("monitoring", "notify", environment, kind, index),
+                            f"{arn} is in region {arn.split(':')[3]}, but CloudWatch alarms "
+                            f"notify only SNS topics in their own region, {region} (the "
+                            f"{environment} environment's)",
+                        )
         enabled = self.replication.enabled_directions
         expected = direction_for_phase(self.phase)
         if enabled and enabled[0] != expected:

@@ -182,3 +182,133 @@ def test_a_plan_that_replaces_a_stream_is_refused_naming_it_until_allowed(
     )
     assert result.summary.totals["replace"] >= 1
     assert result.plan_path.is_file()
+
+
+def dashboard_name(spec: MigrationSpec, environment: str) -> str:
+    prefix = getattr(spec.environments, environment).name_prefix
+    return f"{prefix}turnout-{spec.migration}-{environment}"
+
+
+def lambda_consumers(spec: MigrationSpec, environment: str) -> list[str]:
+    return [c.function_name for c in getattr(spec.consumers, environment) if c.kind == "lambda"]
+
+
+@pytest.mark.parametrize("environment", ["old", "new"])
+def test_each_environment_has_a_dashboard_of_its_replicator_queue_and_consumers(
+    applied, spec, emulator, environment
+):
+    cloudwatch = emulator.client("cloudwatch", account(spec, environment))
+    body = json.loads(
+        cloudwatch.get_dashboard(DashboardName=dashboard_name(spec, environment))["DashboardBody"]
+    )
+    widgets = {widget["properties"]["title"]: widget for widget in body["widgets"]}
+    peer = "new" if environment == "old" else "old"
+    direction = f"{environment}_to_{peer}"
+    lag = widgets[f"Replication lag (ms), {direction}"]["properties"]
+    assert sorted(m[:6] for m in lag["metrics"] if m[1] == "ReplicationLagMs") == sorted(
+        ["Turnout/Replication", "ReplicationLagMs", "Direction", direction, "Stream", name]
+        for name in (stream.name_in(environment) for stream in spec.streams)
+    )
+    assert lag["annotations"]["horizontal"][0]["value"] == (
+        spec.monitoring.replication_lag_seconds * 1000
+    )
+    function = replicator_name(spec, environment)
+    assert ["AWS/Lambda", "IteratorAge", "FunctionName", function] in [
+        m[:4] for m in lag["metrics"]
+    ]
+    errors = widgets["Replicator invocations, errors and throttles"]["properties"]["metrics"]
+    assert ["AWS/Lambda", "Errors", "FunctionName", function] in [m[:4] for m in errors]
+    (queue_metric,) = widgets["Replicator failure queue depth"]["properties"]["metrics"]
+    assert queue_metric[:4] == [
+        "AWS/SQS",
+        "ApproximateNumberOfMessagesVisible",
+        "QueueName",
+        f"{function}-failures",
+    ]
+    consumers = widgets["Consumer iterator age (ms)"]["properties"]["metrics"]
+    assert sorted(metric[3] for metric in consumers) == sorted(lambda_consumers(spec, environment))
+    alarm_arns = {
+        alarm["AlarmArn"]
+        for alarm in cloudwatch.describe_alarms(AlarmNamePrefix=dashboard_name(spec, environment))[
+            "MetricAlarms"
+        ]
+    }
+    assert set(widgets["Alarms"]["properties"]["alarms"]) == alarm_arns
+
+
+@pytest.mark.parametrize("environment", ["old", "new"])
+def test_alarms_watch_the_replicator_queue_and_local_consumers_with_the_specs_thresholds(
+    applied, spec, emulator, environment
+):
+    cloudwatch = emulator.client("cloudwatch", account(spec, environment))
+    prefix = dashboard_name(spec, environment)
+    alarms = {
+        alarm["AlarmName"].removeprefix(f"{prefix}-"): alarm
+        for alarm in cloudwatch.describe_alarms(AlarmNamePrefix=prefix)["MetricAlarms"]
+    }
+    streams = {stream.name: stream.name_in(environment) for stream in spec.streams}
+    consumers = lambda_consumers(spec, environment)
+    assert sorted(alarms) == sorted(
+        [
+            "replicator-errors",
+            "replicator-iterator-age",
+            "failure-queue-depth",
+            *(f"replication-lag-{logical}" for logical in streams),
+            *(f"replicator-throttles-{logical}" for logical in streams),
+            *(f"consumer-iterator-age-{function}" for function in consumers),
+        ]
+    )
+    monitoring = spec.monitoring
+    peer = "new" if environment == "old" else "old"
+    function = replicator_name(spec, environment)
+
+    def watched(alarm: dict) -> tuple:
+        dimensions = {d["Name"]: d["Value"] for d in alarm["Dimensions"]}
+        return alarm["Namespace"], alarm["MetricName"], dimensions, alarm["Threshold"]
+
+    for logical, name in streams.items():
+        lag = alarms[f"replication-lag-{logical}"]
+        assert watched(lag) == (
+            "Turnout/Replication",
+            "ReplicationLagMs",
+            {"Direction": f"{environment}_to_{peer}", "Stream": name},
+            monitoring.replication_lag_seconds * 1000,
+        )
+        assert lag["Statistic"] == "Maximum"
+        throttles = alarms[f"replicator-throttles-{logical}"]
+        assert watched(throttles)[:3] == (
+            "Turnout/Replication",
+            "Throttles",
+            {"Direction": f"{environment}_to_{peer}", "Stream": name},
+        )
+        assert throttles["Threshold"] == monitoring.replicator_throttles
+    assert watched(alarms["replicator-errors"]) == (
+        "AWS/Lambda",
+        "Errors",
+        {"FunctionName": function},
+        0,
+    )
+    assert watched(alarms["replicator-iterator-age"]) == (
+        "AWS/Lambda",
+        "IteratorAge",
+        {"FunctionName": function},
+        monitoring.replication_lag_seconds * 1000,
+    )
+    assert watched(alarms["failure-queue-depth"]) == (
+        "AWS/SQS",
+        "ApproximateNumberOfMessagesVisible",
+        {"QueueName": f"{function}-failures"},
+        0,
+    )
+    for consumer in consumers:
+        assert watched(alarms[f"consumer-iterator-age-{consumer}"]) == (
+            "AWS/Lambda",
+            "IteratorAge",
+            {"FunctionName": consumer},
+            monitoring.consumer_iterator_age_seconds * 1000,
+        )
+    for alarm in alarms.values():
+        assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
+        assert alarm["Period"] == monitoring.period_seconds
+        # Replication is off and consumers may be paused: no data must never raise an alarm.
+        assert alarm["TreatMissingData"] == "notBreaching"

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
 from turnout.cli import main
 from turnout.errors import RenderError
@@ -131,3 +132,51 @@ def test_the_rendered_package_hash_follows_the_handler_code(project, tmp_path):
     assert build_replicator_package(handler).content == first.content
     handler.write_text("def handler(event, context):\n    return {'batchItemFailures': []}\n")
     assert build_replicator_package(handler).sha256_base64 != first.sha256_base64
+
+
+def test_each_environment_monitors_its_own_consumers_and_notifies_its_own_topics(project):
+    spec_path = project / "migration.yaml"
+    topic = "arn:aws:sns:eu-west-1:222222222222:oncall"
+    text = spec_path.read_text()
+    assert "    new: { alarm: [], ok: [] }" in text
+    spec_path.write_text(
+        text.replace("    new: { alarm: [], ok: [] }", f'    new: {{ alarm: ["{topic}"], ok: [] }}')
+        .replace("replication_lag_seconds: 60", "replication_lag_seconds: 45")
+        .replace("period_seconds: 60", "period_seconds: 120")
+    )
+    spec = load_spec(spec_path)
+    old, new = (
+        json.loads(rendered.content)["monitoring"]
+        for rendered in render_environments(spec, project)
+    )
+    assert old["lambda_consumers"] == ["legacy-clicks-processor", "legacy-audit-archiver"]
+    assert new["lambda_consumers"] == ["v2-clicks-processor", "v2-audit-archiver"]
+    assert old["alarm_actions"] == [] and new["alarm_actions"] == [topic]
+    for monitoring in (old, new):
+        assert monitoring["replication_lag_threshold_ms"] == 45000
+        assert monitoring["period_seconds"] == 120
+        assert monitoring["kcl_consumers"] == []
+
+
+def test_a_spec_without_a_monitoring_section_renders_the_default_alarms(project):
+    spec_path = project / "migration.yaml"
+    document = yaml.safe_load(spec_path.read_text())
+    del document["monitoring"]
+    document["consumers"]["old"].append(
+        {
+            "kind": "kcl",
+            "application": "orders-app",
+            "lease_table": "orders-app",
+            "streams": ["orders"],
+        }
+    )
+    spec_path.write_text(yaml.safe_dump(document, sort_keys=False))
+    old, new = (
+        json.loads(rendered.content)["monitoring"]
+        for rendered in render_environments(load_spec(spec_path), project)
+    )
+    assert old["kcl_consumers"] == ["orders-app"] and new["kcl_consumers"] == []
+    assert old["replication_lag_threshold_ms"] == 60000
+    assert old["consumer_iterator_age_threshold_ms"] == 300000
+    assert old["replicator_throttles_threshold"] == 100
+    assert (old["period_seconds"], old["evaluation_periods"]) == (60, 3)

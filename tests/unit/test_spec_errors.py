@@ -151,6 +151,53 @@ MALFORMED = {
         mutated(_set(["replication", "retry", "maximum_record_age_seconds"], 30)),
         "replication.retry.maximum_record_age_seconds",
     ),
+    "monitoring_period_not_a_minute_multiple": (
+        mutated(_set(["monitoring", "period_seconds"], 90)),
+        "monitoring.period_seconds",
+    ),
+    "monitoring_zero_evaluation_periods": (
+        mutated(_set(["monitoring", "evaluation_periods"], 0)),
+        "monitoring.evaluation_periods",
+    ),
+    "monitoring_window_longer_than_a_day": (
+        mutated(_set(["monitoring"], {"period_seconds": 3600, "evaluation_periods": 25})),
+        "monitoring.evaluation_periods",
+    ),
+    "monitoring_zero_lag_threshold": (
+        mutated(_set(["monitoring", "replication_lag_seconds"], 0)),
+        "monitoring.replication_lag_seconds",
+    ),
+    "monitoring_unknown_key": (
+        mutated(_set(["monitoring", "replication_lag_ms"], 5000)),
+        "monitoring.replication_lag_ms",
+    ),
+    "monitoring_topic_not_sns": (
+        mutated(_set(["monitoring", "notify", "old", "alarm"], ["oncall@example.com"])),
+        "monitoring.notify.old.alarm[0]",
+    ),
+    "monitoring_topic_in_another_region": (
+        mutated(
+            _set(
+                ["monitoring", "notify", "new", "ok"],
+                ["arn:aws:sns:us-east-1:222222222222:oncall"],
+            )
+        ),
+        "monitoring.notify.new.ok[0]",
+    ),
+    "kcl_application_unfit_for_an_alarm_name": (
+        mutated(
+            _set(
+                ["consumers", "new", 1],
+                {
+                    "kind": "kcl",
+                    "application": "orders app",
+                    "lease_table": "orders-app",
+                    "streams": ["orders"],
+                },
+            )
+        ),
+        "consumers.new[1].application",
+    ),
     "newer_format_version": (mutated(_set(["version"], 2)), "version"),
     "yaml_syntax_error": ("version: 1\nmigration: [clickstream\nphase: baseline\n", "line"),
     "yaml_tab_indentation": ("version: 1\nenvironments:\n\told: {}\n", "line"),

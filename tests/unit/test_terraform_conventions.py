@@ -33,10 +33,11 @@ def blocks(text: str, kind: str) -> dict[str, str]:
     return found
 
 
-def test_there_are_the_four_modules():
+def test_there_are_the_five_modules():
     assert [path.name for path in MODULES] == [
         "control-plane",
         "kinesis-stream",
+        "monitoring",
         "replicator",
         "writer-role",
     ]
@@ -80,3 +81,32 @@ def test_the_root_refuses_an_unknown_replication_direction():
     variables = blocks((REPO / "terraform" / "variables.tf").read_text(), "variable")
     assert "old_to_new" in variables["replication"] and "new_to_old" in variables["replication"]
     assert "validation" in variables["replication"]
+
+
+def test_every_alarm_decides_how_missing_data_is_treated():
+    alarms = {}
+    for configuration in CONFIGURATIONS:
+        for path in configuration.glob("*.tf"):
+            text = path.read_text()
+            for name, body in blocks(text, 'resource "aws_cloudwatch_metric_alarm"').items():
+                alarms[f"{configuration.name}/{name}"] = body
+    assert len(alarms) >= 6, sorted(alarms)
+    for name, body in alarms.items():
+        # The default ("missing") leaves a quiet replicator or a paused consumer in
+        # INSUFFICIENT_DATA; every alarm must say what silence means for it.
+        assert re.search(
+            r'^\s*treat_missing_data\s*=\s*"(notBreaching|breaching|ignore)"', body, re.M
+        ), f"{name} leaves treat_missing_data to the default"
+
+
+def test_monitoring_refuses_thresholds_periods_and_topics_that_would_misfire():
+    variables = blocks((REPO / "modules" / "monitoring" / "variables.tf").read_text(), "variable")
+    for name, must_check in (
+        ("thresholds", "> 0"),
+        ("period_seconds", "% 60 == 0"),
+        ("evaluation_periods", ">= 1"),
+        ("alarm_actions", ":sns:"),
+        ("ok_actions", ":sns:"),
+    ):
+        conditions = re.findall(r"condition\s*=\s*(.*)", variables[name])
+        assert any(must_check in condition for condition in conditions), (name, conditions)

@@ -1,0 +1,318 @@
+locals {
+  namespace = var.replicator.metric_namespace
+  function  = var.replicator.function_name
+  period    = var.period_seconds
+
+  # Dimensions of every metric the replicator publishes (docs/replicator.md, "Metrics and logs").
+  stream_dimensions = {
+    for k, stream in var.replicator.source_streams : k => {
+      Direction = var.replicator.direction
+      Stream    = stream
+    }
+  }
+
+  # KCL publishes MillisBehindLatest per shard (dimensions Operation and ShardId by default) in a
+  # namespace named after the application. A Metrics Insights query takes the maximum over the
+  # shards whatever dimensions the application enables; a plain metric alarm would need one
+  # alarm per shard.
+  kcl_queries = {
+    for app in var.consumers.kcl_applications : app =>
+    "SELECT MAX(MillisBehindLatest) FROM \"${app}\" WHERE Operation = 'ProcessTask'"
+  }
+
+  alarm_names = {
+    replicator_errors   = "${var.name}-replicator-errors"
+    failure_queue_depth = "${var.name}-failure-queue-depth"
+  }
+}
+
+# --------------------------------------------------------------------------
+# Alarms of the replicator
+
+resource "aws_cloudwatch_metric_alarm" "replication_lag" {
+  for_each = var.replicator.source_streams
+
+  alarm_name        = "${var.name}-replication-lag-${each.key}"
+  alarm_description = "Replication ${var.replicator.direction} of stream ${each.value} is more than ${var.thresholds.replication_lag_ms} ms behind (newest record written minus its arrival time) for ${var.evaluation_periods} periods: the target falls behind its source. See docs/architecture.md, \"Monitoring\"."
+
+  namespace           = local.namespace
+  metric_name         = "ReplicationLagMs"
+  dimensions          = local.stream_dimensions[each.key]
+  statistic           = "Maximum"
+  period              = local.period
+  evaluation_periods  = var.evaluation_periods
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.thresholds.replication_lag_ms
+
+  # The lag is published only while this replicator writes; replication is off in most phases,
+  # and no data then is the healthy state. A replicator that is on but writes nothing is caught
+  # by replicator_iterator_age (published on every invocation) and replicator_errors.
+  treat_missing_data = "notBreaching"
+
+  alarm_actions = var.alarm_actions
+  ok_actions    = var.ok_actions
+  tags          = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "replicator_iterator_age" {
+  alarm_name        = "${var.name}-replicator-iterator-age"
+  alarm_description = "The replicator function ${local.function} is more than ${var.thresholds.replication_lag_ms} ms behind its source streams (IteratorAge of its event source mappings) for ${var.evaluation_periods} periods: it is invoked but does not get through, e.g. while its loop guard refuses to write (batch failures are not function errors). See docs/architecture.md, \"Monitoring\"."
+
+  namespace           = "AWS/Lambda"
+  metric_name         = "IteratorAge"
+  dimensions          = { FunctionName = local.function }
+  statistic           = "Maximum"
+  period              = local.period
+  evaluation_periods  = var.evaluation_periods
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.thresholds.replication_lag_ms
+
+  # A disabled mapping (replication off) does not invoke the function: no data, no alarm.
+  treat_missing_data = "notBreaching"
+
+  alarm_actions = var.alarm_actions
+  ok_actions    = var.ok_actions
+  tags          = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "replicator_errors" {
+  alarm_name        = local.alarm_names.replicator_errors
+  alarm_description = "The replicator function ${local.function} failed (exception or timeout): its event source mappings retry the batch, so the affected shards stop advancing. Read the function's log group. See docs/architecture.md, \"Monitoring\"."
+
+  namespace           = "AWS/Lambda"
+  metric_name         = "Errors"
+  dimensions          = { FunctionName = local.function }
+  statistic           = "Sum"
+  period              = local.period
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+
+  # No invocations (replication off) publish no Errors datapoints: healthy, not unknown.
+  treat_missing_data = "notBreaching"
+
+  alarm_actions = var.alarm_actions
+  ok_actions    = var.ok_actions
+  tags          = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "replicator_throttles" {
+  for_each = var.replicator.source_streams
+
+  alarm_name        = "${var.name}-replicator-throttles-${each.key}"
+  alarm_description = "Writes of the replicator ${var.replicator.direction} into the target of stream ${each.value} were throttled more than ${var.thresholds.replicator_throttles} times per period for ${var.evaluation_periods} periods: the target stream lacks write capacity (or its KMS key is throttled). See docs/architecture.md, \"Monitoring\"."
+
+  namespace           = local.namespace
+  metric_name         = "Throttles"
+  dimensions          = local.stream_dimensions[each.key]
+  statistic           = "Sum"
+  period              = local.period
+  evaluation_periods  = var.evaluation_periods
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.thresholds.replicator_throttles
+
+  # Published only while the replicator writes.
+  treat_missing_data = "notBreaching"
+
+  alarm_actions = var.alarm_actions
+  ok_actions    = var.ok_actions
+  tags          = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "failure_queue_depth" {
+  alarm_name        = local.alarm_names.failure_queue_depth
+  alarm_description = "The replicator's on-failure queue ${var.replicator.failure_queue_name} holds messages: an event source mapping gave up on a batch (retry attempts or record age exhausted), so records may be missing in the target. See docs/architecture.md, \"Monitoring\"."
+
+  namespace           = "AWS/SQS"
+  metric_name         = "ApproximateNumberOfMessagesVisible"
+  dimensions          = { QueueName = var.replicator.failure_queue_name }
+  statistic           = "Maximum"
+  period              = local.period
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+
+  # SQS stops publishing metrics for a queue that has been empty and idle for hours: missing
+  # data means an empty queue, never a reason to alarm.
+  treat_missing_data = "notBreaching"
+
+  alarm_actions = var.alarm_actions
+  ok_actions    = var.ok_actions
+  tags          = var.tags
+}
+
+# --------------------------------------------------------------------------
+# Alarms of the consumers in this environment
+
+resource "aws_cloudwatch_metric_alarm" "lambda_consumer_iterator_age" {
+  for_each = toset(var.consumers.lambda_functions)
+
+  alarm_name        = "${var.name}-consumer-iterator-age-${each.key}"
+  alarm_description = "The consumer function ${each.key} is more than ${var.thresholds.consumer_iterator_age_ms} ms behind its stream (IteratorAge) for ${var.evaluation_periods} periods. See docs/architecture.md, \"Monitoring\"."
+
+  namespace           = "AWS/Lambda"
+  metric_name         = "IteratorAge"
+  dimensions          = { FunctionName = each.key }
+  statistic           = "Maximum"
+  period              = local.period
+  evaluation_periods  = var.evaluation_periods
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.thresholds.consumer_iterator_age_ms
+
+  # A paused consumer (disabled mapping: the new environment's consumers until new-live) is not
+  # invoked and publishes no IteratorAge; that is the plan, not an outage.
+  treat_missing_data = "notBreaching"
+
+  alarm_actions = var.alarm_actions
+  ok_actions    = var.ok_actions
+  tags          = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "kcl_consumer_behind_latest" {
+  for_each = local.kcl_queries
+
+  alarm_name          = "${var.name}-consumer-behind-latest-${each.key}"
+  alarm_description   = "The KCL application ${each.key} is more than ${var.thresholds.consumer_iterator_age_ms} ms behind the tip of a shard (MillisBehindLatest) for ${var.evaluation_periods} periods. See docs/architecture.md, \"Monitoring\"."
+  evaluation_periods  = var.evaluation_periods
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.thresholds.consumer_iterator_age_ms
+
+  metric_query {
+    id          = "behind"
+    label       = "MillisBehindLatest (max over shards)"
+    expression  = each.value
+    period      = local.period
+    return_data = true
+  }
+
+  # A paused or stopped application publishes nothing.
+  treat_missing_data = "notBreaching"
+
+  alarm_actions = var.alarm_actions
+  ok_actions    = var.ok_actions
+  tags          = var.tags
+}
+
+# --------------------------------------------------------------------------
+# Dashboard
+
+locals {
+  per_stream = {
+    for name in ["ReplicationLagMs", "ReplicatedRecords", "ReplicatedBytes", "Throttles", "RetriedEntries"] :
+    name => [
+      for k, stream in var.replicator.source_streams : [
+        local.namespace, name, "Direction", var.replicator.direction, "Stream", stream,
+        { label = "${name} ${k}", stat = name == "ReplicationLagMs" ? "Maximum" : "Sum" }
+      ]
+    ]
+  }
+
+  consumer_metrics = concat(
+    [
+      for f in var.consumers.lambda_functions :
+      ["AWS/Lambda", "IteratorAge", "FunctionName", f, { label = "IteratorAge ${f}", stat = "Maximum" }]
+    ],
+    [
+      for i, app in var.consumers.kcl_applications :
+      [{ expression = local.kcl_queries[app], id = "kcl${i}", label = "MillisBehindLatest ${app}", period = local.period }]
+    ],
+  )
+
+  alarm_arns = concat(
+    [for a in aws_cloudwatch_metric_alarm.replication_lag : a.arn],
+    [aws_cloudwatch_metric_alarm.replicator_iterator_age.arn],
+    [aws_cloudwatch_metric_alarm.replicator_errors.arn],
+    [for a in aws_cloudwatch_metric_alarm.replicator_throttles : a.arn],
+    [aws_cloudwatch_metric_alarm.failure_queue_depth.arn],
+    [for a in aws_cloudwatch_metric_alarm.lambda_consumer_iterator_age : a.arn],
+    [for a in aws_cloudwatch_metric_alarm.kcl_consumer_behind_latest : a.arn],
+  )
+
+  metric_widgets = concat(
+    [
+      {
+        title = "Replication lag (ms), ${var.replicator.direction}"
+        metrics = concat(local.per_stream.ReplicationLagMs, [
+          ["AWS/Lambda", "IteratorAge", "FunctionName", local.function, { label = "replicator IteratorAge", stat = "Maximum" }],
+        ])
+        annotations = {
+          horizontal = [{ label = "alarm", value = var.thresholds.replication_lag_ms }]
+        }
+      },
+      {
+        title   = "Replicated records, ${var.replicator.direction}"
+        metrics = local.per_stream.ReplicatedRecords
+      },
+      {
+        title   = "Replicated bytes, ${var.replicator.direction}"
+        metrics = local.per_stream.ReplicatedBytes
+      },
+      {
+        title = "Replicator invocations, errors and throttles"
+        metrics = [
+          ["AWS/Lambda", "Invocations", "FunctionName", local.function, { stat = "Sum" }],
+          ["AWS/Lambda", "Errors", "FunctionName", local.function, { stat = "Sum" }],
+          ["AWS/Lambda", "Throttles", "FunctionName", local.function, { stat = "Sum" }],
+        ]
+      },
+      {
+        title   = "Replicator Kinesis write throttles and re-sent entries"
+        metrics = concat(local.per_stream.Throttles, local.per_stream.RetriedEntries)
+        annotations = {
+          horizontal = [{ label = "alarm", value = var.thresholds.replicator_throttles }]
+        }
+      },
+      {
+        title = "Replicator failure queue depth"
+        metrics = [
+          ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", var.replicator.failure_queue_name, { stat = "Maximum" }],
+        ]
+      },
+    ],
+    # A metric widget must list at least one metric: no consumers here, no consumer widget.
+    length(local.consumer_metrics) == 0 ? [] : [
+      {
+        title   = "Consumer iterator age (ms)"
+        metrics = local.consumer_metrics
+        annotations = {
+          horizontal = [{ label = "alarm", value = var.thresholds.consumer_iterator_age_ms }]
+        }
+      },
+    ],
+  )
+
+  dashboard_widgets = concat(
+    [
+      {
+        type   = "alarm"
+        x      = 0
+        y      = 0
+        width  = 24
+        height = 4
+        properties = {
+          title  = "Alarms"
+          alarms = local.alarm_arns
+        }
+      },
+    ],
+    [
+      for i, widget in local.metric_widgets : {
+        type   = "metric"
+        x      = (i % 2) * 12
+        y      = 4 + floor(i / 2) * 6
+        width  = 12
+        height = 6
+        properties = merge(widget, {
+          region = var.region
+          view   = "timeSeries"
+          period = local.period
+        })
+      }
+    ],
+  )
+}
+
+resource "aws_cloudwatch_dashboard" "this" {
+  dashboard_name = var.name
+  dashboard_body = jsonencode({ widgets = local.dashboard_widgets })
+}
