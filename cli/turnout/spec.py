@@ -166,14 +166,16 @@ class Retry(Strict):
 
 class Replication(Strict):
     external_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_+=,.@:/-]{2,1224}$")]
-    batch_size: Annotated[int, Field(ge=1, le=10000)] = 500
+    # 2,000: the per-key order rule fills a call with at most one record per key, so a bigger
+    # batch (more distinct keys pending at once) means fuller calls (docs/replicator.md).
+    batch_size: Annotated[int, Field(ge=1, le=10000)] = 2000
     batching_window_seconds: Annotated[int, Field(ge=0, le=300)] = 1
     parallelization_factor: Annotated[int, Field(ge=1, le=10)] = 1
     retry: Retry = Field(default_factory=Retry)
     starting_position: Literal["TRIM_HORIZON", "LATEST", "AT_TIMESTAMP"] = "TRIM_HORIZON"
     starting_position_timestamp: datetime | None = None
     reserved_concurrency: Annotated[int, Field(ge=1, le=1000)] = 10
-    timeout_seconds: Annotated[int, Field(ge=10, le=900)] = 60
+    timeout_seconds: Annotated[int, Field(ge=10, le=900)] = 120
     memory_mb: Annotated[int, Field(ge=128, le=10240)] = 256
     enhanced_fanout: bool = False
     log_retention_days: Literal[

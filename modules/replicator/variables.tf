@@ -128,7 +128,7 @@ variable "package" {
 variable "event_source" {
   description = "Settings of the event source mapping (one per source stream)."
   type = object({
-    batch_size                         = optional(number, 500)
+    batch_size                         = optional(number, 2000)
     maximum_batching_window_in_seconds = optional(number, 1)
     parallelization_factor             = optional(number, 1)
     maximum_retry_attempts             = optional(number, -1)
@@ -200,9 +200,9 @@ variable "reserved_concurrency" {
 }
 
 variable "timeout_seconds" {
-  description = "Function timeout in seconds (1..900)."
+  description = "Function timeout in seconds (1..900). Leave room for a hot-key batch: one PutRecords round trip per record of one key."
   type        = number
-  default     = 60
+  default     = 120
 
   validation {
     condition     = var.timeout_seconds >= 1 && var.timeout_seconds <= 900

@@ -43,7 +43,7 @@ def test_apply_is_refused_when_the_tfvars_changed_after_the_plan(project):
     (plans / "new.inputs.json").write_text(
         json.dumps({"inputs": deploy._fingerprint(project, var_file), "var_file": str(var_file)})
     )
-    var_file.write_text(var_file.read_text().replace('"batch_size": 500', '"batch_size": 10'))
+    var_file.write_text(var_file.read_text().replace('"batch_size": 2000', '"batch_size": 10'))
     with pytest.raises(TerraformError, match="changed after it was made"):
         deploy.apply(project, "new")
     assert (plans / "new.tfplan").read_bytes() == b"reviewed plan"
