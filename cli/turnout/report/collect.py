@@ -1,0 +1,289 @@
+"""Read one migration's journal and metrics into a `CutoverReport` (reads only, changes nothing).
+
+Where each series lives:
+- replication lag and replicated records: the replicator's own metrics (namespace
+  `Turnout/Replication`, dimensions `Direction` and `Stream` = the source stream's name), put by
+  the replicator of direction `<env>_to_<peer>` in `<env>`'s account, once per invocation,
+  standard resolution (60 s);
+- incoming records per stream: AWS's basic stream metric `AWS/Kinesis IncomingRecords`
+  (dimension `StreamName`), 60 s resolution, in each environment's account.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from turnout.engine.runner import control_tables
+from turnout.engine.state import StateStore
+from turnout.errors import TurnoutError
+from turnout.phases import DIRECTIONS, ENVIRONMENTS
+from turnout.report.model import CutoverReport, Series
+from turnout.report.timeline import build_timeline, entry_time
+from turnout.spec import MigrationSpec
+
+REPLICATION_NAMESPACE = "Turnout/Replication"
+# CloudWatch keeps 60 s datapoints for 15 days, 300 s for 63 days, 3600 s for 455 days; a
+# query for older data must ask for at least that period.
+RETENTION_PERIODS = ((timedelta(days=15), 60), (timedelta(days=63), 300), (None, 3600))
+NICE_PERIODS = (60, 120, 300, 600, 900, 1800, 3600, 10800, 21600, 43200, 86400)
+MAX_POINTS_PER_SERIES = 360
+QUERIES_PER_CALL = 500  # GetMetricData's limit
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class MetricQuery:
+    series_id: str
+    kind: str
+    label: str
+    environment: str
+    namespace: str
+    metric: str
+    dimensions: tuple[tuple[str, str], ...]
+    stat: str
+    unit: str
+    scale: Callable[[float, int], float]  # (value, period) -> the drawn value
+
+
+def choose_period(start: datetime, end: datetime, now: datetime) -> int:
+    """The smallest CloudWatch period that keeps a series under MAX_POINTS_PER_SERIES and that
+    CloudWatch still holds for data as old as `start`."""
+    wanted = math.ceil((end - start).total_seconds() / MAX_POINTS_PER_SERIES)
+    age = now - start
+    floor = next(period for limit, period in RETENTION_PERIODS if limit is None or age <= limit)
+    return next(
+        (period for period in NICE_PERIODS if period >= max(wanted, floor)), NICE_PERIODS[-1]
+    )
+
+
+def report_window(
+    entries: list[dict], since: datetime | None, now: datetime
+) -> tuple[datetime, datetime]:
+    """From a little before the first journal entry (or `since`) to a little after the last one
+    (at most now): the traffic before and after the cutover is part of the picture."""
+    times = sorted(entry_time(entry) for entry in entries)
+    in_window = [moment for moment in times if since is None or moment >= since]
+    first, last = in_window[0], in_window[-1]
+    margin = max(timedelta(minutes=2), (last - first) / 10)
+    start = since if since is not None else first - margin
+    return start, min(now, last + margin)
+
+
+def metric_queries(spec: MigrationSpec) -> list[MetricQuery]:
+    queries: list[MetricQuery] = []
+    for stream in spec.streams:
+        for direction in DIRECTIONS:
+            source = direction.split("_to_")[0]
+            dimensions = (("Direction", direction), ("Stream", stream.name_in(source)))
+            arrow = direction.replace("_", "-")
+            queries.append(
+                MetricQuery(
+                    f"lag:{stream.name}:{arrow}",
+                    "lag",
+                    f"{stream.name} {arrow.replace('-to-', ' → ')} lag",
+                    source,
+                    REPLICATION_NAMESPACE,
+                    "ReplicationLagMs",
+                    dimensions,
+                    "Maximum",
+                    "s",
+                    lambda value, period: value / 1000.0,
+                )
+            )
+            queries.append(
+                MetricQuery(
+                    f"replicated:{stream.name}:{arrow}",
+                    "replicated",
+                    f"{stream.name} {arrow.replace('-to-', ' → ')} replicated",
+                    source,
+                    REPLICATION_NAMESPACE,
+                    "ReplicatedRecords",
+                    dimensions,
+                    "Sum",
+                    "records/s",
+                    lambda value, period: value / period,
+                )
+            )
+        for environment in ENVIRONMENTS:
+            queries.append(
+                MetricQuery(
+                    f"rate:{environment}:{stream.name}",
+                    "rate",
+                    f"{environment}/{stream.name_in(environment)} incoming",
+                    environment,
+                    "AWS/Kinesis",
+                    "IncomingRecords",
+                    (("StreamName", stream.name_in(environment)),),
+                    "Sum",
+                    "records/s",
+                    lambda value, period: value / period,
+                )
+            )
+    return queries
+
+
+def read_series(
+    cloudwatch: Any,
+    queries: list[MetricQuery],
+    start: datetime,
+    end: datetime,
+    period: int,
+) -> list[Series]:
+    """GetMetricData for `queries` (one account), every page; periods without a datapoint are
+    left out (a gap), never filled with zero."""
+    points: dict[str, dict[datetime, float]] = {query.series_id: {} for query in queries}
+    by_id = {f"q{index}": query for index, query in enumerate(queries)}
+    ids = list(by_id)
+    for chunk_start in range(0, len(ids), QUERIES_PER_CALL):
+        chunk = ids[chunk_start : chunk_start + QUERIES_PER_CALL]
+        arguments: dict[str, Any] = {
+            "MetricDataQueries": [_query(query_id, by_id[query_id], period) for query_id in chunk],
+            "StartTime": start,
+            "EndTime": end,
+            "ScanBy": "TimestampAscending",
+        }
+        while True:
+            page = cloudwatch.get_metric_data(**arguments)
+            for result in page.get("MetricDataResults", []):
+                query = by_id[result["Id"]]
+                for moment, value in zip(result["Timestamps"], result["Values"], strict=True):
+                    points[query.series_id][_utc(moment)] = query.scale(float(value), period)
+            token = page.get("NextToken")
+            if not token:
+                break
+            arguments["NextToken"] = token
+    return [
+        Series(
+            query.series_id,
+            query.kind,
+            query.label,
+            query.unit,
+            period,
+            tuple(sorted(points[query.series_id].items())),
+        )
+        for query in queries
+    ]
+
+
+def _query(query_id: str, query: MetricQuery, period: int) -> dict:
+    return {
+        "Id": query_id,
+        "Label": query.series_id,
+        "ReturnData": True,
+        "MetricStat": {
+            "Metric": {
+                "Namespace": query.namespace,
+                "MetricName": query.metric,
+                "Dimensions": [{"Name": name, "Value": value} for name, value in query.dimensions],
+            },
+            "Period": period,
+            "Stat": query.stat,
+        },
+    }
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def align(moment: datetime, period: int, up: bool = False) -> datetime:
+    """Period boundaries since the epoch, as CloudWatch stamps its datapoints."""
+    seconds = moment.timestamp()
+    aligned = (math.ceil if up else math.floor)(seconds / period) * period
+    return datetime.fromtimestamp(aligned, UTC)
+
+
+def collect_report(
+    spec: MigrationSpec,
+    aws: Any,
+    since: datetime | None = None,
+    now: datetime | None = None,
+    progress: Progress = lambda message: None,
+) -> CutoverReport:
+    """The journal of `spec`'s migration from the control plane's state table, and the metrics
+    of both environments over the migration's window."""
+    now = now or datetime.now(UTC)
+    environment, state_table, _ = control_tables(spec)
+    store = StateStore(aws.client(environment, "dynamodb"), state_table, spec.migration)
+    progress(f"reading the journal of migration {spec.migration} from {state_table}")
+    try:
+        entries = store.read_journal(newest_first=False)
+        current_phase = store.load().phase
+    except (ClientError, BotoCoreError) as problem:
+        raise TurnoutError(
+            f"cannot read the journal from the state table {state_table} in the {environment} "
+            f"environment: {_reason(problem)}. Is the control plane applied, and are "
+            f"--sandbox/--endpoint-url right?"
+        ) from None
+    if not [entry for entry in entries if since is None or entry_time(entry) >= since]:
+        when = f" since {since.isoformat()}" if since else ""
+        raise TurnoutError(
+            f"the journal of migration {spec.migration} in {state_table} has no entries{when}: "
+            f"there is no cutover to report. Run `turnout cutover` first"
+            + (", or pass an earlier --since." if since else ".")
+        )
+    start, end = report_window(entries, since, now)
+    period = choose_period(start, end, now)
+    start, end = align(start, period), align(end, period, up=True)
+    timeline = build_timeline(entries, start, end, current_phase)
+    report = CutoverReport(
+        migration=spec.migration,
+        window_start=start,
+        window_end=end,
+        generated_at=now,
+        period_seconds=period,
+        phases=timeline.phases,
+        transitions=timeline.transitions,
+        steps=timeline.steps,
+        journal=timeline.journal,
+    )
+    queries = metric_queries(spec)
+    for environment in ENVIRONMENTS:
+        mine = [query for query in queries if query.environment == environment]
+        progress(f"reading {len(mine)} metric series of the {environment} environment")
+        try:
+            report.series += read_series(
+                aws.client(environment, "cloudwatch"), mine, start, end, period
+            )
+        except (ClientError, BotoCoreError) as problem:
+            report.notes.append(
+                f"metrics of the {environment} environment could not be read ({_reason(problem)}); "
+                f"its series are shown as no data."
+            )
+            report.series += [Series(q.series_id, q.kind, q.label, q.unit, period) for q in mine]
+    report.series.sort(key=lambda series: series.id)
+    return report
+
+
+def _reason(problem: Exception) -> str:
+    if isinstance(problem, ClientError):
+        return str(problem.response.get("Error", {}).get("Code", "error"))
+    return str(problem) or type(problem).__name__
+
+
+def parse_since(value: str | None, now: datetime) -> datetime | None:
+    """`--since`: an ISO 8601 time (UTC if it names no zone) or a duration ago: 90m, 6h, 2d."""
+    if value is None:
+        return None
+    text = value.strip()
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    if text[-1:] in units and text[:-1].isdigit():
+        return now - timedelta(seconds=int(text[:-1]) * units[text[-1]])
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise TurnoutError(
+            f"--since {value!r} is neither an ISO 8601 time (2026-11-26T10:00:00Z) nor a "
+            f"duration ago (90m, 6h, 2d)."
+        ) from None
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    if moment > now:
+        raise TurnoutError(f"--since {value!r} is in the future; give a past time or a duration.")
+    return moment

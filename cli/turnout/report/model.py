@@ -1,0 +1,163 @@
+"""The cutover report as plain data: what is drawn, independent of where it was read from.
+
+Times are timezone-aware UTC datetimes. A series holds only the datapoints CloudWatch returned:
+a period without a datapoint is missing data (a gap), never a zero.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+
+@dataclass(frozen=True)
+class PhaseBand:
+    """The live phase between two phase changes (a transition's completion)."""
+
+    phase: str
+    start: datetime
+    end: datetime
+    # True when the phase still holds at the end of the report's window.
+    open_ended: bool = False
+
+    @property
+    def seconds(self) -> float:
+        return (self.end - self.start).total_seconds()
+
+
+@dataclass(frozen=True)
+class TransitionSpan:
+    """One run of a transition, from `transition started/resumed` to its completion or failure."""
+
+    name: str
+    run_id: str
+    start: datetime
+    end: datetime
+    outcome: str  # completed | failed | abandoned | unfinished
+
+
+@dataclass(frozen=True)
+class StepSpan:
+    """One step (a hook or an apply) from its `started` to its `completed`/`failed` entry."""
+
+    transition: str
+    step: str
+    kind: str  # check | action | apply
+    run_id: str
+    start: datetime
+    seconds: float
+    outcome: str  # completed | failed | unfinished
+
+
+@dataclass(frozen=True)
+class JournalRow:
+    """One journal entry as shown: names and outcomes only, never inputs or payloads."""
+
+    at: datetime
+    run_id: str
+    kind: str
+    action: str
+    transition: str = ""
+    step: str = ""
+    seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class Series:
+    """One metric over time, e.g. the replication lag of one stream in one direction."""
+
+    id: str  # stable: "lag:<stream>:<direction>", "rate:<environment>:<stream>", ...
+    kind: str  # lag | rate | replicated
+    label: str
+    unit: str  # what `points` values are in: "s" (lag) or "records/s"
+    period_seconds: int
+    points: tuple[tuple[datetime, float], ...] = ()
+
+    def segments(self) -> list[list[tuple[datetime, float]]]:
+        """The points split where a period has no datapoint: each segment is drawn connected,
+        and nothing is drawn across a gap."""
+        segments: list[list[tuple[datetime, float]]] = []
+        step = timedelta(seconds=self.period_seconds)
+        for point in sorted(self.points):
+            if segments and point[0] - segments[-1][-1][0] <= step:
+                segments[-1].append(point)
+            else:
+                segments.append([point])
+        return segments
+
+    def gaps(self) -> list[tuple[datetime, datetime]]:
+        """(last datapoint before, first datapoint after) for each gap between datapoints."""
+        segments = self.segments()
+        return [(before[-1][0], after[0][0]) for before, after in itertools.pairwise(segments)]
+
+
+@dataclass
+class CutoverReport:
+    migration: str
+    window_start: datetime
+    window_end: datetime
+    generated_at: datetime
+    period_seconds: int
+    phases: list[PhaseBand] = field(default_factory=list)
+    transitions: list[TransitionSpan] = field(default_factory=list)
+    steps: list[StepSpan] = field(default_factory=list)
+    journal: list[JournalRow] = field(default_factory=list)
+    series: list[Series] = field(default_factory=list)
+    # Things the reader must know (metrics that could not be read, ...): plain sentences.
+    notes: list[str] = field(default_factory=list)
+
+    def series_of(self, kind: str) -> list[Series]:
+        return [series for series in self.series if series.kind == kind]
+
+    def summary(self) -> dict:
+        """The numbers drawn, for `--json`."""
+        return {
+            "migration": self.migration,
+            "window": {"start": _iso(self.window_start), "end": _iso(self.window_end)},
+            "period_seconds": self.period_seconds,
+            "phases": [
+                {
+                    "phase": band.phase,
+                    "start": _iso(band.start),
+                    "end": _iso(band.end),
+                    "seconds": round(band.seconds, 3),
+                    "open_ended": band.open_ended,
+                }
+                for band in self.phases
+            ],
+            "transitions": [
+                {
+                    "transition": span.name,
+                    "run_id": span.run_id,
+                    "outcome": span.outcome,
+                    "seconds": round((span.end - span.start).total_seconds(), 3),
+                }
+                for span in self.transitions
+            ],
+            "steps": [
+                {
+                    "transition": step.transition,
+                    "step": step.step,
+                    "kind": step.kind,
+                    "outcome": step.outcome,
+                    "seconds": step.seconds,
+                }
+                for step in self.steps
+            ],
+            "series": {
+                series.id: {
+                    "unit": series.unit,
+                    "points": len(series.points),
+                    "gaps": len(series.gaps()),
+                    "max": max((value for _, value in series.points), default=None),
+                }
+                for series in self.series
+            },
+            "journal_entries": len(self.journal),
+            "notes": list(self.notes),
+        }
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds")

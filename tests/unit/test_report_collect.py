@@ -1,0 +1,130 @@
+"""Reading metrics for the report: period from the window, every GetMetricData page, no zeros
+invented for missing periods, `--since` parsing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from turnout.errors import TurnoutError
+from turnout.report.collect import (
+    align,
+    choose_period,
+    metric_queries,
+    parse_since,
+    read_series,
+    report_window,
+)
+from turnout.spec_loader import load_spec
+
+REPO = Path(__file__).resolve().parents[2]
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("span", "age", "period"),
+    [
+        (timedelta(minutes=20), timedelta(hours=1), 60),  # the 60 s resolution of both sources
+        (timedelta(hours=12), timedelta(hours=13), 120),  # at most 360 points per series
+        (timedelta(days=3), timedelta(days=4), 900),
+        (timedelta(minutes=20), timedelta(days=20), 300),  # 60 s data is gone after 15 days
+        (timedelta(minutes=20), timedelta(days=70), 3600),  # 300 s data after 63 days
+    ],
+)
+def test_period_follows_the_window_and_cloudwatch_retention(span, age, period):
+    start = NOW - age
+    assert choose_period(start, start + span, NOW) == period
+
+
+def test_window_spans_the_journal_with_a_margin_and_stops_now():
+    entries = [{"at": (NOW - timedelta(minutes=m)).isoformat(), "details": {}} for m in (40, 20, 0)]
+    start, end = report_window(entries, None, NOW)
+    assert start == NOW - timedelta(minutes=44) and end == NOW
+    since = NOW - timedelta(minutes=35)
+    assert report_window(entries, since, NOW)[0] == since
+    assert align(NOW + timedelta(seconds=61), 60, up=True) == NOW + timedelta(minutes=2)
+
+
+class PagedCloudWatch:
+    """GetMetricData in pages of two datapoints per query, like CloudWatch's NextToken."""
+
+    def __init__(self, data: dict[tuple[str, str], list[tuple[datetime, float]]]):
+        self.data = data
+        self.calls: list[dict] = []
+
+    def get_metric_data(self, **arguments):
+        self.calls.append(arguments)
+        page = int(arguments.get("NextToken", "0"))
+        results, more = [], False
+        for query in arguments["MetricDataQueries"]:
+            metric = query["MetricStat"]["Metric"]
+            dimensions = {d["Name"]: d["Value"] for d in metric["Dimensions"]}
+            key = (metric["MetricName"], dimensions.get("Stream") or dimensions["StreamName"])
+            points = self.data.get(key, [])[page * 2 : page * 2 + 2]
+            more = more or len(self.data.get(key, [])) > page * 2 + 2
+            results.append(
+                {
+                    "Id": query["Id"],
+                    "Timestamps": [moment for moment, _ in points],
+                    "Values": [value for _, value in points],
+                }
+            )
+        answer = {"MetricDataResults": results}
+        if more:
+            answer["NextToken"] = str(page + 1)
+        return answer
+
+
+def test_every_page_is_read_and_missing_periods_stay_missing():
+    spec = load_spec(REPO / "terraform" / "migration.yaml")
+    queries = [q for q in metric_queries(spec) if q.environment == "new"]
+    minutes = [0, 1, 2, 5, 6]  # 3 and 4 missing
+    cloudwatch = PagedCloudWatch(
+        {
+            ("ReplicationLagMs", "clicks"): [(NOW + timedelta(minutes=m), 1500.0) for m in minutes],
+            ("IncomingRecords", "clicks"): [(NOW + timedelta(minutes=m), 600.0) for m in minutes],
+        }
+    )
+    series = {
+        s.id: s for s in read_series(cloudwatch, queries, NOW, NOW + timedelta(minutes=10), 60)
+    }
+    assert len(cloudwatch.calls) == 3
+    lag = series["lag:clicks:new-to-old"]
+    assert [moment for moment, _ in lag.points] == [NOW + timedelta(minutes=m) for m in minutes]
+    assert {value for _, value in lag.points} == {1.5}  # milliseconds -> seconds
+    assert len(lag.gaps()) == 1
+    assert {value for _, value in series["rate:new:clicks"].points} == {10.0}  # per second
+    assert series["lag:orders:new-to-old"].points == ()
+    assert series["rate:new:audit"].points == ()
+
+
+def test_queries_name_each_environments_streams_and_directions():
+    spec = load_spec(REPO / "terraform" / "migration.yaml")
+    by_id = {query.series_id: query for query in metric_queries(spec)}
+    lag = by_id["lag:audit:old-to-new"]
+    assert lag.environment == "old"
+    assert dict(lag.dimensions) == {"Direction": "old_to_new", "Stream": "audit-log"}
+    assert dict(by_id["rate:new:audit"].dimensions) == {"StreamName": "audit"}
+    assert by_id["rate:old:audit"].namespace == "AWS/Kinesis"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("90m", NOW - timedelta(minutes=90)),
+        ("2d", NOW - timedelta(days=2)),
+        ("2026-03-01T10:00:00Z", NOW - timedelta(hours=2)),
+        ("2026-03-01T10:00:00", NOW - timedelta(hours=2)),
+        ("2026-03-01T11:00:00+01:00", NOW - timedelta(hours=2)),
+    ],
+)
+def test_since_accepts_times_and_durations(text, expected):
+    assert parse_since(text, NOW) == expected
+
+
+@pytest.mark.parametrize("text", ["yesterday", "5 minutes", "2026-13-01", "2026-03-02T00:00:00Z"])
+def test_since_refuses_what_it_cannot_read_naming_the_flag(text):
+    with pytest.raises(TurnoutError, match="--since"):
+        parse_since(text, NOW)
