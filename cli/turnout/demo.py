@@ -4,7 +4,8 @@ Sandbox up (emulator, both environments by Terraform, the sample pipeline, the l
 runtime, producers at `rate` events/s) → cutover to new-live → commit (or roll back) → stop the
 producers → wait until every event is where it must be → report: produced, processed by each
 environment, lost (must be 0), duplicates, per-key order, time per phase, and where the waits
-went.
+went. Last, before the sandbox goes down, the cutover report (`turnout report`): an HTML file and
+a PNG timeline under the work dir's `report/`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from turnout.engine.factory import build_engine
+from turnout.errors import TurnoutError
 from turnout.project import Project
 from turnout.sandbox import Sandbox
 
@@ -26,6 +28,8 @@ class DemoResult:
     report: dict
     timings: dict[str, float] = field(default_factory=dict)
     slowest_steps: list[dict] = field(default_factory=list)
+    # The drawn cutover report: {"html": path, "png": path}, or {"error": why it is missing}.
+    report_files: dict[str, str] = field(default_factory=dict)
 
     @property
     def nothing_lost(self) -> bool:
@@ -38,6 +42,7 @@ class DemoResult:
             "timings_seconds": self.timings,
             "slowest_steps": self.slowest_steps,
             "report": self.report,
+            "report_files": self.report_files,
         }
 
 
@@ -70,6 +75,7 @@ def run_demo(
         timings["final delivery and report"] = round(time.monotonic() - stop, 1)
         timings["total"] = round(time.monotonic() - started, 1)
         slowest = sorted(steps, key=lambda step: step.seconds, reverse=True)[:6]
+        report_files = write_cutover_report(project, progress)
         return DemoResult(
             path="baseline -> new-live -> rolled-back"
             if rollback
@@ -77,10 +83,24 @@ def run_demo(
             report=final,
             timings=timings,
             slowest_steps=[vars(step) for step in slowest],
+            report_files=report_files,
         )
     finally:
         if not keep:
             sandbox.down(progress=progress)
+
+
+def write_cutover_report(project: Project, progress: Progress) -> dict[str, str]:
+    """`turnout report --sandbox` while the sandbox still runs. A report that cannot be drawn
+    is said, not fatal: the loss report above is the demo's verdict."""
+    from turnout.report.command import make_report
+
+    progress("drawing the cutover report (phases, lag, rates, steps, journal) ...")
+    try:
+        _, files = make_report(project, sandbox=True, progress=progress)
+    except TurnoutError as problem:
+        return {"error": str(problem)}
+    return {"html": str(files.html), "png": str(files.png)}
 
 
 def wait_until_consumers_settle(sandbox: Sandbox, progress: Progress, timeout: float = 180) -> None:
@@ -123,6 +143,11 @@ def demo_text(result: DemoResult) -> str:
         f"  {step['transition']} / {step['step']} ({step['kind']}): {step['seconds']} s"
         for step in result.slowest_steps
     ]
+    if "error" in result.report_files:
+        lines.append(f"cutover report not drawn: {result.report_files['error']}")
+    elif result.report_files:
+        lines.append(f"cutover report: {result.report_files['html']}")
+        lines.append(f"timeline (PNG): {result.report_files['png']}")
     verdict = "nothing lost" if result.nothing_lost else "EVENTS LOST (see above)"
     lines += ["", f"result: {verdict}"]
     return "\n".join(lines)
