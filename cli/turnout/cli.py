@@ -10,6 +10,7 @@ from typing import Annotated
 
 import click
 import typer
+from botocore.exceptions import BotoCoreError, ClientError
 
 from turnout import __version__, deploy
 from turnout.errors import TurnoutError
@@ -794,7 +795,21 @@ def main(argv: list[str] | None = None) -> int:
         return problem.exit_code
     except _EXITS as done:
         return done.exit_code
+    except (BotoCoreError, ClientError) as problem:
+        typer.echo(f"error: {_aws_failure_paragraph(problem)}", err=True)
+        return 1
     return result if isinstance(result, int) else 0
+
+
+def _aws_failure_paragraph(problem: Exception) -> str:
+    """AWS unreachable or refusing mid-command (found by the chaos suite's proxy outages)."""
+    detail = " ".join(str(problem).split())
+    return (
+        f"an AWS call failed ({type(problem).__name__}: {detail}). The command stopped there. "
+        "A cutover writes its state after each completed step and journals each step before it "
+        "starts, so nothing half-done is recorded as done and no record is dropped: run the same "
+        "command again once AWS answers and it resumes (`turnout status` shows where it stands)."
+    )
 
 
 # typer >= 0.20 vendors its own copy of click: its exceptions are not click's, so catch both.
