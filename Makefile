@@ -71,8 +71,12 @@ cutover: $(BIN)/turnout ## Drive the live phase to the spec's phase (add SANDBOX
 	$(BIN)/turnout cutover $(if $(SANDBOX),--sandbox,)
 
 .PHONY: bench
-bench: $(BIN)/turnout ## Benchmarks (handler; replication on the emulator with real Terraform): writes bench/RESULTS.md
+bench: $(BIN)/turnout ## Benchmarks (handler; replication, drain, verify on the emulator): writes bench/RESULTS.md
 	$(BIN)/python bench/run.py
+
+.PHONY: chaos
+chaos: $(BIN)/turnout ## Chaos suite: cutover + rollback under injected faults, several seeds: writes docs/reliability.md
+	$(BIN)/python -m turnout.chaos.reliability $(if $(SEEDS),--seeds $(SEEDS),)
 
 clean: ## Remove the work directory (local state of the sandbox, plans, builds)
 	rm -rf $(WORK) build

@@ -47,6 +47,16 @@ normal HTTP API with three changes, all made before the first request:
 9. **HTTP/1.1 keep-alive.** werkzeug's dev server closes the connection after every response
    (a TCP connection and a thread per request); :func:`keep_alive_handler` keeps it open, so
    botocore's and Go's connection pools reuse it. See its docstring for the details.
+11. **Fault mode** (off by default; the chaos suite's): ``PUT /_turnout/faults`` sets seeded rules
+   that fail PutRecords entries, throttle or fail whole calls, or lose a call's answer after the
+   write; ``GET`` returns them with their counters (:mod:`turnout.chaos.api_faults`).
+   ``Code.Location`` names the host the client called, so clients behind a proxy fetch code
+   through it.
+10. **``AWS/Kinesis`` ``IncomingRecords``/``IncomingBytes`` per minute, like AWS.** moto puts
+   one CloudWatch datum per PutRecord(s) call, synchronously, into a list that every
+   GetMetricData scans. :class:`KinesisMetricsAggregator` counts the calls in memory per
+   stream and minute and writes them every few seconds as statistic sets (SampleCount = calls,
+   Sum, Minimum, Maximum per call) stamped with the minute, as AWS's basic stream metrics are.
 """
 
 from __future__ import annotations
@@ -60,6 +70,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote
@@ -89,6 +100,9 @@ def counters() -> dict[str, int]:
     with _lock:
         return dict(_counters)
 
+
+# The Host header of the API request being served (this thread's), for Code.Location.
+_request_host = threading.local()
 
 # Requests served, per API operation ("kinesis PutRecords", "lambda GET /2015-03-31/functions").
 _requests: dict[str, int] = {}
@@ -210,8 +224,11 @@ def neutralise_lambda_delivery(base_url: str) -> None:
     def get_code(self: Any) -> dict[str, Any]:
         resp = original_get_code(self)
         if getattr(self, "code_bytes", b"") and self.package_type == "Zip":
+            # On the host the client called (the emulator, or a proxy in front of it).
+            host = getattr(_request_host, "value", None)
+            served_by = f"http://{host}" if host else base_url
             location = (
-                f"{base_url}{CONTROL_PREFIX}lambda-code/{self.account_id}/{self.region}/"
+                f"{served_by}{CONTROL_PREFIX}lambda-code/{self.account_id}/{self.region}/"
                 f"{quote(self.function_name, safe='')}?version={quote(str(self.version))}"
             )
             resp["Code"] = {"Location": location, "RepositoryType": "S3"}
@@ -274,14 +291,21 @@ class ControlApp:
     """WSGI wrapper: ``/_turnout/...`` is ours, everything else goes to moto."""
 
     def __init__(self, inner: Callable[..., Iterable[bytes]]) -> None:
-        self.inner = inner
+        from turnout.chaos.api_faults import FaultInjector
+
+        # Fault mode (off unless rules are set through /_turnout/faults): turnout.chaos.api_faults
+        self.faults = FaultInjector(inner, _operation)
+        self.inner = self.faults
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         path = environ.get("PATH_INFO", "")
         if not path.startswith(CONTROL_PREFIX):
             _count_request(environ)
+            _request_host.value = environ.get("HTTP_HOST")
             return self.inner(environ, start_response)
         parts = [unquote(p) for p in path[len(CONTROL_PREFIX) :].split("/") if p]
+        if parts == ["faults"]:
+            return self._faults(environ, start_response)
         if parts == ["health"]:
             return self._json(start_response, 200, {"status": "ok", "pid": os.getpid()})
         if parts == ["status"]:
@@ -303,10 +327,22 @@ class ControlApp:
             return [body]
         return self._json(start_response, 404, {"error": "unknown control path"})
 
+    def _faults(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        """``GET``: the fault rules and their counters; ``PUT``/``POST`` a JSON body
+        ``{"seed": N, "rules": [...]}`` to set them (``{"rules": []}``: off)."""
+        if environ.get("REQUEST_METHOD") in ("PUT", "POST"):
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            try:
+                body = json.loads(environ["wsgi.input"].read(length) or b"{}")
+                return self._json(start_response, 200, self.faults.configure(body))
+            except (ValueError, TypeError) as problem:
+                return self._json(start_response, 400, {"error": str(problem)})
+        return self._json(start_response, 200, self.faults.status())
+
     @staticmethod
     def _json(start_response: Callable[..., Any], status: int, body: dict[str, Any]) -> list[bytes]:
         data = json.dumps(body).encode()
-        reason = {200: "OK", 404: "Not Found"}.get(status, "Error")
+        reason = {200: "OK", 400: "Bad Request", 404: "Not Found"}.get(status, "Error")
         start_response(
             f"{status} {reason}",
             [("Content-Type", "application/json"), ("Content-Length", str(len(data)))],
@@ -447,6 +483,91 @@ def fast_put_records_response() -> None:
 
     put_records_fast._turnout_fast = True  # type: ignore[attr-defined]
     KinesisResponse.put_records = put_records_fast  # type: ignore[method-assign]
+
+
+class KinesisMetricsAggregator:
+    """``AWS/Kinesis`` ``IncomingRecords``/``IncomingBytes`` per stream and minute (item 10).
+
+    ``record`` is called by PutRecord(s) and only adds to counters under a lock; ``flush``
+    (every ``interval`` seconds on a daemon thread) writes what was counted into moto's
+    CloudWatch backend of the stream's account and region. A minute may be written in several
+    parts (one per flush): CloudWatch's statistics over a period combine them exactly.
+    """
+
+    METRICS = (("IncomingRecords", "Count"), ("IncomingBytes", "Bytes"))
+
+    def __init__(self, interval: float = 5.0) -> None:
+        self.interval = interval
+        self._lock = threading.Lock()
+        # (account, region, stream, minute) -> [calls, records sum/min/max, bytes sum/min/max]
+        self._pending: dict[tuple[str, str, str, int], list[float]] = {}
+        self._stop = threading.Event()
+
+    def record(self, account: str, region: str, stream: str, records: int, size: int) -> None:
+        key = (account, region, stream, int(time.time()) // 60)
+        with self._lock:
+            counts = self._pending.get(key)
+            if counts is None:
+                self._pending[key] = [1, records, records, records, size, size, size]
+                return
+            counts[0] += 1
+            counts[1] += records
+            counts[2] = min(counts[2], records)
+            counts[3] = max(counts[3], records)
+            counts[4] += size
+            counts[5] = min(counts[5], size)
+            counts[6] = max(counts[6], size)
+
+    def flush(self) -> int:
+        """Write the pending counts; returns how many (stream, minute) groups were written."""
+        from datetime import UTC, datetime
+
+        from moto.cloudwatch.models import cloudwatch_backends
+
+        with self._lock:
+            pending, self._pending = self._pending, {}
+        for (account, region, stream, minute), counts in pending.items():
+            # moto compares naive UTC datetimes
+            stamp = datetime.fromtimestamp(minute * 60, UTC).replace(tzinfo=None)
+            dimensions = [{"Name": "StreamName", "Value": stream}]
+            data = [
+                {
+                    "MetricName": name,
+                    "Dimensions": dimensions,
+                    "Timestamp": stamp,
+                    "Unit": unit,
+                    "StatisticValues": {
+                        "SampleCount": counts[0],
+                        "Sum": counts[1 + 3 * index],
+                        "Minimum": counts[2 + 3 * index],
+                        "Maximum": counts[3 + 3 * index],
+                    },
+                }
+                for index, (name, unit) in enumerate(self.METRICS)
+            ]
+            cloudwatch_backends[account][region].put_metric_data("AWS/Kinesis", data)
+        return len(pending)
+
+    def start(self) -> None:
+        def run() -> None:
+            while not self._stop.wait(self.interval):
+                self.flush()
+
+        threading.Thread(target=run, name="kinesis-metrics", daemon=True).start()
+
+
+def aggregate_kinesis_metrics(aggregator: KinesisMetricsAggregator) -> None:
+    """Route moto's per-call ``AWS/Kinesis`` metrics through ``aggregator`` (item 10)."""
+    from moto.kinesis.models import KinesisBackend
+
+    def send_stream_metrics(
+        self: Any, stream_name: str, incoming_bytes: int, incoming_records: int
+    ) -> None:
+        aggregator.record(
+            self.account_id, self.region_name, stream_name, incoming_records, incoming_bytes
+        )
+
+    KinesisBackend._send_stream_metrics = send_stream_metrics  # type: ignore[method-assign]
 
 
 # Keep-alive: an idle persistent connection is closed after this long. Longer than the idle
@@ -686,6 +807,9 @@ def main(argv: list[str] | None = None) -> int:
     constant_time_kinesis_shards()
     list_moto_modules_once()
     fast_put_records_response()
+    kinesis_metrics = KinesisMetricsAggregator()
+    aggregate_kinesis_metrics(kinesis_metrics)
+    kinesis_metrics.start()
     app = ControlApp(DomainDispatcherApplication(create_backend_app))
     server = make_server(
         args.host,

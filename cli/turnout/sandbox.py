@@ -19,12 +19,14 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from turnout import deploy
 from turnout.aws import AwsAccess
@@ -36,7 +38,7 @@ from turnout.project import Project
 from turnout.render import render_environments
 from turnout.sandbox_app import processed_table_name
 from turnout.sandbox_app.pipeline import consumer_mappings, create_pipeline
-from turnout.sandbox_app.processes import BackgroundProcess
+from turnout.sandbox_app.processes import BackgroundProcess, descendants
 from turnout.spec import MigrationSpec
 from turnout.spec_loader import load_spec
 
@@ -46,6 +48,7 @@ DEFAULT_RATE = 200.0
 PRODUCER_MODULE = "turnout.sandbox_app.producer"
 RUNTIME_MODULE = "turnout.lambda_runtime"
 STATE_FILE = "sandbox.json"
+CLIENT_ENDPOINT_FILE = "client-endpoint.json"
 
 
 @dataclass
@@ -99,6 +102,48 @@ class Sandbox:
 
     def spec(self) -> MigrationSpec:
         return load_spec(self.project.spec_path)
+
+    # ------------------------------------------------------------------ client endpoint
+    @property
+    def client_endpoint_file(self) -> Path:
+        return self.work_dir / CLIENT_ENDPOINT_FILE
+
+    def route_clients_through(self, endpoint_url: str | None) -> None:
+        """Point the clients started from now on (producer, runtime and its functions, the CLI's
+        engine) at ``endpoint_url`` (a loopback proxy in front of the emulator; see
+        turnout.chaos.proxy) instead of the emulator itself; None: straight to the emulator."""
+        if endpoint_url is None:
+            with contextlib.suppress(FileNotFoundError):
+                self.client_endpoint_file.unlink()
+            return
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        self.client_endpoint_file.write_text(json.dumps({"endpoint_url": endpoint_url}) + "\n")
+
+    def client_endpoint_url(self, emulator: Emulator) -> str:
+        try:
+            return json.loads(self.client_endpoint_file.read_text())["endpoint_url"]
+        except (OSError, ValueError, KeyError):
+            return emulator.endpoint_url
+
+    def client_emulator(self) -> Emulator | None:
+        """The running emulator as the clients reach it (through the recorded client endpoint).
+        Whether it runs is checked on the emulator itself, so a proxy outage does not hide it."""
+        emulator = self._running_emulator()
+        if emulator is None:
+            return None
+        url = urlsplit(self.client_endpoint_url(emulator))
+        if url.port == emulator.port or url.hostname is None or url.port is None:
+            return emulator
+        proxied = Emulator(
+            self.emulator_dir,
+            old_account_id=emulator.old_account_id,
+            new_account_id=emulator.new_account_id,
+            region=emulator.region,
+            host=url.hostname,
+            port=url.port,
+        )
+        proxied._pid = emulator.pid
+        return proxied
 
     def aws(self, emulator: Emulator | None = None) -> AwsAccess:
         """boto3 access to both environments of the running sandbox."""
@@ -193,7 +238,7 @@ class Sandbox:
             "-m",
             RUNTIME_MODULE,
             "--endpoint",
-            emulator.endpoint_url,
+            self.client_endpoint_url(emulator),
             "--accounts",
             ",".join(emulator.account_ids[env] for env in ENVIRONMENTS),
             "--regions",
@@ -218,6 +263,29 @@ class Sandbox:
         pid = self.runtime.start(argv, env=self._child_env(), lifetime_seconds=lifetime_seconds)
         progress(f"local Lambda runtime started (pid {pid}; log {self.runtime.log_file}).")
 
+    def kill_runtime(self) -> int | None:
+        """SIGKILL the local Lambda runtime and every process under it (its function workers),
+        as a crash of the host would end them; returns the PID killed."""
+        pid = self.runtime.pid()
+        if pid is None:
+            return None
+        # The function workers run in sessions of their own: named, then killed with the rest.
+        victims = [pid, *descendants(pid)]
+        for victim in victims:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while self.runtime.alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return pid
+
+    def restart_runtime(
+        self, progress: Progress = print, lifetime_seconds: float | None = None
+    ) -> int | None:
+        """Start the local Lambda runtime again if it is not running; returns its PID."""
+        self._ensure_runtime(self.spec(), self._require_emulator(), progress, lifetime_seconds)
+        return self.runtime.pid()
+
     def start_traffic(
         self,
         rate: float = DEFAULT_RATE,
@@ -238,7 +306,7 @@ class Sandbox:
             "-m",
             PRODUCER_MODULE,
             "--endpoint",
-            emulator.endpoint_url,
+            self.client_endpoint_url(emulator),
             "--route-account",
             route_env.account_id,
             "--region",
@@ -419,6 +487,7 @@ class Sandbox:
         shutil.rmtree(self.work_dir / "terraform", ignore_errors=True)
         with contextlib.suppress(FileNotFoundError):
             (self.work_dir / STATE_FILE).unlink()
+        self.route_clients_through(None)
         progress("sandbox stopped.")
         return stopped
 
@@ -446,6 +515,7 @@ class Sandbox:
         shutil.rmtree(self.work_dir / "terraform", ignore_errors=True)
         with contextlib.suppress(FileNotFoundError):
             (self.work_dir / STATE_FILE).unlink()
+        self.route_clients_through(None)
 
     def _require_emulator(self) -> Emulator:
         emulator = self._running_emulator()

@@ -16,12 +16,17 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from turnout.chaos.cutover_runs import (
+    cli_command,
+    cli_env,
+    side_effects_completed,
+    started_steps,
+)
 from turnout.engine.factory import build_engine
 from turnout.engine.state import now_iso
 from turnout.engine.steps import transition
@@ -77,28 +82,6 @@ def sandboxes(tmp_path_factory, terraform_ready):
     pool.close()
 
 
-def cli(project: Project, target: str) -> list[str]:
-    turnout = [sys.executable, "-m", "turnout.cli"]
-    if target == "rolled-back":
-        return [*turnout, "rollback", "--sandbox", "--yes", "--spec", str(SPEC)]
-    return [*turnout, "cutover", "--sandbox", "--to", target, "--yes", "--spec", str(SPEC)]
-
-
-def cli_env(project: Project) -> dict[str, str]:
-    return {**os.environ, "TURNOUT_WORK_DIR": str(project.work_dir), "PYTHONUNBUFFERED": "1"}
-
-
-def started_steps(engine, transition_name: str, since: str) -> set[str]:
-    return {
-        entry["details"]["step"]
-        for entry in engine.store.read_journal(limit=40)
-        if entry["kind"] == "step"
-        and entry["action"] == "started"
-        and entry["details"].get("transition") == transition_name
-        and entry["at"] > since
-    }
-
-
 def drive_with_a_kill_at_every_step(
     project: Project, from_phase: str, to_phase: str, logs: Path
 ) -> list[str]:
@@ -112,7 +95,7 @@ def drive_with_a_kill_at_every_step(
         since = now_iso()
         log = (logs / f"{current.name.replace('>', '')}-{step.id}.log").open("w")
         process = subprocess.Popen(
-            cli(project, to_phase),
+            cli_command(SPEC, to_phase),
             env=cli_env(project),
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -139,22 +122,16 @@ def drive_with_a_kill_at_every_step(
         killed.append(step.id)
         print(f"killed {current.name} during {step.id}")
     completed = subprocess.run(
-        cli(project, to_phase), env=cli_env(project), capture_output=True, text=True, timeout=1200
+        cli_command(SPEC, to_phase),
+        env=cli_env(project),
+        capture_output=True,
+        text=True,
+        timeout=1200,
     )
     print(completed.stdout[-3000:], completed.stderr[-3000:])
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert engine.store.load().phase == to_phase
     return killed
-
-
-def side_effects_completed(engine) -> list[tuple[str, str]]:
-    return [
-        (entry["details"]["transition"], entry["details"]["step"])
-        for entry in engine.store.read_journal(newest_first=False)
-        if entry["kind"] == "step"
-        and entry["action"] == "completed"
-        and entry["details"].get("step_kind") in ("action", "apply")
-    ]
 
 
 PATH_END = {"rollback-path": "rolled-back", "commit-path": "committed"}

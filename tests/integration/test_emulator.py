@@ -275,3 +275,69 @@ def test_put_records_answer_is_the_bytes_of_motos_serializer(monkeypatch):
                 ],
             )
     assert compared == [1, 72, 500]
+
+
+def test_put_records_publish_kinesis_incoming_metrics_per_stream(emulator, lambda_kit):
+    """Like AWS's basic stream metrics: `AWS/Kinesis IncomingRecords`/`IncomingBytes` per
+    `StreamName`, one sample per PutRecord(s) call (Sum = records, Minimum/Maximum = records of
+    one call). The launcher aggregates in memory and writes every few seconds: poll."""
+    from datetime import UTC, datetime, timedelta
+
+    name = lambda_kit.name("metered")
+    quiet = lambda_kit.name("unmetered")
+    lambda_kit.stream("old", name=name)
+    lambda_kit.stream("old", name=quiet)
+    kinesis = emulator.client("kinesis", "old")
+    sizes = 0
+    for count in (10, 20, 30):
+        records = [{"Data": b"x" * (i + 1), "PartitionKey": f"k{i}"} for i in range(count)]
+        kinesis.put_records(StreamName=name, Records=records)
+        sizes += sum(len(r["Data"]) + len(r["PartitionKey"]) for r in records)
+    kinesis.put_record(StreamName=name, Data=b"single", PartitionKey="one")
+    sizes += len(b"single") + len("one")
+
+    def statistics(
+        account: str, stream: str, metric: str, period: int = 60, stats: tuple = ()
+    ) -> dict[str, float]:
+        now = datetime.now(UTC).replace(second=0, microsecond=0)
+        found: dict[str, float] = {}
+        for stat in stats or ("Sum", "SampleCount", "Minimum", "Maximum"):
+            result = emulator.client("cloudwatch", account).get_metric_data(
+                MetricDataQueries=[
+                    {
+                        "Id": "m",
+                        "MetricStat": {
+                            "Metric": {
+                                "Namespace": "AWS/Kinesis",
+                                "MetricName": metric,
+                                "Dimensions": [{"Name": "StreamName", "Value": stream}],
+                            },
+                            "Period": period,
+                            "Stat": stat,
+                        },
+                    }
+                ],
+                StartTime=now - timedelta(minutes=3),
+                EndTime=now + timedelta(minutes=2),
+            )["MetricDataResults"][0]
+            if result["Values"]:  # the calls may straddle a minute: combine the minutes
+                combine = {"Minimum": min, "Maximum": max}.get(stat, sum)
+                found[stat] = combine(result["Values"])
+                stamps.update(result["Timestamps"])
+        return found
+
+    stamps: set[datetime] = set()
+
+    deadline = time.monotonic() + 30
+    records = statistics("old", name, "IncomingRecords")
+    while records.get("Sum") != 61 and time.monotonic() < deadline:
+        time.sleep(1)
+        records = statistics("old", name, "IncomingRecords")
+    assert records == {"Sum": 61, "SampleCount": 4, "Minimum": 1, "Maximum": 30}
+    assert statistics("old", name, "IncomingBytes")["Sum"] == sizes
+    # 1-minute metrics: asked per second, the datapoints are still stamped with their minute
+    stamps.clear()
+    assert statistics("old", name, "IncomingRecords", period=1, stats=("Sum",)) == {"Sum": 61}
+    assert stamps and all(stamp.second == 0 for stamp in stamps), stamps
+    assert statistics("old", quiet, "IncomingRecords") == {}
+    assert statistics("new", name, "IncomingRecords") == {}

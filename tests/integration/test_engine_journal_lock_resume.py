@@ -301,3 +301,21 @@ def test_the_lock_of_a_killed_run_on_this_host_is_taken_over_and_journaled(harne
     assert engine.run("switched").end_phase == "switched"
     taken = [e for e in engine.store.read_journal() if e["action"] == "taken-over"]
     assert taken and taken[0]["details"]["previous_holder"]["run_id"] == "killed-run"
+
+
+def test_an_apply_killed_after_its_effect_landed_resumes_at_the_apply(harness):
+    """Found by the chaos suite: the CLI SIGKILLed during route-to-new after Terraform had moved
+    the producers. The new streams then fill with live traffic, so re-measuring the apply's
+    precondition (new streams empty) failed on every resume: the cutover was stuck in baseline
+    with the producers writing to new. A started apply is run again (Terraform converges);
+    the checks before it are its preconditions, not facts to measure again."""
+    harness.fail.write_text("route-to-new")  # the apply ends without completing, as if killed
+    with pytest.raises(CutoverFailed):
+        harness.engine().run("switched")
+    harness.fail.write_text("verify_new_streams_empty")  # false from now on: producers on new
+    calls_before = harness.hook_calls()
+    assert harness.engine().run("switched").end_phase == "switched"
+    resumed = harness.hook_calls()[len(calls_before) :]
+    assert "verify_new_streams_empty" not in resumed
+    assert resumed == ["verify_route", "detect_unrouted_producers"]
+    assert harness.applied == ["baseline->switched:route-to-new"] * 2, "the apply ran again"

@@ -18,7 +18,7 @@ def build_engine(
         from turnout.sandbox import Sandbox
 
         box = Sandbox(project)
-        emulator = box._running_emulator()
+        emulator = box.client_emulator()  # through a chaos proxy when one is recorded
         if emulator is None:
             raise EmulatorError(
                 "the sandbox is not running; start it with `turnout sandbox up` (or `make demo`)."

@@ -179,7 +179,7 @@ class CutoverEngine:
                 "lock",
                 "taken-over",
                 previous_holder=vars(previous),
-                reason="the holder's process on this host is gone",
+                reason=self.lock.takeover_reason,
             )
         self.store.journal(run_id, "lock", "acquired", owner=self.lock.owner, desired=desired)
         self.lock.start_heartbeat()
@@ -247,6 +247,11 @@ class CutoverEngine:
                 self.progress(f"{label}: skipped ({skip_reason})")
                 report.steps.append(StepRecord(current.name, step.id, step.kind, "skipped", 0.0))
                 continue
+            if step.kind != "check" and step.id not in progress.started_side_effects:
+                # Saved before the side effect: a run killed during it resumes at it, never
+                # behind it (its preconditions may rightly be false once it has landed).
+                progress.started_side_effects.append(step.id)
+                state = self.store.save(state, state.version)
             started = time.monotonic()
             self.progress(f"{label}: {self._step_text(step)}")
             self.store.journal(
@@ -339,7 +344,15 @@ class CutoverEngine:
         hook = load_hook(self.settings.hooks_dir, step.hook, step.args(self.spec))
         context.deadline = time.monotonic() + step.timeout_seconds if step.timeout_seconds else None
         if step.timeout_seconds is None:
-            return _as_result(hook.run(context))
+            try:
+                value = hook.run(context)
+            except TurnoutError:
+                raise
+            except Exception as problem:
+                raise HookFailed(
+                    f"hook {step.hook} raised {type(problem).__name__}: {problem}"
+                ) from None
+            return _as_result(value, step.hook)
         outcome: dict = {}
         failure: list[BaseException] = []
 
@@ -361,7 +374,7 @@ class CutoverEngine:
             if isinstance(problem, TurnoutError):
                 raise problem
             raise HookFailed(f"hook {step.hook} raised {type(problem).__name__}: {problem}")
-        return _as_result(outcome.get("value"))
+        return _as_result(outcome.get("value"), step.hook)
 
     def _render(self, current: Transition, step: ApplyStep) -> dict[str, Path]:
         output = self.settings.work_dir / "cutover" / current.name.replace(">", "") / step.id
@@ -435,11 +448,14 @@ def _skip_reason(step: Step, done: bool, before_last_side_effect: bool) -> str |
 
 
 def _last_done_side_effect(current: Transition, progress: TransitionProgress) -> int:
-    """Index of the last action or apply of the transition already done (-1: none)."""
+    """Index of the last action or apply of the transition already done or started (-1: none):
+    a killed apply may have changed the system (producers already on new), so the checks before
+    it are preconditions, not facts to measure again."""
     done = [
         index
         for index, step in enumerate(current.steps)
-        if step.kind != "check" and step.id in progress.completed_steps
+        if step.kind != "check"
+        and (step.id in progress.completed_steps or step.id in progress.started_side_effects)
     ]
     return max(done, default=-1)
 
@@ -479,9 +495,12 @@ def compensation(
     )
 
 
-def _as_result(value: object) -> dict:
+def _as_result(value: object, hook: str) -> dict:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise HookFailed(f"a hook must return a dict of results, not {type(value).__name__}.")
+        raise HookFailed(
+            f"hook {hook} returned a {type(value).__name__}; a hook's run() must return a dict "
+            f"of results (or None)."
+        )
     return value

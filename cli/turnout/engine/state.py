@@ -48,6 +48,9 @@ class TransitionProgress:
     started_at: str
     completed_steps: list[str] = field(default_factory=list)
     step_results: dict[str, Any] = field(default_factory=dict)
+    # Actions and applies that have started (done or not): their effect may have landed, so the
+    # checks before them are their preconditions and are not measured again on resume.
+    started_side_effects: list[str] = field(default_factory=list)
 
     def as_item(self) -> dict:
         return {
@@ -56,6 +59,7 @@ class TransitionProgress:
             "run_id": self.run_id,
             "started_at": self.started_at,
             "completed_steps": list(self.completed_steps),
+            "started_side_effects": list(self.started_side_effects),
             "step_results": json.dumps(scrubbed(self.step_results), sort_keys=True, default=str),
         }
 
@@ -67,6 +71,7 @@ class TransitionProgress:
             run_id=item["run_id"],
             started_at=item["started_at"],
             completed_steps=list(item.get("completed_steps", [])),
+            started_side_effects=list(item.get("started_side_effects", [])),
             step_results=json.loads(item.get("step_results") or "{}"),
         )
 

@@ -40,6 +40,26 @@ def cmdline(pid: int) -> list[str] | None:
     return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
 
 
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (children in their own sessions included), from /proc."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[-1].split()[1])
+        parents.setdefault(parent, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        children = parents.get(todo.pop(), [])
+        found += children
+        todo += children
+    return found
+
+
 @dataclass(frozen=True)
 class BackgroundProcess:
     """One named background process: ``<dir>/<name>.pid`` and ``<dir>/<name>.log``."""
