@@ -55,13 +55,7 @@ def resolve_access(
         from turnout.sandbox import Sandbox
 
         box = Sandbox(project)
-        emulator = box.client_emulator()  # through a chaos proxy when one is recorded
-        if emulator is None:
-            raise TurnoutError(
-                "the sandbox is not running; start it with `turnout sandbox up` (or `make "
-                "demo`), or drop --sandbox."
-            )
-        return box.aws(emulator)
+        return box.aws(box.require_client_emulator())
     if endpoint_url:
         if not endpoint_url.startswith(("http://", "https://")):
             raise TurnoutError(

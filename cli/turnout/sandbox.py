@@ -145,6 +145,15 @@ class Sandbox:
         proxied._pid = emulator.pid
         return proxied
 
+    def require_client_emulator(self) -> Emulator:
+        """`client_emulator()`, or a clear error when the sandbox is not running."""
+        emulator = self.client_emulator()
+        if emulator is None:
+            raise EmulatorError(
+                "the sandbox is not running; start it with `turnout sandbox up` (or `make demo`)."
+            )
+        return emulator
+
     def aws(self, emulator: Emulator | None = None) -> AwsAccess:
         """boto3 access to both environments of the running sandbox."""
         emulator = emulator or self._require_emulator()

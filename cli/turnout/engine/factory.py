@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from turnout.aws import AwsAccess
 from turnout.engine.runner import CutoverEngine, EngineSettings, Progress
-from turnout.errors import EmulatorError
 from turnout.project import Project
 from turnout.spec import MigrationSpec
 from turnout.spec_loader import load_spec
@@ -18,11 +17,7 @@ def build_engine(
         from turnout.sandbox import Sandbox
 
         box = Sandbox(project)
-        emulator = box.client_emulator()  # through a chaos proxy when one is recorded
-        if emulator is None:
-            raise EmulatorError(
-                "the sandbox is not running; start it with `turnout sandbox up` (or `make demo`)."
-            )
+        emulator = box.require_client_emulator()  # through a chaos proxy when one is recorded
         settings = EngineSettings(
             terraform_project=box.terraform_project,
             aws=AwsAccess.for_emulator(spec, emulator),
