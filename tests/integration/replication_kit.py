@@ -581,25 +581,26 @@ def handler(event, context):
 '''
 
 EXPIRY_SOURCE = '''\
-"""Test-only wrapper: the writer role's sessions expire {ttl} s after their first use.
+"""Test-only wrapper: each writer-role session expires after {uses} requests.
 
 moto never expires STS sessions, so the expiry is enforced at the HTTP boundary of this
-process: a botocore before-call hook answers any request signed with an assumed-role key older
-than {ttl} s with HTTP 400 ExpiredTokenException, as AWS does. The function's own (execution
-role) credentials are left alone. The real replicator handler runs unchanged and believes its
-sessions last an hour, so it meets the expiry mid-run."""
+process: a botocore before-call hook answers any request signed with an assumed-role key that
+has already made {uses} requests with HTTP 400 ExpiredTokenException, as AWS does once a session
+is past its expiry. Counting requests instead of seconds makes the expiry land mid-run however
+fast the machine replicates. The function's own (execution role) credentials are left alone.
+The real replicator handler runs unchanged and believes its sessions last an hour, so it meets
+the expiry mid-run."""
 import json
 import os
-import time
 
 import boto3
 from botocore.awsrequest import AWSResponse
 
 import replicator
 
-TTL = {ttl}
+USES = {uses}
 _OWN_KEY = os.environ.get("AWS_ACCESS_KEY_ID")
-_FIRST_USE = {{}}
+_REQUESTS = {{}}
 _INJECTED = 0
 
 
@@ -611,8 +612,8 @@ def _expire(model=None, request_signer=None, **kwargs):
     key = credentials.get_frozen_credentials().access_key
     if key == _OWN_KEY:
         return None
-    first = _FIRST_USE.setdefault(key, time.monotonic())
-    if time.monotonic() - first < TTL:
+    _REQUESTS[key] = _REQUESTS.get(key, 0) + 1
+    if _REQUESTS[key] <= USES:
         return None
     _INJECTED += 1
     print(json.dumps({{"message": "expired_token_injected", "operation": model.name,
@@ -638,8 +639,8 @@ def chaos_files(every: int = 3, max_raises: int = 6) -> dict[str, bytes]:
     }
 
 
-def expiry_files(ttl: float = 2.0) -> dict[str, bytes]:
+def expiry_files(uses: int = 10) -> dict[str, bytes]:
     return {
         "replicator.py": HANDLER_SOURCE.read_bytes(),
-        "expiry.py": EXPIRY_SOURCE.format(ttl=ttl).encode(),
+        "expiry.py": EXPIRY_SOURCE.format(uses=uses).encode(),
     }

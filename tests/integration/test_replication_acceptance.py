@@ -222,14 +222,14 @@ def test_runtime_sigkilled_mid_replication_resumes_from_its_checkpoints(deployme
 
 
 def test_writer_credentials_expire_mid_run(deployment, state_dir):
-    """(c) The writer role's sessions expire after 1.5 s while the function runs (enforced at
-    the HTTP boundary by a wrapper module: moto never expires sessions). The handler drops
-    them, assumes the role again and goes on."""
+    """(c) The writer role's sessions expire after 10 requests while the function runs
+    (enforced at the HTTP boundary by a wrapper module: moto never expires sessions). The
+    handler drops them, assumes the role again and goes on."""
     log = deployment.function_log(state_dir, "new")
     injected_before = kit.count_log_messages(log, "expired_token_injected")
     dropped_before = kit.count_log_messages(log, "writer_credentials_dropped")
     assumed_before = kit.count_log_messages(log, "writer_role_assumed")
-    deployment.deploy_code("new", kit.expiry_files(ttl=1.5), "expiry.handler")
+    deployment.deploy_code("new", kit.expiry_files(uses=10), "expiry.handler")
     kinesis = deployment.client("kinesis", "new")
     records = kit.keyed_records("expiry", 12_000, 400, seed=9)
     try:
