@@ -124,6 +124,23 @@ def create_table(emulator: Any, environment: str, name: str, key: str) -> str:
     return name
 
 
+def create_state_table(dynamodb: Any, name: str) -> str:
+    """The control plane's state table (pk/sk), as modules/control-plane declares it."""
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return name
+
+
 def shard_ids(emulator: Any, environment: str, stream_name: str) -> list[str]:
     shards = emulator.client("kinesis", environment).list_shards(StreamName=stream_name)["Shards"]
     return [shard["ShardId"] for shard in shards]

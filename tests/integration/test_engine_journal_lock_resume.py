@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from hooks_kit import create_state_table
 
 from turnout.aws import AwsAccess
 from turnout.engine.lock import CutoverLock, LockHeld, LockLost
@@ -77,18 +78,7 @@ def tables(spec, emulator):
     dynamodb = emulator.client("dynamodb", spec.environments.old.account_id)
     existing = dynamodb.list_tables()["TableNames"]
     if state_table not in existing:
-        dynamodb.create_table(
-            TableName=state_table,
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_state_table(dynamodb, state_table)
     if lock_table not in existing:
         dynamodb.create_table(
             TableName=lock_table,

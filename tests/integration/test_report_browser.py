@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hooks_kit import create_state_table
 
 from turnout.cli import main
 from turnout.engine import state as state_module
@@ -64,18 +65,7 @@ def project_spec(emulator, tmp_path) -> tuple[Path, MigrationSpec]:
 def _state_store(emulator, spec: MigrationSpec) -> StateStore:
     environment, state_table, _ = control_tables(spec)
     dynamodb = emulator.client("dynamodb", environment)
-    dynamodb.create_table(
-        TableName=state_table,
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_state_table(dynamodb, state_table)
     return StateStore(dynamodb, state_table, spec.migration)
 
 

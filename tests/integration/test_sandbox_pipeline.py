@@ -17,35 +17,13 @@ from turnout.render import route_value
 from turnout.sandbox import Sandbox
 from turnout.sandbox_app import markers_table_name, processed_table_name
 from turnout.sandbox_app.pipeline import consumer_mappings, set_consumers_enabled
-from turnout.sandbox_app.processes import pid_alive
+from turnout.sandbox_app.processes import descendants, pid_alive
 from turnout.sandbox_app.report import assert_nothing_lost, format_report, read_events
 
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
 RATE = 200.0
-
-
-def _descendants(pid: int) -> set[int]:
-    """Every live process below ``pid`` (from /proc)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[-1].split()[1])
-        children.setdefault(ppid, []).append(int(entry.name))
-    found: set[int] = set()
-    stack = [pid]
-    while stack:
-        for child in children.get(stack.pop(), []):
-            if child not in found:
-                found.add(child)
-                stack.append(child)
-    return found
 
 
 @pytest.fixture(scope="module")
@@ -246,7 +224,7 @@ def test_down_stops_every_process_it_started(sandbox):
     pids["producer"] = sandbox.start_traffic(RATE, progress=lambda message: None)
     everything = set(pids.values())
     for pid in list(everything):
-        everything |= _descendants(pid)
+        everything |= set(descendants(pid))
     assert len(everything) > 3  # the runtime's function workers are among them
     stopped = sandbox.down(progress=lambda message: None)
     assert stopped == pids

@@ -10,7 +10,7 @@ import time
 from types import SimpleNamespace
 
 import pytest
-from hooks_kit import context, create_streams, make_spec, run_hook
+from hooks_kit import context, create_state_table, create_streams, make_spec, run_hook
 
 from turnout.aws import AwsAccess
 from turnout.cli import main
@@ -179,18 +179,7 @@ def test_the_command_takes_its_window_from_the_journal_and_exits_1_on_problems(
     spec = make_spec(emulator, shards=2)
     environment, state_table, _ = control_tables(spec)
     dynamodb = emulator.client("dynamodb", environment)
-    dynamodb.create_table(
-        TableName=state_table,
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_state_table(dynamodb, state_table)
     store = StateStore(dynamodb, state_table, spec.migration)
     store.save(MigrationState(phase="new-live", version=0), 0)
     for name in ("new", "old"):
