@@ -22,7 +22,7 @@ help: ## List the targets
 $(BIN)/turnout: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,sandbox]'
 	@touch $@
 
 $(CHECKOV_VENV)/bin/checkov:
@@ -44,7 +44,7 @@ lint-python: $(BIN)/turnout
 
 lint-terraform: $(BIN)/turnout
 	terraform fmt -check -recursive -diff modules terraform
-	$(BIN)/python -m turnout.tf_validate $(TF_MODULES) terraform
+	$(BIN)/python -m turnout.deploy.validate $(TF_MODULES) terraform
 
 checkov: $(CHECKOV_VENV)/bin/checkov ## checkov over modules/ and terraform/ (zero failures)
 	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework terraform -d modules
@@ -76,7 +76,11 @@ bench: $(BIN)/turnout ## Benchmarks (handler; replication, drain, verify on the 
 
 .PHONY: chaos
 chaos: $(BIN)/turnout ## Chaos suite: cutover + rollback under injected faults, several seeds: writes docs/reliability.md
-	$(BIN)/python -m turnout.chaos.reliability $(if $(SEEDS),--seeds $(SEEDS),)
+	$(BIN)/python -m turnout.sandbox.chaos.reliability $(if $(SEEDS),--seeds $(SEEDS),)
+
+.PHONY: check-core-install
+check-core-install: ## pip install . (no extras) in a fresh venv: the operator tool works, moto is absent
+	.ci/check-core-install
 
 clean: ## Remove the work directory (local state of the sandbox, plans, builds)
 	rm -rf $(WORK) build

@@ -24,21 +24,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from turnout.aws import AwsAccess
-from turnout.drain import (
-    DEFAULT_WORKERS,
-    KclLeases,
-    ReplicatorConsumer,
-    ReplicatorLedger,
-    Verdict,
-    ledger_table_name,
-    predicate_for,
-    scope_from_context,
-)
-from turnout.drain_check import CheckContext
-from turnout.emulator import Emulator
-from turnout.spec import MigrationSpec
-from turnout.streams import list_shards
+from turnout.aws.access import AwsAccess
+from turnout.aws.kinesis import list_shards
+from turnout.drain.base import predicate_for
+from turnout.drain.check import CheckContext
+from turnout.drain.kcl import KclLeases
+from turnout.drain.ledger import ReplicatorConsumer, ReplicatorLedger
+from turnout.drain.scope import DEFAULT_WORKERS, scope_from_context
+from turnout.drain.verdicts import Verdict
+from turnout.sandbox.emulator.launcher import Emulator
+from turnout.spec.model import MigrationSpec
+from turnout.spec.names import names
 
 SHARDS = int(os.environ.get("BENCH_DRAIN_SHARDS", "1000"))
 GOAL_SECONDS = 10.0
@@ -137,7 +133,7 @@ def setup(emulator: Emulator, spec: MigrationSpec) -> dict[str, str]:
         for entry in response["Records"]:
             sequence[entry["ShardId"]] = entry["SequenceNumber"]
     assert len(sequence) == SHARDS, "one record in every shard"
-    ledger = ledger_table_name(spec, "old")
+    ledger = names(spec, "old").ledger_table
     create_table(dynamodb, ledger, "shard_key")
     create_table(dynamodb, LEASES, "leaseKey")
     write_items(

@@ -49,7 +49,7 @@ sys.path.insert(0, str(ROOT / "tests" / "integration"))
 
 import replication_kit as kit  # noqa: E402
 
-from turnout.emulator import Emulator  # noqa: E402
+from turnout.sandbox.emulator.launcher import Emulator  # noqa: E402
 
 N_RECORDS = int(os.environ.get("BENCH_RECORDS", "50000"))
 N_KEYS = 1000

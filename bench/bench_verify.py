@@ -27,10 +27,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from turnout.aws import AwsAccess
-from turnout.emulator import Emulator
-from turnout.spec import MigrationSpec
-from turnout.verify import VerifyOptions, since_window, verify
+from turnout.aws.access import AwsAccess
+from turnout.sandbox.emulator.launcher import Emulator
+from turnout.spec.model import MigrationSpec
+from turnout.verify.run import VerifyOptions, since_window, verify
 
 N_RECORDS = int(os.environ.get("BENCH_RECORDS", "50000"))
 N_KEYS = 1000

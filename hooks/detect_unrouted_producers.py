@@ -14,9 +14,10 @@ from typing import Literal
 from botocore.exceptions import ClientError
 from pydantic import Field
 
-from turnout.drain import bounded_timeout
+from turnout.aws.errors import error_code
+from turnout.aws.kinesis import ShardReader, children_of, is_open, list_shards
+from turnout.drain.scope import bounded_timeout
 from turnout.hooks import Hook, HookArgs, HookContext, HookFailed
-from turnout.streams import ShardReader, children_of, error_code, is_open, list_shards
 
 
 class DetectUnroutedProducers(Hook):

@@ -3,7 +3,7 @@ custom consumers' own hooks). Idempotent: an already disabled mapping is left as
 
 from __future__ import annotations
 
-from turnout.streams import ConsumerControlHook
+from turnout.consumers import ConsumerControlHook
 
 
 class PauseConsumers(ConsumerControlHook):

@@ -4,7 +4,7 @@ already enabled mapping is left as it is."""
 
 from __future__ import annotations
 
-from turnout.streams import ConsumerControlHook
+from turnout.consumers import ConsumerControlHook
 
 
 class ResumeConsumers(ConsumerControlHook):

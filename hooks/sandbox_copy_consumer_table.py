@@ -20,7 +20,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from turnout.hooks import Hook, HookArgs, HookContext, HookFailed
-from turnout.sandbox_app import processed_table_name
+from turnout.sandbox.names import processed_table_name
 
 _BATCH = 25
 

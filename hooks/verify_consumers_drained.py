@@ -14,7 +14,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from turnout.drain import bounded_timeout, predicate_for, scope_from_context, wait_until_drained
+from turnout.drain.base import predicate_for, wait_until_drained
+from turnout.drain.scope import bounded_timeout, scope_from_context
 from turnout.hooks import Hook, HookArgs, HookContext, HookFailed
 
 

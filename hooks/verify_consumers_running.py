@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from turnout.consumers import consumer_mapping_states
 from turnout.hooks import Hook, HookArgs, HookContext, HookFailed
-from turnout.streams import consumer_mapping_states
 
 
 class VerifyConsumersRunning(Hook):

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from turnout.aws.kinesis import ShardReader, is_open, list_shards
 from turnout.hooks import Hook, HookArgs, HookContext, HookFailed
-from turnout.streams import ShardReader, is_open, list_shards
 
 
 class VerifyNewStreamsEmpty(Hook):

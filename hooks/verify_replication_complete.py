@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from turnout.engine.runner import control_tables
 from turnout.engine.state import StateStore
 from turnout.hooks import Hook, HookArgs, HookContext, HookFailed
-from turnout.verify import (
+from turnout.spec.names import control_plane as control_tables
+from turnout.verify.run import (
     VerifyOptions,
     parse_since,
     problems_text,

@@ -14,11 +14,13 @@ from typing import Literal
 from botocore.exceptions import ClientError
 from pydantic import Field
 
-from turnout.drain import bounded_timeout, replication_lag, scope_from_context
+from turnout.aws.errors import error_code
+from turnout.aws.mappings import function_mappings
+from turnout.drain.ledger import replication_lag
+from turnout.drain.scope import bounded_timeout, scope_from_context
 from turnout.hooks import Hook, HookArgs, HookContext, HookFailed
 from turnout.inventory import direction_parameter_name, replicator_name
-from turnout.phases import ENVIRONMENTS
-from turnout.streams import error_code, function_mappings
+from turnout.spec.phases import ENVIRONMENTS
 
 
 class VerifyReplicationFlowing(Hook):

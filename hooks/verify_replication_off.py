@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from botocore.exceptions import ClientError
 
+from turnout.aws.errors import error_code
+from turnout.aws.mappings import function_mappings
 from turnout.hooks import Hook, HookArgs, HookContext, HookFailed
 from turnout.inventory import direction_parameter_name, replicator_name
-from turnout.phases import ENVIRONMENTS, direction_of_replicator_in
-from turnout.streams import error_code, function_mappings
+from turnout.spec.phases import ENVIRONMENTS, direction_of_replicator_in
 
 
 def _parameter(context: HookContext, environment: str, name: str) -> str | None:

@@ -8,13 +8,9 @@ from typing import Literal
 
 from pydantic import Field
 
-from turnout.drain import (
-    ReplicatorConsumer,
-    ReplicatorLedger,
-    bounded_timeout,
-    scope_from_context,
-    wait_until_drained,
-)
+from turnout.drain.base import wait_until_drained
+from turnout.drain.ledger import ReplicatorConsumer, ReplicatorLedger
+from turnout.drain.scope import bounded_timeout, scope_from_context
 from turnout.hooks import Hook, HookArgs, HookContext, HookFailed
 
 

@@ -8,9 +8,9 @@ from typing import Literal
 
 from botocore.exceptions import ClientError
 
+from turnout.aws.errors import error_code
 from turnout.hooks import Hook, HookArgs, HookContext, HookFailed
-from turnout.render import route_value
-from turnout.streams import error_code
+from turnout.spec.names import route_value
 
 
 class VerifyRoute(Hook):

@@ -59,7 +59,7 @@ module "stream" {
   shard_level_metrics = each.value.shard_level_metrics
 
   # moto drops the Tags of CreateStream; turnout's emulator launcher restores them
-  # (cli/turnout/emulator_server.py), so the same tags go to AWS and the emulator.
+  # (cli/turnout/sandbox/emulator/server.py), so the same tags go to AWS and the emulator.
   # An adopted stream (imports.tf) keeps exactly the tags it had.
   tags = each.value.tags != null ? each.value.tags : merge(local.tags, { "turnout:stream" = each.key })
 }

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from turnout.emulator import Emulator, EmulatorError
-from turnout.lambda_runtime import LocalLambdaRuntime
+from turnout.sandbox.emulator.launcher import Emulator, EmulatorError
+from turnout.sandbox.lambda_runtime import LocalLambdaRuntime
 
 REGION = "eu-west-1"
 

@@ -6,8 +6,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from turnout.phases import direction_of_replicator_in, peer_of
-from turnout.spec import MigrationSpec
+from turnout.spec.model import MigrationSpec
+from turnout.spec.phases import direction_of_replicator_in, peer_of
 
 
 def direction_parameter_name(spec: MigrationSpec) -> str:

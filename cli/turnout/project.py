@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from turnout.errors import TurnoutError
-from turnout.terraform import TerraformSettings
 
 
 @dataclass(frozen=True)
@@ -36,16 +35,3 @@ class Project:
             )
         work = work_dir or Path(os.environ.get("TURNOUT_WORK_DIR", root / ".work"))
         return cls(root=root, spec_path=spec_path, work_dir=work.resolve())
-
-    def terraform_settings(
-        self, aws_endpoint_url: str | None = None, stream_output: bool = False
-    ) -> TerraformSettings:
-        mirror = os.environ.get("TURNOUT_PROVIDER_MIRROR")
-        return TerraformSettings(
-            root_dir=self.terraform_dir,
-            work_dir=self.work_dir,
-            binary=os.environ.get("TURNOUT_TERRAFORM_BIN", "terraform"),
-            provider_mirror=Path(mirror) if mirror else None,
-            aws_endpoint_url=aws_endpoint_url or os.environ.get("TURNOUT_AWS_ENDPOINT_URL") or None,
-            stream_output=stream_output,
-        )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from turnout.chaos.cutover_runs import _failed_step, cli_command
+from turnout.sandbox.chaos.cutover_runs import _failed_step, cli_command
 
 
 def test_a_failed_run_is_known_by_the_step_it_names():

@@ -11,8 +11,8 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from turnout.chaos.api_faults import fault_status, set_faults, totals
-from turnout.chaos.faults import LAMBDA_USER_AGENT
+from turnout.sandbox.chaos.api_faults import fault_status, set_faults, totals
+from turnout.sandbox.chaos.faults import LAMBDA_USER_AGENT
 
 NO_RETRIES = Config(retries={"total_max_attempts": 1, "mode": "standard"})
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from turnout.chaos.proxy import LoopbackProxy
+from turnout.sandbox.chaos.proxy import LoopbackProxy
 
 
 @pytest.fixture

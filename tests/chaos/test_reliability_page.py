@@ -6,8 +6,8 @@ from __future__ import annotations
 import copy
 from dataclasses import asdict
 
-from turnout.chaos.faults import FaultPlan
-from turnout.chaos.reliability import FAULT_COLUMNS, failed_runs, render
+from turnout.sandbox.chaos.faults import FaultPlan
+from turnout.sandbox.chaos.reliability import FAULT_COLUMNS, failed_runs, render
 
 RECORD = {
     "scenario": "rollback",

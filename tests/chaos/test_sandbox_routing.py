@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from turnout.chaos.proxy import LoopbackProxy
 from turnout.project import Project
-from turnout.sandbox import Sandbox
-from turnout.sandbox_app.processes import descendants
+from turnout.sandbox.box import Sandbox
+from turnout.sandbox.chaos.proxy import LoopbackProxy
+from turnout.sandbox.processes import descendants
 
 REPO = Path(__file__).resolve().parents[2]
 

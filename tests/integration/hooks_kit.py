@@ -8,9 +8,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from turnout.aws import AwsAccess
+from turnout.aws.access import AwsAccess
 from turnout.hooks import HookContext, load_hook
-from turnout.spec import MigrationSpec
+from turnout.spec.model import MigrationSpec
 
 REPO = Path(__file__).resolve().parents[2]
 HOOKS = REPO / "hooks"

@@ -28,13 +28,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from turnout.emulator import Emulator
+from turnout.deploy.package import HANDLER_SOURCE, build_replicator_package
+from turnout.deploy.render import render_environments
 from turnout.inventory import direction_parameter_name, replicator_name
-from turnout.lambda_package import HANDLER_SOURCE, build_replicator_package
-from turnout.lambda_runtime import LocalLambdaRuntime
-from turnout.render import render_environments
-from turnout.spec import MigrationSpec
-from turnout.spec_loader import load_spec
+from turnout.sandbox.emulator.launcher import Emulator
+from turnout.sandbox.lambda_runtime import LocalLambdaRuntime
+from turnout.spec.loader import load_spec
+from turnout.spec.model import MigrationSpec
 
 REPO = Path(__file__).resolve().parents[2]
 SPEC_PATH = Path(__file__).resolve().parent / "specs" / "replication.yaml"
@@ -188,12 +188,12 @@ class Deployment:
         )
 
     def runtime_cli(self, state_dir: Path, log_file: Path) -> subprocess.Popen[bytes]:
-        """``python -m turnout.lambda_runtime`` in its own session, scoped to our two accounts."""
+        """``python -m turnout.sandbox.lambda_runtime`` in its own session, scoped to our two accounts."""
         pid_file = state_dir / "lambda-runtime.pid"
         command = [
             sys.executable,
             "-m",
-            "turnout.lambda_runtime",
+            "turnout.sandbox.lambda_runtime",
             "--endpoint",
             self.emulator.endpoint_url,
             "--accounts",

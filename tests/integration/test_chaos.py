@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from turnout.chaos.faults import FaultPlan
-from turnout.chaos.scenario import RunSize, run_scenario
 from turnout.project import Project
+from turnout.sandbox.chaos.faults import FaultPlan
+from turnout.sandbox.chaos.scenario import RunSize, run_scenario
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]
 REPO = Path(__file__).resolve().parents[2]

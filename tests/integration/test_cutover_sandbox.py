@@ -21,19 +21,19 @@ from pathlib import Path
 
 import pytest
 
-from turnout.chaos.cutover_runs import (
+from turnout.engine.state import now_iso
+from turnout.engine.steps import transition
+from turnout.project import Project
+from turnout.sandbox.box import Sandbox
+from turnout.sandbox.chaos.cutover_runs import (
     cli_command,
     cli_env,
     side_effects_completed,
     started_steps,
 )
-from turnout.engine.factory import build_engine
-from turnout.engine.state import now_iso
-from turnout.engine.steps import transition
-from turnout.project import Project
-from turnout.sandbox import Sandbox
-from turnout.sandbox_app.report import assert_nothing_lost, format_report
-from turnout.spec_loader import load_spec
+from turnout.sandbox.pipeline.report import assert_nothing_lost, format_report
+from turnout.spec.loader import load_spec
+from turnout.targets import build_engine
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(2400)]
 REPO = Path(__file__).resolve().parents[2]

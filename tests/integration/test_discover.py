@@ -15,8 +15,8 @@ import pytest
 import yaml
 
 from turnout.cli import main
+from turnout.deploy.terraform import TerraformRunner, terraform_settings
 from turnout.project import Project
-from turnout.terraform import TerraformRunner
 
 pytestmark = pytest.mark.integration
 
@@ -228,7 +228,7 @@ def test_render_then_plan_of_the_old_environment_imports_the_streams_and_changes
         main(["plan", "--env", "old", "--spec", spec, "--endpoint-url", emulator.endpoint_url]) == 0
     )
     project = Project.locate(Path(spec), work)
-    runner = TerraformRunner(project.terraform_settings(emulator.endpoint_url), "old")
+    runner = TerraformRunner(terraform_settings(project, emulator.endpoint_url), "old")
     plan = runner.show_plan()
     streams = [c for c in plan["resource_changes"] if c["type"] == "aws_kinesis_stream"]
     assert sorted(c["address"] for c in streams) == [

@@ -12,8 +12,8 @@ import yaml
 from hooks_kit import create_streams, create_table, make_spec, put_to_shard, shard_ids
 
 from turnout.cli import main
-from turnout.drain import ledger_table_name
 from turnout.inventory import replicator_name
+from turnout.spec.names import names
 
 pytestmark = pytest.mark.integration
 
@@ -95,9 +95,9 @@ def test_the_replicator_ledger_is_checked_where_the_replicator_is_deployed(
     assert code == 3
     (replicator,) = json.loads(out)["consumers"]
     assert replicator["consumer"] == f"replicator:{replicator_name(spec, 'old')}"
-    assert ledger_table_name(spec, "old") in replicator["note"]
+    assert names(spec, "old").ledger_table in replicator["note"]
 
-    table = create_table(emulator, "old", ledger_table_name(spec, "old"), "shard_key")
+    table = create_table(emulator, "old", names(spec, "old").ledger_table, "shard_key")
     name = spec.streams[0].name_in("old")
     ddb = emulator.client("dynamodb", "old")
     for shard in shard_ids(emulator, "old", name):

@@ -30,17 +30,13 @@ from hooks_kit import (
     shard_ids,
 )
 
-from turnout.drain import (
-    LambdaMetrics,
-    ReplicatorConsumer,
-    ReplicatorLedger,
-    Verdict,
-    ledger_table_name,
-    markers_table_name,
-    predicate_for,
-    scope_from_context,
-)
+from turnout.drain.base import predicate_for
+from turnout.drain.lambda_consumers import LambdaMetrics
+from turnout.drain.ledger import ReplicatorConsumer, ReplicatorLedger
+from turnout.drain.scope import scope_from_context
+from turnout.drain.verdicts import Verdict
 from turnout.hooks import HookFailed
+from turnout.spec.names import names
 
 pytestmark = pytest.mark.integration
 
@@ -54,7 +50,7 @@ def marker_setup(emulator, lambda_kit, *, enabled: bool = True):
     }
     spec = make_spec(emulator, consumers_old=[consumer])
     arn = create_streams(emulator, spec, "old")["events"]
-    markers = create_table(emulator, "old", markers_table_name(spec, "old"), "marker_id")
+    markers = create_table(emulator, "old", names(spec, "old").markers_table, "marker_id")
     table = lambda_kit.table()
     function = lambda_kit.function(
         table=table, env={"MARKERS_TABLE": markers}, source=MARKER_CONSUMER
@@ -260,14 +256,14 @@ def test_ledger_with_one_record_left_in_a_closed_parent_is_not_drained(emulator)
     )
     missing = predicate.check()
     assert missing.verdict is Verdict.UNKNOWN, "no ledger table: no evidence"
-    assert ledger_table_name(spec, "old") in missing.note
+    assert names(spec, "old").ledger_table in missing.note
 
     replicated = put_to_shard(emulator, "old", name, first, "replicated")["SequenceNumber"]
     put_to_shard(emulator, "old", name, first, "left behind")  # planted before the split
     last_second = put_to_shard(emulator, "old", name, second, "other")["SequenceNumber"]
     parent, left, right = split_first_shard(emulator, name)
     assert parent == first
-    table = create_table(emulator, "old", ledger_table_name(spec, "old"), "shard_key")
+    table = create_table(emulator, "old", names(spec, "old").ledger_table, "shard_key")
     ddb = emulator.client("dynamodb", "old")
 
     def ledger(shard: str, seq: str) -> None:

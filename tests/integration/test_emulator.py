@@ -15,7 +15,7 @@ import zipfile
 
 import pytest
 
-from turnout.emulator import Emulator, EmulatorError
+from turnout.sandbox.emulator.launcher import Emulator, EmulatorError
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -249,7 +249,7 @@ def test_put_records_answer_is_the_bytes_of_motos_serializer(monkeypatch):
     from moto import mock_aws
     from moto.kinesis.responses import KinesisResponse
 
-    from turnout.emulator_server import put_records_json
+    from turnout.sandbox.emulator.server import put_records_json
 
     original = KinesisResponse.put_records
     compared = []

@@ -13,14 +13,15 @@ from pathlib import Path
 import pytest
 from hooks_kit import create_state_table
 
-from turnout.aws import AwsAccess
+from turnout.aws.access import AwsAccess
+from turnout.engine.hook_runner import HookRunner
 from turnout.engine.lock import CutoverLock, LockHeld, LockLost
-from turnout.engine.runner import CutoverEngine, CutoverFailed, EngineSettings, control_tables
+from turnout.engine.runner import CutoverEngine, CutoverFailed
 from turnout.engine.state import ConcurrentWriteError, StateError, StateStore
 from turnout.engine.steps import HookStep, transition
-from turnout.project import Project
-from turnout.spec import MigrationSpec
-from turnout.spec_loader import load_spec
+from turnout.spec.loader import load_spec
+from turnout.spec.model import MigrationSpec
+from turnout.spec.names import control_plane as control_tables
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
@@ -102,24 +103,27 @@ def harness(spec, emulator, tables, tmp_path, monkeypatch):
     monkeypatch.setenv("ENGINE_TEST_FAIL", str(fail))
     applied: list[str] = []
 
-    def applier(current, step):
-        applied.append(f"{current.name}:{step.id}")
-        if fail.exists() and fail.read_text().strip() == step.id:
-            raise CutoverFailed(f"{step.id}: injected terraform failure")
-        return {"posture": step.posture.describe()}
+    class FakeApplier:
+        """Stands in for Terraform: records each apply and fails the one named in `fail`."""
+
+        def apply(self, phase, posture, label):
+            applied.append(label.replace("/", ":"))
+            step_id = label.rsplit("/", 1)[-1]
+            if fail.exists() and fail.read_text().strip() == step_id:
+                raise CutoverFailed(f"{step_id}: injected terraform failure")
+            return {"posture": posture.describe()}
+
+        def plan_texts(self, phase, posture, label):
+            return []
 
     def engine() -> CutoverEngine:
-        settings = EngineSettings(
-            terraform_project=Project(
-                REPO, REPO / "terraform" / "migration.yaml", tmp_path / "work"
-            ),
-            aws=AwsAccess.for_emulator(spec, emulator),
-            hooks_dir=hooks_dir,
-            work_dir=tmp_path / "work",
+        return CutoverEngine(
+            spec,
+            AwsAccess.for_emulator(spec, emulator),
+            FakeApplier(),
+            HookRunner(hooks_dir),
             progress=lambda message: None,
-            applier=applier,
         )
-        return CutoverEngine(spec, settings)
 
     class Harness:
         pass

@@ -17,10 +17,9 @@ from hooks_kit import (
     shard_ids,
 )
 
-from turnout.drain import ledger_table_name
 from turnout.hooks import HookFailed
 from turnout.inventory import direction_parameter_name, replicator_name
-from turnout.render import route_value
+from turnout.spec.names import names, route_value
 
 pytestmark = pytest.mark.integration
 
@@ -176,7 +175,7 @@ def test_a_producer_that_stops_restarts_the_quiet_window_then_passes(emulator):
 
 def ledger_put(emulator, spec, stream_name: str, shard: str, record: dict) -> None:
     emulator.client("dynamodb", "old").put_item(
-        TableName=ledger_table_name(spec, "old"),
+        TableName=names(spec, "old").ledger_table,
         Item={
             "shard_key": {"S": f"{stream_name}/{shard}"},
             "last_sequence_number": {"S": record["SequenceNumber"]},
@@ -202,7 +201,7 @@ def put_and_read(emulator, name: str, shard: str, data: str) -> dict:
 def test_replicator_drained_when_the_ledger_holds_every_shards_last_record(emulator):
     spec = make_spec(emulator)
     create_streams(emulator, spec, "old")
-    create_table(emulator, "old", ledger_table_name(spec, "old"), "shard_key")
+    create_table(emulator, "old", names(spec, "old").ledger_table, "shard_key")
     name = spec.streams[0].name_in("old")
     first, second = shard_ids(emulator, "old", name)
     ledger_put(emulator, spec, name, first, put_and_read(emulator, name, first, "a"))
@@ -223,7 +222,7 @@ def test_replication_flowing_needs_an_enabled_replicator_and_lag_within_the_limi
 ):
     spec = make_spec(emulator)
     replicator(emulator, lambda_kit, spec, "old", enabled=True)
-    create_table(emulator, "old", ledger_table_name(spec, "old"), "shard_key")
+    create_table(emulator, "old", names(spec, "old").ledger_table, "shard_key")
     name = spec.streams[0].name_in("old")
     shard = shard_ids(emulator, "old", name)[0]
     args = {

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from turnout.lambda_runtime.checkpoints import CheckpointStore
+from turnout.sandbox.lambda_runtime.checkpoints import CheckpointStore
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -348,7 +348,7 @@ def _start_cli(kit, state_dir: Path, log: Path) -> subprocess.Popen:
             [
                 sys.executable,
                 "-m",
-                "turnout.lambda_runtime",
+                "turnout.sandbox.lambda_runtime",
                 "--endpoint",
                 kit.emu.endpoint_url,
                 "--accounts",

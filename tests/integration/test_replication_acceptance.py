@@ -4,7 +4,7 @@ Real infrastructure: ``specs/replication.yaml`` applied with the real Terraform 
 environments at phase ``baseline``, then re-rendered at ``mirrored`` and applied again, which
 enables the new→old replicator's mappings and sets the active-direction parameter in both
 accounts (the real toggle). Real code: the deployed replicator zip, run by the local Lambda
-runtime (in-process, or as the ``python -m turnout.lambda_runtime`` CLI), scoped to this spec's
+runtime (in-process, or as the ``python -m turnout.sandbox.lambda_runtime`` CLI), scoped to this spec's
 two accounts. Real cross-account writes: the function assumes the writer role in the other
 account with the external id.
 

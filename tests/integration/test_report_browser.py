@@ -21,10 +21,10 @@ from hooks_kit import create_state_table
 
 from turnout.cli import main
 from turnout.engine import state as state_module
-from turnout.engine.runner import control_tables
 from turnout.engine.state import StateStore
-from turnout.spec import MigrationSpec
-from turnout.spec_loader import load_spec
+from turnout.spec.loader import load_spec
+from turnout.spec.model import MigrationSpec
+from turnout.spec.names import control_plane as control_tables
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 REPO = Path(__file__).resolve().parents[2]

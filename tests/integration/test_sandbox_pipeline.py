@@ -13,12 +13,12 @@ import pytest
 from turnout.hooks import HookContext, load_hook
 from turnout.inventory import direction_parameter_name, replicator_name
 from turnout.project import Project
-from turnout.render import route_value
-from turnout.sandbox import Sandbox
-from turnout.sandbox_app import markers_table_name, processed_table_name
-from turnout.sandbox_app.pipeline import consumer_mappings, set_consumers_enabled
-from turnout.sandbox_app.processes import descendants, pid_alive
-from turnout.sandbox_app.report import assert_nothing_lost, format_report, read_events
+from turnout.sandbox.box import Sandbox
+from turnout.sandbox.names import processed_table_name
+from turnout.sandbox.pipeline.create import consumer_mappings, set_consumers_enabled
+from turnout.sandbox.pipeline.report import assert_nothing_lost, format_report, read_events
+from turnout.sandbox.processes import descendants, pid_alive
+from turnout.spec.names import names, route_value
 
 pytestmark = pytest.mark.integration
 
@@ -98,7 +98,7 @@ def test_baseline_old_consumers_process_every_event_new_ones_nothing(sandbox):
     assert old["unparseable"] == 1 and old["unknown_events"] == 0
     assert report["produced"]["keys"] > 800  # of 1,000 (uniform draws)
     marker = aws.client("old", "dynamodb").get_item(
-        TableName=markers_table_name(spec, "old"), Key={"marker_id": {"S": "marker-baseline-1"}}
+        TableName=names(spec, "old").markers_table, Key={"marker_id": {"S": "marker-baseline-1"}}
     )
     assert marker["Item"]["consumer"]["S"] == "legacy-clicks-processor"
 

@@ -7,7 +7,7 @@ import io
 import json
 import random
 
-from turnout.sandbox_app.producer import MAX_RECORDS_PER_CALL, Producer, recover
+from turnout.sandbox.pipeline.producer import MAX_RECORDS_PER_CALL, Producer, recover
 
 
 class FlakyKinesis:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from turnout.sandbox_app.report import assert_nothing_lost, compute_report, format_report
+from turnout.sandbox.pipeline.report import assert_nothing_lost, compute_report, format_report
 
 
 def event(event_id: str, env: str, seq: int, sn: int, key: str = "k1", shard: str = "s-0") -> dict:

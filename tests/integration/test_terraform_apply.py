@@ -7,11 +7,13 @@ import json
 import pytest
 
 from turnout import deploy
+from turnout.deploy.render import render_environments
+from turnout.deploy.terraform import TerraformRunner, terraform_settings
 from turnout.errors import TerraformError
 from turnout.inventory import direction_parameter_name, replicator_name
-from turnout.render import render_environments
-from turnout.spec import MigrationSpec
-from turnout.spec_loader import load_spec
+from turnout.spec.loader import load_spec
+from turnout.spec.model import MigrationSpec
+from turnout.spec.names import names
 
 pytestmark = pytest.mark.integration
 
@@ -38,6 +40,20 @@ def applied(sandbox_project, spec, emulator) -> dict:
         )
         assert summary.totals["add"] > 10, summary.text()
     return paths
+
+
+@pytest.mark.parametrize("environment", ["old", "new"])
+def test_the_arns_terraform_reports_are_the_ones_python_computes(
+    applied, sandbox_project, spec, emulator, environment
+):
+    runner = TerraformRunner(
+        terraform_settings(sandbox_project, emulator.endpoint_url), environment
+    )
+    outputs = runner.output()
+    mine = names(spec, environment)
+    assert outputs["stream_arns"] == {s.name: mine.stream_arn(s.name) for s in spec.streams}
+    assert outputs["replicator"]["role_arn"] == mine.replicator_role_arn
+    assert outputs["writer_role"]["arn"] == mine.writer_role_arn
 
 
 def account(spec: MigrationSpec, environment: str) -> str:

@@ -12,13 +12,13 @@ from types import SimpleNamespace
 import pytest
 from hooks_kit import context, create_state_table, create_streams, make_spec, run_hook
 
-from turnout.aws import AwsAccess
+from turnout.aws.access import AwsAccess
 from turnout.cli import main
-from turnout.engine.runner import control_tables
 from turnout.engine.state import MigrationState, StateStore
 from turnout.hooks import HookFailed
-from turnout.verify import CLOCK_MARGIN_SECONDS as CLOCK_MARGIN
-from turnout.verify import VerifyOptions, since_window, verify
+from turnout.spec.names import control_plane as control_tables
+from turnout.verify.run import CLOCK_MARGIN_SECONDS as CLOCK_MARGIN
+from turnout.verify.run import VerifyOptions, since_window, verify
 
 pytestmark = pytest.mark.integration
 
@@ -197,10 +197,8 @@ def test_the_command_takes_its_window_from_the_journal_and_exits_1_on_problems(
     copies = read_in_order(emulator.client("kinesis", "new"), stream.name_in("new"))
     del copies[7]
     put_in_order(emulator.client("kinesis", "old"), stream.name_in("old"), copies)
-    engine = SimpleNamespace(
-        spec=spec, settings=SimpleNamespace(aws=AwsAccess.for_emulator(spec, emulator)), store=store
-    )
-    monkeypatch.setattr("turnout.engine.factory.build_engine", lambda *args, **kwargs: engine)
+    engine = SimpleNamespace(spec=spec, aws=AwsAccess.for_emulator(spec, emulator), store=store)
+    monkeypatch.setattr("turnout.cli.inspect_commands.build_engine", lambda *a, **k: engine)
     assert main(["verify", "--json", "--grace-seconds", "0"]) == 1
     document = json.loads(capsys.readouterr().out)
     assert document["window"]["source"] == "journal"

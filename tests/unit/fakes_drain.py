@@ -14,7 +14,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from turnout.spec import MigrationSpec
+from turnout.spec.model import MigrationSpec
 
 MAX_HASH = 2**128 - 1
 

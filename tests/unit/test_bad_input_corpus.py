@@ -19,12 +19,12 @@ import pytest
 import yaml
 
 from turnout.cli import main
-from turnout.engine.runner import CutoverEngine
+from turnout.deploy.render import TEMPLATE_NAME, render_environments
+from turnout.engine.hook_runner import HookRunner
 from turnout.engine.steps import HookStep
 from turnout.errors import RenderError, SpecError, TurnoutError
 from turnout.hooks import HookError, load_hook
-from turnout.render import TEMPLATE_NAME, render_environments
-from turnout.spec_loader import load_spec
+from turnout.spec.loader import load_spec
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "terraform" / "migration.yaml"
@@ -173,19 +173,19 @@ def test_a_directory_where_the_spec_should_be_is_named_as_such(project):
 
 BAD_TEMPLATES: dict[str, tuple[str, str]] = {
     "undefined_variable_names_the_line": (
-        '{\n  "a": 1,\n  "zone": {{ env.zone | tojson }}\n}\n',
+        '{\n  "a": 1,\n  "zone": {{ spec.zone | tojson }}\n}\n',
         f"{TEMPLATE_NAME} line 3",
     ),
     "undefined_attribute_of_a_known_name": (
-        '{\n  "stream": {{ streams[0].colour | tojson }}\n}\n',
+        '{\n  "stream": {{ spec.streams[0].colour | tojson }}\n}\n',
         f"{TEMPLATE_NAME} line 2",
     ),
     "syntax_error_names_the_line": (
-        '{\n  "a": 1,\n  {% if env.name %}\n  "b": 2\n}\n',
+        '{\n  "a": 1,\n  {% if environment %}\n  "b": 2\n}\n',
         f"{TEMPLATE_NAME} line 3",
     ),
-    "unknown_filter": ('{ "a": {{ env.name | shout }} }\n', f"{TEMPLATE_NAME} line 1"),
-    "output_is_not_json": ('{ "a": {{ env.name }} }\n', "near '{ \"a\": old }'"),
+    "unknown_filter": ('{ "a": {{ environment | shout }} }\n', f"{TEMPLATE_NAME} line 1"),
+    "output_is_not_json": ('{ "a": {{ environment }} }\n', "near '{ \"a\": old }'"),
     "output_is_a_json_list_not_an_object": ("[1, 2, 3]\n", "not an object"),
 }
 
@@ -371,12 +371,10 @@ def test_a_misbehaving_hook_becomes_a_hook_failure_naming_the_hook(case, timeout
         "from turnout.hooks import Hook\n"
         f"class Misbehaves(Hook):\n    def run(self, context):\n        {body}\n"
     )
-    # The engine's hook runner needs only the hooks folder and the spec from its engine.
-    engine = SimpleNamespace(settings=SimpleNamespace(hooks_dir=tmp_path), spec=None)
     step = HookStep("misbehaves-step", "misbehaves", timeout_seconds=timeout)
     context = SimpleNamespace(deadline=None)
     with pytest.raises(TurnoutError) as raised:
-        CutoverEngine._run_hook(engine, step, context)
+        HookRunner(tmp_path).run(step, None, context)
     assert_one_clear_paragraph(str(raised.value), culprit)
     assert "misbehaves" in str(raised.value)
 

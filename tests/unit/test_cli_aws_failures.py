@@ -7,6 +7,7 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
 from turnout import cli
+from turnout.project import Project
 
 
 @pytest.mark.parametrize(
@@ -25,7 +26,7 @@ def test_an_aws_failure_mid_command_is_one_paragraph_that_says_how_to_resume(
     def fail(*args, **kwargs):
         raise failure
 
-    monkeypatch.setattr(cli.Project, "locate", fail)
+    monkeypatch.setattr(Project, "locate", fail)
     code = cli.main(["status"])
     err = capsys.readouterr().err
     assert code == 1

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from turnout.engine.steps import path, transition
-from turnout.spec_loader import load_spec
+from turnout.spec.loader import load_spec
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from turnout.engine.steps import ApplyStep, PathError, path, transition
-from turnout.spec import MigrationSpec
-from turnout.spec_loader import load_spec
+from turnout.spec.loader import load_spec
+from turnout.spec.model import MigrationSpec
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from turnout import deploy
+from turnout.deploy.terraform import TerraformRunner, TerraformSettings
+from turnout.deploy.workflow import inputs_fingerprint
 from turnout.errors import TerraformError
 from turnout.project import Project
-from turnout.terraform import TerraformRunner, TerraformSettings
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -41,7 +42,7 @@ def test_apply_is_refused_when_the_tfvars_changed_after_the_plan(project):
     var_file = project.terraform_dir / "new.tfvars.json"
     (plans / "new.tfplan").write_bytes(b"reviewed plan")
     (plans / "new.inputs.json").write_text(
-        json.dumps({"inputs": deploy._fingerprint(project, var_file), "var_file": str(var_file)})
+        json.dumps({"inputs": inputs_fingerprint(project, var_file), "var_file": str(var_file)})
     )
     var_file.write_text(var_file.read_text().replace('"batch_size": 2000', '"batch_size": 10'))
     with pytest.raises(TerraformError, match="changed after it was made"):

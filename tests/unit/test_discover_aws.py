@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError, NoCredentialsError
 
-from turnout.discover import discover, list_stream_names
-from turnout.discover_aws import AccountReader, Backoff, DiscoveryError, check_region, pages
+from turnout.discover.classify import discover, list_stream_names
+from turnout.discover.reader import AccountReader, Backoff, DiscoveryError, check_region, pages
 
 
 def client_error(code: str, operation: str = "Call") -> ClientError:

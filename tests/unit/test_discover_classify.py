@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from turnout.discover import (
+from turnout.discover.classify import (
     StreamFacts,
     classify_consumers,
     classify_mappings,
@@ -13,7 +13,7 @@ from turnout.discover import (
     match_leases,
     parse_lease_key,
 )
-from turnout.discover_output import logical_names
+from turnout.discover.output import logical_names
 
 ARN = "arn:aws:kinesis:eu-west-1:111111111111:stream/{}"
 KEY_ARN = "arn:aws:kms:eu-west-1:111111111111:key/0f0e0d0c-0b0a-0908-0706-050403020100"

@@ -9,17 +9,12 @@ from pathlib import Path
 import pytest
 from test_discover_classify import KEY_ARN, stream
 
-from turnout.discover import Discovery, LeaseTableFacts, MappingFacts
-from turnout.discover_aws import DiscoveryError
-from turnout.discover_output import (
-    DiscoveryFiles,
-    discovery_text,
-    import_blocks,
-    write_discovery,
-)
+from turnout.deploy.render import SHARD_LEVEL_METRICS, render_environments
+from turnout.discover.classify import Discovery, LeaseTableFacts, MappingFacts
+from turnout.discover.output import DiscoveryFiles, discovery_text, import_blocks, write_discovery
+from turnout.discover.reader import DiscoveryError
 from turnout.errors import RenderError
-from turnout.render import SHARD_LEVEL_METRICS, render_environments
-from turnout.spec_loader import load_spec
+from turnout.spec.loader import load_spec
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -8,9 +8,11 @@ import threading
 import pytest
 from fakes_drain import PHYSICAL, FakeClock, FakeDynamoDB, FakeKinesis, client_error, make_spec
 
-import turnout.drain as drain
-from turnout.drain import DrainScope, ReplicatorConsumer, ReplicatorLedger, Verdict, per_shard
-from turnout.streams import ShardReader
+import turnout.drain.scope as drain_scope
+from turnout.aws.kinesis import ShardReader
+from turnout.drain.ledger import ReplicatorConsumer, ReplicatorLedger
+from turnout.drain.scope import DrainScope, per_shard
+from turnout.drain.verdicts import Verdict
 
 LEDGER = "o-turnout-ledger-old-to-new"
 
@@ -59,7 +61,7 @@ def test_never_more_threads_than_workers():
 
 
 def test_long_checks_report_progress(monkeypatch):
-    monkeypatch.setattr(drain, "PROGRESS_EVERY_SECONDS", 0.0)
+    monkeypatch.setattr(drain_scope, "PROGRESS_EVERY_SECONDS", 0.0)
     lines: list[str] = []
     per_shard(scope(workers=2, progress=lines.append), list(range(5)), lambda i: i, "ledger of x")
     assert lines and lines[-1].startswith("ledger of x: checked 5/5 shards")

@@ -16,9 +16,11 @@ from fakes_drain import (
     make_spec,
 )
 
-from turnout.drain import DrainScope, KclLeases, Verdict, predicate_for
-from turnout.drain_kcl import aggregated_record_count
-from turnout.streams import ShardReader
+from turnout.aws.kinesis import ShardReader
+from turnout.drain.base import predicate_for
+from turnout.drain.kcl import KclLeases, aggregated_record_count
+from turnout.drain.scope import DrainScope
+from turnout.drain.verdicts import Verdict
 
 SHARD0 = "shardId-000000000000"
 KCL = {"kind": "kcl", "application": "app", "lease_table": "app-leases", "streams": [STREAM]}

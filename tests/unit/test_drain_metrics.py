@@ -6,7 +6,10 @@ from __future__ import annotations
 
 from fakes_drain import PHYSICAL, STREAM, FakeClock, FakeCloudWatch, make_spec
 
-from turnout.drain import DrainScope, LambdaMetrics, Verdict, predicate_for
+from turnout.drain.base import predicate_for
+from turnout.drain.lambda_consumers import LambdaMetrics
+from turnout.drain.scope import DrainScope
+from turnout.drain.verdicts import Verdict
 
 PERIOD = 60
 QUIET = 3

@@ -3,7 +3,7 @@ Lambda service publishes them, and a failing PutMetricData never raises."""
 
 from __future__ import annotations
 
-from turnout.lambda_runtime.metrics import LambdaMetricsPublisher
+from turnout.sandbox.lambda_runtime.metrics import LambdaMetricsPublisher
 
 ARN = "arn:aws:lambda:eu-west-1:111111111111:function:fn"
 

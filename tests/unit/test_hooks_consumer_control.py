@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from fakes_drain import PHYSICAL, FakeClock, FakeKinesis, FakeLambda, make_spec
 
+from turnout.aws.mappings import settle_mapping
 from turnout.hooks import HookContext, HookError, HookFailed, load_hook
-from turnout.streams import settle_mapping
 
 REPO = Path(__file__).resolve().parents[2]
 ARN = f"arn:aws:kinesis:eu-west-1:111111111111:stream/{PHYSICAL}"

@@ -16,18 +16,13 @@ from fakes_drain import (
     make_spec,
 )
 
-from turnout.drain import (
-    DrainScope,
-    KclLeases,
-    LambdaMarkers,
-    NoEvidence,
-    ReplicatorConsumer,
-    ReplicatorLedger,
-    Verdict,
-    predicate_for,
-    wait_until_drained,
-)
-from turnout.streams import ShardReader
+from turnout.aws.kinesis import ShardReader
+from turnout.drain.base import NoEvidence, predicate_for, wait_until_drained
+from turnout.drain.kcl import KclLeases
+from turnout.drain.lambda_consumers import LambdaMarkers
+from turnout.drain.ledger import ReplicatorConsumer, ReplicatorLedger
+from turnout.drain.scope import DrainScope
+from turnout.drain.verdicts import Verdict
 
 
 class World:

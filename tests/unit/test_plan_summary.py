@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from turnout.deploy.plan_summary import refuse_destruction, summarise_plan
 from turnout.errors import TerraformError
-from turnout.plan_summary import refuse_destruction, summarise_plan
 
 
 def change(address: str, kind: str, *actions: str) -> dict:

@@ -10,9 +10,9 @@ import pytest
 import yaml
 
 from turnout.cli import main
+from turnout.deploy.render import render_environments
 from turnout.errors import RenderError
-from turnout.render import render_environments
-from turnout.spec_loader import load_spec
+from turnout.spec.loader import load_spec
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -108,7 +108,7 @@ def test_halting_replication_in_the_spec_overrides_the_phase(project):
 def test_a_template_using_an_unknown_name_fails_instead_of_rendering_empty(project):
     template = project / "templates" / "environment.tfvars.json.j2"
     template.write_text(
-        template.read_text().replace("{{ env.region | tojson }}", "{{ env.zone | tojson }}")
+        template.read_text().replace("{{ own.region | tojson }}", "{{ own.zone | tojson }}")
     )
     spec = load_spec(project / "migration.yaml")
     with pytest.raises(RenderError, match="zone"):
@@ -124,7 +124,7 @@ def test_a_template_syntax_error_names_the_line(project):
 
 
 def test_the_rendered_package_hash_follows_the_handler_code(project, tmp_path):
-    from turnout.lambda_package import build_replicator_package
+    from turnout.deploy.package import build_replicator_package
 
     handler = tmp_path / "replicator.py"
     handler.write_text("def handler(event, context):\n    return {}\n")

@@ -17,7 +17,7 @@ from turnout.report.collect import (
     read_series,
     report_window,
 )
-from turnout.spec_loader import load_spec
+from turnout.spec.loader import load_spec
 
 REPO = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

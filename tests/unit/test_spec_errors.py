@@ -10,7 +10,7 @@ import yaml
 
 from turnout.cli import main
 from turnout.errors import SpecError
-from turnout.spec_loader import load_spec
+from turnout.spec.loader import load_spec
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "terraform" / "migration.yaml"
 

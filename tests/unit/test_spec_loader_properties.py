@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from turnout.errors import SpecError
-from turnout.spec import MigrationSpec
-from turnout.spec_loader import load_spec
+from turnout.spec.loader import load_spec
+from turnout.spec.model import MigrationSpec
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "terraform" / "migration.yaml"
 EXAMPLE_DOCUMENT = yaml.safe_load(EXAMPLE.read_text())

@@ -8,7 +8,7 @@ import pytest
 
 from turnout.engine.steps import HookStep, transition
 from turnout.hooks import HookError, load_hook
-from turnout.spec_loader import load_spec
+from turnout.spec.loader import load_spec
 
 REPO = Path(__file__).resolve().parents[2]
 

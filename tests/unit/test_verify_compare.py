@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from turnout.verify_compare import Seen, compare_key, digest, out_of_order
+from turnout.verify.compare import Seen, compare_key, digest, out_of_order
 
 
 def records(*payloads: str, shard: str = "shardId-000000000000", edge_from: int | None = None):

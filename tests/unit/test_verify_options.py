@@ -9,7 +9,7 @@ import pytest
 
 from turnout.cli import main
 from turnout.engine.state import MigrationState
-from turnout.verify import (
+from turnout.verify.run import (
     CLOCK_MARGIN_SECONDS,
     VerifyError,
     VerifyOptions,

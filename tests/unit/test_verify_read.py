@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from fakes_drain import FakeClock, FakeKinesis, client_error
 
-from turnout.verify_compare import digest
-from turnout.verify_read import (
+from turnout.verify.compare import digest
+from turnout.verify.read import (
     KeySample,
     ReadWindow,
     ShardReaderSettings,

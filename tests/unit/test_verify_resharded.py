@@ -8,7 +8,7 @@ from types import SimpleNamespace
 from fakes_drain import PHYSICAL, FakeClock, make_spec
 from test_verify_read import VerifyKinesis
 
-from turnout.verify import VerifyOptions, since_window, verify
+from turnout.verify.run import VerifyOptions, since_window, verify
 
 NEW, OLD = "clicks-new", PHYSICAL
 

@@ -1,37 +1,33 @@
-"""Build a cutover engine for real AWS or for the running sandbox."""
+"""Assemble a cutover engine from its parts: the spec, AWS access, Terraform and the hooks."""
 
 from __future__ import annotations
 
-from turnout.aws import AwsAccess
-from turnout.engine.runner import CutoverEngine, EngineSettings, Progress
+from pathlib import Path
+from typing import Any
+
+from turnout.deploy.posture import PostureApplier
+from turnout.engine.hook_runner import HookRunner
+from turnout.engine.runner import CutoverEngine, Progress
 from turnout.project import Project
-from turnout.spec import MigrationSpec
-from turnout.spec_loader import load_spec
+from turnout.spec.model import MigrationSpec
 
 
-def build_engine(
-    project: Project, sandbox: bool, progress: Progress, spec: MigrationSpec | None = None
+def assemble_engine(
+    spec: MigrationSpec,
+    aws: Any,
+    terraform_project: Project,
+    hooks_dir: Path,
+    progress: Progress,
+    endpoint_url: str | None = None,
+    work_dir: Path | None = None,
 ) -> CutoverEngine:
-    spec = spec or load_spec(project.spec_path)
-    if sandbox:
-        from turnout.sandbox import Sandbox
-
-        box = Sandbox(project)
-        emulator = box.require_client_emulator()  # through a chaos proxy when one is recorded
-        settings = EngineSettings(
-            terraform_project=box.terraform_project,
-            aws=AwsAccess.for_emulator(spec, emulator),
-            hooks_dir=project.root / "hooks",
-            work_dir=box.work_dir,
-            endpoint_url=emulator.endpoint_url,
-            progress=progress,
-        )
-    else:
-        settings = EngineSettings(
-            terraform_project=project,
-            aws=AwsAccess(spec),
-            hooks_dir=project.root / "hooks",
-            work_dir=project.work_dir,
-            progress=progress,
-        )
-    return CutoverEngine(spec, settings)
+    """An engine whose applies go to `terraform_project` (its terraform/ and its work dir's
+    state) and whose hooks are the files in `hooks_dir`. The tfvars of each apply are kept under
+    `work_dir/cutover` (default: the Terraform project's work dir)."""
+    applier = PostureApplier(
+        spec,
+        terraform_project,
+        vars_dir=(work_dir or terraform_project.work_dir) / "cutover",
+        endpoint_url=endpoint_url,
+    )
+    return CutoverEngine(spec, aws, applier, HookRunner(hooks_dir), progress)

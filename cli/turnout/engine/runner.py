@@ -6,36 +6,29 @@ when the last step passed. A crashed or killed run is resumed by running again: 
 earlier in the transition are measured again (a fact of a moment ago proves nothing now), done
 actions and applies are skipped, and the first step not done is run.
 
-What happens on failure is decided in one place, `compensation()`.
+The engine's side effects come from two collaborators given to its constructor: the posture
+applier (render, apply and no-drift plan of both environments, `turnout.deploy.posture`) and the
+hook runner (`turnout.engine.hook_runner`). What happens on failure is decided in one place,
+`turnout.engine.compensation`.
 """
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import Any, Protocol
 
-from turnout import deploy
+from turnout.engine.compensation import compensation, last_done_side_effect, skip_reason
+from turnout.engine.hook_runner import HookRunner
 from turnout.engine.lock import CutoverLock
 from turnout.engine.state import MigrationState, StateStore, TransitionProgress, new_run_id, now_iso
-from turnout.engine.steps import (
-    ApplyStep,
-    HookStep,
-    Step,
-    Transition,
-    error_hooks,
-    path,
-    transition,
-)
+from turnout.engine.steps import ApplyStep, Step, Transition, error_hooks, path, transition
 from turnout.errors import TurnoutError
-from turnout.hooks import HookContext, HookFailed, load_hook
-from turnout.phases import ENVIRONMENTS
-from turnout.project import Project
-from turnout.render import render_environments
-from turnout.spec import MigrationSpec
+from turnout.hooks import HookContext
+from turnout.spec.model import MigrationSpec
+from turnout.spec.names import control_plane
+from turnout.spec.phases import Posture
 
 Progress = Callable[[str], None]
 
@@ -44,17 +37,12 @@ class CutoverFailed(TurnoutError):
     """A step failed; the message says where things stand and what to do next."""
 
 
-@dataclass
-class EngineSettings:
-    terraform_project: Project
-    aws: object
-    hooks_dir: Path
-    work_dir: Path
-    endpoint_url: str | None = None
-    progress: Progress = print
-    drift_check: bool = True
-    # Unit tests replace Terraform here to inject faults; everything else runs for real.
-    applier: Callable[[Transition, ApplyStep], dict] | None = None
+class PostureApplier(Protocol):
+    """Makes both environments look like a posture (turnout.deploy.posture.PostureApplier)."""
+
+    def apply(self, phase: str, posture: Posture, label: str) -> dict: ...
+
+    def plan_texts(self, phase: str, posture: Posture, label: str) -> list[str]: ...
 
 
 @dataclass
@@ -84,24 +72,31 @@ class RunReport:
         }
 
 
-def control_tables(spec: MigrationSpec) -> tuple[str, str, str]:
-    """(environment, state table, lock table) of the control plane."""
-    environment = spec.control_plane.environment
-    prefix = getattr(spec.environments, environment).name_prefix
-    return environment, f"{prefix}turnout-state", f"{prefix}turnout-lock"
+def step_label(current: Transition, step: Step) -> str:
+    """Names an apply step's rendered files and a fake applier's record: 'a->b/step-id'."""
+    return f"{current.name}/{step.id}"
 
 
 class CutoverEngine:
-    def __init__(self, spec: MigrationSpec, settings: EngineSettings):
+    def __init__(
+        self,
+        spec: MigrationSpec,
+        aws: Any,
+        applier: PostureApplier,
+        hooks: HookRunner,
+        progress: Progress = print,
+    ):
         self.spec = spec
-        self.settings = settings
-        environment, state_table, lock_table = control_tables(spec)
-        dynamodb = settings.aws.client(environment, "dynamodb")
-        self.store = StateStore(dynamodb, state_table, spec.migration)
+        self.aws = aws
+        self.applier = applier
+        self.hooks = hooks
+        self.progress = progress
+        control = control_plane(spec)
+        dynamodb = aws.client(control.environment, "dynamodb")
+        self.store = StateStore(dynamodb, control.state_table, spec.migration)
         self.lock = CutoverLock(
-            dynamodb, lock_table, spec.migration, ttl_seconds=spec.cutover.lock_ttl_seconds
+            dynamodb, control.lock_table, spec.migration, ttl_seconds=spec.cutover.lock_ttl_seconds
         )
-        self.progress = settings.progress
 
     # ------------------------------------------------------------------ planning
     def transitions_to(self, desired: str) -> tuple[MigrationState, list[Transition]]:
@@ -157,16 +152,8 @@ class CutoverEngine:
         for current in transitions:
             for step in current.steps:
                 if isinstance(step, ApplyStep):
-                    files = self._render(current, step)
-                    return [
-                        deploy.plan(
-                            self.settings.terraform_project,
-                            environment,
-                            aws_endpoint_url=self.settings.endpoint_url,
-                            var_file=files[environment],
-                        ).summary.text()
-                        for environment in ENVIRONMENTS
-                    ]
+                    label = step_label(current, step)
+                    return self.applier.plan_texts(current.to_phase, step.posture, label)
         return []
 
     # ------------------------------------------------------------------ running
@@ -199,114 +186,23 @@ class CutoverEngine:
     def _run_transition(
         self, current: Transition, state: MigrationState, run_id: str, report: RunReport
     ) -> MigrationState:
-        progress = state.transition
-        resuming = progress is not None and (progress.from_phase, progress.to_phase) == (
-            current.from_phase,
-            current.to_phase,
-        )
-        if progress is not None and not resuming:
-            self.store.journal(
-                run_id,
-                "transition",
-                "abandoned",
-                transition=f"{progress.from_phase}->{progress.to_phase}",
-                completed=progress.completed_steps,
-                replaced_by=current.name,
-            )
-        if not resuming:
-            progress = TransitionProgress(current.from_phase, current.to_phase, run_id, now_iso())
-            state.transition = progress
-            state = self.store.save(state, state.version)
-            self.store.journal(run_id, "transition", "started", transition=current.name)
-        else:
-            self.store.journal(
-                run_id,
-                "transition",
-                "resumed",
-                transition=current.name,
-                completed=progress.completed_steps,
-                first_run=progress.run_id,
-            )
+        state, progress, resuming = self._begin(current, state, run_id)
         self.progress(f"== {current.name}{' (resuming)' if resuming else ''}")
         context = self._context(current, progress)
-        guarded_until = _last_done_side_effect(current, progress)
+        guarded_until = last_done_side_effect(current, progress)
         for index, step in enumerate(current.steps, 1):
             self.lock.check()
             label = f"[{current.name} {index}/{len(current.steps)}] {step.id}"
             done = step.id in progress.completed_steps
-            skip_reason = _skip_reason(step, done, index - 1 < guarded_until)
-            if skip_reason:
+            reason = skip_reason(step, done, index - 1 < guarded_until)
+            if reason:
                 self.store.journal(
-                    run_id,
-                    "step",
-                    "skipped",
-                    transition=current.name,
-                    step=step.id,
-                    reason=skip_reason,
+                    run_id, "step", "skipped", transition=current.name, step=step.id, reason=reason
                 )
-                self.progress(f"{label}: skipped ({skip_reason})")
+                self.progress(f"{label}: skipped ({reason})")
                 report.steps.append(StepRecord(current.name, step.id, step.kind, "skipped", 0.0))
                 continue
-            if step.kind != "check" and step.id not in progress.started_side_effects:
-                # Saved before the side effect: a run killed during it resumes at it, never
-                # behind it (its preconditions may rightly be false once it has landed).
-                progress.started_side_effects.append(step.id)
-                state = self.store.save(state, state.version)
-            started = time.monotonic()
-            self.progress(f"{label}: {self._step_text(step)}")
-            self.store.journal(
-                run_id,
-                "step",
-                "started",
-                transition=current.name,
-                step=step.id,
-                step_kind=step.kind,
-                inputs=self._step_inputs(step),
-                reverify=done,
-            )
-            try:
-                outcome = self._run_step(current, step, context)
-            except TurnoutError as problem:
-                seconds = time.monotonic() - started
-                self.store.journal(
-                    run_id,
-                    "step",
-                    "failed",
-                    transition=current.name,
-                    step=step.id,
-                    error=str(problem),
-                    seconds=round(seconds, 3),
-                )
-                report.steps.append(
-                    StepRecord(current.name, step.id, step.kind, "failed", round(seconds, 1))
-                )
-                self._run_error_hooks(current, context, run_id)
-                raise CutoverFailed(compensation(current, step, progress, problem)) from None
-            seconds = time.monotonic() - started
-            context.results[step.id] = outcome
-            if not done:
-                progress.completed_steps.append(step.id)
-            progress.step_results[step.id] = outcome
-            state = self.store.save(state, state.version)
-            self.store.journal(
-                run_id,
-                "step",
-                "completed",
-                transition=current.name,
-                step=step.id,
-                step_kind=step.kind,
-                outcome=outcome,
-                seconds=round(seconds, 3),
-            )
-            report.steps.append(
-                StepRecord(
-                    current.name,
-                    step.id,
-                    step.kind,
-                    "reverified" if done else "done",
-                    round(seconds, 1),
-                )
-            )
+            state = self._run_recorded_step(current, step, state, context, run_id, report, label)
         state.phase = current.to_phase
         state.transition = None
         state = self.store.save(state, state.version)
@@ -316,13 +212,119 @@ class CutoverEngine:
         self.progress(f"== live phase is now {current.to_phase}")
         return state
 
+    def _begin(
+        self, current: Transition, state: MigrationState, run_id: str
+    ) -> tuple[MigrationState, TransitionProgress, bool]:
+        """Resume the transition recorded as in progress, or record this one as started (an
+        interrupted different transition is journaled as abandoned)."""
+        progress = state.transition
+        resuming = progress is not None and (progress.from_phase, progress.to_phase) == (
+            current.from_phase,
+            current.to_phase,
+        )
+        if progress is not None and resuming:
+            self.store.journal(
+                run_id,
+                "transition",
+                "resumed",
+                transition=current.name,
+                completed=progress.completed_steps,
+                first_run=progress.run_id,
+            )
+            return state, progress, True
+        if progress is not None:
+            self.store.journal(
+                run_id,
+                "transition",
+                "abandoned",
+                transition=f"{progress.from_phase}->{progress.to_phase}",
+                completed=progress.completed_steps,
+                replaced_by=current.name,
+            )
+        progress = TransitionProgress(current.from_phase, current.to_phase, run_id, now_iso())
+        state.transition = progress
+        state = self.store.save(state, state.version)
+        self.store.journal(run_id, "transition", "started", transition=current.name)
+        return state, progress, False
+
+    def _run_recorded_step(
+        self,
+        current: Transition,
+        step: Step,
+        state: MigrationState,
+        context: HookContext,
+        run_id: str,
+        report: RunReport,
+        label: str,
+    ) -> MigrationState:
+        """Run one step with its journal entries and its atomic state write."""
+        progress = state.transition
+        assert progress is not None
+        done = step.id in progress.completed_steps
+        if step.kind != "check" and step.id not in progress.started_side_effects:
+            # Saved before the side effect: a run killed during it resumes at it, never
+            # behind it (its preconditions may rightly be false once it has landed).
+            progress.started_side_effects.append(step.id)
+            state = self.store.save(state, state.version)
+        started = time.monotonic()
+        self.progress(f"{label}: {self._step_text(step)}")
+        self.store.journal(
+            run_id,
+            "step",
+            "started",
+            transition=current.name,
+            step=step.id,
+            step_kind=step.kind,
+            inputs=self._step_inputs(step),
+            reverify=done,
+        )
+        try:
+            outcome = self._run_step(current, step, context)
+        except TurnoutError as problem:
+            seconds = round(time.monotonic() - started, 3)
+            self.store.journal(
+                run_id,
+                "step",
+                "failed",
+                transition=current.name,
+                step=step.id,
+                error=str(problem),
+                seconds=seconds,
+            )
+            report.steps.append(
+                StepRecord(current.name, step.id, step.kind, "failed", round(seconds, 1))
+            )
+            self._run_error_hooks(current, context, run_id)
+            raise CutoverFailed(compensation(current, step, progress, problem)) from None
+        seconds = time.monotonic() - started
+        context.results[step.id] = outcome
+        if not done:
+            progress.completed_steps.append(step.id)
+        progress.step_results[step.id] = outcome
+        state = self.store.save(state, state.version)
+        self.store.journal(
+            run_id,
+            "step",
+            "completed",
+            transition=current.name,
+            step=step.id,
+            step_kind=step.kind,
+            outcome=outcome,
+            seconds=round(seconds, 3),
+        )
+        outcome_name = "reverified" if done else "done"
+        report.steps.append(
+            StepRecord(current.name, step.id, step.kind, outcome_name, round(seconds, 1))
+        )
+        return state
+
     def _context(self, current: Transition, progress: TransitionProgress) -> HookContext:
         return HookContext(
             spec=self.spec,
-            aws=self.settings.aws,
+            aws=self.aws,
             phase_from=current.from_phase,
             phase_to=current.to_phase,
-            project_root=self.settings.hooks_dir.parent,
+            project_root=self.hooks.project_root,
             results=dict(progress.step_results),
             progress=self.progress,
         )
@@ -337,170 +339,15 @@ class CutoverEngine:
 
     def _run_step(self, current: Transition, step: Step, context: HookContext) -> dict:
         if isinstance(step, ApplyStep):
-            return (self.settings.applier or self._apply)(current, step)
-        return self._run_hook(step, context)
-
-    def _run_hook(self, step: HookStep, context: HookContext) -> dict:
-        hook = load_hook(self.settings.hooks_dir, step.hook, step.args(self.spec))
-        context.deadline = time.monotonic() + step.timeout_seconds if step.timeout_seconds else None
-        if step.timeout_seconds is None:
-            try:
-                value = hook.run(context)
-            except TurnoutError:
-                raise
-            except Exception as problem:
-                raise HookFailed(
-                    f"hook {step.hook} raised {type(problem).__name__}: {problem}"
-                ) from None
-            return _as_result(value, step.hook)
-        outcome: dict = {}
-        failure: list[BaseException] = []
-
-        def target() -> None:
-            try:
-                outcome["value"] = hook.run(context)
-            except BaseException as problem:  # handed back to the engine's thread below
-                failure.append(problem)
-
-        worker = threading.Thread(target=target, name=f"hook-{step.hook}", daemon=True)
-        worker.start()
-        worker.join(step.timeout_seconds)
-        if worker.is_alive():
-            raise HookFailed(
-                f"hook {step.hook} did not finish within {step.timeout_seconds} s (its thread was abandoned)."
-            )
-        if failure:
-            problem = failure[0]
-            if isinstance(problem, TurnoutError):
-                raise problem
-            raise HookFailed(f"hook {step.hook} raised {type(problem).__name__}: {problem}")
-        return _as_result(outcome.get("value"), step.hook)
-
-    def _render(self, current: Transition, step: ApplyStep) -> dict[str, Path]:
-        output = self.settings.work_dir / "cutover" / current.name.replace(">", "") / step.id
-        output.mkdir(parents=True, exist_ok=True)
-        files = render_environments(
-            self.spec,
-            self.settings.terraform_project.terraform_dir,
-            phase=current.to_phase,
-            output_dir=output,
-            posture=step.posture,
-        )
-        for rendered in files:
-            rendered.write()
-        return {rendered.environment: rendered.path for rendered in files}
-
-    def _apply(self, current: Transition, step: ApplyStep) -> dict:
-        files = self._render(current, step)
-        project = self.settings.terraform_project
-
-        def apply(environment: str) -> dict:
-            summary = deploy.plan_and_apply(
-                project, environment, self.settings.endpoint_url, var_file=files[environment]
-            )
-            result = {"changes": summary.as_dict()["totals"]}
-            if not summary.has_changes:
-                result["drift"] = "none (the plan itself showed no changes)"
-            elif self.settings.drift_check:
-                again = deploy.plan(
-                    project,
-                    environment,
-                    aws_endpoint_url=self.settings.endpoint_url,
-                    var_file=files[environment],
-                )
-                if again.summary.has_changes:
-                    raise CutoverFailed(
-                        f"after applying the {environment} environment, terraform plan still shows "
-                        f"changes: {again.summary.text()}"
-                    )
-                result["drift"] = "none"
-            return result
-
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            results = dict(zip(ENVIRONMENTS, pool.map(apply, ENVIRONMENTS), strict=True))
-        return {"posture": step.posture.describe(), **results}
+            return self.applier.apply(current.to_phase, step.posture, step_label(current, step))
+        return self.hooks.run(step, self.spec, context)
 
     def _run_error_hooks(self, current: Transition, context: HookContext, run_id: str) -> None:
         for step in error_hooks(self.spec, current.name):
             try:
-                self._run_hook(step, context)
+                self.hooks.run(step, self.spec, context)
                 self.store.journal(run_id, "hook", "completed", step=step.id, when="error")
             except TurnoutError as problem:
                 self.store.journal(
                     run_id, "hook", "failed", step=step.id, when="error", error=str(problem)
                 )
-
-
-def _skip_reason(step: Step, done: bool, before_last_side_effect: bool) -> str | None:
-    """Why a step is not run on resume, or None to run it.
-
-    A done action or apply is never repeated. A done check before the last done side effect
-    was a precondition of it: true when it mattered, and possibly rightly false now (the new
-    streams are not empty after the switch). Checks after it are measured again.
-    """
-    if not done:
-        return None
-    if step.kind != "check":
-        return "done before this run resumed"
-    if before_last_side_effect:
-        return "precondition of a side effect already done"
-    return None
-
-
-def _last_done_side_effect(current: Transition, progress: TransitionProgress) -> int:
-    """Index of the last action or apply of the transition already done or started (-1: none):
-    a killed apply may have changed the system (producers already on new), so the checks before
-    it are preconditions, not facts to measure again."""
-    done = [
-        index
-        for index, step in enumerate(current.steps)
-        if step.kind != "check"
-        and (step.id in progress.completed_steps or step.id in progress.started_side_effects)
-    ]
-    return max(done, default=-1)
-
-
-def compensation(
-    current: Transition, failed: Step, progress: TransitionProgress, problem: Exception
-) -> str:
-    """The one place that says what a failure means for the records and what to do next."""
-    applied = [
-        step.id
-        for step in current.steps
-        if isinstance(step, ApplyStep) and step.id in progress.completed_steps
-    ]
-    where = f"step '{failed.id}' of {current.name} failed: {problem}"
-    if current.to_phase == "rolled-back":
-        return (
-            f"{where} The rollback is recorded as in progress; replication is never stopped before "
-            f"the new streams' tail has reached the old ones, so no record is lost. Fix the cause "
-            f"and run `turnout rollback` again: done steps are not repeated, checks are re-measured."
-        )
-    if not applied:
-        return (
-            f"{where} Nothing was applied in this transition: producers, consumers and replication "
-            f"are as they were in '{current.from_phase}', and no record was touched. Fix the cause "
-            f"and run `turnout cutover` again."
-        )
-    rollback = (
-        "or roll back with `turnout rollback`"
-        if current.to_phase != "committed" or "stop-replication" not in applied
-        else "(rollback is no longer possible: replication to the old environment was stopped)"
-    )
-    return (
-        f"{where} Already applied in this transition: {', '.join(applied)}. Records are safe: "
-        f"whatever the producers wrote stays in the streams (retention) until a consumer or the "
-        f"replicator reads it. Run `turnout cutover` again to resume (checks are re-measured, "
-        f"done steps are not repeated), {rollback}."
-    )
-
-
-def _as_result(value: object, hook: str) -> dict:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise HookFailed(
-            f"hook {hook} returned a {type(value).__name__}; a hook's run() must return a dict "
-            f"of results (or None)."
-        )
-    return value

@@ -25,7 +25,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from turnout.errors import TurnoutError
-from turnout.phases import PHASES
+from turnout.spec.phases import PHASES
 
 STATE_FORMAT_VERSION = 1
 

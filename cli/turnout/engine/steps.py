@@ -22,8 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from turnout.errors import TurnoutError
-from turnout.phases import Posture, posture_of
-from turnout.spec import MigrationSpec
+from turnout.spec.model import MigrationSpec
+from turnout.spec.phases import Posture, posture_of
 
 FORWARD = ("baseline", "switched", "mirrored", "new-live", "committed")
 ROLLBACK_FROM = ("switched", "mirrored", "new-live")

@@ -19,13 +19,13 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from turnout.engine.runner import control_tables
 from turnout.engine.state import StateStore
 from turnout.errors import TurnoutError
-from turnout.phases import DIRECTIONS, ENVIRONMENTS
 from turnout.report.model import CutoverReport, Series
 from turnout.report.timeline import build_timeline, entry_time
-from turnout.spec import MigrationSpec
+from turnout.spec.model import MigrationSpec
+from turnout.spec.names import control_plane as control_tables
+from turnout.spec.phases import DIRECTIONS, ENVIRONMENTS
 
 REPLICATION_NAMESPACE = "Turnout/Replication"
 # CloudWatch keeps 60 s datapoints for 15 days, 300 s for 63 days, 3600 s for 455 days; a

@@ -1,40 +1,38 @@
-"""What `turnout report` does: choose how to reach AWS, collect, write both files."""
+"""What `turnout report` does: collect, then write both files."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from turnout.access import resolve_access
 from turnout.errors import TurnoutError
-from turnout.project import Project
 from turnout.report import ReportFiles, default_report_dir, write_report
 from turnout.report.collect import collect_report, parse_since
 from turnout.report.model import CutoverReport
+from turnout.spec.model import MigrationSpec
 
 Progress = Callable[[str], None]
 
 
 def make_report(
-    project: Project,
+    spec: MigrationSpec,
+    aws: Any,
+    work_dir: Path,
     *,
-    sandbox: bool = False,
-    endpoint_url: str | None = None,
     since: str | None = None,
     out_dir: Path | None = None,
     progress: Progress = lambda message: None,
 ) -> tuple[CutoverReport, ReportFiles]:
-    from turnout.spec_loader import load_spec
-
+    """Collect from `aws` (wherever the caller decided AWS is) and draw into `out_dir`
+    (default: `<work_dir>/report`)."""
     now = datetime.now(UTC)
     start = parse_since(since, now)
-    spec = load_spec(project.spec_path)
     if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
         raise TurnoutError(f"--out {out_dir} is a file; give a directory (it is created if new).")
-    aws = resolve_access(project, spec, sandbox, endpoint_url)
     report = collect_report(spec, aws, since=start, now=now, progress=progress)
-    target = out_dir or default_report_dir(project.work_dir)
+    target = out_dir or default_report_dir(work_dir)
     progress(f"drawing the report into {target}")
     return report, write_report(report, target)
 

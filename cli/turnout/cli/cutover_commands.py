@@ -1,0 +1,151 @@
+"""Commands that move the live phase and show where it stands: cutover, rollback, status,
+unlock."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from turnout.cli.app import app
+from turnout.cli.options import JsonOption, SandboxOption, SpecOption, print_json, progress
+from turnout.engine.state import new_run_id
+from turnout.engine.status import gather_status, status_text
+from turnout.project import Project
+from turnout.spec.phases import PHASES
+from turnout.targets import build_engine
+
+
+@app.command()
+def cutover(
+    to: Annotated[
+        str | None,
+        typer.Option("--to", help="Go only as far as this phase (default: the spec's phase)."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print every step; change nothing.")
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    sandbox: SandboxOption = False,
+    spec: SpecOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Drive the live phase to the spec's desired phase, one verified step at a time.
+
+    Example: turnout cutover --dry-run
+    """
+    chosen = _phase_option(to) if to else None
+    project = Project.locate(spec)
+    engine = build_engine(project, sandbox, progress(as_json))
+    desired = chosen or engine.spec.phase
+    _drive(engine, desired, dry_run, yes, as_json)
+
+
+@app.command()
+def rollback(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print every step; change nothing.")
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    sandbox: SandboxOption = False,
+    spec: SpecOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Roll back to the old environment from switched, mirrored or new-live, losing nothing.
+
+    Example: turnout rollback --yes
+    """
+    project = Project.locate(spec)
+    engine = build_engine(project, sandbox, progress(as_json))
+    _drive(engine, "rolled-back", dry_run, yes, as_json)
+
+
+def _phase_option(value: str) -> str:
+    if value not in PHASES:
+        raise typer.BadParameter(
+            f"unknown phase {value!r}; valid: {', '.join(PHASES)}", param_hint="--to"
+        )
+    return value
+
+
+def _drive(engine, desired: str, dry_run: bool, yes: bool, as_json: bool) -> None:
+    plan = engine.describe(desired)
+    if dry_run:
+        if as_json:
+            print_json({"dry_run": True, "steps": plan})
+            return
+        typer.echo("\n".join(plan))
+        for summary in engine.plan_summaries(desired):
+            typer.echo(summary)
+        typer.echo("dry run: nothing was changed.")
+        return
+    if not as_json:
+        typer.echo("\n".join(plan))
+    if plan[-1] == "nothing to do.":
+        if as_json:
+            print_json({"start_phase": desired, "end_phase": desired, "steps": []})
+        return
+    if not yes and not typer.confirm("Run these steps now?", default=False):
+        raise typer.Abort()
+    report = engine.run(desired)
+    if as_json:
+        print_json(report.as_dict())
+        return
+    typer.echo(f"done: {report.start_phase} -> {report.end_phase} (run {report.run_id})")
+    for name, seconds in report.phase_seconds.items():
+        typer.echo(f"  {name}: {seconds} s")
+    typer.echo("draw it: turnout report (with --sandbox on the sandbox) writes HTML and a PNG.")
+
+
+@app.command()
+def status(
+    sandbox: SandboxOption = False,
+    spec: SpecOption = None,
+    as_json: JsonOption = False,
+    journal: Annotated[
+        int, typer.Option("--journal", help="How many journal entries to show.")
+    ] = 10,
+) -> None:
+    """Live and desired phase, lock holder, route, replication, consumers, last journal entries.
+
+    Example: turnout status --sandbox --json
+    """
+    project = Project.locate(spec)
+    engine = build_engine(project, sandbox, progress(True))
+    document = gather_status(engine, journal)
+    if as_json:
+        print_json(document)
+    else:
+        typer.echo(status_text(document))
+
+
+@app.command()
+def unlock(
+    force: Annotated[
+        bool, typer.Option("--force", help="Required: remove the lock whoever holds it.")
+    ] = False,
+    reason: Annotated[str, typer.Option("--reason", help="Why (journaled).")] = "",
+    sandbox: SandboxOption = False,
+    spec: SpecOption = None,
+) -> None:
+    """Remove a stale cutover lock (for a run that died). Journaled with your reason.
+
+    Example: turnout unlock --force --reason "run on host ci-7 was killed"
+    """
+    if not force or not reason.strip():
+        raise typer.BadParameter(
+            "unlocking needs both --force and a --reason", param_hint="--force/--reason"
+        )
+    project = Project.locate(spec)
+    engine = build_engine(project, sandbox, progress(True))
+    holder = engine.lock.force_release()
+    engine.store.journal(
+        new_run_id(),
+        "lock",
+        "force-released",
+        reason=reason,
+        previous_holder=vars(holder) if holder else None,
+    )
+    typer.echo(
+        f"lock removed (was held by: {holder.owner if holder else 'nobody'}); reason journaled."
+    )

@@ -1,0 +1,111 @@
+"""Commands that turn the spec into infrastructure: validate, render, plan, apply."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from turnout import deploy
+from turnout.cli.app import app
+from turnout.cli.options import EndpointOption, EnvName, JsonOption, SpecOption, print_json
+from turnout.project import Project
+from turnout.spec.loader import load_spec
+
+
+@app.command()
+def render(
+    check: Annotated[
+        bool, typer.Option("--check", help="Change nothing; exit 1 and print the diff if stale.")
+    ] = False,
+    spec: SpecOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Render terraform/<env>.tfvars.json from the spec.
+
+    Example: turnout render --check
+    """
+    project = Project.locate(spec)
+    files = deploy.render(project)
+    stale = [rendered for rendered in files if rendered.is_stale()]
+    if check:
+        if as_json:
+            print_json({"stale": [str(rendered.path) for rendered in stale]})
+        for rendered in stale if not as_json else []:
+            typer.echo(rendered.diff())
+        if stale:
+            names = ", ".join(str(rendered.path) for rendered in stale)
+            typer.echo(f"stale: {names}; run `turnout render` and commit the result.", err=True)
+            raise typer.Exit(1)
+        if not as_json:
+            typer.echo("rendered files are up to date.")
+        return
+    changed = deploy.write_rendered(files)
+    if as_json:
+        print_json({"written": [str(rendered.path) for rendered in changed]})
+        return
+    for rendered in files:
+        state = "written" if rendered in changed else "unchanged"
+        typer.echo(f"{rendered.path}: {state}")
+
+
+@app.command()
+def validate(spec: SpecOption = None) -> None:
+    """Check the migration spec and print what it declares.
+
+    Example: turnout validate --spec terraform/migration.yaml
+    """
+    project = Project.locate(spec)
+    loaded = load_spec(project.spec_path)
+    streams = ", ".join(stream.name for stream in loaded.streams)
+    typer.echo(
+        f"{project.spec_path}: valid. Migration '{loaded.migration}', desired phase "
+        f"'{loaded.phase}', streams: {streams}."
+    )
+
+
+@app.command()
+def plan(
+    env: Annotated[EnvName, typer.Option("--env", help="Which environment to plan.")],
+    allow_destroy: Annotated[
+        bool,
+        typer.Option(
+            "--allow-destroy", help="Accept a plan that destroys or replaces a stream or table."
+        ),
+    ] = False,
+    markdown: Annotated[
+        bool, typer.Option("--markdown", help="Print the summary as Markdown (for a PR comment).")
+    ] = False,
+    endpoint_url: EndpointOption = None,
+    spec: SpecOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Render, init and plan one environment to a saved plan, and summarise it.
+
+    Example: turnout plan --env new
+    """
+    project = Project.locate(spec)
+    result = deploy.plan(project, env.value, allow_destroy, endpoint_url, stream_output=False)
+    if as_json:
+        print_json({**result.summary.as_dict(), "plan": str(result.plan_path)})
+        return
+    if result.rendered_changed:
+        typer.echo("note: the rendered tfvars were stale and have been re-rendered; commit them.")
+    typer.echo(result.summary.markdown() if markdown else result.summary.text())
+    typer.echo(f"saved plan: {result.plan_path} (Markdown summary: {result.markdown_path})")
+    typer.echo(f"apply it with: turnout apply --env {env.value}")
+
+
+@app.command()
+def apply(
+    env: Annotated[EnvName, typer.Option("--env", help="Which environment to apply.")],
+    endpoint_url: EndpointOption = None,
+    spec: SpecOption = None,
+) -> None:
+    """Apply exactly the saved, reviewed plan of one environment.
+
+    Example: turnout apply --env new
+    """
+    project = Project.locate(spec)
+    deploy.apply(project, env.value, endpoint_url, stream_output=True)
+    typer.echo(f"applied the reviewed plan of the {env.value} environment.")

@@ -1,0 +1,90 @@
+"""Apply a posture (where producers write, which replicator runs) to both environments.
+
+The cutover engine receives a `PostureApplier` as a collaborator: render both environments'
+tfvars for the posture, plan and apply each (side by side), then plan again and require no
+changes (the reviewed vars and the live system agree). The replicator's zip is built once for
+the applier's lifetime.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from turnout.deploy import workflow
+from turnout.deploy.package import LambdaPackage, build_replicator_package
+from turnout.deploy.render import render_environments
+from turnout.errors import TerraformError
+from turnout.project import Project
+from turnout.spec.model import MigrationSpec
+from turnout.spec.phases import ENVIRONMENTS, Posture
+
+
+@dataclass
+class PostureApplier:
+    spec: MigrationSpec
+    project: Project  # whose terraform/ is applied and whose work dir holds the state
+    vars_dir: Path  # where the rendered tfvars of each step are kept
+    endpoint_url: str | None = None
+    drift_check: bool = True
+
+    @cached_property
+    def package(self) -> LambdaPackage:
+        return build_replicator_package()
+
+    def render(self, phase: str, posture: Posture, label: str) -> dict[str, Path]:
+        """Both environments' tfvars for `posture`, written under `vars_dir/label`."""
+        output = self.vars_dir / label.replace(">", "")
+        output.mkdir(parents=True, exist_ok=True)
+        files = render_environments(
+            self.spec,
+            self.project.terraform_dir,
+            phase=phase,
+            output_dir=output,
+            posture=posture,
+            package=self.package,
+        )
+        for rendered in files:
+            rendered.write()
+        return {rendered.environment: rendered.path for rendered in files}
+
+    def apply(self, phase: str, posture: Posture, label: str) -> dict:
+        files = self.render(phase, posture, label)
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            results = pool.map(lambda env: self._apply_one(env, files[env]), ENVIRONMENTS)
+            by_environment = dict(zip(ENVIRONMENTS, results, strict=True))
+        return {"posture": posture.describe(), **by_environment}
+
+    def plan_texts(self, phase: str, posture: Posture, label: str) -> list[str]:
+        """What applying the posture would change, per environment (for a dry run)."""
+        files = self.render(phase, posture, label)
+        return [self._plan(env, files[env]).summary.text() for env in ENVIRONMENTS]
+
+    def _apply_one(self, environment: str, var_file: Path) -> dict:
+        summary = workflow.plan_and_apply(
+            self.project, environment, self.endpoint_url, var_file=var_file, package=self.package
+        )
+        result: dict = {"changes": summary.as_dict()["totals"]}
+        if not summary.has_changes:
+            result["drift"] = "none (the plan itself showed no changes)"
+            return result
+        if self.drift_check:
+            again = self._plan(environment, var_file)
+            if again.summary.has_changes:
+                raise TerraformError(
+                    f"after applying the {environment} environment, terraform plan still shows "
+                    f"changes: {again.summary.text()}"
+                )
+            result["drift"] = "none"
+        return result
+
+    def _plan(self, environment: str, var_file: Path) -> workflow.PlanResult:
+        return workflow.plan(
+            self.project,
+            environment,
+            aws_endpoint_url=self.endpoint_url,
+            var_file=var_file,
+            package=self.package,
+        )

@@ -1,0 +1,278 @@
+"""The one adapter between turnout and Terraform.
+
+python-terraform (on the design card) has not been released since 2019, so every call to it stays
+in this module: the rest of turnout asks for `init`, `plan`, `show_plan`, `apply` and never builds
+a command line itself.
+
+Each environment gets its own Terraform data directory and its own local state file under the work
+directory, so `--env old` and `--env new` never share a backend, and nothing is written into the
+repository except the provider lock file Terraform keeps beside the root.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from python_terraform import IsFlagged, IsNotFlagged
+from python_terraform import Terraform as _PythonTerraform
+
+from turnout.errors import TerraformError
+
+# `terraform init` writes the provider lock file beside the root configuration: one at a time.
+_INIT_LOCK = threading.Lock()
+EMULATOR_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "turnout-emulator",
+    "AWS_SECRET_ACCESS_KEY": "turnout-emulator",
+    "AWS_SESSION_TOKEN": "",
+}
+
+
+@dataclass
+class TerraformSettings:
+    """Where Terraform runs and how it gets its provider."""
+
+    root_dir: Path
+    work_dir: Path
+    binary: str = "terraform"
+    provider_mirror: Path | None = None
+    aws_endpoint_url: str | None = None
+    stream_output: bool = False
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+
+class TerraformRunner:
+    """Terraform for one environment of the root configuration."""
+
+    def __init__(self, settings: TerraformSettings, environment: str):
+        self.settings = settings
+        self.environment = environment
+        self.binary = _resolve_binary(settings.binary)
+        self.env_dir = settings.work_dir / "terraform" / environment
+        self.plan_path = settings.work_dir / "plans" / f"{environment}.tfplan"
+        self._tf = _PythonTerraform(
+            working_dir=str(settings.root_dir), terraform_bin_path=self.binary
+        )
+
+    @property
+    def state_path(self) -> Path:
+        return self.settings.work_dir / "state" / f"{self.environment}.tfstate"
+
+    def init(self) -> None:
+        self.env_dir.mkdir(parents=True, exist_ok=True)
+        self.state_path.parent.mkdir(parents=True, exist_ok=True)
+        stamp = self.env_dir / "init.stamp"
+        fingerprint = self._init_fingerprint()
+        if stamp.is_file() and stamp.read_text() == fingerprint:
+            return
+        with _INIT_LOCK:
+            self._init()
+        stamp.write_text(fingerprint)
+
+    def _init_fingerprint(self) -> str:
+        """What `init` depends on: the configuration's files, the backend path, the mirror."""
+        digest = hashlib.sha256()
+        root = self.settings.root_dir
+        for path in sorted([*root.glob("*.tf"), *root.parent.glob("modules/*/*.tf")]):
+            digest.update(str(path).encode())
+            digest.update(path.read_bytes())
+        digest.update(str(self.state_path).encode())
+        digest.update(str(self.settings.provider_mirror).encode())
+        return digest.hexdigest()
+
+    def _init(self) -> None:
+        self._run(
+            "init",
+            backend_config={"path": str(self.state_path)},
+            input=False,
+            reconfigure=IsFlagged,
+            no_color=IsFlagged,
+        )
+
+    def init_without_backend(self) -> None:
+        """For `terraform validate` of a module or root: providers only, no state."""
+        self.env_dir.mkdir(parents=True, exist_ok=True)
+        with _INIT_LOCK:
+            self._run("init", backend=False, input=False, no_color=IsFlagged)
+
+    def plan(self, var_files: list[Path], destroy: bool = False) -> Path:
+        """Plan to the saved plan file and return its path."""
+        self.plan_path.parent.mkdir(parents=True, exist_ok=True)
+        self._run(
+            "plan",
+            var_file=[str(path) for path in self._var_files(var_files)],
+            out=str(self.plan_path),
+            input=False,
+            lock_timeout="60s",
+            destroy=IsFlagged if destroy else IsNotFlagged,
+            no_color=IsFlagged,
+        )
+        return self.plan_path
+
+    def show_plan(self, plan_path: Path | None = None) -> dict:
+        out = self._run(
+            "show",
+            str(plan_path or self.plan_path),
+            json=IsFlagged,
+            no_color=IsFlagged,
+            capture=True,
+        )
+        try:
+            return json.loads(out)
+        except json.JSONDecodeError as problem:
+            raise TerraformError(
+                f"terraform show -json printed something that is not JSON ({problem.msg}); "
+                f"check that {self.binary} is Terraform 1.5 or newer."
+            ) from None
+
+    def apply(self, plan_path: Path | None = None) -> None:
+        """Apply exactly a saved plan: no new plan is made, so nothing unreviewed is applied."""
+        plan = plan_path or self.plan_path
+        if not plan.is_file():
+            raise TerraformError(
+                f"no saved plan for the {self.environment} environment at {plan}; run "
+                f"`turnout plan --env {self.environment}` first and review it."
+            )
+        self._run(
+            "apply",
+            str(plan),
+            input=False,
+            auto_approve=IsFlagged,
+            no_color=IsFlagged,
+            lock_timeout="60s",
+        )
+
+    def output(self) -> dict:
+        out = self._run("output", json=IsFlagged, no_color=IsFlagged, capture=True)
+        return {name: value.get("value") for name, value in json.loads(out or "{}").items()}
+
+    def validate(self) -> None:
+        self._run("validate", no_color=IsFlagged)
+
+    def _var_files(self, var_files: list[Path]) -> list[Path]:
+        files = list(var_files)
+        if self.settings.aws_endpoint_url:
+            emulator_vars = self.env_dir / "emulator.tfvars.json"
+            emulator_vars.write_text(
+                json.dumps({"aws_endpoint_url": self.settings.aws_endpoint_url}, indent=2) + "\n"
+            )
+            files.append(emulator_vars)
+        return files
+
+    def _run(self, command: str, *args: str, capture: bool = False, **options) -> str:
+        """python-terraform builds the command line; we run it with our own environment.
+
+        (python-terraform can only pass os.environ to terraform, which would make concurrent
+        runs for the two environments interfere, and its asynchronous mode is broken: it
+        passes `synchronous` through as a terraform flag.)
+        """
+        capture = capture or not self.settings.stream_output
+        command_line = self._tf.generate_cmd_string(command, *args, **options)
+        try:
+            completed = subprocess.run(
+                command_line,
+                cwd=self.settings.root_dir,
+                env=self._environment(),
+                stdin=subprocess.DEVNULL,
+                capture_output=capture,
+                text=True,
+                check=False,
+            )
+        except OSError as problem:
+            raise TerraformError(f"could not run {self.binary}: {problem}.") from None
+        if completed.returncode != 0:
+            detail = _tail(completed.stderr or completed.stdout or "(no output; see above)")
+            if (
+                command == "init"
+                and "registry.terraform.io" in detail
+                and not self.settings.provider_mirror
+            ):
+                detail += (
+                    " | hint: this machine cannot reach the provider registry; point "
+                    "TURNOUT_PROVIDER_MIRROR at a local filesystem mirror of hashicorp/aws "
+                    "(`make` sets it to /opt/tf-plugins when that exists)."
+                )
+            raise TerraformError(
+                f"terraform {command} failed for the {self.environment} environment "
+                f"(exit {completed.returncode}): {detail}"
+            )
+        return completed.stdout or ""
+
+    def _environment(self) -> dict[str, str]:
+        environment = {
+            **os.environ,
+            "TF_DATA_DIR": str(self.env_dir / ".terraform"),
+            "TF_IN_AUTOMATION": "1",
+            "TF_INPUT": "0",
+            "CHECKPOINT_DISABLE": "1",
+            **self.settings.extra_env,
+        }
+        if self.settings.provider_mirror:
+            environment["TF_CLI_CONFIG_FILE"] = str(self._mirror_config())
+        if self.settings.aws_endpoint_url:
+            environment.update(EMULATOR_CREDENTIALS)
+        return environment
+
+    def _mirror_config(self) -> Path:
+        """A CLI configuration that takes hashicorp providers only from the local mirror."""
+        mirror = self.settings.provider_mirror
+        if not mirror or not mirror.is_dir():
+            raise TerraformError(
+                f"provider mirror {mirror} is not a directory; set TURNOUT_PROVIDER_MIRROR (or "
+                f"--provider-mirror) to a Terraform filesystem mirror such as /opt/tf-plugins, or "
+                f"unset it to use your own Terraform CLI configuration."
+            )
+        config = self.settings.work_dir / "terraform.rc"
+        config.parent.mkdir(parents=True, exist_ok=True)
+        content = (
+            "# Written by turnout: providers come only from the local mirror.\n"
+            "provider_installation {\n"
+            f"  filesystem_mirror {{\n    path    = {json.dumps(str(mirror))}\n"
+            '    include = ["registry.terraform.io/hashicorp/*"]\n  }\n'
+            '  direct {\n    exclude = ["registry.terraform.io/hashicorp/*"]\n  }\n'
+            "}\n"
+        )
+        if not config.is_file() or config.read_text() != content:
+            partial = config.with_name(f"{config.name}.{os.getpid()}.{self.environment}.partial")
+            partial.write_text(content)
+            partial.replace(config)
+        return config
+
+
+def terraform_settings(
+    project: Any, aws_endpoint_url: str | None = None, stream_output: bool = False
+) -> TerraformSettings:
+    """Terraform for a project's root configuration: the binary, the provider mirror and the
+    emulator endpoint come from the arguments or the environment (TURNOUT_*)."""
+    mirror = os.environ.get("TURNOUT_PROVIDER_MIRROR")
+    return TerraformSettings(
+        root_dir=project.terraform_dir,
+        work_dir=project.work_dir,
+        binary=os.environ.get("TURNOUT_TERRAFORM_BIN", "terraform"),
+        provider_mirror=Path(mirror) if mirror else None,
+        aws_endpoint_url=aws_endpoint_url or os.environ.get("TURNOUT_AWS_ENDPOINT_URL") or None,
+        stream_output=stream_output,
+    )
+
+
+def _resolve_binary(binary: str) -> str:
+    found = shutil.which(binary)
+    if not found:
+        raise TerraformError(
+            f"the terraform binary '{binary}' was not found on PATH. Install Terraform 1.5 or "
+            f"newer (https://developer.hashicorp.com/terraform/install), or point "
+            f"TURNOUT_TERRAFORM_BIN / --terraform-bin at it."
+        )
+    return found
+
+
+def _tail(text: str, lines: int = 25) -> str:
+    kept = [line.rstrip() for line in text.strip().splitlines() if line.strip()][-lines:]
+    return " | ".join(kept)

@@ -1,0 +1,379 @@
+"""The sandbox report: was anything lost, duplicated or reordered?
+
+Inputs: the producer's NDJSON log (every ACCEPTED event and where it was written: the ground
+truth), both environments' processed tables (one item per processing by that environment's
+consumers), and the ledger of the new→old replicator (docs/replicator.md), which says up to which
+sequence number each new-stream shard has been copied to the old streams.
+
+Expected sets:
+
+- **old** must have processed every event written to old, and every event written to new that the
+  replicator delivered: a new-stream record is delivered once its shard's sequence number is <= the
+  ledger's ``last_sequence_number`` for ``<stream name>/<shard id>``.
+- **new** must have processed every event written to new when its consumers were resumed (default:
+  when any of its sample consumer mappings is enabled now); nothing otherwise.
+
+LOST = expected but not processed (must be 0 once the pipeline has settled). Items copied into the
+new table by the consumer-table copy hook keep ``environment = "old"`` and are not counted as
+processings of new. Order is judged on the *first* processing of each event, per logical stream
+and key: an event processed first after a later event of its key is an order violation; in old, a
+replicated event (written to new) processed after a later direct event (written to old) of its key
+is a flip inversion (the rollback window of the design; reported, never hidden).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from turnout.sandbox.names import processed_table_name
+from turnout.spec.model import MigrationSpec
+from turnout.spec.names import names
+
+SAMPLE = 10
+_PROJECTION = {
+    "#e": "event_id",
+    "#v": "environment",
+    "#s": "stream",
+    "#k": "key",
+    "#q": "seq",
+    "#o": "processed_order",
+    "#c": "consumer",
+    "#p": "parse_error",
+    "#f": "copied_from",
+}
+
+
+# ---------------------------------------------------------------------------------- reading
+def read_events(log_path: Path) -> list[dict]:
+    """The producer's log (accepted events); a torn last line is ignored."""
+    events = []
+    if not Path(log_path).is_file():
+        return events
+    with Path(log_path).open(encoding="utf-8") as lines:
+        for line in lines:
+            try:
+                events.append(json.loads(line))
+            except ValueError:
+                continue
+    return events
+
+
+def _scan(ddb: Any, table: str, **arguments: Any) -> Iterable[dict]:
+    kwargs: dict[str, Any] = {"TableName": table, **arguments}
+    while True:
+        page = ddb.scan(**kwargs)
+        yield from page.get("Items", [])
+        if "LastEvaluatedKey" not in page:
+            return
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def read_processed(ddb: Any, table: str) -> list[dict]:
+    """The processed table's items as plain dicts (missing table: empty)."""
+    items = []
+    try:
+        for raw in _scan(
+            ddb,
+            table,
+            ProjectionExpression=", ".join(_PROJECTION),
+            ExpressionAttributeNames=_PROJECTION,
+        ):
+            item = {name: next(iter(value.values())) for name, value in raw.items()}
+            if "seq" in item:
+                item["seq"] = int(item["seq"])
+            items.append(item)
+    except ClientError as problem:
+        if problem.response["Error"]["Code"] != "ResourceNotFoundException":
+            raise
+    return items
+
+
+def read_ledger(ddb: Any, table: str) -> dict[str, int]:
+    """shard_key → last_sequence_number (as an integer) of a replicator's ledger."""
+    ledger = {}
+    try:
+        for raw in _scan(ddb, table):
+            if "last_sequence_number" in raw:
+                ledger[raw["shard_key"]["S"]] = int(raw["last_sequence_number"]["S"])
+    except ClientError as problem:
+        if problem.response["Error"]["Code"] != "ResourceNotFoundException":
+            raise
+    return ledger
+
+
+def new_consumers_resumed(spec: MigrationSpec, aws: Any) -> bool:
+    from turnout.sandbox.pipeline.create import consumer_mappings
+
+    return any(
+        mapping["state"] in ("Enabled", "Enabling", "Updating")
+        for mapping in consumer_mappings(spec, aws, "new")
+    )
+
+
+def build_report(
+    spec: MigrationSpec,
+    aws: Any,
+    events_log: Path,
+    *,
+    new_required: bool | None = None,
+    producer_status: dict | None = None,
+) -> dict:
+    """Read everything and compute the report (see ``compute_report``)."""
+    events = read_events(events_log)
+    processed = {
+        environment: read_processed(
+            aws.client(environment, "dynamodb"), processed_table_name(spec, environment)
+        )
+        for environment in ("old", "new")
+    }
+    ledger = read_ledger(aws.client("new", "dynamodb"), names(spec, "new").ledger_table)
+    if new_required is None:
+        new_required = new_consumers_resumed(spec, aws)
+    report = compute_report(events, processed, ledger, new_required=new_required)
+    report["sources"] = {
+        "events_log": str(events_log),
+        "processed_tables": {
+            environment: processed_table_name(spec, environment) for environment in ("old", "new")
+        },
+        "ledger_table": names(spec, "new").ledger_table,
+    }
+    if producer_status:
+        report["route_changes"] = producer_status.get("route_changes", [])
+    return report
+
+
+def wait_for_report(
+    build: Callable[[], dict],
+    *,
+    timeout: float = 60.0,
+    interval: float = 1.0,
+    until: Callable[[dict], bool] | None = None,
+) -> dict:
+    """Build the report every ``interval`` seconds until ``until(report)`` (default: nothing
+    lost) or ``timeout``; returns the last report (check it: a timeout does not raise)."""
+    until = until or (lambda report: report["lost"] == 0)
+    deadline = time.monotonic() + timeout
+    while True:
+        report = build()
+        if until(report) or time.monotonic() >= deadline:
+            report["settled"] = until(report)
+            return report
+        time.sleep(interval)
+
+
+# ---------------------------------------------------------------------------------- computing
+def compute_report(
+    events: list[dict],
+    processed: dict[str, list[dict]],
+    ledger: dict[str, int],
+    *,
+    new_required: bool,
+) -> dict:
+    """The report from plain data (tests call this directly)."""
+    by_id = {event["id"]: event for event in events}
+    written: dict[str, set[str]] = {"old": set(), "new": set()}
+    for event in by_id.values():
+        written.setdefault(event["env"], set()).add(event["id"])
+    delivered = {
+        event_id
+        for event_id in written["new"]
+        if ledger.get(f"{by_id[event_id]['stream_name']}/{by_id[event_id]['shard']}", -1)
+        >= int(by_id[event_id]["sn"])
+    }
+    expected = {
+        "old": written["old"] | delivered,
+        "new": set(written["new"]) if new_required else set(),
+    }
+    environments = {}
+    processed_ids: dict[str, set[str]] = {}
+    for environment in ("old", "new"):
+        section, ids = _environment_section(
+            environment,
+            processed.get(environment, []),
+            by_id,
+            expected[environment],
+            written,
+        )
+        section["required"] = True if environment == "old" else new_required
+        environments[environment] = section
+        processed_ids[environment] = ids
+    not_delivered = written["new"] - delivered
+    pending = not_delivered - processed_ids["new"]
+    keys = {(event["stream"], event["key"]) for event in by_id.values()}
+    return {
+        "generated_at": time.time(),
+        "produced": {
+            "total": len(by_id),
+            "old": len(written["old"]),
+            "new": len(written["new"]),
+            "by_stream": dict(sorted(Counter(event["stream"] for event in by_id.values()).items())),
+            "keys": len({key for _, key in keys}),
+            "stream_keys": len(keys),
+            "log_lines": len(events),
+            "log_duplicate_ids": len(events) - len(by_id),
+        },
+        "replication": {
+            "ledger_shards": len(ledger),
+            "delivered_to_old": len(delivered),
+            "not_yet_delivered": len(not_delivered),
+        },
+        "environments": environments,
+        "lost": sum(section["lost"] for section in environments.values()),
+        "pending": len(pending),
+        "pending_sample": sorted(pending)[:SAMPLE],
+        "nothing_lost": all(section["lost"] == 0 for section in environments.values()),
+    }
+
+
+def _environment_section(
+    environment: str,
+    items: list[dict],
+    by_id: dict[str, dict],
+    expected: set[str],
+    written: dict[str, set[str]],
+) -> tuple[dict, set[str]]:
+    own = [item for item in items if item.get("environment") == environment]
+    copied = len(items) - len(own)
+    unparseable = [item for item in own if item.get("parse_error")]
+    events = [item for item in own if not item.get("parse_error")]
+    first: dict[str, str] = {}
+    for item in events:
+        order = item.get("processed_order", "")
+        if item["event_id"] not in first or order < first[item["event_id"]]:
+            first[item["event_id"]] = order
+    ids = set(first)
+    known = ids & by_id.keys()
+    unknown = ids - by_id.keys()
+    lost = expected - ids
+    per_consumer = Counter(item.get("consumer", "?") for item in own)
+
+    # Order: per (stream, key), the events in the order of their first processing.
+    sequences: dict[tuple[str, str], list[tuple[str, str]]] = defaultdict(list)
+    for event_id in known:
+        event = by_id[event_id]
+        sequences[(event["stream"], event["key"])].append((first[event_id], event_id))
+    violations = 0
+    inversions = 0
+    bad_keys = 0
+    samples = []
+    for stream_key, processings in sequences.items():
+        processings.sort()
+        highest = 0
+        highest_direct = 0
+        key_bad = False
+        for _, event_id in processings:
+            seq = int(by_id[event_id]["seq"])
+            if seq < highest:
+                violations += 1
+                key_bad = True
+                if len(samples) < SAMPLE:
+                    samples.append(
+                        {
+                            "stream": stream_key[0],
+                            "key": stream_key[1],
+                            "seq": seq,
+                            "after": highest,
+                        }
+                    )
+            if environment == "old" and event_id in written["new"] and seq < highest_direct:
+                inversions += 1
+            highest = max(highest, seq)
+            if event_id in written["old"]:
+                highest_direct = max(highest_direct, seq)
+        bad_keys += key_bad
+    return (
+        {
+            "written": len(written.get(environment, ())),
+            "expected": len(expected),
+            "processed": len(ids),
+            "processings": len(events),
+            "duplicates": len(events) - len(ids),
+            "lost": len(lost),
+            "lost_sample": sorted(lost)[:SAMPLE],
+            "order_violations": violations,
+            "keys_with_order_violations": bad_keys,
+            "order_violation_sample": samples,
+            "flip_inversions": inversions if environment == "old" else None,
+            "replicated_processed": len(known & written["new"]) if environment == "old" else None,
+            "unparseable": len(unparseable),
+            "unknown_events": len(unknown),
+            "copied_items": copied,
+            "by_consumer": dict(sorted(per_consumer.items())),
+        },
+        ids,
+    )
+
+
+# ---------------------------------------------------------------------------------- output
+def format_report(report: dict) -> str:
+    produced = report["produced"]
+    old, new = report["environments"]["old"], report["environments"]["new"]
+
+    def cell(value: Any) -> str:
+        return "-" if value is None else f"{value:,}" if isinstance(value, int) else str(value)
+
+    rows = [
+        ("written to (producer)", produced["old"], produced["new"]),
+        ("expected", old["expected"], new["expected"] if new["required"] else "not required"),
+        ("processed (distinct)", old["processed"], new["processed"]),
+        ("processings", old["processings"], new["processings"]),
+        ("duplicates", old["duplicates"], new["duplicates"]),
+        ("LOST", old["lost"], new["lost"]),
+        ("order violations", old["order_violations"], new["order_violations"]),
+        ("flip inversions", old["flip_inversions"], None),
+        ("replicated, processed", old["replicated_processed"], None),
+        ("unparseable records", old["unparseable"], new["unparseable"]),
+        ("unknown event ids", old["unknown_events"], new["unknown_events"]),
+        ("copied items (hook)", old["copied_items"], new["copied_items"]),
+    ]
+    lines = [
+        f"events produced: {produced['total']:,} over {produced['keys']:,} keys "
+        f"({', '.join(f'{name} {count:,}' for name, count in produced['by_stream'].items())})",
+        "",
+        f"{'':24}{'old':>14}{'new':>14}",
+    ]
+    lines += [f"{label:24}{cell(a):>14}{cell(b):>14}" for label, a, b in rows]
+    replication = report["replication"]
+    lines += [
+        "",
+        f"replication new→old: {replication['delivered_to_old']:,} of {produced['new']:,} events "
+        f"written to new delivered (ledger: {replication['ledger_shards']} shard(s)); "
+        f"{report['pending']:,} neither delivered nor processed by new yet",
+    ]
+    for change in report.get("route_changes", []):
+        stamp = time.strftime("%H:%M:%S", time.localtime(change["at"]))
+        lines.append(f"route: {change['from'] or '(start)'} → {change['to']} at {stamp}")
+    for environment, section in report["environments"].items():
+        if section["lost"]:
+            lines.append(f"lost in {environment} (sample): {', '.join(section['lost_sample'])}")
+    lines.append("")
+    lines.append(
+        "verdict: nothing lost" if report["nothing_lost"] else f"verdict: {report['lost']:,} LOST"
+    )
+    return "\n".join(lines)
+
+
+def assert_nothing_lost(report: dict, *, allow_pending: bool = True) -> None:
+    """Raise AssertionError (with the figures) if any expected event was not processed, or, with
+    ``allow_pending=False``, if an event written to new is processed nowhere yet."""
+    problems = []
+    for environment, section in report["environments"].items():
+        if section["lost"]:
+            problems.append(
+                f"{environment}: {section['lost']} of {section['expected']} expected events not "
+                f"processed (e.g. {', '.join(section['lost_sample'][:3])})"
+            )
+    if not allow_pending and report["pending"]:
+        problems.append(
+            f"{report['pending']} events written to new are neither replicated to old nor "
+            f"processed by new (e.g. {', '.join(report['pending_sample'][:3])})"
+        )
+    if problems:
+        raise AssertionError("events lost: " + "; ".join(problems) + "\n" + format_report(report))

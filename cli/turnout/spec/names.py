@@ -1,0 +1,164 @@
+"""Every name and ARN turnout gives or expects, computed in one place from the spec.
+
+Terraform computes the same names in `terraform/main.tf` (locals) and the modules; the test
+`tests/integration/test_names_match_terraform.py` plans the example spec and compares the two,
+so they cannot drift. Nothing else in the Python code writes a resource name out.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from turnout.spec.phases import peer_of
+
+# The replicator's CloudWatch namespace (dimensions Direction and Stream) and the partition-key
+# prefix of drain marker records, which are control traffic rather than replicated data.
+REPLICATION_METRIC_NAMESPACE = "Turnout/Replication"
+MARKER_KEY_PREFIX = "turnout-marker-"
+
+
+def stream_arn(region: str, account_id: str, stream_name: str) -> str:
+    return f"arn:aws:kinesis:{region}:{account_id}:stream/{stream_name}"
+
+
+def role_arn(account_id: str, role_name: str) -> str:
+    return f"arn:aws:iam::{account_id}:role/{role_name}"
+
+
+def direction_parameter(spec: Any) -> str:
+    """The active-direction parameter: one per account, the same name in both."""
+    return f"/turnout/{spec.migration}/active-direction"
+
+
+@dataclass(frozen=True)
+class EnvironmentNames:
+    """The names of what turnout creates in one environment (docs/architecture.md)."""
+
+    spec: Any
+    environment: str
+
+    @property
+    def peer(self) -> str:
+        return peer_of(self.environment)
+
+    @property
+    def place(self) -> Any:
+        return getattr(self.spec.environments, self.environment)
+
+    @property
+    def prefix(self) -> str:
+        return self.place.name_prefix
+
+    @property
+    def direction(self) -> str:
+        """The direction of the replicator deployed here: it reads here and writes the peer."""
+        return f"{self.environment}_to_{self.peer}"
+
+    @property
+    def replicator(self) -> str:
+        """Function, execution role and KMS alias suffix of the replicator deployed here."""
+        return f"{self.prefix}turnout-replicator-{self.environment}-to-{self.peer}"
+
+    @property
+    def replicator_role_arn(self) -> str:
+        return role_arn(self.place.account_id, self.replicator)
+
+    @property
+    def replicator_log_group(self) -> str:
+        return f"/aws/lambda/{self.replicator}"
+
+    @property
+    def replicator_failure_queue(self) -> str:
+        return f"{self.replicator}-failures"
+
+    @property
+    def replicator_kms_alias(self) -> str:
+        return f"alias/{self.replicator}"
+
+    @property
+    def ledger_table(self) -> str:
+        return f"{self.prefix}turnout-ledger-{self.environment}-to-{self.peer}"
+
+    @property
+    def writer_role(self) -> str:
+        """The role here that the peer's replicator assumes to write here."""
+        return f"{self.prefix}turnout-writer-from-{self.peer}"
+
+    @property
+    def writer_role_arn(self) -> str:
+        return role_arn(self.place.account_id, self.writer_role)
+
+    @property
+    def state_table(self) -> str:
+        return f"{self.prefix}turnout-state"
+
+    @property
+    def lock_table(self) -> str:
+        return f"{self.prefix}turnout-lock"
+
+    @property
+    def markers_table(self) -> str:
+        return f"{self.prefix}turnout-markers"
+
+    @property
+    def control_plane_kms_alias(self) -> str:
+        """In every environment: it encrypts the markers table as well as state and lock."""
+        return f"alias/{self.prefix}turnout-control-plane"
+
+    @property
+    def dashboard(self) -> str:
+        """The CloudWatch dashboard, and the prefix of every alarm name."""
+        return f"{self.prefix}turnout-{self.spec.migration}-{self.environment}"
+
+    def stream(self, logical: str) -> str:
+        return self._stream(logical).name_in(self.environment)
+
+    def stream_arn(self, logical: str) -> str:
+        return stream_arn(self.place.region, self.place.account_id, self.stream(logical))
+
+    def stream_kms_alias(self, logical: str) -> str:
+        """Keyed by the logical name: stream names may contain '.', aliases may not."""
+        return f"alias/{self.prefix}{logical}-kinesis"
+
+    def _stream(self, logical: str) -> Any:
+        for stream in self.spec.streams:
+            if stream.name == logical:
+                return stream
+        raise KeyError(f"no stream {logical!r} in the spec")
+
+
+def names(spec: Any, environment: str) -> EnvironmentNames:
+    return EnvironmentNames(spec, environment)
+
+
+def control_plane(spec: Any) -> EnvironmentNames:
+    """The names in the environment that holds the state and lock tables."""
+    return EnvironmentNames(spec, spec.control_plane.environment)
+
+
+def route_value(spec: Any, target: str) -> str:
+    """What producers read from the route parameter: where to write each logical stream
+    (compact JSON, sorted keys, so the rendered tfvars are stable)."""
+    place = names(spec, target)
+    document = {
+        "environment": target,
+        "account_id": place.place.account_id,
+        "region": place.place.region,
+        "streams": {stream.name: place.stream_arn(stream.name) for stream in spec.streams},
+    }
+    return json.dumps(document, sort_keys=True, separators=(",", ":"))
+
+
+__all__ = [
+    "MARKER_KEY_PREFIX",
+    "REPLICATION_METRIC_NAMESPACE",
+    "EnvironmentNames",
+    "control_plane",
+    "direction_parameter",
+    "names",
+    "role_arn",
+    "route_value",
+    "stream_arn",
+]

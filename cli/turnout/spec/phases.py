@@ -1,0 +1,84 @@
+"""The phases of a migration and what each one means for the route and the replication direction.
+
+This is the phase table of docs/cutover.md. The cutover engine walks the transitions;
+the renderer asks only what the infrastructure looks like in a phase.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Phase = Literal["baseline", "switched", "mirrored", "new-live", "committed", "rolled-back"]
+Direction = Literal["old_to_new", "new_to_old"]
+ActiveDirection = Literal["none", "old_to_new", "new_to_old"]
+
+PHASES: tuple[str, ...] = (
+    "baseline",
+    "switched",
+    "mirrored",
+    "new-live",
+    "committed",
+    "rolled-back",
+)
+DIRECTIONS: tuple[str, ...] = ("old_to_new", "new_to_old")
+ENVIRONMENTS: tuple[str, ...] = ("old", "new")
+
+_ROUTE_TARGET = {
+    "baseline": "old",
+    "switched": "new",
+    "mirrored": "new",
+    "new-live": "new",
+    "committed": "new",
+    "rolled-back": "old",
+}
+
+_REPLICATION = {
+    "baseline": "none",
+    "switched": "none",
+    "mirrored": "new_to_old",
+    "new-live": "new_to_old",
+    "committed": "none",
+    "rolled-back": "none",
+}
+
+
+@dataclass(frozen=True)
+class Posture:
+    """What the infrastructure looks like: where producers write and which replicator runs.
+
+    Each phase has one; a transition may pass through others on the way (a rollback keeps
+    replication on while the route flips back, then turns it off).
+    """
+
+    route_target: str
+    active_direction: str
+
+    def describe(self) -> str:
+        replication = (
+            "off" if self.active_direction == "none" else self.active_direction.replace("_", " ")
+        )
+        return f"producers -> {self.route_target}, replication {replication}"
+
+
+def posture_of(phase: str) -> Posture:
+    return Posture(route_target(phase), direction_for_phase(phase))
+
+
+def route_target(phase: str) -> str:
+    """Which environment's streams the producers write to in `phase`."""
+    return _ROUTE_TARGET[phase]
+
+
+def direction_for_phase(phase: str) -> str:
+    """The replication direction that is active in `phase` ('none' when replication is off)."""
+    return _REPLICATION[phase]
+
+
+def peer_of(environment: str) -> str:
+    return "new" if environment == "old" else "old"
+
+
+def direction_of_replicator_in(environment: str) -> str:
+    """The replicator deployed in an environment reads its streams and writes the peer's."""
+    return f"{environment}_to_{peer_of(environment)}"
