@@ -8,7 +8,7 @@ from pydantic import Field
 
 from turnout.engine.state import StateStore
 from turnout.hooks import Hook, HookArgs, HookContext, HookFailed
-from turnout.spec.names import control_plane as control_tables
+from turnout.spec.names import control_plane
 from turnout.verify.run import (
     VerifyOptions,
     parse_since,
@@ -34,7 +34,9 @@ class VerifyReplicationComplete(Hook):
         if self.args.since is not None:
             window = since_window(parse_since(self.args.since, context.clock()))
         else:
-            environment, state_table, _ = control_tables(context.spec)
+            control = control_plane(context.spec)
+            environment = control.environment
+            state_table = control.state_table
             store = StateStore(
                 context.client(environment, "dynamodb"), state_table, context.spec.migration
             )

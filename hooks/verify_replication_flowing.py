@@ -19,7 +19,7 @@ from turnout.aws.mappings import function_mappings
 from turnout.drain.ledger import replication_lag
 from turnout.drain.scope import bounded_timeout, scope_from_context
 from turnout.hooks import Hook, HookArgs, HookContext, HookFailed
-from turnout.inventory import direction_parameter_name, replicator_name
+from turnout.spec.names import direction_parameter, names
 from turnout.spec.phases import ENVIRONMENTS
 
 
@@ -34,7 +34,7 @@ class VerifyReplicationFlowing(Hook):
         reads_per_second: float = Field(default=2.0, gt=0, le=5)
 
     def _enabled(self, context: HookContext, source: str) -> tuple[list[str], dict]:
-        function = replicator_name(context.spec, source)
+        function = names(context.spec, source).replicator
         mappings = function_mappings(context.client(source, "lambda"), function)
         problems = [
             f"{function} mapping {mapping['UUID']} is {mapping['State']}"
@@ -43,7 +43,7 @@ class VerifyReplicationFlowing(Hook):
         ]
         if not mappings:
             problems.append(f"{function} has no event source mapping in {source}")
-        parameter = direction_parameter_name(context.spec)
+        parameter = direction_parameter(context.spec)
         values = {}
         for environment in ENVIRONMENTS:
             try:

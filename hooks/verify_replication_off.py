@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 from turnout.aws.errors import error_code
 from turnout.aws.mappings import function_mappings
 from turnout.hooks import Hook, HookArgs, HookContext, HookFailed
-from turnout.inventory import direction_parameter_name, replicator_name
+from turnout.spec.names import direction_parameter, names
 from turnout.spec.phases import ENVIRONMENTS, direction_of_replicator_in
 
 
@@ -36,12 +36,12 @@ class VerifyReplicationOff(Hook):
 
     def run(self, context: HookContext) -> dict:
         spec = context.spec
-        parameter = direction_parameter_name(spec)
+        parameter = direction_parameter(spec)
         values = {env: _parameter(context, env, parameter) for env in ENVIRONMENTS}
         problems: list[str] = []
         replicators = {}
         for environment in ENVIRONMENTS:
-            function = replicator_name(spec, environment)
+            function = names(spec, environment).replicator
             direction = direction_of_replicator_in(environment)
             mappings = [
                 {

@@ -7,16 +7,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from turnout.spec.model import MigrationSpec
-from turnout.spec.phases import direction_of_replicator_in, peer_of
-
-
-def direction_parameter_name(spec: MigrationSpec) -> str:
-    return f"/turnout/{spec.migration}/active-direction"
-
-
-def replicator_name(spec: MigrationSpec, environment: str) -> str:
-    prefix = getattr(spec.environments, environment).name_prefix
-    return f"{prefix}turnout-replicator-{environment}-to-{peer_of(environment)}"
+from turnout.spec.names import direction_parameter, names
+from turnout.spec.phases import direction_of_replicator_in
 
 
 def environment_inventory(
@@ -45,7 +37,7 @@ def environment_inventory(
             "encryption": summary.get("EncryptionType"),
             "kms_key": summary.get("KeyId"),
         }
-    function = replicator_name(spec, environment)
+    function = names(spec, environment).replicator
     lambda_client = client("lambda")
     mappings = [
         {
@@ -61,7 +53,7 @@ def environment_inventory(
         )
     ]
     ssm = client("ssm")
-    parameters = {direction_parameter_name(spec): _parameter(ssm, direction_parameter_name(spec))}
+    parameters = {direction_parameter(spec): _parameter(ssm, direction_parameter(spec))}
     if spec.route.environment == environment:
         for name in spec.route.parameters:
             parameters[name] = _parameter(ssm, name)

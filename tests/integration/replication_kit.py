@@ -30,11 +30,11 @@ from typing import Any
 
 from turnout.deploy.package import HANDLER_SOURCE, build_replicator_package
 from turnout.deploy.render import render_environments
-from turnout.inventory import direction_parameter_name, replicator_name
 from turnout.sandbox.emulator.launcher import Emulator
 from turnout.sandbox.lambda_runtime import LocalLambdaRuntime
 from turnout.spec.loader import load_spec
 from turnout.spec.model import MigrationSpec
+from turnout.spec.names import direction_parameter, names
 
 REPO = Path(__file__).resolve().parents[2]
 SPEC_PATH = Path(__file__).resolve().parent / "specs" / "replication.yaml"
@@ -120,7 +120,7 @@ class Deployment:
         return stream.name_in(environment)
 
     def function_name(self, environment: str) -> str:
-        return replicator_name(self.spec, environment)
+        return names(self.spec, environment).replicator
 
     def function_arn(self, environment: str) -> str:
         return (
@@ -135,7 +135,7 @@ class Deployment:
 
     @property
     def direction_parameter(self) -> str:
-        return direction_parameter_name(self.spec)
+        return direction_parameter(self.spec)
 
     def mapping_uuid(self, environment: str, logical: str) -> str:
         lam = self.client("lambda", environment)

@@ -12,7 +12,6 @@ import yaml
 from hooks_kit import create_streams, create_table, make_spec, put_to_shard, shard_ids
 
 from turnout.cli import main
-from turnout.inventory import replicator_name
 from turnout.spec.names import names
 
 pytestmark = pytest.mark.integration
@@ -65,7 +64,7 @@ def test_exit_codes_follow_the_verdicts(emulator, kcl_project, capsys):
     code, out, _ = run(capsys, emulator, spec_path)
     assert code == 3, out
     assert f"lease table {leases} not found" in out
-    assert f"skipped: replicator {replicator_name(spec, 'old')} is not deployed" in out
+    assert f"skipped: replicator {names(spec, 'old').replicator} is not deployed" in out
 
     create_table(emulator, "old", leases, "leaseKey")
     done = checkpoint_every_shard(emulator, spec, leases)
@@ -90,11 +89,11 @@ def test_the_replicator_ledger_is_checked_where_the_replicator_is_deployed(
     emulator, kcl_project, lambda_kit, capsys
 ):
     spec, spec_path, _leases = kcl_project
-    lambda_kit.function(table=lambda_kit.table(), name=replicator_name(spec, "old"))
+    lambda_kit.function(table=lambda_kit.table(), name=names(spec, "old").replicator)
     code, out, _ = run(capsys, emulator, spec_path, "--consumer", "replicator", "--json")
     assert code == 3
     (replicator,) = json.loads(out)["consumers"]
-    assert replicator["consumer"] == f"replicator:{replicator_name(spec, 'old')}"
+    assert replicator["consumer"] == f"replicator:{names(spec, 'old').replicator}"
     assert names(spec, "old").ledger_table in replicator["note"]
 
     table = create_table(emulator, "old", names(spec, "old").ledger_table, "shard_key")

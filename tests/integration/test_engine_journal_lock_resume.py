@@ -21,7 +21,7 @@ from turnout.engine.state import ConcurrentWriteError, StateError, StateStore
 from turnout.engine.steps import HookStep, transition
 from turnout.spec.loader import load_spec
 from turnout.spec.model import MigrationSpec
-from turnout.spec.names import control_plane as control_tables
+from turnout.spec.names import control_plane
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
@@ -75,7 +75,9 @@ def spec(emulator) -> MigrationSpec:
 
 @pytest.fixture
 def tables(spec, emulator):
-    _, state_table, lock_table = control_tables(spec)
+    control = control_plane(spec)
+    state_table = control.state_table
+    lock_table = control.lock_table
     dynamodb = emulator.client("dynamodb", spec.environments.old.account_id)
     existing = dynamodb.list_tables()["TableNames"]
     if state_table not in existing:

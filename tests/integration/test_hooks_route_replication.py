@@ -18,8 +18,7 @@ from hooks_kit import (
 )
 
 from turnout.hooks import HookFailed
-from turnout.inventory import direction_parameter_name, replicator_name
-from turnout.spec.names import names, route_value
+from turnout.spec.names import direction_parameter, names, route_value
 
 pytestmark = pytest.mark.integration
 
@@ -54,14 +53,14 @@ def test_missing_route_parameter_fails(emulator):
 def replicator(emulator, lambda_kit, spec, environment, enabled: bool) -> str:
     arn = create_streams(emulator, spec, environment)["events"]
     function = lambda_kit.function(
-        environment, table=lambda_kit.table(environment), name=replicator_name(spec, environment)
+        environment, table=lambda_kit.table(environment), name=names(spec, environment).replicator
     )
     return lambda_kit.mapping(environment, function, arn, Enabled=enabled)
 
 
 def set_direction(emulator, spec, environment: str, value: str) -> None:
     emulator.client("ssm", environment).put_parameter(
-        Name=direction_parameter_name(spec), Value=value, Type="String", Overwrite=True
+        Name=direction_parameter(spec), Value=value, Type="String", Overwrite=True
     )
 
 

@@ -24,7 +24,7 @@ from turnout.engine import state as state_module
 from turnout.engine.state import StateStore
 from turnout.spec.loader import load_spec
 from turnout.spec.model import MigrationSpec
-from turnout.spec.names import control_plane as control_tables
+from turnout.spec.names import control_plane
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 REPO = Path(__file__).resolve().parents[2]
@@ -63,7 +63,9 @@ def project_spec(emulator, tmp_path) -> tuple[Path, MigrationSpec]:
 
 
 def _state_store(emulator, spec: MigrationSpec) -> StateStore:
-    environment, state_table, _ = control_tables(spec)
+    control = control_plane(spec)
+    environment = control.environment
+    state_table = control.state_table
     dynamodb = emulator.client("dynamodb", environment)
     create_state_table(dynamodb, state_table)
     return StateStore(dynamodb, state_table, spec.migration)

@@ -11,14 +11,13 @@ from pathlib import Path
 import pytest
 
 from turnout.hooks import HookContext, load_hook
-from turnout.inventory import direction_parameter_name, replicator_name
 from turnout.project import Project
 from turnout.sandbox.box import Sandbox
 from turnout.sandbox.names import processed_table_name
 from turnout.sandbox.pipeline.create import consumer_mappings, set_consumers_enabled
 from turnout.sandbox.pipeline.report import assert_nothing_lost, format_report, read_events
 from turnout.sandbox.processes import descendants, pid_alive
-from turnout.spec.names import names, route_value
+from turnout.spec.names import direction_parameter, names, route_value
 
 pytestmark = pytest.mark.integration
 
@@ -119,10 +118,10 @@ def _set_replication(sandbox, direction: str) -> None:
     aws = sandbox.aws()
     for environment in ("old", "new"):
         aws.client(environment, "ssm").put_parameter(
-            Name=direction_parameter_name(spec), Value=direction, Type="String", Overwrite=True
+            Name=direction_parameter(spec), Value=direction, Type="String", Overwrite=True
         )
     lam = aws.client("new", "lambda")
-    for mapping in lam.list_event_source_mappings(FunctionName=replicator_name(spec, "new"))[
+    for mapping in lam.list_event_source_mappings(FunctionName=names(spec, "new").replicator)[
         "EventSourceMappings"
     ]:
         lam.update_event_source_mapping(UUID=mapping["UUID"], Enabled=direction == "new_to_old")

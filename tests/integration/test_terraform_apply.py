@@ -10,10 +10,9 @@ from turnout import deploy
 from turnout.deploy.render import render_environments
 from turnout.deploy.terraform import TerraformRunner, terraform_settings
 from turnout.errors import TerraformError
-from turnout.inventory import direction_parameter_name, replicator_name
 from turnout.spec.loader import load_spec
 from turnout.spec.model import MigrationSpec
-from turnout.spec.names import names
+from turnout.spec.names import direction_parameter, names
 
 pytestmark = pytest.mark.integration
 
@@ -96,7 +95,7 @@ def test_old_only_stream_names_do_not_leak_into_the_new_account(applied, spec, e
 def test_replicator_mappings_queue_and_ledger_exist_and_mappings_are_disabled(
     applied, spec, emulator, environment
 ):
-    function = replicator_name(spec, environment)
+    function = names(spec, environment).replicator
     lambda_client = emulator.client("lambda", account(spec, environment))
     configuration = lambda_client.get_function(FunctionName=function)["Configuration"]
     assert configuration["Handler"] == "replicator.handler"
@@ -141,7 +140,7 @@ def test_writer_role_trusts_only_the_peer_replicator_with_the_external_id(
     assert statement["Effect"] == "Allow"
     assert statement["Action"] == "sts:AssumeRole"
     assert statement["Principal"] == {"AWS": f"arn:aws:iam::{account(spec, peer)}:root"}
-    peer_role = f"arn:aws:iam::{account(spec, peer)}:role/{replicator_name(spec, peer)}"
+    peer_role = f"arn:aws:iam::{account(spec, peer)}:role/{names(spec, peer).replicator}"
     conditions = statement["Condition"]
     assert conditions["ArnEquals"]["aws:PrincipalArn"] == peer_role
     assert conditions["StringEquals"]["sts:ExternalId"] == spec.replication.external_id
@@ -150,7 +149,7 @@ def test_writer_role_trusts_only_the_peer_replicator_with_the_external_id(
 def test_control_parameters_say_what_the_phase_says(applied, spec, emulator):
     for environment in ("old", "new"):
         ssm = emulator.client("ssm", account(spec, environment))
-        value = ssm.get_parameter(Name=direction_parameter_name(spec))["Parameter"]["Value"]
+        value = ssm.get_parameter(Name=direction_parameter(spec))["Parameter"]["Value"]
         assert value == "none"
     route = emulator.client("ssm", account(spec, "old")).get_parameter(
         Name=spec.route.parameters[0]
@@ -228,7 +227,7 @@ def test_each_environment_has_a_dashboard_of_its_replicator_queue_and_consumers(
     assert lag["annotations"]["horizontal"][0]["value"] == (
         spec.monitoring.replication_lag_seconds * 1000
     )
-    function = replicator_name(spec, environment)
+    function = names(spec, environment).replicator
     assert ["AWS/Lambda", "IteratorAge", "FunctionName", function] in [
         m[:4] for m in lag["metrics"]
     ]
@@ -276,7 +275,7 @@ def test_alarms_watch_the_replicator_queue_and_local_consumers_with_the_specs_th
     )
     monitoring = spec.monitoring
     peer = "new" if environment == "old" else "old"
-    function = replicator_name(spec, environment)
+    function = names(spec, environment).replicator
 
     def watched(alarm: dict) -> tuple:
         dimensions = {d["Name"]: d["Value"] for d in alarm["Dimensions"]}

@@ -16,7 +16,7 @@ from turnout.aws.access import AwsAccess
 from turnout.cli import main
 from turnout.engine.state import MigrationState, StateStore
 from turnout.hooks import HookFailed
-from turnout.spec.names import control_plane as control_tables
+from turnout.spec.names import control_plane
 from turnout.verify.run import CLOCK_MARGIN_SECONDS as CLOCK_MARGIN
 from turnout.verify.run import VerifyOptions, since_window, verify
 
@@ -177,7 +177,9 @@ def test_the_command_takes_its_window_from_the_journal_and_exits_1_on_problems(
     emulator, monkeypatch, capsys
 ):
     spec = make_spec(emulator, shards=2)
-    environment, state_table, _ = control_tables(spec)
+    control = control_plane(spec)
+    environment = control.environment
+    state_table = control.state_table
     dynamodb = emulator.client("dynamodb", environment)
     create_state_table(dynamodb, state_table)
     store = StateStore(dynamodb, state_table, spec.migration)

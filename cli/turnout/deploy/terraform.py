@@ -1,6 +1,6 @@
 """The one adapter between turnout and Terraform.
 
-python-terraform (on the design card) has not been released since 2019, so every call to it stays
+python-terraform (the project's chosen wrapper) has not been released since 2019, so every call to it stays
 in this module: the rest of turnout asks for `init`, `plan`, `show_plan`, `apply` and never builds
 a command line itself.
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from turnout.inventory import direction_parameter_name, replicator_name
+from turnout.spec.names import direction_parameter, names
 from turnout.spec.phases import ENVIRONMENTS, direction_of_replicator_in, peer_of
 
 
@@ -76,11 +76,11 @@ def _replication(spec: Any, aws: Any, environment: str, now: float) -> dict:
     for side in (environment, peer_of(environment)):
         try:
             parameters[side] = aws.client(side, "ssm").get_parameter(
-                Name=direction_parameter_name(spec)
+                Name=direction_parameter(spec)
             )["Parameter"]["Value"]
         except ClientError:
             parameters[side] = None
-    function = replicator_name(spec, environment)
+    function = names(spec, environment).replicator
     lambda_client = aws.client(environment, "lambda")
     try:
         mappings = lambda_client.list_event_source_mappings(FunctionName=function)[

@@ -19,21 +19,20 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from turnout.aws.cloudwatch import metric_data, metric_stat
 from turnout.engine.state import StateStore
 from turnout.errors import TurnoutError
 from turnout.report.model import CutoverReport, Series
 from turnout.report.timeline import build_timeline, entry_time
 from turnout.spec.model import MigrationSpec
-from turnout.spec.names import control_plane as control_tables
+from turnout.spec.names import REPLICATION_METRIC_NAMESPACE, control_plane
 from turnout.spec.phases import DIRECTIONS, ENVIRONMENTS
 
-REPLICATION_NAMESPACE = "Turnout/Replication"
 # CloudWatch keeps 60 s datapoints for 15 days, 300 s for 63 days, 3600 s for 455 days; a
 # query for older data must ask for at least that period.
 RETENTION_PERIODS = ((timedelta(days=15), 60), (timedelta(days=63), 300), (None, 3600))
 NICE_PERIODS = (60, 120, 300, 600, 900, 1800, 3600, 10800, 21600, 43200, 86400)
 MAX_POINTS_PER_SERIES = 360
-QUERIES_PER_CALL = 500  # GetMetricData's limit
 
 Progress = Callable[[str], None]
 
@@ -89,7 +88,7 @@ def metric_queries(spec: MigrationSpec) -> list[MetricQuery]:
                     "lag",
                     f"{stream.name} {arrow.replace('-to-', ' → ')} lag",
                     source,
-                    REPLICATION_NAMESPACE,
+                    REPLICATION_METRIC_NAMESPACE,
                     "ReplicationLagMs",
                     dimensions,
                     "Maximum",
@@ -103,7 +102,7 @@ def metric_queries(spec: MigrationSpec) -> list[MetricQuery]:
                     "replicated",
                     f"{stream.name} {arrow.replace('-to-', ' → ')} replicated",
                     source,
-                    REPLICATION_NAMESPACE,
+                    REPLICATION_METRIC_NAMESPACE,
                     "ReplicatedRecords",
                     dimensions,
                     "Sum",
@@ -136,29 +135,22 @@ def read_series(
     end: datetime,
     period: int,
 ) -> list[Series]:
-    """GetMetricData for `queries` (one account), every page; periods without a datapoint are
-    left out (a gap), never filled with zero."""
-    points: dict[str, dict[datetime, float]] = {query.series_id: {} for query in queries}
+    """Every query's datapoints (one account); periods without a datapoint are left out (a
+    gap), never filled with zero."""
     by_id = {f"q{index}": query for index, query in enumerate(queries)}
-    ids = list(by_id)
-    for chunk_start in range(0, len(ids), QUERIES_PER_CALL):
-        chunk = ids[chunk_start : chunk_start + QUERIES_PER_CALL]
-        arguments: dict[str, Any] = {
-            "MetricDataQueries": [_query(query_id, by_id[query_id], period) for query_id in chunk],
-            "StartTime": start,
-            "EndTime": end,
-            "ScanBy": "TimestampAscending",
-        }
-        while True:
-            page = cloudwatch.get_metric_data(**arguments)
-            for result in page.get("MetricDataResults", []):
-                query = by_id[result["Id"]]
-                for moment, value in zip(result["Timestamps"], result["Values"], strict=True):
-                    points[query.series_id][_utc(moment)] = query.scale(float(value), period)
-            token = page.get("NextToken")
-            if not token:
-                break
-            arguments["NextToken"] = token
+    requests = [
+        metric_stat(
+            query_id,
+            query.namespace,
+            query.metric,
+            dict(query.dimensions),
+            query.stat,
+            period,
+            label=query.series_id,
+        )
+        for query_id, query in by_id.items()
+    ]
+    points = metric_data(cloudwatch, requests, start, end)
     return [
         Series(
             query.series_id,
@@ -166,31 +158,15 @@ def read_series(
             query.label,
             query.unit,
             period,
-            tuple(sorted(points[query.series_id].items())),
+            tuple(
+                sorted(
+                    (moment, query.scale(value, period))
+                    for moment, value in points[query_id].items()
+                )
+            ),
         )
-        for query in queries
+        for query_id, query in by_id.items()
     ]
-
-
-def _query(query_id: str, query: MetricQuery, period: int) -> dict:
-    return {
-        "Id": query_id,
-        "Label": query.series_id,
-        "ReturnData": True,
-        "MetricStat": {
-            "Metric": {
-                "Namespace": query.namespace,
-                "MetricName": query.metric,
-                "Dimensions": [{"Name": name, "Value": value} for name, value in query.dimensions],
-            },
-            "Period": period,
-            "Stat": query.stat,
-        },
-    }
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def align(moment: datetime, period: int, up: bool = False) -> datetime:
@@ -210,7 +186,9 @@ def collect_report(
     """The journal of `spec`'s migration from the control plane's state table, and the metrics
     of both environments over the migration's window."""
     now = now or datetime.now(UTC)
-    environment, state_table, _ = control_tables(spec)
+    control = control_plane(spec)
+    environment = control.environment
+    state_table = control.state_table
     store = StateStore(aws.client(environment, "dynamodb"), state_table, spec.migration)
     progress(f"reading the journal of migration {spec.migration} from {state_table}")
     try:

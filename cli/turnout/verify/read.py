@@ -31,9 +31,9 @@ from botocore.exceptions import ClientError
 
 from turnout.aws.errors import error_code
 from turnout.aws.kinesis import arrival_seconds, list_shards
+from turnout.spec.names import MARKER_KEY_PREFIX
 from turnout.verify.compare import Seen, digest
 
-MARKER_KEY_PREFIX = "turnout-marker-"  # drain markers (docs/hooks.md): not replicated data
 GET_RECORDS_LIMIT = 10_000  # AWS's maximum per call (moto has no default limit)
 MAX_BACKOFF_SECONDS = 10.0
 MAX_THROTTLED_RETRIES = 20
@@ -188,21 +188,38 @@ def read_shard(
         throttled_in_a_row = 0
         result.calls += 1
         records = page.get("Records", [])
-        reached_tip = False
-        for record in records:
-            arrival = arrival_seconds(record)
-            if arrival > window.tip:
-                result.after_tip += 1
-                reached_tip = True
-                continue
-            last_sequence = record["SequenceNumber"]
-            key = record["PartitionKey"]
-            if key.startswith(MARKER_KEY_PREFIX):
-                result.markers += 1
-                continue
-            if key not in settings.sample:
-                result.not_sampled += 1
-                continue
+        last_sequence, reached_tip = _keep(records, result, window, settings, last_sequence)
+        iterator = page.get("NextShardIterator")
+        if reached_tip or (not records and page.get("MillisBehindLatest", 0) == 0):
+            break
+    result.seconds = settings.clock() - started
+    return result
+
+
+def _keep(
+    records: list[dict],
+    result: ShardRead,
+    window: ReadWindow,
+    settings: ShardReaderSettings,
+    last_sequence: str | None,
+) -> tuple[str | None, bool]:
+    """Count one page into `result` (sampled data records by key; markers and records of keys
+    outside the sample only counted); returns the last sequence number kept and whether the
+    page reached past the tip."""
+    reached_tip = False
+    for record in records:
+        arrival = arrival_seconds(record)
+        if arrival > window.tip:
+            result.after_tip += 1
+            reached_tip = True
+            continue
+        last_sequence = record["SequenceNumber"]
+        key = record["PartitionKey"]
+        if key.startswith(MARKER_KEY_PREFIX):
+            result.markers += 1
+        elif key not in settings.sample:
+            result.not_sampled += 1
+        else:
             result.records += 1
             result.by_key[key].append(
                 Seen(
@@ -212,11 +229,7 @@ def read_shard(
                     window.is_edge(arrival),
                 )
             )
-        iterator = page.get("NextShardIterator")
-        if reached_tip or (not records and page.get("MillisBehindLatest", 0) == 0):
-            break
-    result.seconds = settings.clock() - started
-    return result
+    return last_sequence, reached_tip
 
 
 def _iterator(

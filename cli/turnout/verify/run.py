@@ -193,27 +193,6 @@ def verify(
         progress(f"verify: {EFO_NOT_AVAILABLE}")
     started = options.clock()
     window.tip = started
-    explicit = window.source == "--since"
-    new_window = ReadWindow(
-        window.new_since, window.tip, edge_after=window.tip - options.grace_seconds
-    )
-    old_window = ReadWindow(
-        window.old_since,
-        window.tip,
-        edge_before=window.old_since + options.grace_seconds if explicit else None,
-    )
-    sides = []
-    for stream in spec.streams:
-        for side, side_window in (("new", new_window), ("old", old_window)):
-            sides.append(
-                StreamSide(
-                    stream.name,
-                    side,
-                    stream.name_in(side),
-                    aws.client(side, "kinesis"),
-                    side_window,
-                )
-            )
     settings = ShardReaderSettings(
         reads_per_second=options.reads_per_second,
         sample=KeySample(options.sample),
@@ -226,6 +205,7 @@ def verify(
         f"{_iso(window.tip)}, at most {options.reads_per_second:g} GetRecords/s per shard"
     )
     try:
+        sides = _stream_sides(spec, aws, window, options)
         reads = read_streams(sides, settings, options.workers, progress)
     except (ClientError, BotoCoreError) as problem:
         raise VerifyError(
@@ -242,6 +222,38 @@ def verify(
         for stream in spec.streams
     }
     seconds = max(options.clock() - started, 1e-9)
+    return VerifyReport(_document(window, options, streams, reads, notes, seconds))
+
+
+def _stream_sides(spec: Any, aws: Any, window: Window, options: VerifyOptions) -> list[StreamSide]:
+    """What to read of each stream: the new side from the switch, the old side from the start of
+    replication, both up to the tip; records at the edges within the grace period are noted."""
+    explicit = window.source == "--since"
+    new_window = ReadWindow(
+        window.new_since, window.tip, edge_after=window.tip - options.grace_seconds
+    )
+    old_window = ReadWindow(
+        window.old_since,
+        window.tip,
+        edge_before=window.old_since + options.grace_seconds if explicit else None,
+    )
+    return [
+        StreamSide(
+            stream.name, side, stream.name_in(side), aws.client(side, "kinesis"), side_window
+        )
+        for stream in spec.streams
+        for side, side_window in (("new", new_window), ("old", old_window))
+    ]
+
+
+def _document(
+    window: Window,
+    options: VerifyOptions,
+    streams: dict[str, dict],
+    reads: dict,
+    notes: list[str],
+    seconds: float,
+) -> dict:
     totals = {
         kind: sum(entry["records"][kind] for entry in streams.values())
         for kind in ("new", "old", "matched", *PROBLEM_KINDS, *NOTED_KINDS)
@@ -255,7 +267,7 @@ def verify(
     failing = [
         kind for kind in PROBLEM_KINDS if not (kind == "duplicated" and options.allow_duplicates)
     ]
-    document = {
+    return {
         "passed": not any(totals[kind] for kind in failing),
         "failing_kinds": failing,
         "window": window.as_dict(options.grace_seconds),
@@ -274,7 +286,6 @@ def verify(
         "seconds": round(seconds, 3),
         "records_per_second": round(read_records / seconds, 1),
     }
-    return VerifyReport(document)
 
 
 def compare_stream(
