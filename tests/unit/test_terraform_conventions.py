@@ -33,10 +33,11 @@ def blocks(text: str, kind: str) -> dict[str, str]:
     return found
 
 
-def test_there_are_the_five_modules():
+def test_there_are_the_six_modules():
     assert [path.name for path in MODULES] == [
         "control-plane",
         "kinesis-stream",
+        "kms-key",
         "monitoring",
         "replicator",
         "writer-role",
