@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 from test_monitoring_module import mirror_only_cli_config
 
-from turnout.terraform import EMULATOR_CREDENTIALS
+from turnout.deploy.terraform import EMULATOR_CREDENTIALS
 
 pytestmark = pytest.mark.integration
 

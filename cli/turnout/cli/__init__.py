@@ -85,4 +85,3 @@ def _usage_paragraph(problem: Exception) -> str:
 
 def run() -> None:
     sys.exit(main())
-
