@@ -1,5 +1,6 @@
-"""Reading metrics for the report: period from the window, every GetMetricData page, no zeros
-invented for missing periods, `--since` parsing."""
+"""Reading metrics for the report: period from the window, the lag at a sub-minute period while
+CloudWatch holds one, every GetMetricData page, no zeros invented for missing periods, `--since`
+parsing."""
 
 from __future__ import annotations
 
@@ -10,13 +11,14 @@ import pytest
 
 from turnout.errors import TurnoutError
 from turnout.report.collect import (
-    align,
-    choose_period,
+    LAG_PER_MINUTE,
     metric_queries,
     parse_since,
+    read_account,
     read_series,
-    report_window,
+    settle_lag_resolution,
 )
+from turnout.report.window import align, choose_lag_period, choose_period, report_window
 from turnout.spec.loader import load_spec
 
 REPO = Path(__file__).resolve().parents[2]
@@ -38,6 +40,25 @@ def test_period_follows_the_window_and_cloudwatch_retention(span, age, period):
     assert choose_period(start, start + span, NOW) == period
 
 
+@pytest.mark.parametrize(
+    ("span", "age", "period"),
+    [
+        (timedelta(minutes=20), timedelta(hours=1), 10),  # high resolution, kept 3 hours
+        (timedelta(hours=2), timedelta(hours=2, minutes=10), 10),  # 720 points
+        (timedelta(hours=2, minutes=30), timedelta(hours=2, minutes=40), 30),
+        (timedelta(minutes=20), timedelta(hours=2, minutes=55), 60),  # too close to 3 hours
+        (timedelta(hours=4), timedelta(hours=4), 60),  # sub-minute data is gone
+        (timedelta(days=3), timedelta(days=4), 600),  # at most 720 points
+        (timedelta(minutes=20), timedelta(days=20), 300),  # 60 s data gone after 15 days
+    ],
+)
+def test_lag_period_is_sub_minute_only_while_cloudwatch_keeps_high_resolution_data(
+    span, age, period
+):
+    start = NOW - age
+    assert choose_lag_period(start, start + span, NOW) == period
+
+
 def test_window_spans_the_journal_with_a_margin_and_stops_now():
     entries = [{"at": (NOW - timedelta(minutes=m)).isoformat(), "details": {}} for m in (40, 20, 0)]
     start, end = report_window(entries, None, NOW)
@@ -50,9 +71,16 @@ def test_window_spans_the_journal_with_a_margin_and_stops_now():
 class PagedCloudWatch:
     """GetMetricData in pages of two datapoints per query, like CloudWatch's NextToken."""
 
-    def __init__(self, data: dict[tuple[str, str], list[tuple[datetime, float]]]):
+    def __init__(
+        self,
+        data: dict[tuple[str, str], list[tuple[datetime, float]]],
+        sub_minute: bool = True,
+    ):
         self.data = data
         self.calls: list[dict] = []
+        # False: a period under 60 s gets no datapoint (standard-resolution data, read as
+        # CloudWatch documents it: its periods are multiples of 60).
+        self.sub_minute = sub_minute
 
     def get_metric_data(self, **arguments):
         self.calls.append(arguments)
@@ -62,8 +90,11 @@ class PagedCloudWatch:
             metric = query["MetricStat"]["Metric"]
             dimensions = {d["Name"]: d["Value"] for d in metric["Dimensions"]}
             key = (metric["MetricName"], dimensions.get("Stream") or dimensions["StreamName"])
-            points = self.data.get(key, [])[page * 2 : page * 2 + 2]
-            more = more or len(self.data.get(key, [])) > page * 2 + 2
+            series = self.data.get(key, [])
+            if query["MetricStat"]["Period"] < 60 and not self.sub_minute:
+                series = []
+            points = series[page * 2 : page * 2 + 2]
+            more = more or len(series) > page * 2 + 2
             results.append(
                 {
                     "Id": query["Id"],
@@ -128,3 +159,61 @@ def test_since_accepts_times_and_durations(text, expected):
 def test_since_refuses_what_it_cannot_read_naming_the_flag(text):
     with pytest.raises(TurnoutError, match="--since"):
         parse_since(text, NOW)
+
+
+def _periods(call: dict) -> dict[str, int]:
+    return {
+        query["MetricStat"]["Metric"]["MetricName"]: query["MetricStat"]["Period"]
+        for query in call["MetricDataQueries"]
+    }
+
+
+def test_lag_is_read_at_its_own_period_and_the_rest_per_minute():
+    spec = load_spec(REPO / "terraform" / "migration.yaml")
+    queries = [q for q in metric_queries(spec) if q.environment == "new"]
+    seconds = [0, 10, 20, 40]  # one 10 s period missing: less than a minute, not a gap
+    cloudwatch = PagedCloudWatch(
+        {("ReplicationLagMs", "clicks"): [(NOW + timedelta(seconds=s), 900.0) for s in seconds]}
+    )
+    series = read_account(cloudwatch, queries, NOW, NOW + timedelta(minutes=2), 60, 10)
+    assert _periods(cloudwatch.calls[0]) == {
+        "ReplicationLagMs": 10,
+        "ReplicatedRecords": 60,
+        "IncomingRecords": 60,
+    }
+    lag = next(item for item in series if item.id == "lag:clicks:new-to-old")
+    assert lag.period_seconds == 10 and len(lag.points) == 4 and lag.gaps() == []
+    assert settle_lag_resolution(series, 10) == (series, 10)  # sub-minute stamps: kept at 10 s
+
+
+def test_lag_without_sub_minute_data_is_read_again_per_minute_and_said_so():
+    spec = load_spec(REPO / "terraform" / "migration.yaml")
+    queries = [q for q in metric_queries(spec) if q.environment == "new"]
+    minutes = [0, 1, 2]
+    cloudwatch = PagedCloudWatch(
+        {("ReplicationLagMs", "clicks"): [(NOW + timedelta(minutes=m), 900.0) for m in minutes]},
+        sub_minute=False,
+    )
+    series = read_account(cloudwatch, queries, NOW, NOW + timedelta(minutes=5), 60, 10)
+    assert [set(_periods(call).values()) for call in cloudwatch.calls][-1] == {60}
+    lag = next(item for item in series if item.id == "lag:clicks:new-to-old")
+    assert [moment for moment, _ in lag.points] == [NOW + timedelta(minutes=m) for m in minutes]
+    settled, period = settle_lag_resolution(series, 10)
+    assert period == 60
+    assert {item.period_seconds for item in settled if item.kind == "lag"} == {60}
+    assert "StorageResolution 1" in LAG_PER_MINUTE
+
+
+def test_minute_stamped_lag_read_at_10_s_is_per_minute_data():
+    """Standard-resolution data asked at 10 s, if CloudWatch answers with one datapoint per
+    minute: the series is per minute (its gaps are minutes without a datapoint)."""
+    spec = load_spec(REPO / "terraform" / "migration.yaml")
+    queries = [q for q in metric_queries(spec) if q.environment == "new"]
+    cloudwatch = PagedCloudWatch(
+        {("ReplicationLagMs", "clicks"): [(NOW + timedelta(minutes=m), 900.0) for m in (0, 1, 3)]}
+    )
+    series = read_account(cloudwatch, queries, NOW, NOW + timedelta(minutes=5), 60, 10)
+    assert len(cloudwatch.calls) == 2  # two pages, no second read: the lag had data
+    settled, period = settle_lag_resolution(series, 10)
+    lag = next(item for item in settled if item.id == "lag:clicks:new-to-old")
+    assert period == 60 and lag.period_seconds == 60 and len(lag.gaps()) == 1

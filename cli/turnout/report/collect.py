@@ -3,17 +3,19 @@
 Where each series lives:
 - replication lag and replicated records: the replicator's own metrics (namespace
   `Turnout/Replication`, dimensions `Direction` and `Stream` = the source stream's name), put by
-  the replicator of direction `<env>_to_<peer>` in `<env>`'s account, once per invocation,
-  standard resolution (60 s);
+  the replicator of direction `<env>_to_<peer>` in `<env>`'s account, once per invocation. The
+  lag is read at a sub-minute period while CloudWatch holds one (turnout.report.window): that
+  gives sub-minute detail when the replicator publishes it at high resolution
+  (StorageResolution 1); at standard resolution CloudWatch holds it per minute only, and the
+  report says so;
 - incoming records per stream: AWS's basic stream metric `AWS/Kinesis IncomingRecords`
   (dimension `StreamName`), 60 s resolution, in each environment's account.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,15 +26,12 @@ from turnout.engine.state import StateStore
 from turnout.errors import TurnoutError
 from turnout.report.model import CutoverReport, Series
 from turnout.report.timeline import build_timeline, entry_time
+from turnout.report.window import align, choose_lag_period, choose_period, report_window
 from turnout.spec.model import MigrationSpec
 from turnout.spec.names import REPLICATION_METRIC_NAMESPACE, control_plane
 from turnout.spec.phases import DIRECTIONS, ENVIRONMENTS
 
-# CloudWatch keeps 60 s datapoints for 15 days, 300 s for 63 days, 3600 s for 455 days; a
-# query for older data must ask for at least that period.
-RETENTION_PERIODS = ((timedelta(days=15), 60), (timedelta(days=63), 300), (None, 3600))
-NICE_PERIODS = (60, 120, 300, 600, 900, 1800, 3600, 10800, 21600, 43200, 86400)
-MAX_POINTS_PER_SERIES = 360
+MINUTE = 60
 
 Progress = Callable[[str], None]
 
@@ -49,30 +48,6 @@ class MetricQuery:
     stat: str
     unit: str
     scale: Callable[[float, int], float]  # (value, period) -> the drawn value
-
-
-def choose_period(start: datetime, end: datetime, now: datetime) -> int:
-    """The smallest CloudWatch period that keeps a series under MAX_POINTS_PER_SERIES and that
-    CloudWatch still holds for data as old as `start`."""
-    wanted = math.ceil((end - start).total_seconds() / MAX_POINTS_PER_SERIES)
-    age = now - start
-    floor = next(period for limit, period in RETENTION_PERIODS if limit is None or age <= limit)
-    return next(
-        (period for period in NICE_PERIODS if period >= max(wanted, floor)), NICE_PERIODS[-1]
-    )
-
-
-def report_window(
-    entries: list[dict], since: datetime | None, now: datetime
-) -> tuple[datetime, datetime]:
-    """From a little before the first journal entry (or `since`) to a little after the last one
-    (at most now): the traffic before and after the cutover is part of the picture."""
-    times = sorted(entry_time(entry) for entry in entries)
-    in_window = [moment for moment in times if since is None or moment >= since]
-    first, last = in_window[0], in_window[-1]
-    margin = max(timedelta(minutes=2), (last - first) / 10)
-    start = since if since is not None else first - margin
-    return start, min(now, last + margin)
 
 
 def metric_queries(spec: MigrationSpec) -> list[MetricQuery]:
@@ -134,10 +109,15 @@ def read_series(
     start: datetime,
     end: datetime,
     period: int,
+    lag_period: int | None = None,
 ) -> list[Series]:
-    """Every query's datapoints (one account); periods without a datapoint are left out (a
-    gap), never filled with zero."""
+    """Every query's datapoints (one account), the lag at `lag_period` (default: `period`);
+    periods without a datapoint are left out (a gap), never filled with zero."""
     by_id = {f"q{index}": query for index, query in enumerate(queries)}
+    periods = {
+        query_id: (lag_period or period) if query.kind == "lag" else period
+        for query_id, query in by_id.items()
+    }
     requests = [
         metric_stat(
             query_id,
@@ -145,7 +125,7 @@ def read_series(
             query.metric,
             dict(query.dimensions),
             query.stat,
-            period,
+            periods[query_id],
             label=query.series_id,
         )
         for query_id, query in by_id.items()
@@ -157,10 +137,10 @@ def read_series(
             query.kind,
             query.label,
             query.unit,
-            period,
+            periods[query_id],
             tuple(
                 sorted(
-                    (moment, query.scale(value, period))
+                    (moment, query.scale(value, periods[query_id]))
                     for moment, value in points[query_id].items()
                 )
             ),
@@ -169,23 +149,49 @@ def read_series(
     ]
 
 
-def align(moment: datetime, period: int, up: bool = False) -> datetime:
-    """Period boundaries since the epoch, as CloudWatch stamps its datapoints."""
-    seconds = moment.timestamp()
-    aligned = (math.ceil if up else math.floor)(seconds / period) * period
-    return datetime.fromtimestamp(aligned, UTC)
+def read_account(
+    cloudwatch: Any,
+    queries: list[MetricQuery],
+    start: datetime,
+    end: datetime,
+    period: int,
+    lag_period: int,
+) -> list[Series]:
+    """One account's series. CloudWatch documents sub-minute periods for high-resolution
+    metrics only: when the lag comes back empty at a sub-minute `lag_period`, it is read again
+    per minute, so a replicator publishing at standard resolution is still drawn."""
+    series = read_series(cloudwatch, queries, start, end, period, lag_period)
+    lag_queries = [query for query in queries if query.kind == "lag"]
+    if lag_period >= MINUTE or not lag_queries:
+        return series
+    if any(item.points for item in series if item.kind == "lag"):
+        return series
+    again = {item.id: item for item in read_series(cloudwatch, lag_queries, start, end, MINUTE)}
+    return [again.get(item.id, item) for item in series]
 
 
-def collect_report(
-    spec: MigrationSpec,
-    aws: Any,
-    since: datetime | None = None,
-    now: datetime | None = None,
-    progress: Progress = lambda message: None,
-) -> CutoverReport:
-    """The journal of `spec`'s migration from the control plane's state table, and the metrics
-    of both environments over the migration's window."""
-    now = now or datetime.now(UTC)
+def settle_lag_resolution(series: list[Series], asked: int) -> tuple[list[Series], int]:
+    """The lag's resolution as CloudWatch answered: when every lag datapoint sits on a minute
+    (standard-resolution data, or the re-read above), the lag series are per minute."""
+    lag_points = [moment for item in series if item.kind == "lag" for moment, _ in item.points]
+    if asked >= MINUTE or not lag_points:
+        return series, asked
+    if any(moment.timestamp() % MINUTE for moment in lag_points):
+        return series, asked
+    settled = [
+        replace(item, period_seconds=max(item.period_seconds, MINUTE))
+        if item.kind == "lag"
+        else item
+        for item in series
+    ]
+    return settled, MINUTE
+
+
+def read_journal(
+    spec: MigrationSpec, aws: Any, since: datetime | None, progress: Progress
+) -> tuple[list[dict], str]:
+    """The migration's journal entries, oldest first, and its current phase; a journal with
+    nothing in the window is one clear error."""
     control = control_plane(spec)
     environment = control.environment
     state_table = control.state_table
@@ -207,37 +213,59 @@ def collect_report(
             f"there is no cutover to report. Run `turnout cutover` first"
             + (", or pass an earlier --since." if since else ".")
         )
+    return entries, current_phase
+
+
+def collect_report(
+    spec: MigrationSpec,
+    aws: Any,
+    since: datetime | None = None,
+    now: datetime | None = None,
+    progress: Progress = lambda message: None,
+) -> CutoverReport:
+    """The journal of `spec`'s migration from the control plane's state table, and the metrics
+    of both environments over the migration's window."""
+    now = now or datetime.now(UTC)
+    entries, current_phase = read_journal(spec, aws, since, progress)
     start, end = report_window(entries, since, now)
     period = choose_period(start, end, now)
     start, end = align(start, period), align(end, period, up=True)
-    timeline = build_timeline(entries, start, end, current_phase)
+    lag_period = min(choose_lag_period(start, end, now), period)
     report = CutoverReport(
         migration=spec.migration,
         window_start=start,
         window_end=end,
         generated_at=now,
         period_seconds=period,
-        phases=timeline.phases,
-        transitions=timeline.transitions,
-        steps=timeline.steps,
-        journal=timeline.journal,
     )
+    timeline = build_timeline(entries, start, end, current_phase)
+    report.phases, report.transitions = timeline.phases, timeline.transitions
+    report.steps, report.journal = timeline.steps, timeline.journal
     queries = metric_queries(spec)
     for environment in ENVIRONMENTS:
         mine = [query for query in queries if query.environment == environment]
         progress(f"reading {len(mine)} metric series of the {environment} environment")
         try:
-            report.series += read_series(
-                aws.client(environment, "cloudwatch"), mine, start, end, period
-            )
+            cloudwatch = aws.client(environment, "cloudwatch")
+            report.series += read_account(cloudwatch, mine, start, end, period, lag_period)
         except (ClientError, BotoCoreError) as problem:
             report.notes.append(
                 f"metrics of the {environment} environment could not be read ({_reason(problem)}); "
                 f"its series are shown as no data."
             )
             report.series += [Series(q.series_id, q.kind, q.label, q.unit, period) for q in mine]
+    report.series, report.lag_period_seconds = settle_lag_resolution(report.series, lag_period)
+    if report.lag_period_seconds > lag_period:
+        report.notes.append(LAG_PER_MINUTE)
     report.series.sort(key=lambda series: series.id)
     return report
+
+
+LAG_PER_MINUTE = (
+    "The replicator's lag came back once per minute: CloudWatch holds it at standard resolution. "
+    "For sub-minute lag the replicator must publish ReplicationLagMs at high resolution "
+    "(StorageResolution 1), kept for 3 hours."
+)
 
 
 def _reason(problem: Exception) -> str:

@@ -1,14 +1,17 @@
 """The cutover report as plain data: what is drawn, independent of where it was read from.
 
-Times are timezone-aware UTC datetimes. A series holds only the datapoints CloudWatch returned:
-a period without a datapoint is missing data (a gap), never a zero.
+Times are timezone-aware UTC datetimes. A series (turnout.report.series) holds only the
+datapoints CloudWatch returned: a period without a datapoint is missing data (a gap), never a
+zero.
 """
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
+
+from turnout.report.aggregate import totals, worst_lag
+from turnout.report.series import Series
 
 
 @dataclass(frozen=True)
@@ -63,35 +66,6 @@ class JournalRow:
     seconds: float | None = None
 
 
-@dataclass(frozen=True)
-class Series:
-    """One metric over time, e.g. the replication lag of one stream in one direction."""
-
-    id: str  # stable: "lag:<stream>:<direction>", "rate:<environment>:<stream>", ...
-    kind: str  # lag | rate | replicated
-    label: str
-    unit: str  # what `points` values are in: "s" (lag) or "records/s"
-    period_seconds: int
-    points: tuple[tuple[datetime, float], ...] = ()
-
-    def segments(self) -> list[list[tuple[datetime, float]]]:
-        """The points split where a period has no datapoint: each segment is drawn connected,
-        and nothing is drawn across a gap."""
-        segments: list[list[tuple[datetime, float]]] = []
-        step = timedelta(seconds=self.period_seconds)
-        for point in sorted(self.points):
-            if segments and point[0] - segments[-1][-1][0] <= step:
-                segments[-1].append(point)
-            else:
-                segments.append([point])
-        return segments
-
-    def gaps(self) -> list[tuple[datetime, datetime]]:
-        """(last datapoint before, first datapoint after) for each gap between datapoints."""
-        segments = self.segments()
-        return [(before[-1][0], after[0][0]) for before, after in itertools.pairwise(segments)]
-
-
 @dataclass
 class CutoverReport:
     migration: str
@@ -104,11 +78,23 @@ class CutoverReport:
     steps: list[StepSpan] = field(default_factory=list)
     journal: list[JournalRow] = field(default_factory=list)
     series: list[Series] = field(default_factory=list)
+    # The period the replicator's lag was read at (finer than `period_seconds` while CloudWatch
+    # holds high-resolution data); None: the same as `period_seconds`.
+    lag_period_seconds: int | None = None
     # Things the reader must know (metrics that could not be read, ...): plain sentences.
     notes: list[str] = field(default_factory=list)
 
     def series_of(self, kind: str) -> list[Series]:
         return [series for series in self.series if series.kind == kind]
+
+    @property
+    def lag_period(self) -> int:
+        return self.lag_period_seconds or self.period_seconds
+
+    def totals(self, kind: str) -> list[Series]:
+        """Per direction (lag: the highest of any stream; replicated: the sum) or per
+        environment (rate: the sum), period by period."""
+        return totals(self.series, kind)
 
     def summary(self) -> dict:
         """The numbers drawn, for `--json`."""
@@ -116,6 +102,7 @@ class CutoverReport:
             "migration": self.migration,
             "window": {"start": _iso(self.window_start), "end": _iso(self.window_end)},
             "period_seconds": self.period_seconds,
+            "lag_period_seconds": self.lag_period,
             "phases": [
                 {
                     "phase": band.phase,
@@ -145,18 +132,34 @@ class CutoverReport:
                 }
                 for step in self.steps
             ],
-            "series": {
-                series.id: {
-                    "unit": series.unit,
-                    "points": len(series.points),
-                    "gaps": len(series.gaps()),
-                    "max": max((value for _, value in series.points), default=None),
-                }
-                for series in self.series
+            "series": {series.id: _figures(series) for series in self.series},
+            "totals": {
+                series.id: _figures(series)
+                for kind in ("lag", "rate", "replicated")
+                for series in self.totals(kind)
             },
+            "worst_lag": [
+                {
+                    "stream": peak.stream,
+                    "direction": peak.direction,
+                    "seconds": peak.seconds,
+                    "at": _iso(peak.at),
+                }
+                for peak in worst_lag(self.series)
+            ],
             "journal_entries": len(self.journal),
             "notes": list(self.notes),
         }
+
+
+def _figures(series: Series) -> dict:
+    return {
+        "unit": series.unit,
+        "period_seconds": series.period_seconds,
+        "points": len(series.points),
+        "gaps": len(series.gaps()),
+        "max": max((value for _, value in series.points), default=None),
+    }
 
 
 def _iso(moment: datetime) -> str:
