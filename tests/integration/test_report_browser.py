@@ -1,9 +1,12 @@
-"""`turnout report` on real data in the emulator, opened in headless Chromium with the network
-blocked: the phases, the lag series and the journal are drawn, and the PNG is a real picture.
+"""`turnout report` in headless Chromium with the network blocked.
 
-The journal is written through the engine's own `StateStore` (its clock moved to a fake
-migration window 40 minutes ago) and the metrics with `PutMetricData`, as the replicator and
-Kinesis publish them; no whole cutover is run (the sandbox tests do that).
+On real data in the emulator: the phases, the lag series and the journal are drawn, and the PNG
+is a real picture. The journal is written through the engine's own `StateStore` (its clock moved
+to a fake migration window 40 minutes ago) and the metrics with `PutMetricData`, as the
+replicator and Kinesis publish them; no whole cutover is run (the sandbox tests do that).
+
+At the scale of a real pipeline: a report of 100 streams (built as the model directly, no AWS)
+keeps its charts, legends and table rows apart and names the streams with the worst lag.
 """
 
 from __future__ import annotations
@@ -19,9 +22,11 @@ import pytest
 import yaml
 from hooks_kit import create_state_table
 
+from report_kit import expected_worst, synthetic_report
 from turnout.cli import main
 from turnout.engine import state as state_module
 from turnout.engine.state import StateStore
+from turnout.report import write_report
 from turnout.spec.loader import load_spec
 from turnout.spec.model import MigrationSpec
 from turnout.spec.names import control_plane
@@ -205,20 +210,17 @@ def test_rendered_report_draws_phases_lag_series_and_journal_offline(report_file
     assert printed["series"]["lag:clicks:new-to-old"]["points"] == LAG_MINUTES
     assert printed["series"]["lag:clicks:new-to-old"]["gaps"] == 1
     assert printed["series"]["lag:orders:new-to-old"]["points"] == 0
+    # The emulator keeps every datapoint as put: the lag is read at a sub-minute period.
+    assert printed["lag_period_seconds"] < 60 <= printed["period_seconds"]
+    assert printed["series"]["lag:clicks:new-to-old"]["period_seconds"] < 60
+    assert printed["worst_lag"][0]["stream"] == "clicks"
+    assert printed["worst_lag"][0]["seconds"] == pytest.approx((400 + 150 * LAG_MINUTES) / 1000)
 
     requests: list[str] = []
     with sync_playwright() as playwright:
         context = _launch(playwright, tmp_path / "chromium-profile")
         try:
-
-            def block(route) -> None:
-                requests.append(route.request.url)
-                if route.request.url == html.as_uri():
-                    route.continue_()
-                else:
-                    route.abort()
-
-            context.route("**/*", block)
+            context.route("**/*", lambda route: _only(route, html, requests))
             page = context.new_page()
             page.on("request", lambda request: requests.append(request.url))
             page.goto(html.as_uri())
@@ -238,28 +240,7 @@ def test_rendered_report_draws_phases_lag_series_and_journal_offline(report_file
             for (x, _, width), (next_x, _, _) in itertools.pairwise(drawn):
                 assert next_x == pytest.approx(x + width, abs=1.5)  # adjacent, in time order
 
-            plot = page.locator('rect.plot-area[data-plot="lag"]').bounding_box()
-            lag = page.locator('path[data-series="lag:clicks:new-to-old"]')
-            assert lag.is_visible()
-            box = lag.bounding_box()
-            assert box is not None and box["width"] > plot["width"] / 4
-            assert (
-                plot["x"] - 1 <= box["x"]
-                and box["x"] + box["width"] <= plot["x"] + plot["width"] + 1
-            )
-            assert (
-                plot["y"] - 1 <= box["y"]
-                and box["y"] + box["height"] <= plot["y"] + plot["height"] + 1
-            )
-            d = lag.get_attribute("d")
-            assert len(re.findall(r"[ML]", d)) == LAG_MINUTES
-            assert d.count("M") == 2  # the missing minute breaks the line: two segments
-            length = lag.evaluate("path => path.getTotalLength()")
-            assert length > plot["width"] / 4
-            assert page.locator('[data-no-data="lag:orders:new-to-old"]').is_visible()
-            assert page.locator('path[data-series="lag:orders:new-to-old"]').count() == 0
-            rate = page.locator('path[data-series="rate:new:clicks"]')
-            assert rate.is_visible() and rate.bounding_box()["width"] > 0
+            _assert_lag_and_rates_drawn(page)
 
             rows = page.locator("table.journal tbody tr")
             expected_rows = 1 + 4 * (2 + 2 * len(STEPS)) + 1
@@ -276,6 +257,128 @@ def test_rendered_report_draws_phases_lag_series_and_journal_offline(report_file
     assert requests and all(url == html.as_uri() for url in requests), requests
 
     _assert_real_png(png)
+
+
+def _assert_lag_and_rates_drawn(page) -> None:
+    """The highest lag drawn, clicks named as the worst stream, its lag a path inside the plot
+    with its datapoints and its gap, orders' lag "no data", the totals and clicks' row drawn."""
+    assert page.locator('path[data-series="lag-max:new-to-old"]').is_visible()
+    worst = page.locator("table.worst tr.worst-row")
+    assert worst.count() == 1 and worst.first.get_attribute("data-stream") == "clicks"
+    plot = page.locator('rect.plot-area[data-plot="worst-lag"]').bounding_box()
+    lag = page.locator('path[data-series="lag:clicks:new-to-old"]')
+    assert lag.is_visible()
+    box = lag.bounding_box()
+    assert box is not None and box["width"] > plot["width"] / 4
+    assert plot["x"] - 1 <= box["x"] and box["x"] + box["width"] <= plot["x"] + plot["width"] + 1
+    assert plot["y"] - 1 <= box["y"] and box["y"] + box["height"] <= plot["y"] + plot["height"] + 1
+    d = lag.get_attribute("d")
+    assert len(re.findall(r"[ML]", d)) == LAG_MINUTES
+    assert d.count("M") == 2  # the missing minute breaks the line: two segments
+    length = lag.evaluate("path => path.getTotalLength()")
+    assert length > plot["width"] / 4
+    assert page.locator('[data-no-data~="lag:orders:new-to-old"]').is_visible()
+    assert page.locator('path[data-series="lag:orders:new-to-old"]').count() == 0
+    rate = page.locator('path[data-series="rate-total:new"]')
+    assert rate.is_visible() and rate.bounding_box()["width"] > 0
+    clicks = page.locator('tr.stream-row[data-stream="clicks"]')
+    assert clicks.locator("td").nth(2).inner_text() == "230"  # 13,800 a minute at peak
+    assert clicks.locator('path[data-spark-series="rate:new:clicks"]').is_visible()
+
+
+def _overlap(a: dict, b: dict) -> bool:
+    """Boxes that share more than a pixel's sliver."""
+    width = min(a["x"] + a["width"], b["x"] + b["width"]) - max(a["x"], b["x"])
+    height = min(a["y"] + a["height"], b["y"] + b["height"]) - max(a["y"], b["y"])
+    return width > 0.5 and height > 0.5
+
+
+BOXES = """elements => elements.map(element => {
+    const box = element.getBoundingClientRect();
+    return [element.outerHTML.slice(0, 80), element.getAttribute("data-stream"),
+            {x: box.x, y: box.y, width: box.width, height: box.height}];
+})"""
+
+
+def _boxes(page, selector: str) -> list[tuple[str, dict]]:
+    """(element, box) of every match, read in one round trip; every box is drawn."""
+    found = page.eval_on_selector_all(selector, BOXES)
+    for name, _, box in found:
+        assert box["width"] > 0 and box["height"] > 0, f"{name} is not drawn"
+    return [(name, box) for name, _, box in found]
+
+
+def test_report_of_100_streams_keeps_charts_and_legends_apart_and_names_the_worst(tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    files = write_report(synthetic_report(100), tmp_path / "report")
+    html = files.html
+    worst = expected_worst(100, 10)
+    requests: list[str] = []
+    with sync_playwright() as playwright:
+        context = _launch(playwright, tmp_path / "chromium-profile")
+        try:
+            context.route("**/*", lambda route: _only(route, html, requests))
+            page = context.new_page()
+            page.goto(html.as_uri())
+            page.wait_for_load_state("load")
+
+            charts = _boxes(page, "svg.chart")
+            plots = _boxes(page, "svg.chart rect.plot-area")
+            legend = _boxes(page, "ul.legend li")
+            assert len(charts) == 4  # lag, worst lag, incoming, replicated: totals first
+            assert len(legend) <= 2 + 10 + 2 + 2
+            for name, box in legend:
+                for chart, chart_box in charts + plots:
+                    assert not _overlap(box, chart_box), f"{name} overlaps {chart}"
+                assert box["x"] + box["width"] <= 1100, f"{name} runs off the page"
+            for index, (name, box) in enumerate(legend + charts):
+                for other, other_box in (legend + charts)[index + 1 :]:
+                    assert not _overlap(box, other_box), f"{name} overlaps {other}"
+
+            ranked = page.locator("table.worst tr.worst-row")
+            assert [
+                ranked.nth(i).locator("td").nth(1).inner_text() for i in range(ranked.count())
+            ] == worst
+            for rank, stream in enumerate(worst[:3]):
+                item = page.locator(f'li[data-legend="lag:{stream}:new-to-old"]')
+                assert item.is_visible() and stream in item.inner_text()
+                assert page.locator(f'path[data-series="lag:{stream}:new-to-old"]').is_visible()
+                assert ranked.nth(rank).is_visible()
+
+            _assert_rows_apart_and_sortable(page, worst)
+        finally:
+            context.close()
+    assert requests == [html.as_uri()], requests
+
+
+def _only(route, html: Path, requests: list[str]) -> None:
+    requests.append(route.request.url)
+    if route.request.url == html.as_uri():
+        route.continue_()
+    else:
+        route.abort()
+
+
+def _stream_order(page) -> list[str]:
+    """The streams of the per-stream table from top to bottom, as drawn."""
+    found = page.eval_on_selector_all("table.streams tr.stream-row", BOXES)
+    return [stream for _, stream, box in sorted(found, key=lambda item: item[2]["y"])]
+
+
+def _assert_rows_apart_and_sortable(page, worst: list[str]) -> None:
+    """Every stream has a row; rows never overlap; the default order is the worst lag first,
+    and choosing "stream" orders them by name, without any script."""
+    rows = _boxes(page, "table.streams tr.stream-row")
+    assert len(rows) == 100
+    ordered = sorted(box["y"] for _, box in rows)
+    heights = min(box["height"] for _, box in rows)
+    assert all(b - a >= heights - 0.5 for a, b in itertools.pairwise(ordered))
+    assert _stream_order(page)[:10] == worst
+    page.locator('label[for="sort-name"]').click()
+    assert _stream_order(page) == sorted(_stream_order(page))
+    page.locator('label[for="sort-lag"]').click()
+    assert _stream_order(page)[:10] == worst
 
 
 def _assert_real_png(png: Path) -> None:

@@ -1,8 +1,11 @@
 """`turnout report`: the cutover drawn: phases as bands on a timeline, replication lag and event
-rates per stream, step durations and the journal, as one self-contained HTML file and a PNG.
+rates as totals over every stream, the streams with the worst lag named, one row per stream,
+step durations and the journal, as one self-contained HTML file and a PNG.
 
-`collect` reads the journal and metrics into the data model (`model`); `timeline` turns the
-journal into phases and steps; `svg`/`html` and `png` draw it; `write_report` writes both files.
+`collect` reads the journal and metrics into the data model (`model`, `series`); `window`
+chooses the window and the periods; `timeline` turns the journal into phases and steps;
+`aggregate` makes the totals, the worst streams and the per-stream rows; `svg`, `spark`,
+`stream_table` and `html`, and `png` draw it; `write_report` writes both files.
 """
 
 from __future__ import annotations

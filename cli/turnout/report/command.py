@@ -9,11 +9,13 @@ from typing import Any
 
 from turnout.errors import TurnoutError
 from turnout.report import ReportFiles, default_report_dir, write_report
+from turnout.report.aggregate import worst_lag
 from turnout.report.collect import collect_report, parse_since
 from turnout.report.model import CutoverReport
 from turnout.spec.model import MigrationSpec
 
 Progress = Callable[[str], None]
+WORST_NAMED = 3  # streams named in the text summary; the HTML names more
 
 
 def make_report(
@@ -41,10 +43,17 @@ def report_text(report: CutoverReport, files: ReportFiles) -> str:
     lines = [f"report: {files.html}", f"timeline: {files.png}"]
     phases = ", ".join(f"{band.phase} {band.seconds:.0f} s" for band in report.phases)
     lines.append(f"phases: {phases}")
-    drawn = [series for series in report.series if series.points]
+    with_data = [series for series in report.series if series.points]
     lines.append(
-        f"series drawn: {len(drawn)} of {len(report.series)} (the others have no data); "
+        f"series with data: {len(with_data)} of {len(report.series)} (the others have none); "
         f"{len(report.steps)} steps, {len(report.journal)} journal entries"
     )
+    worst = worst_lag(report.series, WORST_NAMED)
+    if worst:
+        named = "; ".join(
+            f"{peak.stream} {peak.direction} {peak.seconds:,.1f} s at {peak.at:%H:%M:%S}"
+            for peak in worst
+        )
+        lines.append(f"highest lag (per {report.lag_period} s): {named}")
     lines += [f"note: {note}" for note in report.notes]
     return "\n".join(lines)

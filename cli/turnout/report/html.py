@@ -1,13 +1,26 @@
 """The report as one self-contained HTML file: inline CSS and SVG, no script, font or image
-from anywhere else, every string escaped."""
+from anywhere else, every string escaped; a Content-Security-Policy that allows nothing but the
+inline styles backs that up.
+
+Totals first, so the page reads the same at 3 streams and at 300: per environment (incoming)
+and per direction (lag, replicated), then the streams with the worst lag, named, then one row
+per stream (turnout.report.stream_table)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from html import escape
 
-from turnout.report.model import CutoverReport
+from turnout.report.aggregate import WORST_STREAMS, worst_lag
+from turnout.report.model import CutoverReport, Series
+from turnout.report.stream_table import CSS as STREAM_TABLE_CSS
+from turnout.report.stream_table import peak_label, streams_section, worst_section
 from turnout.report.svg import chart_svg, series_colour, steps_svg, timeline_svg
+
+# Nothing may load or run: no script, no fetch of any kind; inline <style> and style attributes
+# (the per-stream table's sort ranks) only.
+CONTENT_SECURITY_POLICY = "default-src 'none'; style-src 'unsafe-inline'"
+GAP_SPANS_SHOWN = 12
 
 CSS = """
 body { font-family: system-ui, sans-serif; margin: 24px; color: #222; max-width: 1040px; }
@@ -28,6 +41,8 @@ svg .step-bar.outcome-failed { fill: #c0392b; }
 svg .step-bar.outcome-unfinished { fill: #aaa; }
 .legend { list-style: none; padding: 0; font-size: 13px; }
 .legend li { display: inline-block; margin-right: 16px; }
+h3 { font-size: 15px; margin-top: 20px; }
+table.worst { width: auto; }
 .swatch { display: inline-block; width: 14px; height: 4px; vertical-align: middle; margin-right: 4px; }
 .no-data, .gaps, .note { color: #8a5a00; font-size: 13px; }
 table { border-collapse: collapse; font-size: 12px; width: 100%; }
@@ -49,33 +64,35 @@ def render_html(report: CutoverReport) -> str:
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
+        f'<meta http-equiv="Content-Security-Policy" content="{CONTENT_SECURITY_POLICY}">',
         f"<title>turnout report: {_text(report.migration)}</title>",
-        f"<style>{CSS}</style></head><body>",
+        f"<style>{CSS}{STREAM_TABLE_CSS}</style></head><body>",
         f"<h1>Cutover report: migration {_text(report.migration)}</h1>",
         f'<p class="meta">window {_text(_time(report.window_start))} - '
-        f"{_text(_time(report.window_end))}; metric period {report.period_seconds} s; "
+        f"{_text(_time(report.window_end))}; metric period {report.period_seconds} s, "
+        f"replication lag per {report.lag_period} s; "
         f"generated {_text(_time(report.generated_at))}</p>",
     ]
     parts += [f'<p class="note">{_text(note)}</p>' for note in report.notes]
     parts += _phases_section(report)
-    parts += _chart_section(
-        report,
-        "lag",
-        "Replication lag per stream and direction",
-        "Maximum ReplicationLagMs per period (the replicator's metric), in seconds.",
-    )
+    parts += _lag_section(report)
     parts += _chart_section(
         report,
         "rate",
-        "Incoming events per stream",
-        "AWS/Kinesis IncomingRecords per period, in records per second, per environment.",
+        "Incoming events, total per environment",
+        "AWS/Kinesis IncomingRecords per period, summed over every stream of the environment, "
+        "in records per second (each stream: in the table below).",
+        report.totals("rate"),
     )
     parts += _chart_section(
         report,
         "replicated",
-        "Replicated records per stream and direction",
-        "ReplicatedRecords per period (the replicator's metric), in records per second.",
+        "Replicated records, total per direction",
+        "ReplicatedRecords per period (the replicator's metric), summed over every stream, in "
+        "records per second.",
+        report.totals("replicated"),
     )
+    parts += streams_section(report)
     parts += (
         ["<h2>Step durations</h2>", steps_svg(report)]
         if report.steps
@@ -87,6 +104,32 @@ def render_html(report: CutoverReport) -> str:
     parts += _journal_section(report)
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
+
+
+def _lag_section(report: CutoverReport) -> list[str]:
+    """The highest lag of any stream per direction, then the worst streams named and drawn."""
+    worst = worst_lag(report.series, WORST_STREAMS)
+    by_id = {series.id: series for series in report.series_of("lag")}
+    parts = _chart_section(
+        report,
+        "lag",
+        "Replication lag, the highest of any stream",
+        f"Maximum ReplicationLagMs (the replicator's metric, per invocation that wrote) per "
+        f"{report.lag_period} s, the highest of every stream of a direction, in seconds.",
+        report.totals("lag"),
+    )
+    if not worst:
+        return parts + worst_section(worst)
+    parts.append(f"<h3>The {len(worst)} streams with the highest lag</h3>")
+    parts += worst_section(worst)
+    return parts + _chart_section(
+        report,
+        "worst-lag",
+        "",
+        "Their lag over time, in seconds.",
+        [by_id[peak.series_id] for peak in worst],
+        labels={peak.series_id: peak_label(peak) for peak in worst},
+    )
 
 
 def _phases_section(report: CutoverReport) -> list[str]:
@@ -105,18 +148,28 @@ def _phases_section(report: CutoverReport) -> list[str]:
     ]
 
 
-def _chart_section(report: CutoverReport, kind: str, title: str, what: str) -> list[str]:
-    series = report.series_of(kind)
-    parts = [f"<h2>{_text(title)}</h2>", f'<p class="meta">{_text(what)}</p>']
-    drawn = [item for item in series if item.points]
-    if drawn:
-        parts.append(chart_svg(report, kind, title, series))
-        parts.append('<ul class="legend">')
+def _chart_section(
+    report: CutoverReport,
+    kind: str,
+    title: str,
+    what: str,
+    series: list[Series],
+    labels: dict[str, str] | None = None,
+) -> list[str]:
+    """A chart with its legend below it (HTML, never over the plot), the series without data
+    named, and the gaps of each drawn series."""
+    labels = labels or {}
+    parts = [f"<h2>{_text(title)}</h2>"] if title else []
+    parts.append(f'<p class="meta">{_text(what)}</p>')
+    if [item for item in series if item.points]:
+        parts.append(chart_svg(report, kind, title or what, series))
+        parts.append(f'<ul class="legend" data-legend-of="{_text(kind)}">')
         for index, item in enumerate(series):
             if item.points:
                 parts.append(
                     f'<li data-legend="{_text(item.id)}"><span class="swatch" '
-                    f'style="background:{series_colour(index)}"></span>{_text(item.label)}</li>'
+                    f'style="background:{series_colour(index)}"></span>'
+                    f"{_text(labels.get(item.id, item.label))}</li>"
                 )
         parts.append("</ul>")
     empty = [item for item in series if not item.points]
@@ -127,16 +180,20 @@ def _chart_section(report: CutoverReport, kind: str, title: str, what: str) -> l
         parts.append(
             f'<p class="no-data">No data in this window (not drawn, not zero): {names}.</p>'
         )
-    for item in series:
-        if item.gaps():
-            spans = "; ".join(
-                f"{before:%H:%M:%S} - {after:%H:%M:%S}" for before, after in item.gaps()
-            )
-            parts.append(
-                f'<p class="gaps" data-gaps-of="{_text(item.id)}">{_text(item.label)}: no data '
-                f"between {_text(spans)} (the line is broken there).</p>"
-            )
+    parts += [_gaps_note(item) for item in series if item.gaps()]
     return parts
+
+
+def _gaps_note(series: Series) -> str:
+    gaps = series.gaps()
+    spans = "; ".join(
+        f"{before:%H:%M:%S} - {after:%H:%M:%S}" for before, after in gaps[:GAP_SPANS_SHOWN]
+    )
+    more = f" and {len(gaps) - GAP_SPANS_SHOWN} more" if len(gaps) > GAP_SPANS_SHOWN else ""
+    return (
+        f'<p class="gaps" data-gaps-of="{_text(series.id)}">{_text(series.label)}: no data '
+        f"between {_text(spans + more)} (the line is broken there).</p>"
+    )
 
 
 def _journal_section(report: CutoverReport) -> list[str]:
