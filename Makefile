@@ -71,7 +71,7 @@ cutover: $(BIN)/turnout ## Drive the live phase to the spec's phase (add SANDBOX
 	$(BIN)/turnout cutover $(if $(SANDBOX),--sandbox,)
 
 .PHONY: bench
-bench: $(BIN)/turnout ## Benchmarks (handler; replication, drain, verify on the emulator): writes bench/RESULTS.md
+bench: $(BIN)/turnout ## Benchmarks (handler; replication, drain, verify on the emulator; the report of 100 streams): writes bench/RESULTS.md
 	$(BIN)/python bench/run.py
 
 .PHONY: chaos

@@ -3,8 +3,9 @@
 Runs bench/bench_handler.py (in-memory clients: CPU per record, records per call, hot key) and
 bench/bench_replication.py (the real deployment on the local emulator: throughput against a
 plain copy loop, records per call, hot key), bench/bench_drain.py (the drain verdict of a
-1,000-shard stream) and bench/bench_verify.py (verify throughput), then writes the machine, the
-date and a table of figures against the goals. The raw JSON of each goes to bench/results.jsonl.
+1,000-shard stream), bench/bench_verify.py (verify throughput) and bench/bench_report.py (the
+cutover report of 100 streams over 2 hours), then writes the machine, the date and a table of
+figures against the goals. The raw JSON of each goes to bench/results.jsonl.
 """
 
 from __future__ import annotations
@@ -97,6 +98,7 @@ def main() -> int:
         replication, replication_s = run("bench_replication.py")
     drain, drain_s = run("bench_drain.py")
     checked, verify_s = run("bench_verify.py")
+    drawn, report_s = run("bench_report.py")
 
     rr, rnd = handler["b_c_cpu_and_packing"]
     hot = handler["d_hot_key"]
@@ -177,6 +179,16 @@ def main() -> int:
             )
             for run_ in checked["verify"].values()
         ],
+        (
+            f"cutover report, {drawn['streams']} streams x {drawn['environments']} environments "
+            f"over {drawn['window_hours']:g} h ({drawn['datapoints']:,} datapoints, lag per "
+            f"{drawn['lag_period_seconds']} s), medians of {drawn['rounds']}",
+            f"both files {drawn['write_report_s']} s (HTML {drawn['html_s']} s, "
+            f"{drawn['html_bytes'] / 1e6:.2f} MB; PNG {drawn['png_s']} s; totals, worst streams "
+            f"and rows {drawn['aggregate_s']} s)",
+            "reported",
+            "-",
+        ),
     ]
     applies = ", ".join(
         f"{item['phase']} {item['seconds']} s" for item in replication["terraform_applies"]
@@ -192,7 +204,8 @@ def main() -> int:
         f"- emulator run: {replication['records']:,} records, {replication['keys']:,} keys, "
         f"{replication['shards']} shards; Terraform applies of both environments: {applies}; "
         f"bench_handler {handler_s:.0f} s, bench_replication {replication_s:.0f} s, "
-        f"bench_drain {drain_s:.0f} s, bench_verify {verify_s:.0f} s",
+        f"bench_drain {drain_s:.0f} s, bench_verify {verify_s:.0f} s, "
+        f"bench_report {report_s:.0f} s",
         f"- {load.summary()}",
         "",
         "| figure | measured | goal | |",
