@@ -182,3 +182,21 @@ def test_png_legends_stay_bounded_and_beside_the_plots_whatever_the_stream_count
     texts = [text.get_text() for legend in legends for text in legend.get_texts()]
     if streams >= 5:
         assert [t.split(" ")[0] for t in texts if "peak" in t] == expected_worst(streams, 5)
+
+
+def test_png_draws_a_stream_name_with_dollars_as_text_not_mathtext():
+    from turnout.report.png import draw_figure
+
+    name = r"odd$\notacommand$name"
+    lag = _series("lag", f"lag:{name}:new-to-old", {0: 1.0, 10: 2.0}, 10)
+    report = synthetic_report(1)
+    report.series.append(lag)
+    figure = draw_figure(report)
+    figure.canvas.draw()  # mathtext would fail on the unknown command
+    texts = [
+        t.get_text()
+        for axes in figure.axes
+        if axes.get_legend()
+        for t in axes.get_legend().get_texts()
+    ]
+    assert any(r"\$\notacommand\$" in text for text in texts)

@@ -92,7 +92,7 @@ def _lag(report: CutoverReport, axes: Axes) -> None:
                 ys,
                 color=SHADES[index % len(SHADES)],
                 linewidth=0,
-                label=label if segment_index == 0 else None,
+                label=_plain(label) if segment_index == 0 else None,
             )
         drawn += 1
     by_id = {series.id: series for series in report.series_of("lag")}
@@ -140,12 +140,17 @@ def _plot(axes: Axes, series: Series, colour: str, label: str, dashed: bool = Fa
         xs,
         ys,
         color=colour,
-        label=label,
+        label=_plain(label),
         linestyle="--" if dashed else "-",
         linewidth=1.4,
         marker="." if len(xs) < 120 else None,
         markersize=3,
     )
+
+
+def _plain(text: str) -> str:
+    """A label as text: a `$` never starts mathtext."""
+    return text.replace("$", r"\$")
 
 
 def _finish(axes: Axes, label: str, drawn: int) -> None:
