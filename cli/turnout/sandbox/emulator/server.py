@@ -52,6 +52,12 @@ normal HTTP API with three changes, all made before the first request:
    write; ``GET`` returns them with their counters (:mod:`turnout.sandbox.chaos.api_faults`).
    ``Code.Location`` names the host the client called, so clients behind a proxy fetch code
    through it.
+12. **Fidelity profile** (``--profile-file``, :mod:`turnout.sandbox.emulator.profile`): the ``aws``
+   profile meters Kinesis per shard and second (:mod:`.kinesis_limits`), puts records on the
+   sandbox clock and trims them past retention (:mod:`.kinesis_time`), reshards like AWS
+   (:mod:`.kinesis_resharding`), gives mappings timed states (:mod:`.mapping_states`) and adds
+   per-API latency (``PUT /_turnout/latency`` raises it for a scenario). ``GET
+   /_turnout/profile`` returns the profile and what it throttled.
 10. **``AWS/Kinesis`` ``IncomingRecords``/``IncomingBytes`` per minute, like AWS.** moto puts
    one CloudWatch datum per PutRecord(s) call, synchronously, into a list that every
    GetMetricData scans. :class:`KinesisMetricsAggregator` counts the calls in memory per
@@ -67,6 +73,7 @@ import functools
 import json
 import logging
 import os
+import random
 import signal
 import sys
 import threading
@@ -74,6 +81,8 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote
+
+from turnout.sandbox.emulator.profile import FAST, FidelityProfile, Latency
 
 CONTROL_PREFIX = "/_turnout/"
 
@@ -290,22 +299,55 @@ def _function_code(account_id: str, region: str, name: str, version: str | None)
 class ControlApp:
     """WSGI wrapper: ``/_turnout/...`` is ours, everything else goes to moto."""
 
-    def __init__(self, inner: Callable[..., Iterable[bytes]]) -> None:
+    def __init__(
+        self,
+        inner: Callable[..., Iterable[bytes]],
+        profile: FidelityProfile = FAST,
+        fidelity_counts: Callable[[], dict[str, Any]] = dict,
+    ) -> None:
         from turnout.sandbox.chaos.api_faults import FaultInjector
 
         # Fault mode (off unless rules are set through /_turnout/faults): turnout.sandbox.chaos.api_faults
         self.faults = FaultInjector(inner, _operation)
         self.inner = self.faults
+        self.profile = profile
+        self.fidelity_counts = fidelity_counts
+        # Per-API latency: the profile's, raised by a scenario through /_turnout/latency.
+        self.latency: dict[str, Latency] = dict(profile.latency)
+        self._random = random.Random(profile.seed)
+
+    def _delay(self, environ: dict[str, Any]) -> None:
+        if not self.latency:
+            return
+        operation = _operation(environ)
+        latency = self.latency.get(operation)
+        if latency is None:
+            latency = self.latency.get(operation.split(" ", 1)[0] + " *")
+        if latency is not None:
+            time.sleep(latency.sample(self._random))
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         path = environ.get("PATH_INFO", "")
         if not path.startswith(CONTROL_PREFIX):
             _count_request(environ)
             _request_host.value = environ.get("HTTP_HOST")
+            self._delay(environ)
             return self.inner(environ, start_response)
         parts = [unquote(p) for p in path[len(CONTROL_PREFIX) :].split("/") if p]
         if parts == ["faults"]:
             return self._faults(environ, start_response)
+        if parts == ["latency"]:
+            return self._latency(environ, start_response)
+        if parts == ["profile"]:
+            return self._json(
+                start_response,
+                200,
+                {
+                    "profile": self.profile.to_json(),
+                    "now": self.profile.now(),
+                    "counts": self.fidelity_counts(),
+                },
+            )
         if parts == ["health"]:
             return self._json(start_response, 200, {"status": "ok", "pid": os.getpid()})
         if parts == ["status"]:
@@ -338,6 +380,23 @@ class ControlApp:
             except (ValueError, TypeError) as problem:
                 return self._json(start_response, 400, {"error": str(problem)})
         return self._json(start_response, 200, self.faults.status())
+
+    def _latency(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        """``GET``: the latency per operation; ``PUT`` ``{"<service> <Operation>": {"median_ms":
+        M, "p99_ms": P}, ...}`` replaces those operations' latency (a scenario raising it)."""
+        if environ.get("REQUEST_METHOD") in ("PUT", "POST"):
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            try:
+                body = json.loads(environ["wsgi.input"].read(length) or b"{}")
+                changes = {op: Latency(**values) for op, values in body.items()}
+            except (ValueError, TypeError, AttributeError) as problem:
+                return self._json(start_response, 400, {"error": str(problem)})
+            self.latency.update(changes)
+        return self._json(
+            start_response,
+            200,
+            {op: {"median_ms": v.median_ms, "p99_ms": v.p99_ms} for op, v in self.latency.items()},
+        )
 
     @staticmethod
     def _json(start_response: Callable[..., Any], status: int, body: dict[str, Any]) -> list[bytes]:
@@ -570,6 +629,45 @@ def aggregate_kinesis_metrics(aggregator: KinesisMetricsAggregator) -> None:
     KinesisBackend._send_stream_metrics = send_stream_metrics  # type: ignore[method-assign]
 
 
+def apply_profile(profile: FidelityProfile) -> Callable[[], dict[str, Any]]:
+    """Patch moto for ``profile`` (after the other patches: these wrap them). Returns a function
+    giving what the profile throttled, trimmed and scaled."""
+    from turnout.sandbox.emulator import (
+        kinesis_limits,
+        kinesis_resharding,
+        kinesis_time,
+        mapping_states,
+    )
+
+    trimmed = {"trimmed_records": 0}
+    if profile.retention or profile.resharding:
+        kinesis_time.keep_sequence_numbers_increasing()
+    if profile.resharding:
+        kinesis_resharding.route_to_open_shards()
+        kinesis_resharding.parents_keep_their_records()
+        kinesis_resharding.end_closed_shards()
+    if profile.clock_rate != 1.0 or profile.retention:
+        kinesis_time.stamp_records(profile)
+        kinesis_time.millis_behind_latest_on_the_clock(profile)
+    if profile.retention:
+        kinesis_time.enforce_retention(profile, trimmed)
+    if profile.iterator_ttl_seconds:
+        kinesis_time.expire_iterators(profile)
+    if profile.mapping_transitions:
+        mapping_states.timed_mapping_states(profile)
+    meter = kinesis_limits.ShardMeter(profile)
+    if profile.shard_limits:
+        kinesis_limits.meter_writes(meter)
+        kinesis_limits.meter_reads(meter)
+    if profile.control_plane_limits:
+        kinesis_limits.limit_control_plane(meter)
+
+    def counts() -> dict[str, Any]:
+        return {**meter.counts(), **trimmed}
+
+    return counts
+
+
 # Keep-alive: an idle persistent connection is closed after this long. Longer than the idle
 # timeouts of the clients (Go's AWS SDKs, used by Terraform's provider: 90 s; urllib3/botocore:
 # none, it checks a pooled connection before reusing it), so the client, not the server, closes
@@ -778,6 +876,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--access-log", action="store_true", help="log every request (noisy; off by default)"
     )
+    parser.add_argument(
+        "--profile-file",
+        help="the fidelity profile (JSON, turnout.sandbox.emulator.profile); default: fast",
+    )
     args = parser.parse_args(argv)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         parser.error("the emulator binds loopback only")
@@ -810,7 +912,12 @@ def main(argv: list[str] | None = None) -> int:
     kinesis_metrics = KinesisMetricsAggregator()
     aggregate_kinesis_metrics(kinesis_metrics)
     kinesis_metrics.start()
-    app = ControlApp(DomainDispatcherApplication(create_backend_app))
+    profile = FidelityProfile.read(args.profile_file) if args.profile_file else FAST
+    fidelity_counts = apply_profile(profile)
+    log.info("fidelity profile %s", profile.name)
+    app = ControlApp(
+        DomainDispatcherApplication(create_backend_app), profile, fidelity_counts=fidelity_counts
+    )
     server = make_server(
         args.host,
         args.port,
