@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from turnout.aws.mappings import settle_mapping
 from turnout.deploy.package import HANDLER_SOURCE, build_replicator_package
 from turnout.deploy.render import render_environments
 from turnout.sandbox.emulator.launcher import Emulator
@@ -149,7 +150,16 @@ class Deployment:
 
     def set_mapping_enabled(self, environment: str, logical: str, enabled: bool) -> str:
         uuid = self.mapping_uuid(environment, logical)
-        self.client("lambda", environment).update_event_source_mapping(UUID=uuid, Enabled=enabled)
+        # AWS changes a mapping's state asynchronously and refuses updates meanwhile: settle it.
+        settle_mapping(
+            self.client("lambda", environment),
+            uuid,
+            enabled,
+            timeout_seconds=60,
+            clock=time.monotonic,
+            sleep=time.sleep,
+            poll_seconds=0.2,
+        )
         return uuid
 
     def directions(self) -> dict[str, str]:
@@ -171,12 +181,14 @@ class Deployment:
         """A runtime limited to this deployment's accounts and replicator functions."""
         arns = {self.function_arn(environment) for environment in ENVIRONMENTS}
         params: dict[str, Any] = {
-            "poll_interval": 0.1,
+            # Under the aws profile a shard serves 5 GetRecords calls a second to all readers.
+            "poll_interval": 0.2 if self.emulator.profile.shard_limits else 0.1,
             "refresh_interval": 0.5,
             "retry_backoff": 0.2,
             "max_retry_backoff": 1.0,
             "stop_grace": 10.0,
             "mapping_filter": lambda mapping: mapping.function_arn in arns,
+            "profile": self.emulator.profile,
         }
         params.update(kwargs)
         return LocalLambdaRuntime(
@@ -207,7 +219,7 @@ class Deployment:
             "--log-file",
             str(log_file),
             "--poll-interval",
-            "0.1",
+            "0.2" if self.emulator.profile.shard_limits else "0.1",
             "--refresh-interval",
             "0.5",
             "--retry-backoff",
@@ -216,6 +228,8 @@ class Deployment:
             "1.0",
             "--stop-grace",
             "10",
+            "--profile-file",
+            str(self.emulator.profile_file),
         ]
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MOTO_"))}
         proc = subprocess.Popen(command, env=env, start_new_session=True)

@@ -28,6 +28,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from botocore.utils import parse_timestamp
 
 from turnout.aws.endpoint import BASE_CREDENTIALS, assume_role_credentials, role_arn
+from turnout.sandbox.emulator.profile import FAST, FidelityProfile
 
 from .checkpoints import CheckpointStore
 from .functions import CodeCache, FunctionConfig, FunctionHost, InvokeResult
@@ -63,10 +64,24 @@ class MappingConfig:
     max_record_age: int
     on_failure: str | None
     report_item_failures: bool
+    state: str = "Enabled"
+    last_modified: float | None = None
+    parallelization_factor: int = 1
 
     @classmethod
-    def from_api(cls, esm: dict[str, Any], account_id: str, region: str) -> MappingConfig:
+    def from_api(
+        cls,
+        esm: dict[str, Any],
+        account_id: str,
+        region: str,
+        polling_states: tuple[str, ...] = ("Enabled", "Enabling", "Updating"),
+    ) -> MappingConfig:
+        """``polling_states``: the states in which the mapping reads its stream (AWS: Enabled
+        and Updating; Creating/Enabling have not started, Disabling has stopped)."""
         ts = esm.get("StartingPositionTimestamp")
+        modified = esm.get("LastModified")
+        if isinstance(modified, dt.datetime):
+            modified = modified.timestamp()
         if isinstance(ts, dt.datetime):
             ts = ts.timestamp()
         destination = ((esm.get("DestinationConfig") or {}).get("OnFailure") or {}).get(
@@ -83,7 +98,7 @@ class MappingConfig:
             region=region,
             function_arn=esm["FunctionArn"],
             event_source_arn=esm["EventSourceArn"],
-            enabled=esm.get("State", "Enabled") in ("Enabled", "Enabling", "Updating"),
+            enabled=esm.get("State", "Enabled") in polling_states,
             batch_size=max(1, _int("BatchSize", 100)),
             batching_window=float(esm.get("MaximumBatchingWindowInSeconds") or 0),
             starting_position=esm.get("StartingPosition") or "TRIM_HORIZON",
@@ -94,6 +109,9 @@ class MappingConfig:
             on_failure=destination or None,
             report_item_failures="ReportBatchItemFailures"
             in (esm.get("FunctionResponseTypes") or []),
+            state=esm.get("State", "Enabled"),
+            last_modified=float(modified) if modified is not None else None,
+            parallelization_factor=max(1, _int("ParallelizationFactor", 1)),
         )
 
     @property
@@ -189,6 +207,7 @@ def failure_message(
     request_id: str,
     invoke_count: int,
     last_result: InvokeResult | None,
+    now: float | None = None,
 ) -> dict[str, Any]:
     """The on-failure destination message: metadata only, never the records."""
     response: dict[str, Any] = {"statusCode": 200, "executedVersion": "$LATEST"}
@@ -203,7 +222,7 @@ def failure_message(
         },
         "responseContext": response,
         "version": "1.0",
-        "timestamp": _iso(time.time()),
+        "timestamp": _iso(time.time() if now is None else now),
         "KinesisBatchInfo": {
             "shardId": shard_id,
             "startSequenceNumber": records[0]["SequenceNumber"],
@@ -245,6 +264,9 @@ class ShardPoller(threading.Thread):
         if self.shard_id not in (entry.get("initial_shards") or []):
             return {"type": "TRIM_HORIZON"}  # a shard born after the mapping (a child)
         pos = entry.get("starting_position") or "TRIM_HORIZON"
+        if pos == "LATEST" and entry.get("latest_from") is not None:
+            # AWS: the tip of the stream when the mapping started polling (became Enabled).
+            return {"type": "AT_TIMESTAMP", "timestamp": entry["latest_from"]}
         if pos == "LATEST":
             # "After the newest record when the mapping was first seen", kept as a timestamp so
             # that a restart before the first checkpoint loses nothing.
@@ -309,6 +331,11 @@ class ShardPoller(threading.Thread):
                     code = exc.response.get("Error", {}).get("Code")
                     if code in ("ExpiredIteratorException", "InvalidArgumentException"):
                         iterator = None
+                        continue
+                    if code == "ProvisionedThroughputExceededException":
+                        # The shard's reads are shared with its other consumers: wait, re-read.
+                        self.rt._count("read_throttles")
+                        self._wait(self.rt.poll_interval)
                         continue
                     raise
                 records = resp.get("Records") or []
@@ -385,7 +412,7 @@ class ShardPoller(threading.Thread):
             cfg = self.runner.config
             current = pending[0]
             if cfg.max_record_age >= 0:
-                now = time.time()
+                now = self.rt.clock()
                 expired = [r for r in current if now - _arrival(r) > cfg.max_record_age]
                 if expired:
                     # Records of a shard arrive in order: the expired ones are a prefix.
@@ -405,6 +432,7 @@ class ShardPoller(threading.Thread):
             event = build_event(current, self.shard_id, cfg, host.config.role)
             self.in_flight = True
             sent_at = time.time()
+            sent_on_clock = self.rt.clock()
             try:
                 last = host.invoke(event)
             finally:
@@ -414,7 +442,11 @@ class ShardPoller(threading.Thread):
             if last.kind == "stopped" or (self._stopping() and not last.ok):
                 raise _Abandon
             self.rt.metrics.record(
-                cfg.function_arn, ok=last.ok, last_arrival=_arrival(current[-1]), sent_at=sent_at
+                cfg.function_arn,
+                ok=last.ok,
+                last_arrival=_arrival(current[-1]),
+                sent_at=sent_at,
+                age_reference=sent_on_clock,
             )
             seqs = [r["SequenceNumber"] for r in current]
             failed: list[str] | str = []
@@ -496,6 +528,7 @@ class ShardPoller(threading.Thread):
             request_id=last.request_id if last else "",
             invoke_count=invokes,
             last_result=last,
+            now=self.rt.clock(),
         )
         if cfg.on_failure:
             # Until the destination accepts the message the records are not skipped.
@@ -595,8 +628,18 @@ class LocalLambdaRuntime:
         base_credentials: tuple[str, str] = BASE_CREDENTIALS,
         python: str = sys.executable,
         metrics_interval: float = 5.0,
+        profile: FidelityProfile = FAST,
     ) -> None:
         self.endpoint_url = endpoint_url.rstrip("/")
+        # The emulator's profile: its clock (record ages, LATEST), the states in which a mapping
+        # polls, LATEST at the moment a mapping is enabled.
+        self.profile = profile
+        self.clock = profile.now
+        self.polling_states = (
+            ("Enabled", "Updating")
+            if profile.mapping_transitions or profile.latest_at_enable
+            else ("Enabled", "Enabling", "Updating")
+        )
         self.accounts = list(accounts)
         self.regions = list(regions)
         self.state_dir = Path(state_dir)
@@ -634,6 +677,7 @@ class LocalLambdaRuntime:
             "retries": 0,
             "discarded_batches": 0,
             "refreshes": 0,
+            "read_throttles": 0,
         }
 
     # ------------------------------------------------------------------ AWS access
@@ -729,7 +773,7 @@ class LocalLambdaRuntime:
                     all_uuids.add(esm["UUID"])
                     if ":kinesis:" not in esm.get("EventSourceArn", ""):
                         continue
-                    mapping = MappingConfig.from_api(esm, account, region)
+                    mapping = MappingConfig.from_api(esm, account, region, self.polling_states)
                     if self.mapping_filter is not None and not self.mapping_filter(mapping):
                         continue
                     seen[mapping.uuid] = mapping
@@ -797,7 +841,7 @@ class LocalLambdaRuntime:
                 {
                     "function_arn": mapping.function_arn,
                     "event_source_arn": mapping.event_source_arn,
-                    "first_seen": time.time(),
+                    "first_seen": self.clock(),
                     "starting_position": mapping.starting_position,
                     "starting_timestamp": mapping.starting_timestamp,
                     "initial_shards": [s["ShardId"] for s in shards],
@@ -810,6 +854,8 @@ class LocalLambdaRuntime:
                 stream=mapping.event_source_arn,
                 starting_position=mapping.starting_position,
             )
+        if mapping.enabled and self.profile.latest_at_enable:
+            self._note_polling_started(mapping)
         runner = self._runners.get(uuid)
         if not mapping.enabled:
             if runner is not None:
@@ -823,6 +869,21 @@ class LocalLambdaRuntime:
             log_event("mapping_running", mapping=uuid)
         runner.config = mapping
         runner.sync_shards(self._list_shards(mapping))
+
+    def _note_polling_started(self, mapping: MappingConfig) -> None:
+        """The first time the mapping is seen polling: LATEST means the stream's tip at the
+        moment it became Enabled (``LastModified``), over the shards it has then. Records written
+        while it was Creating or Disabled are never delivered, as on AWS."""
+        entry = self.store.mapping(mapping.uuid) or {}
+        if entry.get("latest_from") is not None or entry.get("shards"):
+            return
+        shards = self._list_shards(mapping)
+        started = mapping.last_modified if mapping.last_modified is not None else self.clock()
+        self.store.update_mapping(
+            mapping.uuid,
+            {"latest_from": started, "initial_shards": [s["ShardId"] for s in shards]},
+        )
+        log_event("mapping_polling_started", mapping=mapping.uuid, latest_from=started)
 
     # ------------------------------------------------------------------ lifecycle
     def _loop(self) -> None:

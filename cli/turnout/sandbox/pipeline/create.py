@@ -128,11 +128,23 @@ def set_consumers_enabled(
 ) -> list[str]:
     """Enable (resume) or disable (pause) every sample consumer mapping of an environment.
 
-    The cutover uses its own hooks for this; tests and the manual walkthrough use this one."""
+    The cutover uses its own hooks for this; tests and the manual walkthrough use this one. Each
+    mapping is waited for until its state settles (AWS changes it asynchronously and refuses an
+    update meanwhile)."""
+    from turnout.aws.mappings import settle_mapping
+
     lam = aws.client(environment, "lambda")
     changed = []
     for mapping in consumer_mappings(spec, aws, environment):
-        lam.update_event_source_mapping(UUID=mapping["uuid"], Enabled=enabled)
+        settle_mapping(
+            lam,
+            mapping["uuid"],
+            enabled,
+            timeout_seconds=60,
+            clock=time.monotonic,
+            sleep=time.sleep,
+            poll_seconds=0.5,
+        )
         changed.append(mapping["uuid"])
     return changed
 

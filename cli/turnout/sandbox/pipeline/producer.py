@@ -49,6 +49,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 MAX_RECORDS_PER_CALL = 500
 MAX_BYTES_PER_CALL = 5 * 1024 * 1024
+THROTTLED = "ProvisionedThroughputExceededException"
 _CLIENT_CONFIG = Config(
     retries={"total_max_attempts": 1}, connect_timeout=3, read_timeout=10, max_pool_connections=8
 )
@@ -72,6 +73,9 @@ class Counters:
     put_calls: int = 0
     failed_calls: int = 0
     failed_entries: int = 0
+    # Of the failures above: the shard's write limit (ProvisionedThroughputExceededException).
+    throttled_calls: int = 0
+    throttled_entries: int = 0
     route_reads: int = 0
     route_errors: int = 0
     backpressure_ticks: int = 0
@@ -251,6 +255,8 @@ class Producer:
             )
         except (ClientError, BotoCoreError, OSError) as problem:
             self.counters.failed_calls += 1
+            if getattr(problem, "response", {}).get("Error", {}).get("Code") == THROTTLED:
+                self.counters.throttled_calls += 1
             self.last_error = f"PutRecords {arn}: {type(problem).__name__}: {problem}"[:500]
             self._back_off(stream)
             return False
@@ -261,6 +267,8 @@ class Producer:
         for event, result in zip(call, response["Records"], strict=True):
             if result.get("ErrorCode") or not result.get("SequenceNumber"):
                 self.counters.failed_entries += 1
+                if result.get("ErrorCode") == THROTTLED:
+                    self.counters.throttled_entries += 1
                 self.last_error = f"entry: {result.get('ErrorCode')}: {result.get('ErrorMessage')}"
                 continue
             accepted.add(id(event))
@@ -335,6 +343,8 @@ class Producer:
             "put_calls": self.counters.put_calls,
             "failed_calls": self.counters.failed_calls,
             "failed_entries": self.counters.failed_entries,
+            "throttled_calls": self.counters.throttled_calls,
+            "throttled_entries": self.counters.throttled_entries,
             "route_reads": self.counters.route_reads,
             "route_errors": self.counters.route_errors,
             "backpressure_ticks": self.counters.backpressure_ticks,
