@@ -354,3 +354,19 @@ def lambda_kit(emulator: Emulator, tmp_path: Path) -> Iterator[LambdaKit]:
         yield kit
     finally:
         kit.close()
+
+
+@pytest.fixture
+def lambda_kit_for(tmp_path: Path) -> Iterator[Callable[[Emulator], LambdaKit]]:
+    """``lambda_kit_for(emulator)``: a LambdaKit on another emulator (e.g. one of another
+    fidelity profile), closed at the end of the test."""
+    kits: list[LambdaKit] = []
+
+    def make(emu: Emulator) -> LambdaKit:
+        kit = LambdaKit(emu, tmp_path / f"kit-{len(kits)}")
+        kits.append(kit)
+        return kit
+
+    yield make
+    for kit in kits:
+        kit.close()

@@ -971,6 +971,10 @@ class LocalLambdaRuntime:
     def running_mappings(self) -> list[str]:
         return list(self._runners)
 
+    def invoking(self) -> bool:
+        """True while some batch is being invoked."""
+        return any(poller.in_flight for poller in list(self._pollers.values()))
+
 
 def _unqualified(function_arn: str) -> str:
     parts = function_arn.split(":")
