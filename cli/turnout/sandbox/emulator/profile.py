@@ -65,8 +65,6 @@ KINESIS_CONTROL_LIMITS: dict[str, tuple[int, str]] = {
     "ListTagsForStream": (5, "account"),
     "AddTagsToStream": (5, "account"),
     "RemoveTagsFromStream": (5, "account"),
-    "IncreaseStreamRetentionPeriod": (5, "account"),
-    "DecreaseStreamRetentionPeriod": (5, "account"),
     "RegisterStreamConsumer": (5, "account"),
     "DeregisterStreamConsumer": (5, "account"),
     "DescribeStreamConsumer": (20, "account"),
@@ -118,7 +116,6 @@ class FidelityProfile:
     mapping_transitions: dict[str, float] = field(default_factory=dict)
     latest_at_enable: bool = False
     resharding: bool = False
-    parallelization: bool = False
     seed: int | None = None
 
     # ------------------------------------------------------------------ clock
@@ -191,7 +188,6 @@ AWS = FidelityProfile(
     mapping_transitions=dict(AWS_MAPPING_TRANSITIONS),
     latest_at_enable=True,
     resharding=True,
-    parallelization=True,
 )
 FAST = FidelityProfile(name="fast")
 PROFILES = {"aws": AWS, "fast": FAST}
