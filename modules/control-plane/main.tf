@@ -1,40 +1,21 @@
-data "aws_caller_identity" "current" {}
-data "aws_partition" "current" {}
-
 locals {
   # The markers table lives in every environment, so the key does too.
   create_key       = var.kms_key_arn == null
-  kms_key_arn      = local.create_key ? aws_kms_key.this[0].arn : var.kms_key_arn
+  kms_key_arn      = local.create_key ? module.key[0].key_arn : var.kms_key_arn
   route_parameters = var.route.managed_here ? toset(var.route.parameters) : toset([])
 }
 
-resource "aws_kms_key" "this" {
-  count = local.create_key ? 1 : 0
+# The operators' (and marker-acknowledging consumers') IAM policies decide who may use the key:
+# its policy is only the account-root delegation.
+module "key" {
+  source = "../kms-key"
+  count  = local.create_key ? 1 : 0
 
   description             = "turnout control plane: cutover state, lock and drain-marker tables"
-  enable_key_rotation     = true
+  alias_name              = var.kms_alias_name
   deletion_window_in_days = var.kms_deletion_window_in_days
 
-  # The operators' (and marker-acknowledging consumers') IAM policies decide who may use it.
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Sid       = "DelegateToAccountIam"
-      Effect    = "Allow"
-      Principal = { AWS = "arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root" }
-      Action    = "kms:*"
-      Resource  = "*" # in a key policy "*" means "this key"
-    }]
-  })
-
   tags = var.tags
-}
-
-resource "aws_kms_alias" "this" {
-  count = local.create_key ? 1 : 0
-
-  name          = var.kms_alias_name
-  target_key_id = aws_kms_key.this[0].key_id
 }
 
 # Live phase and journal of the cutover (pk = migration, sk = record kind / time).

@@ -1,45 +1,25 @@
-data "aws_caller_identity" "current" {}
-data "aws_partition" "current" {}
-
 locals {
   create_key = var.kms_key == "customer_managed"
   # "aws_managed" uses the AWS-managed key by alias; Kinesis accepts the alias as kms_key_id.
   kms_key_id = (
-    local.create_key ? aws_kms_key.this[0].arn :
+    local.create_key ? module.key[0].key_arn :
     var.kms_key == "aws_managed" ? "alias/aws/kinesis" :
     var.kms_key
   )
 }
 
-resource "aws_kms_key" "this" {
-  count = local.create_key ? 1 : 0
+# The customer-managed key (kms_key = "customer_managed"). Its policy is only the account-root
+# delegation: the stream's producers and readers (and the turnout writer role / replicator) get
+# exactly the kms actions their identity policies grant.
+module "key" {
+  source = "../kms-key"
+  count  = local.create_key ? 1 : 0
 
   description             = "Server-side encryption of the Kinesis stream ${var.name}"
-  enable_key_rotation     = true
+  alias_name              = coalesce(var.kms_alias_name, "alias/${var.name}-kinesis")
   deletion_window_in_days = var.kms_deletion_window_in_days
 
-  # Delegates all use of the key to IAM policies of this account: the stream's
-  # producers and readers (and the turnout writer role / replicator) get exactly
-  # the kms actions their identity policies grant.
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Sid       = "DelegateToAccountIam"
-      Effect    = "Allow"
-      Principal = { AWS = "arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root" }
-      Action    = "kms:*"
-      Resource  = "*" # in a key policy "*" means "this key"
-    }]
-  })
-
   tags = var.tags
-}
-
-resource "aws_kms_alias" "this" {
-  count = local.create_key ? 1 : 0
-
-  name          = coalesce(var.kms_alias_name, "alias/${var.name}-kinesis")
-  target_key_id = aws_kms_key.this[0].key_id
 }
 
 resource "aws_kinesis_stream" "this" {

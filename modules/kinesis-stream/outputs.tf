@@ -10,7 +10,7 @@ output "arn" {
 
 output "kms_key_arn" {
   description = "ARN of the stream's KMS key when it is customer-managed (created here or given); null for the AWS-managed alias/aws/kinesis, whose key policy already admits every principal of the account that may use the stream."
-  value       = try(local.create_key ? aws_kms_key.this[0].arn : (var.kms_key == "aws_managed" ? null : var.kms_key), null)
+  value       = try(local.create_key ? module.key[0].key_arn : (var.kms_key == "aws_managed" ? null : var.kms_key), null)
 }
 
 output "kms_key_id" {
@@ -20,5 +20,5 @@ output "kms_key_id" {
 
 output "kms_alias_name" {
   description = "Alias of the module-created key, or null."
-  value       = try(aws_kms_alias.this[0].name, null)
+  value       = try(module.key[0].alias_name, null)
 }

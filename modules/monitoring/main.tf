@@ -19,175 +19,174 @@ locals {
     for app in var.consumers.kcl_applications : app =>
     "SELECT MAX(MillisBehindLatest) FROM \"${app}\" WHERE Operation = 'ProcessTask'"
   }
-
-  alarm_names = {
-    replicator_errors   = "${var.name}-replicator-errors"
-    failure_queue_depth = "${var.name}-failure-queue-depth"
-  }
 }
 
 # --------------------------------------------------------------------------
-# Alarms of the replicator
+# Alarms: every alarm of the module is one entry of local.alarms, created by the one
+# aws_cloudwatch_metric_alarm resource of ./modules/alarm-set.
+#
+# The map has one level per alarm set and one per alarm. A set is one key space (the logical
+# stream names, the Lambda function names, the KCL application names, the replicator's fixed
+# alarms): each set is one instance of module.alarms and keeps the keys its alarms had before,
+# which is what lets moved.tf move the previous seven resources without any change of the
+# callers (see moved.tf for why one flat for_each could not).
 
-resource "aws_cloudwatch_metric_alarm" "replication_lag" {
-  for_each = var.replicator.source_streams
+locals {
+  alarms = {
+    # One per source stream, keyed by its logical name.
+    replication_lag = {
+      for k, stream in var.replicator.source_streams : k => {
+        name        = "${var.name}-replication-lag-${k}"
+        description = "Replication ${var.replicator.direction} of stream ${stream} is more than ${var.thresholds.replication_lag_ms} ms behind (newest record written minus its arrival time) for ${var.evaluation_periods} periods: the target falls behind its source. See docs/architecture.md, \"Monitoring\"."
 
-  alarm_name        = "${var.name}-replication-lag-${each.key}"
-  alarm_description = "Replication ${var.replicator.direction} of stream ${each.value} is more than ${var.thresholds.replication_lag_ms} ms behind (newest record written minus its arrival time) for ${var.evaluation_periods} periods: the target falls behind its source. See docs/architecture.md, \"Monitoring\"."
+        namespace   = local.namespace
+        metric_name = "ReplicationLagMs"
+        dimensions  = local.stream_dimensions[k]
+        statistic   = "Maximum"
 
-  namespace           = local.namespace
-  metric_name         = "ReplicationLagMs"
-  dimensions          = local.stream_dimensions[each.key]
-  statistic           = "Maximum"
-  period              = local.period
-  evaluation_periods  = var.evaluation_periods
-  comparison_operator = "GreaterThanThreshold"
-  threshold           = var.thresholds.replication_lag_ms
+        period              = local.period
+        evaluation_periods  = var.evaluation_periods
+        comparison_operator = "GreaterThanThreshold"
+        threshold           = var.thresholds.replication_lag_ms
 
-  # The lag is published only while this replicator writes; replication is off in most phases,
-  # and no data then is the healthy state. A replicator that is on but writes nothing is caught
-  # by replicator_iterator_age (published on every invocation) and replicator_errors.
-  treat_missing_data = "notBreaching"
+        # The lag is published only while this replicator writes; replication is off in most phases,
+        # and no data then is the healthy state. A replicator that is on but writes nothing is caught
+        # by replicator_iterator_age (published on every invocation) and replicator_errors.
+        treat_missing_data = "notBreaching"
+      }
+    }
 
-  alarm_actions = var.alarm_actions
-  ok_actions    = var.ok_actions
-  tags          = var.tags
-}
+    # One per source stream, keyed by its logical name.
+    replicator_throttles = {
+      for k, stream in var.replicator.source_streams : k => {
+        name        = "${var.name}-replicator-throttles-${k}"
+        description = "Writes of the replicator ${var.replicator.direction} into the target of stream ${stream} were throttled more than ${var.thresholds.replicator_throttles} times per period for ${var.evaluation_periods} periods: the target stream lacks write capacity (or its KMS key is throttled). See docs/architecture.md, \"Monitoring\"."
 
-resource "aws_cloudwatch_metric_alarm" "replicator_iterator_age" {
-  alarm_name        = "${var.name}-replicator-iterator-age"
-  alarm_description = "The replicator function ${local.function} is more than ${var.thresholds.replication_lag_ms} ms behind its source streams (IteratorAge of its event source mappings) for ${var.evaluation_periods} periods: it is invoked but does not get through, e.g. while its loop guard refuses to write (batch failures are not function errors). See docs/architecture.md, \"Monitoring\"."
+        namespace   = local.namespace
+        metric_name = "Throttles"
+        dimensions  = local.stream_dimensions[k]
+        statistic   = "Sum"
 
-  namespace           = "AWS/Lambda"
-  metric_name         = "IteratorAge"
-  dimensions          = { FunctionName = local.function }
-  statistic           = "Maximum"
-  period              = local.period
-  evaluation_periods  = var.evaluation_periods
-  comparison_operator = "GreaterThanThreshold"
-  threshold           = var.thresholds.replication_lag_ms
+        period              = local.period
+        evaluation_periods  = var.evaluation_periods
+        comparison_operator = "GreaterThanThreshold"
+        threshold           = var.thresholds.replicator_throttles
 
-  # A disabled mapping (replication off) does not invoke the function: no data, no alarm.
-  treat_missing_data = "notBreaching"
+        # Published only while the replicator writes.
+        treat_missing_data = "notBreaching"
+      }
+    }
 
-  alarm_actions = var.alarm_actions
-  ok_actions    = var.ok_actions
-  tags          = var.tags
-}
+    # The replicator function and its on-failure queue: one alarm each.
+    replicator = {
+      iterator_age = {
+        name        = "${var.name}-replicator-iterator-age"
+        description = "The replicator function ${local.function} is more than ${var.thresholds.replication_lag_ms} ms behind its source streams (IteratorAge of its event source mappings) for ${var.evaluation_periods} periods: it is invoked but does not get through, e.g. while its loop guard refuses to write (batch failures are not function errors). See docs/architecture.md, \"Monitoring\"."
 
-resource "aws_cloudwatch_metric_alarm" "replicator_errors" {
-  alarm_name        = local.alarm_names.replicator_errors
-  alarm_description = "The replicator function ${local.function} failed (exception or timeout): its event source mappings retry the batch, so the affected shards stop advancing. Read the function's log group. See docs/architecture.md, \"Monitoring\"."
+        namespace   = "AWS/Lambda"
+        metric_name = "IteratorAge"
+        dimensions  = { FunctionName = local.function }
+        statistic   = "Maximum"
 
-  namespace           = "AWS/Lambda"
-  metric_name         = "Errors"
-  dimensions          = { FunctionName = local.function }
-  statistic           = "Sum"
-  period              = local.period
-  evaluation_periods  = 1
-  comparison_operator = "GreaterThanThreshold"
-  threshold           = 0
+        period              = local.period
+        evaluation_periods  = var.evaluation_periods
+        comparison_operator = "GreaterThanThreshold"
+        threshold           = var.thresholds.replication_lag_ms
 
-  # No invocations (replication off) publish no Errors datapoints: healthy, not unknown.
-  treat_missing_data = "notBreaching"
+        # A disabled mapping (replication off) does not invoke the function: no data, no alarm.
+        treat_missing_data = "notBreaching"
+      }
 
-  alarm_actions = var.alarm_actions
-  ok_actions    = var.ok_actions
-  tags          = var.tags
-}
+      errors = {
+        name        = "${var.name}-replicator-errors"
+        description = "The replicator function ${local.function} failed (exception or timeout): its event source mappings retry the batch, so the affected shards stop advancing. Read the function's log group. See docs/architecture.md, \"Monitoring\"."
 
-resource "aws_cloudwatch_metric_alarm" "replicator_throttles" {
-  for_each = var.replicator.source_streams
+        namespace   = "AWS/Lambda"
+        metric_name = "Errors"
+        dimensions  = { FunctionName = local.function }
+        statistic   = "Sum"
 
-  alarm_name        = "${var.name}-replicator-throttles-${each.key}"
-  alarm_description = "Writes of the replicator ${var.replicator.direction} into the target of stream ${each.value} were throttled more than ${var.thresholds.replicator_throttles} times per period for ${var.evaluation_periods} periods: the target stream lacks write capacity (or its KMS key is throttled). See docs/architecture.md, \"Monitoring\"."
+        period              = local.period
+        evaluation_periods  = 1
+        comparison_operator = "GreaterThanThreshold"
+        threshold           = 0
 
-  namespace           = local.namespace
-  metric_name         = "Throttles"
-  dimensions          = local.stream_dimensions[each.key]
-  statistic           = "Sum"
-  period              = local.period
-  evaluation_periods  = var.evaluation_periods
-  comparison_operator = "GreaterThanThreshold"
-  threshold           = var.thresholds.replicator_throttles
+        # No invocations (replication off) publish no Errors datapoints: healthy, not unknown.
+        treat_missing_data = "notBreaching"
+      }
 
-  # Published only while the replicator writes.
-  treat_missing_data = "notBreaching"
+      failure_queue_depth = {
+        name        = "${var.name}-failure-queue-depth"
+        description = "The replicator's on-failure queue ${var.replicator.failure_queue_name} holds messages: an event source mapping gave up on a batch (retry attempts or record age exhausted), so records may be missing in the target. See docs/architecture.md, \"Monitoring\"."
 
-  alarm_actions = var.alarm_actions
-  ok_actions    = var.ok_actions
-  tags          = var.tags
-}
+        namespace   = "AWS/SQS"
+        metric_name = "ApproximateNumberOfMessagesVisible"
+        dimensions  = { QueueName = var.replicator.failure_queue_name }
+        statistic   = "Maximum"
 
-resource "aws_cloudwatch_metric_alarm" "failure_queue_depth" {
-  alarm_name        = local.alarm_names.failure_queue_depth
-  alarm_description = "The replicator's on-failure queue ${var.replicator.failure_queue_name} holds messages: an event source mapping gave up on a batch (retry attempts or record age exhausted), so records may be missing in the target. See docs/architecture.md, \"Monitoring\"."
+        period              = local.period
+        evaluation_periods  = 1
+        comparison_operator = "GreaterThanThreshold"
+        threshold           = 0
 
-  namespace           = "AWS/SQS"
-  metric_name         = "ApproximateNumberOfMessagesVisible"
-  dimensions          = { QueueName = var.replicator.failure_queue_name }
-  statistic           = "Maximum"
-  period              = local.period
-  evaluation_periods  = 1
-  comparison_operator = "GreaterThanThreshold"
-  threshold           = 0
+        # SQS stops publishing metrics for a queue that has been empty and idle for hours: missing
+        # data means an empty queue, never a reason to alarm.
+        treat_missing_data = "notBreaching"
+      }
+    }
 
-  # SQS stops publishing metrics for a queue that has been empty and idle for hours: missing
-  # data means an empty queue, never a reason to alarm.
-  treat_missing_data = "notBreaching"
+    # One per Lambda consumer in this environment, keyed by its function name.
+    consumer_iterator_age = {
+      for f in var.consumers.lambda_functions : f => {
+        name        = "${var.name}-consumer-iterator-age-${f}"
+        description = "The consumer function ${f} is more than ${var.thresholds.consumer_iterator_age_ms} ms behind its stream (IteratorAge) for ${var.evaluation_periods} periods. See docs/architecture.md, \"Monitoring\"."
 
-  alarm_actions = var.alarm_actions
-  ok_actions    = var.ok_actions
-  tags          = var.tags
-}
+        namespace   = "AWS/Lambda"
+        metric_name = "IteratorAge"
+        dimensions  = { FunctionName = f }
+        statistic   = "Maximum"
 
-# --------------------------------------------------------------------------
-# Alarms of the consumers in this environment
+        period              = local.period
+        evaluation_periods  = var.evaluation_periods
+        comparison_operator = "GreaterThanThreshold"
+        threshold           = var.thresholds.consumer_iterator_age_ms
 
-resource "aws_cloudwatch_metric_alarm" "lambda_consumer_iterator_age" {
-  for_each = toset(var.consumers.lambda_functions)
+        # A paused consumer (disabled mapping: the new environment's consumers until new-live) is not
+        # invoked and publishes no IteratorAge; that is the plan, not an outage.
+        treat_missing_data = "notBreaching"
+      }
+    }
 
-  alarm_name        = "${var.name}-consumer-iterator-age-${each.key}"
-  alarm_description = "The consumer function ${each.key} is more than ${var.thresholds.consumer_iterator_age_ms} ms behind its stream (IteratorAge) for ${var.evaluation_periods} periods. See docs/architecture.md, \"Monitoring\"."
+    # One per KCL application in this environment, keyed by its name: a Metrics Insights query
+    # over every shard (see local.kcl_queries), so no namespace/metric/statistic.
+    consumer_behind_latest = {
+      for app, query in local.kcl_queries : app => {
+        name        = "${var.name}-consumer-behind-latest-${app}"
+        description = "The KCL application ${app} is more than ${var.thresholds.consumer_iterator_age_ms} ms behind the tip of a shard (MillisBehindLatest) for ${var.evaluation_periods} periods. See docs/architecture.md, \"Monitoring\"."
 
-  namespace           = "AWS/Lambda"
-  metric_name         = "IteratorAge"
-  dimensions          = { FunctionName = each.key }
-  statistic           = "Maximum"
-  period              = local.period
-  evaluation_periods  = var.evaluation_periods
-  comparison_operator = "GreaterThanThreshold"
-  threshold           = var.thresholds.consumer_iterator_age_ms
+        query = {
+          id         = "behind"
+          label      = "MillisBehindLatest (max over shards)"
+          expression = query
+        }
 
-  # A paused consumer (disabled mapping: the new environment's consumers until new-live) is not
-  # invoked and publishes no IteratorAge; that is the plan, not an outage.
-  treat_missing_data = "notBreaching"
+        period              = local.period
+        evaluation_periods  = var.evaluation_periods
+        comparison_operator = "GreaterThanThreshold"
+        threshold           = var.thresholds.consumer_iterator_age_ms
 
-  alarm_actions = var.alarm_actions
-  ok_actions    = var.ok_actions
-  tags          = var.tags
-}
-
-resource "aws_cloudwatch_metric_alarm" "kcl_consumer_behind_latest" {
-  for_each = local.kcl_queries
-
-  alarm_name          = "${var.name}-consumer-behind-latest-${each.key}"
-  alarm_description   = "The KCL application ${each.key} is more than ${var.thresholds.consumer_iterator_age_ms} ms behind the tip of a shard (MillisBehindLatest) for ${var.evaluation_periods} periods. See docs/architecture.md, \"Monitoring\"."
-  evaluation_periods  = var.evaluation_periods
-  comparison_operator = "GreaterThanThreshold"
-  threshold           = var.thresholds.consumer_iterator_age_ms
-
-  metric_query {
-    id          = "behind"
-    label       = "MillisBehindLatest (max over shards)"
-    expression  = each.value
-    period      = local.period
-    return_data = true
+        # A paused or stopped application publishes nothing.
+        treat_missing_data = "notBreaching"
+      }
+    }
   }
+}
 
-  # A paused or stopped application publishes nothing.
-  treat_missing_data = "notBreaching"
+module "alarms" {
+  source   = "./modules/alarm-set"
+  for_each = local.alarms
 
+  alarms        = each.value
   alarm_actions = var.alarm_actions
   ok_actions    = var.ok_actions
   tags          = var.tags
@@ -218,14 +217,16 @@ locals {
     ],
   )
 
+  # Every alarm, in the order the alarm widget always listed them (a map's values come in key
+  # order, as the instances of the previous per-kind resources did).
   alarm_arns = concat(
-    [for a in aws_cloudwatch_metric_alarm.replication_lag : a.arn],
-    [aws_cloudwatch_metric_alarm.replicator_iterator_age.arn],
-    [aws_cloudwatch_metric_alarm.replicator_errors.arn],
-    [for a in aws_cloudwatch_metric_alarm.replicator_throttles : a.arn],
-    [aws_cloudwatch_metric_alarm.failure_queue_depth.arn],
-    [for a in aws_cloudwatch_metric_alarm.lambda_consumer_iterator_age : a.arn],
-    [for a in aws_cloudwatch_metric_alarm.kcl_consumer_behind_latest : a.arn],
+    values(module.alarms["replication_lag"].arns),
+    [module.alarms["replicator"].arns["iterator_age"]],
+    [module.alarms["replicator"].arns["errors"]],
+    values(module.alarms["replicator_throttles"].arns),
+    [module.alarms["replicator"].arns["failure_queue_depth"]],
+    values(module.alarms["consumer_iterator_age"].arns),
+    values(module.alarms["consumer_behind_latest"].arns),
   )
 
   metric_widgets = concat(

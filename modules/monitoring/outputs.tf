@@ -11,13 +11,13 @@ output "dashboard_arn" {
 output "alarm_names" {
   description = "Alarm names by kind: replication_lag and replicator_throttles (per logical stream), replicator_iterator_age, replicator_errors, failure_queue_depth, consumer_iterator_age (per Lambda consumer) and consumer_behind_latest (per KCL application)."
   value = try({
-    replication_lag         = { for k, a in aws_cloudwatch_metric_alarm.replication_lag : k => a.alarm_name }
-    replicator_throttles    = { for k, a in aws_cloudwatch_metric_alarm.replicator_throttles : k => a.alarm_name }
-    replicator_iterator_age = aws_cloudwatch_metric_alarm.replicator_iterator_age.alarm_name
-    replicator_errors       = aws_cloudwatch_metric_alarm.replicator_errors.alarm_name
-    failure_queue_depth     = aws_cloudwatch_metric_alarm.failure_queue_depth.alarm_name
-    consumer_iterator_age   = { for k, a in aws_cloudwatch_metric_alarm.lambda_consumer_iterator_age : k => a.alarm_name }
-    consumer_behind_latest  = { for k, a in aws_cloudwatch_metric_alarm.kcl_consumer_behind_latest : k => a.alarm_name }
+    replication_lag         = module.alarms["replication_lag"].names
+    replicator_throttles    = module.alarms["replicator_throttles"].names
+    replicator_iterator_age = module.alarms["replicator"].names["iterator_age"]
+    replicator_errors       = module.alarms["replicator"].names["errors"]
+    failure_queue_depth     = module.alarms["replicator"].names["failure_queue_depth"]
+    consumer_iterator_age   = module.alarms["consumer_iterator_age"].names
+    consumer_behind_latest  = module.alarms["consumer_behind_latest"].names
   }, null)
 }
 

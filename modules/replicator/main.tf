@@ -8,7 +8,7 @@ locals {
   region     = data.aws_region.current.name
 
   create_key  = var.kms_key_arn == null
-  kms_key_arn = local.create_key ? aws_kms_key.this[0].arn : var.kms_key_arn
+  kms_key_arn = local.create_key ? module.key[0].key_arn : var.kms_key_arn
 
   queue_name     = "${var.name}-failures"
   log_group_name = "/aws/lambda/${var.name}"
@@ -38,51 +38,32 @@ locals {
 # KMS key for the queue, the ledger, the log group and the function environment
 ################################################################################
 
-resource "aws_kms_key" "this" {
-  count = local.create_key ? 1 : 0
+module "key" {
+  source = "../kms-key"
+  count  = local.create_key ? 1 : 0
 
   description             = "turnout replicator ${var.name}: failure queue, ledger table, logs, function environment"
-  enable_key_rotation     = true
+  alias_name              = "alias/${var.name}"
   deletion_window_in_days = var.kms_deletion_window_in_days
 
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [
-      {
-        # IAM policies of this account decide who else may use the key
-        # (the execution role below gets exactly what it needs).
-        Sid       = "DelegateToAccountIam"
-        Effect    = "Allow"
-        Principal = { AWS = "arn:${local.partition}:iam::${local.account_id}:root" }
-        Action    = "kms:*"
-        Resource  = "*" # in a key policy "*" means "this key"
-      },
-      {
-        # CloudWatch Logs encrypts the log group with the key; it has no IAM
-        # identity in the account, so the key policy must name the service,
-        # limited to this one log group.
-        Sid       = "AllowCloudWatchLogsForThisLogGroup"
-        Effect    = "Allow"
-        Principal = { Service = "logs.${local.region}.amazonaws.com" }
-        Action    = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
-        Resource  = "*" # in a key policy "*" means "this key"
-        Condition = {
-          ArnEquals = {
-            "kms:EncryptionContext:aws:logs:arn" = "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:${local.log_group_name}"
-          }
-        }
-      },
-    ]
-  })
+  # Besides the account-root delegation (IAM policies of this account decide who else may use
+  # the key; the execution role below gets exactly what it needs):
+  key_statements = [
+    {
+      # CloudWatch Logs encrypts the log group with the key; it has no IAM identity in the
+      # account, so the key policy must name the service, limited to this one log group.
+      sid        = "AllowCloudWatchLogsForThisLogGroup"
+      principals = [{ type = "Service", identifiers = ["logs.${local.region}.amazonaws.com"] }]
+      actions    = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
+      conditions = [{
+        test     = "ArnEquals"
+        variable = "kms:EncryptionContext:aws:logs:arn"
+        values   = ["arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:${local.log_group_name}"]
+      }]
+    },
+  ]
 
   tags = var.tags
-}
-
-resource "aws_kms_alias" "this" {
-  count = local.create_key ? 1 : 0
-
-  name          = "alias/${var.name}"
-  target_key_id = aws_kms_key.this[0].key_id
 }
 
 ################################################################################

@@ -43,6 +43,7 @@ def test_summary_counts_actions_by_resource_type():
     summary = summarise_plan("new", PLAN)
     assert summary.as_dict()["totals"] == {
         "import": 0,
+        "move": 0,
         "add": 1,
         "change": 1,
         "replace": 1,
@@ -52,7 +53,7 @@ def test_summary_counts_actions_by_resource_type():
     assert summary.output_changes == ["stream_arns"]
     assert summary.has_changes
     assert "1 to add, 1 to change, 1 to replace, 0 to destroy" in summary.text()
-    assert "| `aws_lambda_function` | 0 | 0 | 1 | 0 | 0 |" in summary.markdown()
+    assert "| `aws_lambda_function` | 0 | 0 | 0 | 1 | 0 | 0 |" in summary.markdown()
 
 
 def test_replacing_a_stream_is_refused_naming_its_address():
@@ -98,3 +99,26 @@ def test_an_imports_only_plan_has_changes_so_it_is_applied():
     assert "1 to import, 0 to add, 0 to change" in summary.text()
     assert "| `aws_kinesis_stream` | 1 | 0 | 0 | 0 | 0 |" in summary.markdown()
     refuse_destruction(summary, allow_destroy=False)
+
+
+def test_a_plan_that_only_moves_resources_counts_as_a_change_so_it_is_applied():
+    plan = {
+        "resource_changes": [
+            {
+                "address": "module.key[0].aws_kms_key.this",
+                "previous_address": "aws_kms_key.this[0]",
+                "type": "aws_kms_key",
+                "change": {"actions": ["no-op"]},
+            },
+            {
+                "address": "aws_sqs_queue.failures",
+                "type": "aws_sqs_queue",
+                "change": {"actions": ["no-op"]},
+            },
+        ]
+    }
+    summary = summarise_plan("old", plan)
+    assert summary.has_changes
+    assert summary.totals["move"] == 1
+    assert "1 to move" in summary.text()
+    assert "**1** to move" in summary.markdown()

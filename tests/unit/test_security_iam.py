@@ -2,7 +2,9 @@
 
 The Terraform is read as text with the brace matcher of test_terraform_conventions (python-hcl2
 is not a dependency of this project). Policies come in two shapes: `aws_iam_policy_document`
-data sources (identity and trust policies) and `jsonencode` key policies of `aws_kms_key`.
+data sources (identity and trust policies) and the `jsonencode` key policy of modules/kms-key's
+`aws_kms_key`, whose statements after the account-root delegation are the `key_statements` each
+module passes to its `module "key"`.
 """
 
 from __future__ import annotations
@@ -117,8 +119,42 @@ def key_policy_statements() -> list[Statement]:
     return found
 
 
+def key_module_calls() -> list[tuple[str, str]]:
+    """(module, body) of every call of modules/kms-key."""
+    return [
+        (module.name, body)
+        for module in MODULES
+        for body in blocks((module / "main.tf").read_text(), "module").values()
+        if re.search(r'^\s*source\s*=\s*"\.\./kms-key"', body, re.MULTILINE)
+    ]
+
+
+def key_statements_passed_to_the_key_module() -> list[Statement]:
+    """The `key_statements` entries of each `module "key"` call (Resource is always "*", this
+    key, written by modules/kms-key)."""
+    found = []
+    for module, body in key_module_calls():
+        # One entry per sid: from its sid to the next one.
+        for entry in re.split(r"(?=^\s*sid\s*=)", body, flags=re.MULTILINE):
+            sid = re.match(r'\s*sid\s*=\s*"([^"]+)"', entry)
+            if sid is None:
+                continue
+            found.append(
+                Statement(
+                    module=module,
+                    policy="module.key",
+                    sid=sid.group(1),
+                    actions=_list_items(_attribute(entry, "actions") or ""),
+                    resources="",
+                    text=entry,
+                    preceding_comment="",
+                )
+            )
+    return found
+
+
 IDENTITY_STATEMENTS = policy_document_statements()
-KEY_STATEMENTS = key_policy_statements()
+KEY_STATEMENTS = key_policy_statements() + key_statements_passed_to_the_key_module()
 
 
 def test_the_parser_finds_the_policies_it_must_check():
@@ -130,7 +166,43 @@ def test_the_parser_finds_the_policies_it_must_check():
         ("writer-role", "this"),
     } <= policies
     assert all(s.actions for s in IDENTITY_STATEMENTS), "every statement names its actions"
-    assert {s.module for s in KEY_STATEMENTS} == {"control-plane", "kinesis-stream", "replicator"}
+    assert {(s.module, s.sid) for s in KEY_STATEMENTS} == {
+        ("kms-key", "DelegateToAccountIam"),
+        ("replicator", "AllowCloudWatchLogsForThisLogGroup"),
+    }
+    assert all(s.actions for s in KEY_STATEMENTS), "every key policy statement names its actions"
+
+
+def test_every_customer_managed_key_comes_from_the_kms_key_module():
+    callers = sorted(module for module, _ in key_module_calls())
+    assert callers == ["control-plane", "kinesis-stream", "replicator"]
+    for module in MODULES:
+        if module.name == "kms-key":
+            continue
+        for path in module.glob("*.tf"):
+            text = path.read_text()
+            assert not blocks(text, 'resource "aws_kms_key"'), f"{module.name}: own KMS key"
+            assert not blocks(text, 'resource "aws_kms_alias"'), f"{module.name}: own alias"
+    key_module = (REPO / "modules" / "kms-key" / "main.tf").read_text()
+    for line in re.findall(r"^\s*Resource\s*=.*$", key_module, re.MULTILINE):
+        assert re.search(r'"\*"\s*#', line), f'Resource "*" without its comment: {line}'
+
+
+def test_the_kms_key_module_refuses_statements_that_would_hand_the_key_out():
+    """Only the account-root delegation may grant kms:*; the statements a caller adds may only
+    use the key, and never name every principal."""
+    variable = blocks((REPO / "modules" / "kms-key" / "variables.tf").read_text(), "variable")[
+        "key_statements"
+    ]
+    conditions = " ".join(re.findall(r"condition\s*=\s*(.*?)error_message", variable, re.DOTALL))
+    allowed = re.search(r'regex\("(\^kms:[^"]+)"', conditions)
+    assert allowed, conditions
+    pattern = re.compile(allowed.group(1).replace("\\\\", "\\"))
+    for action in ("kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*"):
+        assert pattern.match(action), action
+    for action in ("kms:*", "*", "kms:PutKeyPolicy", "kms:ScheduleKeyDeletion", "kms:Put*"):
+        assert not pattern.match(action), action
+    assert "DelegateToAccountIam" in conditions, "a caller must not replace the root statement"
 
 
 @pytest.mark.parametrize(

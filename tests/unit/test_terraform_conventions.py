@@ -10,7 +10,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 MODULES = sorted(path for path in (REPO / "modules").iterdir() if path.is_dir())
-CONFIGURATIONS = [*MODULES, REPO / "terraform"]
+# Modules used only inside one module (modules/<module>/modules/<name>) follow the same rules.
+NESTED_MODULES = sorted(path for path in (REPO / "modules").glob("*/modules/*") if path.is_dir())
+CONFIGURATIONS = [*MODULES, *NESTED_MODULES, REPO / "terraform"]
 
 
 def blocks(text: str, kind: str) -> dict[str, str]:
@@ -33,17 +35,21 @@ def blocks(text: str, kind: str) -> dict[str, str]:
     return found
 
 
-def test_there_are_the_five_modules():
+def test_there_are_the_six_modules():
     assert [path.name for path in MODULES] == [
         "control-plane",
         "kinesis-stream",
+        "kms-key",
         "monitoring",
         "replicator",
         "writer-role",
     ]
+    assert [str(path.relative_to(REPO / "modules")) for path in NESTED_MODULES] == [
+        "monitoring/modules/alarm-set",
+    ]
 
 
-@pytest.mark.parametrize("module", MODULES, ids=lambda path: path.name)
+@pytest.mark.parametrize("module", [*MODULES, *NESTED_MODULES], ids=lambda path: path.name)
 def test_each_module_has_the_standard_files(module):
     for name in ("main.tf", "variables.tf", "outputs.tf", "versions.tf", "README.md"):
         assert (module / name).is_file(), f"{module.name} lacks {name}"
@@ -84,19 +90,38 @@ def test_the_root_refuses_an_unknown_replication_direction():
 
 
 def test_every_alarm_decides_how_missing_data_is_treated():
+    # The default ("missing") leaves a quiet replicator or a paused consumer in
+    # INSUFFICIENT_DATA; every alarm must say what silence means for it.
     alarms = {}
     for configuration in CONFIGURATIONS:
         for path in configuration.glob("*.tf"):
             text = path.read_text()
             for name, body in blocks(text, 'resource "aws_cloudwatch_metric_alarm"').items():
                 alarms[f"{configuration.name}/{name}"] = body
-    assert len(alarms) >= 6, sorted(alarms)
+    assert sorted(alarms) == ["alarm-set/this"], "the alarms come from one resource"
     for name, body in alarms.items():
-        # The default ("missing") leaves a quiet replicator or a paused consumer in
-        # INSUFFICIENT_DATA; every alarm must say what silence means for it.
         assert re.search(
-            r'^\s*treat_missing_data\s*=\s*"(notBreaching|breaching|ignore)"', body, re.M
+            r'^\s*treat_missing_data\s*=\s*("(notBreaching|breaching|ignore)"|each\.value\.treat_missing_data)\s*$',
+            body,
+            re.M,
         ), f"{name} leaves treat_missing_data to the default"
+
+    # The one resource takes it from each entry, and the entry type requires it (no default).
+    alarm_set = REPO / "modules" / "monitoring" / "modules" / "alarm-set"
+    entry_type = blocks((alarm_set / "variables.tf").read_text(), "variable")["alarms"]
+    assert re.search(r"^\s*treat_missing_data\s*=\s*string\s*$", entry_type, re.M), entry_type
+
+    # Every entry of the monitoring module's alarm map decides, with a comment saying why.
+    text = (REPO / "modules" / "monitoring" / "main.tf").read_text()
+    alarm_map = text[text.index("  alarms = {") : text.index('module "alarms"')]
+    entries = re.findall(r'^\s*name\s*=\s*"\$\{var\.name\}-', alarm_map, re.M)
+    decided = re.findall(
+        r'^[ \t]*#.*\n[ \t]*treat_missing_data\s*=\s*"(notBreaching|breaching|ignore)"\s*$',
+        alarm_map,
+        re.M,
+    )
+    assert len(entries) == 7, "lag, throttles, iterator age, errors, queue, Lambda, KCL"
+    assert len(decided) == len(entries), "an alarm entry has no commented treat_missing_data"
 
 
 def test_monitoring_refuses_thresholds_periods_and_topics_that_would_misfire():

@@ -85,7 +85,3 @@ def _usage_paragraph(problem: Exception) -> str:
 
 def run() -> None:
     sys.exit(main())
-
-
-if __name__ == "__main__":
-    run()

@@ -8,7 +8,15 @@ from typing import Annotated
 import typer
 
 from turnout.cli.app import app
-from turnout.cli.options import JsonOption, SandboxOption, SpecOption, print_json, progress
+from turnout.cli.options import (
+    DryRunOption,
+    JsonOption,
+    SandboxOption,
+    SpecOption,
+    YesOption,
+    print_json,
+    progress,
+)
 from turnout.engine.state import new_run_id
 from turnout.engine.status import gather_status, status_text
 from turnout.project import Project
@@ -22,10 +30,8 @@ def cutover(
         str | None,
         typer.Option("--to", help="Go only as far as this phase (default: the spec's phase)."),
     ] = None,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Print every step; change nothing.")
-    ] = False,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    dry_run: DryRunOption = False,
+    yes: YesOption = False,
     sandbox: SandboxOption = False,
     spec: SpecOption = None,
     as_json: JsonOption = False,
@@ -43,10 +49,8 @@ def cutover(
 
 @app.command()
 def rollback(
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Print every step; change nothing.")
-    ] = False,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    dry_run: DryRunOption = False,
+    yes: YesOption = False,
     sandbox: SandboxOption = False,
     spec: SpecOption = None,
     as_json: JsonOption = False,

@@ -35,6 +35,8 @@ SandboxOption = Annotated[
     bool,
     typer.Option("--sandbox", help="Act on the running sandbox (local emulator) instead of AWS."),
 ]
+DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Print every step; change nothing.")]
+YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 
 
 def progress(quiet: bool) -> Callable[[str], None]:

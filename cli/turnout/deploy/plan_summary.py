@@ -23,9 +23,11 @@ _ACTION_NAMES = {
     ("delete", "create"): "replace",
     ("create", "delete"): "replace",
 }
-# "import" is not an action of its own in the plan JSON: an imported resource carries
-# `change.importing` with actions ["no-op"] (or ["update"] when the import also changes it).
-ACTIONS = ("import", "add", "change", "replace", "destroy")
+# "import" and "move" are not actions of their own in the plan JSON: an imported resource carries
+# `change.importing`, a moved one (a `moved` block) `previous_address`, with actions ["no-op"]
+# (or ["update"] when it also changes). Both change the state, so a plan with only those is
+# still applied.
+ACTIONS = ("import", "move", "add", "change", "replace", "destroy")
 
 
 @dataclass
@@ -66,7 +68,8 @@ class PlanSummary:
         head = (
             f"Plan for {self.environment}: {totals['import']} to import, {totals['add']} to add, "
             f"{totals['change']} to change, {totals['replace']} to replace, "
-            f"{totals['destroy']} to destroy."
+            f"{totals['destroy']} to destroy"
+            + (f", {totals['move']} to move." if totals["move"] else ".")
         )
         if not self.has_changes:
             return f"Plan for {self.environment}: no changes. The live system matches the reviewed vars."
@@ -87,10 +90,10 @@ class PlanSummary:
         lines += [
             f"**{totals['import']}** to import, **{totals['add']}** to add, "
             f"**{totals['change']}** to change, **{totals['replace']}** to replace, "
-            f"**{totals['destroy']}** to destroy.",
+            f"**{totals['destroy']}** to destroy, **{totals['move']}** to move (state only).",
             "",
-            "| resource type | import | add | change | replace | destroy |",
-            "|---|---:|---:|---:|---:|---:|",
+            "| resource type | import | move | add | change | replace | destroy |",
+            "|---|---:|---:|---:|---:|---:|---:|",
         ]
         for kind, counts in sorted(self.counts.items()):
             lines.append(f"| `{kind}` | " + " | ".join(str(counts[n]) for n in ACTIONS) + " |")
@@ -110,6 +113,8 @@ def summarise_plan(environment: str, plan: dict) -> PlanSummary:
         kind = change.get("type", "?")
         if change.get("change", {}).get("importing") is not None:
             summary.counts.setdefault(kind, Counter())["import"] += 1
+        if change.get("previous_address") not in (None, change.get("address")):
+            summary.counts.setdefault(kind, Counter())["move"] += 1
         if action is None:
             continue
         summary.counts.setdefault(kind, Counter())[action] += 1

@@ -80,7 +80,7 @@ class TerraformRunner:
         """What `init` depends on: the configuration's files, the backend path, the mirror."""
         digest = hashlib.sha256()
         root = self.settings.root_dir
-        for path in sorted([*root.glob("*.tf"), *root.parent.glob("modules/*/*.tf")]):
+        for path in sorted([*root.glob("*.tf"), *root.parent.glob("modules/**/*.tf")]):
             digest.update(str(path).encode())
             digest.update(path.read_bytes())
         digest.update(str(self.state_path).encode())

@@ -14,7 +14,7 @@ from turnout.spec.phases import ENVIRONMENTS, direction_of_replicator_in, peer_o
 
 def gather_status(engine: Any, journal_entries: int = 10) -> dict:
     spec = engine.spec
-    aws = engine.settings.aws
+    aws = engine.aws
     state = engine.store.load()
     holder = engine.lock.holder()
     now = time.time()

@@ -21,38 +21,97 @@ variables {
 }
 
 run "kcl_applications_get_a_metrics_insights_alarm_over_all_shards" {
-  command = plan
+  command = apply
 
   assert {
-    condition     = one(aws_cloudwatch_metric_alarm.kcl_consumer_behind_latest["orders-app"].metric_query).expression == "SELECT MAX(MillisBehindLatest) FROM \"orders-app\" WHERE Operation = 'ProcessTask'"
+    condition     = one(module.alarms["consumer_behind_latest"].alarms["orders-app"].metric_query).expression == "SELECT MAX(MillisBehindLatest) FROM \"orders-app\" WHERE Operation = 'ProcessTask'"
     error_message = "the KCL alarm must query MillisBehindLatest in the application's namespace"
   }
 
   assert {
-    condition     = one(aws_cloudwatch_metric_alarm.kcl_consumer_behind_latest["orders-app"].metric_query).period == 60
+    condition     = one(module.alarms["consumer_behind_latest"].alarms["orders-app"].metric_query).period == 60
     error_message = "a Metrics Insights alarm query needs the period"
   }
 
   assert {
-    condition     = aws_cloudwatch_metric_alarm.kcl_consumer_behind_latest["orders-app"].threshold == 300000
+    condition     = module.alarms["consumer_behind_latest"].alarms["orders-app"].threshold == 300000
     error_message = "the KCL alarm uses the consumer iterator age threshold"
+  }
+
+  assert {
+    condition = (
+      module.alarms["consumer_behind_latest"].alarms["orders-app"].metric_name == null &&
+      module.alarms["consumer_behind_latest"].alarms["orders-app"].namespace == null &&
+      module.alarms["consumer_behind_latest"].alarms["orders-app"].period == null
+    )
+    error_message = "a Metrics Insights alarm must not also name a metric or a period of its own (AWS refuses both)"
+  }
+}
+
+run "metric_alarms_name_their_metric_and_have_no_query" {
+  command = apply
+
+  assert {
+    condition = alltrue(flatten([
+      for set, alarms in module.alarms : [
+        for a in values(alarms.alarms) : length(a.metric_query) == 0 && a.namespace != null && a.metric_name != null && a.statistic != null && a.period == 60
+      ] if set != "consumer_behind_latest"
+    ]))
+    error_message = "every alarm except the KCL one is a plain metric alarm with namespace, metric, statistic and period"
+  }
+
+  assert {
+    condition = (
+      module.alarms["replication_lag"].alarms["audit"].dimensions == tomap({ Direction = "old_to_new", Stream = "audit-log" }) &&
+      module.alarms["replication_lag"].alarms["audit"].metric_name == "ReplicationLagMs" &&
+      module.alarms["replicator_throttles"].alarms["clicks"].statistic == "Sum" &&
+      module.alarms["replicator"].alarms["errors"].evaluation_periods == 1 &&
+      module.alarms["replicator"].alarms["failure_queue_depth"].dimensions == tomap({ QueueName = "legacy-turnout-replicator-old-to-new-failures" }) &&
+      module.alarms["consumer_iterator_age"].alarms["legacy-clicks-processor"].dimensions == tomap({ FunctionName = "legacy-clicks-processor" })
+    )
+    error_message = "an alarm lost its metric, dimensions or settings"
+  }
+
+  assert {
+    condition = alltrue(flatten([
+      for set in values(module.alarms) : [for a in values(set.alarms) : a.treat_missing_data == "notBreaching"]
+    ]))
+    error_message = "every alarm treats missing data as not breaching (docs/architecture.md, \"Monitoring\")"
+  }
+}
+
+run "alarm_names_keep_their_shape_and_names" {
+  command = plan
+
+  assert {
+    condition = output.alarm_names == {
+      replication_lag         = { audit = "legacy-turnout-clickstream-old-replication-lag-audit", clicks = "legacy-turnout-clickstream-old-replication-lag-clicks" }
+      replicator_throttles    = { audit = "legacy-turnout-clickstream-old-replicator-throttles-audit", clicks = "legacy-turnout-clickstream-old-replicator-throttles-clicks" }
+      replicator_iterator_age = "legacy-turnout-clickstream-old-replicator-iterator-age"
+      replicator_errors       = "legacy-turnout-clickstream-old-replicator-errors"
+      failure_queue_depth     = "legacy-turnout-clickstream-old-failure-queue-depth"
+      consumer_iterator_age   = { "legacy-clicks-processor" = "legacy-turnout-clickstream-old-consumer-iterator-age-legacy-clicks-processor" }
+      consumer_behind_latest  = { "orders-app" = "legacy-turnout-clickstream-old-consumer-behind-latest-orders-app" }
+    }
+    error_message = "alarm_names must keep its keys and every alarm its name"
   }
 }
 
 run "every_alarm_notifies_the_topics" {
-  command = plan
+  command = apply
 
   assert {
-    condition = alltrue([
-      for a in concat(
-        values(aws_cloudwatch_metric_alarm.replication_lag),
-        values(aws_cloudwatch_metric_alarm.replicator_throttles),
-        values(aws_cloudwatch_metric_alarm.lambda_consumer_iterator_age),
-        values(aws_cloudwatch_metric_alarm.kcl_consumer_behind_latest),
-        [aws_cloudwatch_metric_alarm.replicator_errors, aws_cloudwatch_metric_alarm.replicator_iterator_age, aws_cloudwatch_metric_alarm.failure_queue_depth],
-      ) : a.alarm_actions == toset(["arn:aws:sns:eu-west-1:111111111111:oncall"]) && a.ok_actions == toset(["arn:aws:sns:eu-west-1:111111111111:oncall-ok"])
-    ])
+    condition = alltrue(flatten([
+      for set in values(module.alarms) : [
+        for a in values(set.alarms) : a.alarm_actions == toset(["arn:aws:sns:eu-west-1:111111111111:oncall"]) && a.ok_actions == toset(["arn:aws:sns:eu-west-1:111111111111:oncall-ok"])
+      ]
+    ]))
     error_message = "every alarm must notify alarm_actions and ok_actions"
+  }
+
+  assert {
+    condition     = length(flatten([for set in values(module.alarms) : values(set.alarms)])) == 9
+    error_message = "2 lag, 2 throttle, iterator age, errors, queue, 1 Lambda and 1 KCL consumer alarm"
   }
 }
 
