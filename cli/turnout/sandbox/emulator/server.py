@@ -63,6 +63,9 @@ normal HTTP API with three changes, all made before the first request:
    GetMetricData scans. :class:`KinesisMetricsAggregator` counts the calls in memory per
    stream and minute and writes them every few seconds as statistic sets (SampleCount = calls,
    Sum, Minimum, Maximum per call) stamped with the minute, as AWS's basic stream metrics are.
+13. **DynamoDB reads during writes** (:mod:`.dynamodb_reads`): moto's table iterates its live item
+   dict to count and list items, so a write of another request thread made ``DescribeTable`` or
+   ``Scan`` fail with HTTP 500; they iterate a snapshot.
 """
 
 from __future__ import annotations
@@ -82,6 +85,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote
 
+from turnout.sandbox.emulator.dynamodb_reads import read_tables_from_snapshots
 from turnout.sandbox.emulator.profile import FAST, FidelityProfile, Latency
 
 CONTROL_PREFIX = "/_turnout/"
@@ -909,6 +913,7 @@ def main(argv: list[str] | None = None) -> int:
     constant_time_kinesis_shards()
     list_moto_modules_once()
     fast_put_records_response()
+    read_tables_from_snapshots()
     kinesis_metrics = KinesisMetricsAggregator()
     aggregate_kinesis_metrics(kinesis_metrics)
     kinesis_metrics.start()

@@ -1,0 +1,71 @@
+"""The emulator's DynamoDB tables count and list their items while other request threads write
+to them (turnout.sandbox.emulator.dynamodb_reads). moto 5.2.5 iterated the live item dict and
+raised "dictionary changed size during iteration", which the server answered with HTTP 500 and
+which stopped the sandbox demo (DescribeTable while consumers wrote)."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+
+import boto3
+from moto import mock_aws
+from moto.dynamodb.models import dynamodb_backends
+from moto.dynamodb.models.table import Table
+
+from turnout.sandbox.emulator.dynamodb_reads import read_tables_from_snapshots
+
+
+def _read_errors_while_writing(seconds: float = 1.5) -> list[str]:
+    with mock_aws():
+        boto3.client("dynamodb", region_name="eu-west-1").create_table(
+            TableName="busy",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        table = dynamodb_backends["123456789012"]["eu-west-1"].get_table("busy")
+        errors: list[str] = []
+        stop = time.monotonic() + seconds
+
+        def write(worker: int) -> None:
+            n = 0
+            while time.monotonic() < stop:
+                table.put_item({"pk": {"S": f"{worker}-{n}"}})
+                n += 1
+
+        def read() -> None:
+            while time.monotonic() < stop:
+                try:
+                    len(table)  # DescribeTable's ItemCount
+                    table.all_items()  # Scan and Query
+                except RuntimeError as problem:
+                    errors.append(str(problem))
+
+        threads = [threading.Thread(target=write, args=(i,)) for i in range(2)]
+        threads += [threading.Thread(target=read) for _ in range(2)]
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(1e-5)  # threads switch often: the race shows within a second
+        try:
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        finally:
+            sys.setswitchinterval(interval)
+        return errors
+
+
+def test_tables_are_counted_and_listed_while_other_threads_write(monkeypatch):
+    for name in ("__len__", "all_items", "has_idx_items"):
+        monkeypatch.setattr(Table, name, getattr(Table, name))  # restored after the test
+    read_tables_from_snapshots()
+    assert _read_errors_while_writing() == []
+
+
+def test_moto_alone_fails_to_read_a_table_being_written():
+    """The defect the launcher fixes, with moto 5.2.5 (when a moto upgrade makes this fail,
+    the launcher's patch can go)."""
+    errors = _read_errors_while_writing()
+    assert errors and "dictionary changed size during iteration" in errors[0]
