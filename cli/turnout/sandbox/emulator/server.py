@@ -158,8 +158,16 @@ def neutralise_lambda_delivery(base_url: str) -> None:
     global _applied
     if _applied:
         return
-    from moto.awslambda.models import EventSourceMapping, LambdaBackend, LambdaFunction
-    from moto.sqs.models import Queue
+    _suppress_deliveries()
+    _hide_queue_mappings_from_add_message()
+    _serve_function_code(base_url)
+    _complete_mapping_configuration()
+    _applied = True
+
+
+def _suppress_deliveries() -> None:
+    """moto's own deliveries to functions become counted no-ops."""
+    from moto.awslambda.models import LambdaBackend, LambdaFunction
 
     # Kinesis: Stream.put_record -> send_kinesis_message for every mapping ever created on the
     # stream (enabled or not, deleted or not). A no-op: the record stays in the shard, where the
@@ -191,6 +199,21 @@ def neutralise_lambda_delivery(base_url: str) -> None:
     LambdaBackend.send_sns_message = send_sns_message  # type: ignore[method-assign]
     LambdaBackend.send_log_event = send_log_event  # type: ignore[method-assign]
 
+    # The observable signal: every attempt of moto to run function code passes here.
+    original_invoke = LambdaFunction.invoke
+
+    @functools.wraps(original_invoke)
+    def invoke(self: Any, *args: Any, **kwargs: Any) -> Any:
+        _count("function_code_runs")
+        return original_invoke(self, *args, **kwargs)
+
+    LambdaFunction.invoke = invoke  # type: ignore[method-assign]
+
+
+def _hide_queue_mappings_from_add_message() -> None:
+    from moto.awslambda.models import LambdaBackend
+    from moto.sqs.models import Queue
+
     # SQS: Queue.add_message, for a queue with an enabled mapping, *receives* the new messages
     # itself (visibility timeout, receive count, possibly a redrive to the DLQ) before calling
     # send_sqs_batch. Hide the queue's mappings from add_message; mapping creation takes the
@@ -220,15 +243,9 @@ def neutralise_lambda_delivery(base_url: str) -> None:
 
     LambdaBackend.create_event_source_mapping = create_event_source_mapping  # type: ignore[method-assign]
 
-    # The observable signal: every attempt of moto to run function code passes here.
-    original_invoke = LambdaFunction.invoke
 
-    @functools.wraps(original_invoke)
-    def invoke(self: Any, *args: Any, **kwargs: Any) -> Any:
-        _count("function_code_runs")
-        return original_invoke(self, *args, **kwargs)
-
-    LambdaFunction.invoke = invoke  # type: ignore[method-assign]
+def _serve_function_code(base_url: str) -> None:
+    from moto.awslambda.models import LambdaFunction
 
     # GetFunction: make Code.Location a URL on this server that serves the deployed zip.
     original_get_code = LambdaFunction.get_code
@@ -248,6 +265,10 @@ def neutralise_lambda_delivery(base_url: str) -> None:
         return resp
 
     LambdaFunction.get_code = get_code  # type: ignore[method-assign]
+
+
+def _complete_mapping_configuration() -> None:
+    from moto.awslambda.models import EventSourceMapping, LambdaBackend
 
     # moto stores StartingPositionTimestamp but leaves it out of the mapping's configuration;
     # AWS returns it, and the local Lambda runtime needs it for AT_TIMESTAMP.
@@ -276,7 +297,6 @@ def neutralise_lambda_delivery(base_url: str) -> None:
         return [e for e in esms if _function_name_of(e.function_arn) == wanted]
 
     LambdaBackend.list_event_source_mappings = list_event_source_mappings  # type: ignore[method-assign]
-    _applied = True
 
 
 def _function_name_of(name_or_arn: str) -> str:
@@ -701,6 +721,10 @@ def keep_alive_handler(base: type[Any]) -> type[Any]:
     Handler threads are daemon threads (werkzeug's ``ThreadedWSGIServer``) and an idle
     connection times out after ``IDLE_TIMEOUT_S``, so open connections never keep the server
     from stopping.
+
+    Longer than a screen on purpose, as is ``run_wsgi``: ``run_wsgi`` is werkzeug's method with
+    the changes above, kept in werkzeug's own shape (its closures share the request's state)
+    so that it can be compared line by line with the werkzeug version it replaces.
     """
     import socket
     import traceback
