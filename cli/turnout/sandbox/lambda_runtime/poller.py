@@ -180,8 +180,12 @@ class ShardPoller(threading.Thread):
                 self.wait(self.rt.poll_interval)  # idle: AWS polls a shard about once a second
                 continue
             started, pause = lanes.dispatch(cfg, reader.at_end)
-            if not records and not started:
-                self._wait_for(lanes, self.rt.poll_interval if pause is None else pause)
+            if started:
+                continue
+            if pause is not None:  # a batching window is open: gather until it closes
+                self._wait_for(lanes, pause)
+            elif not records:  # every lane busy and nothing new: until a lane is free
+                self._wait_for(lanes, self.rt.poll_interval)
 
     def _wait_for(self, lanes: LaneSet, seconds: float) -> None:
         """Wait until a lane finishes a batch, a batching window closes, or a poll is due."""
