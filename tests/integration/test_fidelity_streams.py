@@ -17,8 +17,10 @@ from turnout.sandbox.emulator.profile import AWS, FAST
 
 REGION = "eu-west-1"
 NO_RETRIES = Config(retries={"total_max_attempts": 1})
-# 10 simulated hours per real second: a 24-hour retention passes in 2.4 s.
-CLOCK_RATE = 36000.0
+# 4 simulated hours per real second: a 24-hour retention passes in 6 s, and a record meant to
+# be kept has hours of margin even when a loaded machine takes a second or two per call.
+CLOCK_RATE = 14400.0
+HOUR = 3600.0 / CLOCK_RATE  # real seconds per simulated hour
 
 
 @pytest.fixture(scope="module")
@@ -69,9 +71,9 @@ def _check_retention(emu: Emulator) -> None:
         ShardIteratorType="AT_SEQUENCE_NUMBER",
         StartingSequenceNumber=first,
     )["ShardIterator"]
-    time.sleep(1.5)  # 15 simulated hours
+    time.sleep(15 * HOUR)
     second = kinesis.put_record(StreamName=name, Data=b"r1", PartitionKey="k")["SequenceNumber"]
-    time.sleep(1.3)  # r0 is 28 hours old, r1 13: r0 is past the 24-hour retention
+    time.sleep(13 * HOUR)  # r0 is 28 hours old, r1 13: r0 is past the 24-hour retention
     assert [r["Data"] for r in _read_all(emu, name, shard)] == [b"r1"], "TRIM_HORIZON moved"
     kept = _read_all(
         emu, name, shard, ShardIteratorType="AT_SEQUENCE_NUMBER", StartingSequenceNumber=first
@@ -81,7 +83,7 @@ def _check_retention(emu: Emulator) -> None:
     shards = kinesis.list_shards(StreamName=name)["Shards"]
     assert shards[0]["SequenceNumberRange"]["StartingSequenceNumber"] == second
     kinesis.increase_stream_retention_period(StreamName=name, RetentionPeriodHours=72)
-    time.sleep(1.5)  # r1 is 28 hours old: kept under the new retention
+    time.sleep(15 * HOUR)  # r1 is 28 hours old: kept under the new retention
     assert [r["Data"] for r in _read_all(emu, name, shard)] == [b"r1"]
     kinesis.decrease_stream_retention_period(StreamName=name, RetentionPeriodHours=24)
     assert _read_all(emu, name, shard) == [], "decreasing the retention trims at once"
@@ -94,7 +96,7 @@ def test_records_past_the_streams_retention_are_trimmed_on_the_sandbox_clock(
 ):
     """Records older than the retention period are no longer accessible; TRIM_HORIZON is the
     oldest untrimmed record; Increase/DecreaseStreamRetentionPeriod change what is kept.
-    A day passes in 2.4 s on an accelerated sandbox clock.
+    A day passes in 6 s on an accelerated sandbox clock.
     https://docs.aws.amazon.com/streams/latest/dev/kinesis-extended-retention.html
     https://docs.aws.amazon.com/kinesis/latest/APIReference/API_GetShardIterator.html"""
     _check_retention(clock_emulator)
@@ -107,7 +109,7 @@ def _check_millis_behind_latest(emu: Emulator) -> None:
     kinesis = _kinesis(emu)
     kinesis.create_stream(StreamName=name, ShardCount=1)
     kinesis.put_record(StreamName=name, Data=b"r0", PartitionKey="k")
-    time.sleep(0.5)  # five simulated hours
+    time.sleep(5 * HOUR)
     kinesis.put_record(StreamName=name, Data=b"r1", PartitionKey="k")
     iterator = kinesis.get_shard_iterator(
         StreamName=name, ShardId="shardId-000000000000", ShardIteratorType="TRIM_HORIZON"
