@@ -91,18 +91,13 @@ def verdict(ok: bool) -> str:
     return "met" if ok else "**missed**"
 
 
-def main() -> int:
-    handler, handler_s = run("bench_handler.py")
-    with LoadSampler() as load:
-        replication, replication_s = run("bench_replication.py")
-    drain, drain_s = run("bench_drain.py")
-    checked, verify_s = run("bench_verify.py")
-
+def _figure_rows(handler: dict, replication: dict, drain: dict, checked: dict) -> list[tuple]:
+    """(figure, measured, goal, verdict) per row of the results table."""
     rr, rnd = handler["b_c_cpu_and_packing"]
     hot = handler["d_hot_key"]
     a = replication
     loop, repl = a["a_copy_loop"], a["a_replicator"]
-    rows = [
+    return [
         (
             "(a) replication throughput, replicator / plain copy loop (emulator; fresh target per "
             f"run, medians of {a['rounds']} alternating runs each)",
@@ -165,23 +160,34 @@ def main() -> int:
                 ("kcl_one_behind", "KCL lease table, one shard behind"),
             )
         ],
-        *[
-            (
-                f"verify throughput, {checked['records_per_stream']:,} records per stream, "
-                f"{checked['shards']} shards, both streams read, at most "
-                f"{run_['max_reads_per_shard_per_second']:g} GetRecords/s per shard",
-                f"{run_['records_per_second']:,.0f} records/s ({run_['records_read']:,} read in "
-                f"{run_['seconds']} s)",
-                "reported",
-                "-",
-            )
-            for run_ in checked["verify"].values()
-        ],
+        *_verify_rows(checked),
     ]
+
+
+def _verify_rows(checked: dict) -> list[tuple]:
+    return [
+        (
+            f"verify throughput, {checked['records_per_stream']:,} records per stream, "
+            f"{checked['shards']} shards, both streams read, at most "
+            f"{run_['max_reads_per_shard_per_second']:g} GetRecords/s per shard",
+            f"{run_['records_per_second']:,.0f} records/s ({run_['records_read']:,} read in "
+            f"{run_['seconds']} s)",
+            "reported",
+            "-",
+        )
+        for run_ in checked["verify"].values()
+    ]
+
+
+def _page(rows: list[tuple], replication: dict, load_summary: str, seconds: tuple) -> list[str]:
+    """bench/RESULTS.md's lines."""
+    handler_s, replication_s, drain_s, verify_s = seconds
+    a = replication
+    loop, repl = a["a_copy_loop"], a["a_replicator"]
     applies = ", ".join(
         f"{item['phase']} {item['seconds']} s" for item in replication["terraform_applies"]
     )
-    lines = [
+    return [
         "# Benchmark results",
         "",
         "Written by `make bench` (`bench/run.py`); raw JSON lines in `bench/results.jsonl`.",
@@ -193,7 +199,7 @@ def main() -> int:
         f"{replication['shards']} shards; Terraform applies of both environments: {applies}; "
         f"bench_handler {handler_s:.0f} s, bench_replication {replication_s:.0f} s, "
         f"bench_drain {drain_s:.0f} s, bench_verify {verify_s:.0f} s",
-        f"- {load.summary()}",
+        f"- {load_summary}",
         "",
         "| figure | measured | goal | |",
         "|---|---|---|---|",
@@ -244,6 +250,17 @@ def main() -> int:
         "```",
         "",
     ]
+
+
+def main() -> int:
+    handler, handler_s = run("bench_handler.py")
+    with LoadSampler() as load:
+        replication, replication_s = run("bench_replication.py")
+    drain, drain_s = run("bench_drain.py")
+    checked, verify_s = run("bench_verify.py")
+    rows = _figure_rows(handler, replication, drain, checked)
+    seconds = (handler_s, replication_s, drain_s, verify_s)
+    lines = _page(rows, replication, load.summary(), seconds)
     RESULTS_MD.write_text("\n".join(lines), encoding="utf-8")
     print(f"wrote {RESULTS_MD}")
     return 0
