@@ -10,6 +10,7 @@ import threading
 import time
 
 import boto3
+import pytest
 from moto import mock_aws
 from moto.dynamodb.models import dynamodb_backends
 from moto.dynamodb.models.table import Table
@@ -72,3 +73,30 @@ def test_moto_alone_fails_to_read_a_table_being_written():
     the launcher's patch can go)."""
     errors = _read_errors_while_writing(20.0, stop_at_first=True)  # usually within a second
     assert errors and "dictionary changed size during iteration" in errors[0]
+
+
+def test_an_item_is_sized_once_and_stored_as_moto_stores_it(monkeypatch):
+    """size_items_once: the same attributes and the same refusal of an item over moto's limit,
+    with one size computation per attribute (moto: one per attribute already stored, on each
+    insertion)."""
+    from moto.dynamodb.exceptions import ItemSizeTooLarge
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+
+    from turnout.sandbox.emulator.dynamodb_reads import size_items_once
+
+    attrs = {f"a{i}": {"S": "x" * 20} for i in range(15)} | {"n": {"N": "17"}, "pk": {"S": "k"}}
+    key = DynamoType({"S": "k"})
+    mine = Item(key, None, attrs)  # moto's own, first
+    calls = []
+    real_size = DynamoType.size
+    monkeypatch.setattr(DynamoType, "size", lambda self: calls.append(1) or real_size(self))
+    Item(key, None, attrs)
+    moto_calls = len(calls)
+    monkeypatch.setattr(Item, "__init__", Item.__init__)  # restored after the test
+    size_items_once()
+    calls.clear()
+    sized = Item(key, None, attrs)
+    assert sized.attrs == mine.attrs and dict(sized.attrs) == dict(mine.attrs)
+    assert len(calls) == len(attrs) < moto_calls
+    with pytest.raises(ItemSizeTooLarge):
+        Item(key, None, {"pk": {"S": "k"}, "big": {"S": "x" * 406_000}})

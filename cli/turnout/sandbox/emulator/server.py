@@ -85,7 +85,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote
 
-from turnout.sandbox.emulator.dynamodb_reads import read_tables_from_snapshots
+from turnout.sandbox.emulator.dynamodb_reads import read_tables_from_snapshots, size_items_once
 from turnout.sandbox.emulator.profile import FAST, FidelityProfile, Latency
 
 CONTROL_PREFIX = "/_turnout/"
@@ -938,6 +938,7 @@ def main(argv: list[str] | None = None) -> int:
     list_moto_modules_once()
     fast_put_records_response()
     read_tables_from_snapshots()
+    size_items_once()
     kinesis_metrics = KinesisMetricsAggregator()
     aggregate_kinesis_metrics(kinesis_metrics)
     kinesis_metrics.start()
