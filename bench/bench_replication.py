@@ -332,9 +332,7 @@ def run(emulator: Emulator, work: Path) -> dict:
     for logical in (STREAM, HOT_STREAM, "relay-faults"):
         deployment.set_mapping_enabled("new", logical, False)
     kinesis = deployment.client("kinesis", "new")
-    target_kinesis = deployment.client("kinesis", "old")
     source_name = deployment.stream_name(STREAM, "new")
-    target_name = deployment.stream_name(STREAM, "old")
     records = kit.keyed_records(TAG, N_RECORDS, N_KEYS, seed=1)
     put_started = time.perf_counter()
     kit.put_records(kinesis, source_name, records)
@@ -360,7 +358,6 @@ def run(emulator: Emulator, work: Path) -> dict:
         return [w.proc.pid for w in workers if w is not None]
 
     meter = Meter(emulator, worker_pids)
-    runs: list[dict] = []
     with runtime:
         # Warm the function's worker (process start, imports, AssumeRole) on the hot-key stream,
         # so that (a) measures replication, not the first cold start.
@@ -374,30 +371,9 @@ def run(emulator: Emulator, work: Path) -> dict:
         deployment.set_mapping_enabled("new", HOT_STREAM, False)
         runtime.refresh()
 
-        for round_ in range(ROUNDS):
-            order = ("loop", "replicator") if round_ % 2 == 0 else ("replicator", "loop")
-            for contender in order:
-                recreate_stream(target_kinesis, target_name)
-                time.sleep(0.5)  # let the emulator settle (idle pollers only)
-                before = meter.snapshot()
-                if contender == "loop":
-                    result = copy_loop(deployment, shards)
-                else:
-                    result = replicator_run(deployment, runtime, state_dir, uuid, ends)
-                result.update(Meter.delta(before, meter.snapshot()))
-                delivery = kit.check_delivery(
-                    source_rows, kit.tagged(kit.read_stream(target_kinesis, target_name), {TAG})
-                )
-                result["round"] = round_
-                result["delivery"] = delivery.summary()
-                result["delivery_ok"] = delivery.ok and delivery.duplicates == 0
-                print(
-                    f"[bench] round {round_} {contender}: {result['seconds']} s, "
-                    f"{result['records_per_s']} records/s, cpu {result['cpu_seconds']}, "
-                    f"{delivery.summary()}",
-                    flush=True,
-                )
-                runs.append(result)
+        runs = _alternating_rounds(
+            deployment, runtime, state_dir, uuid, ends, shards, meter, source_rows
+        )
 
         # (d) one hot key, order kept.
         kit.put_records(
@@ -414,6 +390,44 @@ def run(emulator: Emulator, work: Path) -> dict:
     hot["delivery"] = hot_delivery.summary()
     hot["order_kept"] = hot_delivery.ok
 
+    return _summary(deployment, runs, hot, shards, put_seconds)
+
+
+def _alternating_rounds(
+    deployment, runtime, state_dir: Path, uuid: str, ends, shards, meter, source_rows
+) -> list[dict]:
+    """(a): the copy loop and the replicator, alternating, on a fresh target each run."""
+    target_kinesis = deployment.client("kinesis", "old")
+    target_name = deployment.stream_name(STREAM, "old")
+    runs: list[dict] = []
+    for round_ in range(ROUNDS):
+        order = ("loop", "replicator") if round_ % 2 == 0 else ("replicator", "loop")
+        for contender in order:
+            recreate_stream(target_kinesis, target_name)
+            time.sleep(0.5)  # let the emulator settle (idle pollers only)
+            before = meter.snapshot()
+            if contender == "loop":
+                result = copy_loop(deployment, shards)
+            else:
+                result = replicator_run(deployment, runtime, state_dir, uuid, ends)
+            result.update(Meter.delta(before, meter.snapshot()))
+            delivery = kit.check_delivery(
+                source_rows, kit.tagged(kit.read_stream(target_kinesis, target_name), {TAG})
+            )
+            result["round"] = round_
+            result["delivery"] = delivery.summary()
+            result["delivery_ok"] = delivery.ok and delivery.duplicates == 0
+            print(
+                f"[bench] round {round_} {contender}: {result['seconds']} s, "
+                f"{result['records_per_s']} records/s, cpu {result['cpu_seconds']}, "
+                f"{delivery.summary()}",
+                flush=True,
+            )
+            runs.append(result)
+    return runs
+
+
+def _summary(deployment, runs: list[dict], hot: dict, shards: list, put_seconds: float) -> dict:
     loops = [r for r in runs if r["contender"] == "loop"]
     replicators = [r for r in runs if r["contender"] == "replicator"]
     loop = median_run(loops)

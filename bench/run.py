@@ -3,9 +3,8 @@
 Runs bench/bench_handler.py (in-memory clients: CPU per record, records per call, hot key) and
 bench/bench_replication.py (the real deployment on the local emulator: throughput against a
 plain copy loop, records per call, hot key), bench/bench_drain.py (the drain verdict of a
-1,000-shard stream), bench/bench_verify.py (verify throughput) and bench/bench_report.py (the
-cutover report of 100 streams over 2 hours), then writes the machine, the date and a table of
-figures against the goals. The raw JSON of each goes to bench/results.jsonl.
+1,000-shard stream) and bench/bench_verify.py (verify throughput), then writes the machine, the
+date and a table of figures against the goals. The raw JSON of each goes to bench/results.jsonl.
 """
 
 from __future__ import annotations
@@ -92,19 +91,15 @@ def verdict(ok: bool) -> str:
     return "met" if ok else "**missed**"
 
 
-def main() -> int:
-    handler, handler_s = run("bench_handler.py")
-    with LoadSampler() as load:
-        replication, replication_s = run("bench_replication.py")
-    drain, drain_s = run("bench_drain.py")
-    checked, verify_s = run("bench_verify.py")
-    drawn, report_s = run("bench_report.py")
-
+def _figure_rows(
+    handler: dict, replication: dict, drain: dict, checked: dict, drawn: dict
+) -> list[tuple]:
+    """(figure, measured, goal, verdict) per row of the results table."""
     rr, rnd = handler["b_c_cpu_and_packing"]
     hot = handler["d_hot_key"]
     a = replication
     loop, repl = a["a_copy_loop"], a["a_replicator"]
-    rows = [
+    return [
         (
             "(a) replication throughput, replicator / plain copy loop (emulator; fresh target per "
             f"run, medians of {a['rounds']} alternating runs each)",
@@ -167,33 +162,48 @@ def main() -> int:
                 ("kcl_one_behind", "KCL lease table, one shard behind"),
             )
         ],
-        *[
-            (
-                f"verify throughput, {checked['records_per_stream']:,} records per stream, "
-                f"{checked['shards']} shards, both streams read, at most "
-                f"{run_['max_reads_per_shard_per_second']:g} GetRecords/s per shard",
-                f"{run_['records_per_second']:,.0f} records/s ({run_['records_read']:,} read in "
-                f"{run_['seconds']} s)",
-                "reported",
-                "-",
-            )
-            for run_ in checked["verify"].values()
-        ],
+        *_verify_rows(checked),
+        _report_row(drawn),
+    ]
+
+
+def _verify_rows(checked: dict) -> list[tuple]:
+    return [
         (
-            f"cutover report, {drawn['streams']} streams x {drawn['environments']} environments "
-            f"over {drawn['window_hours']:g} h ({drawn['datapoints']:,} datapoints, lag per "
-            f"{drawn['lag_period_seconds']} s), medians of {drawn['rounds']}",
-            f"both files {drawn['write_report_s']} s (HTML {drawn['html_s']} s, "
-            f"{drawn['html_bytes'] / 1e6:.2f} MB; PNG {drawn['png_s']} s; totals, worst streams "
-            f"and rows {drawn['aggregate_s']} s)",
+            f"verify throughput, {checked['records_per_stream']:,} records per stream, "
+            f"{checked['shards']} shards, both streams read, at most "
+            f"{run_['max_reads_per_shard_per_second']:g} GetRecords/s per shard",
+            f"{run_['records_per_second']:,.0f} records/s ({run_['records_read']:,} read in "
+            f"{run_['seconds']} s)",
             "reported",
             "-",
-        ),
+        )
+        for run_ in checked["verify"].values()
     ]
+
+
+def _report_row(drawn: dict) -> tuple:
+    return (
+        f"cutover report, {drawn['streams']} streams x {drawn['environments']} environments "
+        f"over {drawn['window_hours']:g} h ({drawn['datapoints']:,} datapoints, lag per "
+        f"{drawn['lag_period_seconds']} s), medians of {drawn['rounds']}",
+        f"both files {drawn['write_report_s']} s (HTML {drawn['html_s']} s, "
+        f"{drawn['html_bytes'] / 1e6:.2f} MB; PNG {drawn['png_s']} s; totals, worst streams "
+        f"and rows {drawn['aggregate_s']} s)",
+        "reported",
+        "-",
+    )
+
+
+def _page(rows: list[tuple], replication: dict, load_summary: str, seconds: tuple) -> list[str]:
+    """bench/RESULTS.md's lines."""
+    handler_s, replication_s, drain_s, verify_s, report_s = seconds
+    a = replication
+    loop, repl = a["a_copy_loop"], a["a_replicator"]
     applies = ", ".join(
         f"{item['phase']} {item['seconds']} s" for item in replication["terraform_applies"]
     )
-    lines = [
+    return [
         "# Benchmark results",
         "",
         "Written by `make bench` (`bench/run.py`); raw JSON lines in `bench/results.jsonl`.",
@@ -206,7 +216,7 @@ def main() -> int:
         f"bench_handler {handler_s:.0f} s, bench_replication {replication_s:.0f} s, "
         f"bench_drain {drain_s:.0f} s, bench_verify {verify_s:.0f} s, "
         f"bench_report {report_s:.0f} s",
-        f"- {load.summary()}",
+        f"- {load_summary}",
         "",
         "| figure | measured | goal | |",
         "|---|---|---|---|",
@@ -257,6 +267,18 @@ def main() -> int:
         "```",
         "",
     ]
+
+
+def main() -> int:
+    handler, handler_s = run("bench_handler.py")
+    with LoadSampler() as load:
+        replication, replication_s = run("bench_replication.py")
+    drain, drain_s = run("bench_drain.py")
+    checked, verify_s = run("bench_verify.py")
+    drawn, report_s = run("bench_report.py")
+    rows = _figure_rows(handler, replication, drain, checked, drawn)
+    seconds = (handler_s, replication_s, drain_s, verify_s, report_s)
+    lines = _page(rows, replication, load.summary(), seconds)
     RESULTS_MD.write_text("\n".join(lines), encoding="utf-8")
     print(f"wrote {RESULTS_MD}")
     return 0

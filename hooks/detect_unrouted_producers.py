@@ -92,21 +92,7 @@ class DetectUnroutedProducers(Hook):
             if quiet_for >= self.args.quiet_seconds:
                 return self._data(watchers, started, now, rounds, quiet_for)
             if elapsed >= timeout:
-                busy = [
-                    f"{watcher['logical']} ({watcher['physical']})/{watcher['shard']}: "
-                    f"{watcher['count']} records"
-                    for watcher in watchers.values()
-                    if watcher["last_record_at"] is not None
-                    and now - watcher["last_record_at"] < self.args.quiet_seconds
-                ]
-                error = HookFailed(
-                    f"something still writes to the {environment} environment's streams: "
-                    f"{total} records arrived in {elapsed:.0f} s and the streams were never quiet "
-                    f"for {self.args.quiet_seconds:g} s (longest quiet: {quiet_for:.0f} s). "
-                    f"Still receiving: {'; '.join(busy) or 'none in the last window'}. Find the "
-                    "producers that do not read the route (or cache it) before going on: their "
-                    "records would not reach the new environment's consumers."
-                )
+                error = self._still_written(watchers, now, total, elapsed, quiet_for)
                 error.data = self._data(watchers, started, now, rounds, quiet_for)  # type: ignore[attr-defined]
                 raise error
             context.progress(
@@ -117,6 +103,25 @@ class DetectUnroutedProducers(Hook):
             context.sleep(
                 min(self.args.poll_seconds, max(0.0, self.args.quiet_seconds - quiet_for))
             )
+
+    def _still_written(
+        self, watchers: dict, now: float, total: int, elapsed: float, quiet_for: float
+    ) -> HookFailed:
+        busy = [
+            f"{watcher['logical']} ({watcher['physical']})/{watcher['shard']}: "
+            f"{watcher['count']} records"
+            for watcher in watchers.values()
+            if watcher["last_record_at"] is not None
+            and now - watcher["last_record_at"] < self.args.quiet_seconds
+        ]
+        return HookFailed(
+            f"something still writes to the {self.args.environment} environment's streams: "
+            f"{total} records arrived in {elapsed:.0f} s and the streams were never quiet "
+            f"for {self.args.quiet_seconds:g} s (longest quiet: {quiet_for:.0f} s). "
+            f"Still receiving: {'; '.join(busy) or 'none in the last window'}. Find the "
+            "producers that do not read the route (or cache it) before going on: their "
+            "records would not reach the new environment's consumers."
+        )
 
     @staticmethod
     def _read(reader: ShardReader, watcher: dict) -> dict:

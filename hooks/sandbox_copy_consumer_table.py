@@ -15,6 +15,7 @@ and get ``copied_from``/``copied_at``; running it twice writes the same items ag
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
 from pydantic import Field
@@ -23,6 +24,7 @@ from turnout.hooks import Hook, HookArgs, HookContext, HookFailed
 from turnout.sandbox.names import processed_table_name
 
 _BATCH = 25
+_WRITERS = 4
 
 
 class SandboxCopyConsumerTable(Hook):
@@ -55,22 +57,28 @@ class SandboxCopyConsumerTable(Hook):
         target = context.client(args.target_environment, "dynamodb")
         started = time.monotonic()
         scanned = 0
-        copied = 0
         batch: list[dict[str, Any]] = []
         copied_at = {"N": repr(context.clock())}
-        for item in _scan(source, source_table):
-            scanned += 1
-            if context.dry_run:
-                continue
-            item = dict(item)
-            item.setdefault("copied_from", {"S": args.source_environment})
-            item["copied_at"] = copied_at
-            batch.append(item)
-            if len(batch) == _BATCH:
-                copied += self._write(context, target, target_table, batch)
-                batch = []
-        if batch:
-            copied += self._write(context, target, target_table, batch)
+        # Batches are written by a few threads: while one waits for an answer, another prepares
+        # its request (a batch's retries stay in its thread; items are independent).
+        with ThreadPoolExecutor(max_workers=_WRITERS) as writers:
+            written = []
+            for item in _scan(source, source_table):
+                scanned += 1
+                if context.dry_run:
+                    continue
+                item = dict(item)
+                item.setdefault("copied_from", {"S": args.source_environment})
+                item["copied_at"] = copied_at
+                batch.append(item)
+                if len(batch) == _BATCH:
+                    written.append(
+                        writers.submit(self._write, context, target, target_table, batch)
+                    )
+                    batch = []
+            if batch:
+                written.append(writers.submit(self._write, context, target, target_table, batch))
+            copied = sum(future.result() for future in written)
         result = {
             "source": f"{args.source_environment}:{source_table}",
             "target": f"{args.target_environment}:{target_table}",

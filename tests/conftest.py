@@ -244,6 +244,21 @@ class LambdaKit:
         self.mappings.append((account, resp["UUID"]))
         return resp["UUID"]
 
+    def set_enabled(self, account: str, mapping_uuid: str, enabled: bool) -> dict[str, Any]:
+        """Enable/disable a mapping and wait until its state settles (under the aws profile a
+        mapping spends a while Enabling/Disabling and refuses updates meanwhile, as on AWS)."""
+        from turnout.aws.mappings import settle_mapping
+
+        return settle_mapping(
+            self.client("lambda", account),
+            mapping_uuid,
+            enabled,
+            timeout_seconds=30,
+            clock=time.monotonic,
+            sleep=time.sleep,
+            poll_seconds=0.2,
+        )
+
     def put(
         self, stream_arn: str, datas: list[str], account: str = "old", key: str = "k"
     ) -> list[str]:
@@ -296,12 +311,14 @@ class LambdaKit:
 
     def runtime(self, state_dir: Path | None = None, **kwargs: Any) -> LocalLambdaRuntime:
         params: dict[str, Any] = {
-            "poll_interval": 0.05,
+            # Under the aws profile a shard serves 5 GetRecords calls a second to all its readers.
+            "poll_interval": 0.2 if self.emu.profile.shard_limits else 0.05,
             "refresh_interval": 0.2,
             "retry_backoff": 0.05,
             "max_retry_backoff": 0.2,
             "stop_grace": 3.0,
             "mapping_filter": lambda m: m.function_arn in self.function_arns,
+            "profile": self.emu.profile,
         }
         params.update(kwargs)
         rt = LocalLambdaRuntime(
@@ -336,4 +353,20 @@ def lambda_kit(emulator: Emulator, tmp_path: Path) -> Iterator[LambdaKit]:
     try:
         yield kit
     finally:
+        kit.close()
+
+
+@pytest.fixture
+def lambda_kit_for(tmp_path: Path) -> Iterator[Callable[[Emulator], LambdaKit]]:
+    """``lambda_kit_for(emulator)``: a LambdaKit on another emulator (e.g. one of another
+    fidelity profile), closed at the end of the test."""
+    kits: list[LambdaKit] = []
+
+    def make(emu: Emulator) -> LambdaKit:
+        kit = LambdaKit(emu, tmp_path / f"kit-{len(kits)}")
+        kits.append(kit)
+        return kit
+
+    yield make
+    for kit in kits:
         kit.close()

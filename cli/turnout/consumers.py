@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 
 from turnout.aws.kinesis import describe_stream_arn
-from turnout.aws.mappings import mappings_reading, settle_mapping
+from turnout.aws.mappings import mappings_reading, settle_mappings
 from turnout.hooks import Hook, HookArgs, HookContext, HookError, HookFailed, load_hook_class
 
 
@@ -103,6 +103,7 @@ def control_consumers(
 
     Lambda: every mapping of the function that reads one of the consumer's streams is disabled
     (enabled) in place and waited for until its State settles; disabling keeps the position.
+    The mappings of all Lambda consumers change together and are waited for together.
     KCL: the consumer's pause_command / resume_command runs in a shell, bounded in time.
     Custom: the user's hook file (hooks/<hook>) runs with its args plus `action`.
     Every consumer is attempted; failures are raised together at the end (HookFailed).
@@ -110,10 +111,14 @@ def control_consumers(
     control = _Control(
         context, environment, action, settle_timeout_seconds, command_timeout_seconds, poll_seconds
     )
-    handlers = {"lambda": control.lambda_consumer, "kcl": control.kcl_consumer}
+    consumers = getattr(context.spec.consumers, environment)
+    lambda_entries = control.lambda_consumers([c for c in consumers if c.kind == "lambda"])
+    handlers = {"kcl": control.kcl_consumer}
     results = [
-        handlers.get(consumer.kind, control.custom_consumer)(consumer)
-        for consumer in getattr(context.spec.consumers, environment)
+        lambda_entries.pop(0)
+        if consumer.kind == "lambda"
+        else handlers.get(consumer.kind, control.custom_consumer)(consumer)
+        for consumer in consumers
     ]
     data = {
         "environment": environment,
@@ -148,44 +153,55 @@ class _Control:
     def enable(self) -> bool:
         return self.action == "resume"
 
-    def lambda_consumer(self, consumer: Any) -> dict:
-        label = f"lambda:{consumer.function_name}"
-        mappings = lambda_consumer_mappings(self.context, self.environment, consumer)
-        entry: dict[str, Any] = {"consumer": label, "kind": "lambda", "mappings": []}
-        if not mappings:
-            self.failures.append(
-                f"{label} has no event source mapping on {', '.join(consumer.streams)} in "
-                f"{self.environment} (the spec says it reads them)"
-            )
-        for mapping in mappings:
-            entry["mappings"].append(self._mapping(label, mapping))
-        return entry
+    def lambda_consumers(self, consumers: list[Any]) -> list[dict]:
+        """Every mapping of every Lambda consumer changed and settled together; one entry per
+        consumer, in order."""
+        entries: list[dict] = []
+        found: list[tuple[dict, dict]] = []  # (entry, mapping)
+        for consumer in consumers:
+            label = f"lambda:{consumer.function_name}"
+            mappings = lambda_consumer_mappings(self.context, self.environment, consumer)
+            entries.append({"consumer": label, "kind": "lambda", "mappings": []})
+            if not mappings:
+                self.failures.append(
+                    f"{label} has no event source mapping on {', '.join(consumer.streams)} in "
+                    f"{self.environment} (the spec says it reads them)"
+                )
+            found.extend((entries[-1], mapping) for mapping in mappings)
+        outcomes = self._settle([mapping["UUID"] for _, mapping in found])
+        for entry, mapping in found:
+            entry["mappings"].append(self._mapping_result(entry["consumer"], mapping, outcomes))
+        return entries
 
-    def _mapping(self, label: str, mapping: dict) -> dict:
+    def _settle(self, uuids: list[str]) -> dict[str, dict]:
+        if self.context.dry_run or not uuids:
+            return {}
+        return settle_mappings(
+            self.context.client(self.environment, "lambda"),
+            uuids,
+            self.enable,
+            timeout_seconds=self.settle_timeout_seconds,
+            clock=self.context.clock,
+            sleep=self.context.sleep,
+            progress=self.context.progress,
+            poll_seconds=self.poll_seconds,
+        )
+
+    def _mapping_result(self, label: str, mapping: dict, outcomes: dict[str, dict]) -> dict:
         uuid = mapping["UUID"]
         source = mapping.get("EventSourceArn", "").split("/", 1)[-1]
-        wanted = "Enabled" if self.enable else "Disabled"
         if self.context.dry_run:
+            wanted = "Enabled" if self.enable else "Disabled"
             return {
                 "uuid": uuid,
                 "source": source,
                 "state": mapping["State"],
                 "would_change": mapping["State"] != wanted,
             }
-        try:
-            outcome = settle_mapping(
-                self.context.client(self.environment, "lambda"),
-                uuid,
-                self.enable,
-                timeout_seconds=self.settle_timeout_seconds,
-                clock=self.context.clock,
-                sleep=self.context.sleep,
-                progress=self.context.progress,
-                poll_seconds=self.poll_seconds,
-            )
-        except TimeoutError as problem:
-            self.failures.append(f"{label}: {problem}")
-            return {"uuid": uuid, "source": source, "error": str(problem)}
+        outcome = outcomes[uuid]
+        if "error" in outcome:
+            self.failures.append(f"{label}: {outcome['error']}")
+            return {"uuid": uuid, "source": source, "error": outcome["error"]}
         return {**outcome, "source": source}
 
     def kcl_consumer(self, consumer: Any) -> dict:

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from turnout.aws.mappings import settle_mapping
 from turnout.deploy.package import HANDLER_SOURCE, build_replicator_package
 from turnout.deploy.render import render_environments
 from turnout.sandbox.emulator.launcher import Emulator
@@ -149,7 +150,16 @@ class Deployment:
 
     def set_mapping_enabled(self, environment: str, logical: str, enabled: bool) -> str:
         uuid = self.mapping_uuid(environment, logical)
-        self.client("lambda", environment).update_event_source_mapping(UUID=uuid, Enabled=enabled)
+        # AWS changes a mapping's state asynchronously and refuses updates meanwhile: settle it.
+        settle_mapping(
+            self.client("lambda", environment),
+            uuid,
+            enabled,
+            timeout_seconds=60,
+            clock=time.monotonic,
+            sleep=time.sleep,
+            poll_seconds=0.2,
+        )
         return uuid
 
     def directions(self) -> dict[str, str]:
@@ -171,12 +181,14 @@ class Deployment:
         """A runtime limited to this deployment's accounts and replicator functions."""
         arns = {self.function_arn(environment) for environment in ENVIRONMENTS}
         params: dict[str, Any] = {
-            "poll_interval": 0.1,
+            # Under the aws profile a shard serves 5 GetRecords calls a second to all readers.
+            "poll_interval": 0.2 if self.emulator.profile.shard_limits else 0.1,
             "refresh_interval": 0.5,
             "retry_backoff": 0.2,
             "max_retry_backoff": 1.0,
             "stop_grace": 10.0,
             "mapping_filter": lambda mapping: mapping.function_arn in arns,
+            "profile": self.emulator.profile,
         }
         params.update(kwargs)
         return LocalLambdaRuntime(
@@ -207,7 +219,7 @@ class Deployment:
             "--log-file",
             str(log_file),
             "--poll-interval",
-            "0.1",
+            "0.2" if self.emulator.profile.shard_limits else "0.1",
             "--refresh-interval",
             "0.5",
             "--retry-backoff",
@@ -216,6 +228,8 @@ class Deployment:
             "1.0",
             "--stop-grace",
             "10",
+            "--profile-file",
+            str(self.emulator.profile_file),
         ]
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MOTO_"))}
         proc = subprocess.Popen(command, env=env, start_new_session=True)
@@ -347,32 +361,40 @@ def put_records(
     per_call: int = 500,
     progress: Callable[[int], None] | None = None,
 ) -> int:
-    """PutRecords, ``per_call`` entries per call, in order; a failed entry is re-sent before any
-    later record of its key is sent (the producer keeps per-key order). Returns the calls made."""
+    """PutRecords, up to ``per_call`` entries per call, keeping each key's order as a careful
+    producer must: a call holds at most one record per key, and a key's next record is sent only
+    once its predecessor was accepted. A throttled entry (per-shard write limits) stays its
+    key's head and is sent again; nothing accepted is sent twice. (Re-sending a whole call's
+    tail after its first failed entry, as this helper once did, wrote duplicates into the source
+    and could put a key's later record before an earlier one that was throttled in the same
+    call.) Returns the calls made."""
     pending = list(records)
     calls = 0
     sent = 0
     while pending:
-        chunk, pending = pending[:per_call], pending[per_call:]
-        while chunk:
-            response = kinesis.put_records(
-                StreamName=stream,
-                Records=[{"Data": r.data(pad), "PartitionKey": r.key} for r in chunk],
-            )
-            calls += 1
-            failed = [
-                r for r, e in zip(chunk, response["Records"], strict=True) if "ErrorCode" in e
-            ]
-            if failed:
-                # Keep order: re-send the failed entries and everything after the first failure
-                # of each affected key (simple and safe: the whole tail from the first failure).
-                first = next(i for i, e in enumerate(response["Records"]) if "ErrorCode" in e)
-                sent += first
-                chunk = chunk[first:]
-                time.sleep(0.05)
+        call: list[Record] = []
+        deferred: list[Record] = []
+        keys: set[str] = set()
+        for record in pending:
+            if len(call) < per_call and record.key not in keys:
+                call.append(record)
             else:
-                sent += len(chunk)
-                chunk = []
+                deferred.append(record)
+            keys.add(record.key)
+        response = kinesis.put_records(
+            StreamName=stream,
+            Records=[{"Data": r.data(pad), "PartitionKey": r.key} for r in call],
+        )
+        calls += 1
+        failed = [r for r, e in zip(call, response["Records"], strict=True) if "ErrorCode" in e]
+        sent += len(call) - len(failed)
+        if failed:
+            # Failed entries keep their place ahead of the later records of their keys.
+            order = {id(r): n for n, r in enumerate(pending)}
+            pending = sorted(failed + deferred, key=lambda r: order[id(r)])
+            time.sleep(0.05)
+        else:
+            pending = deferred
         if progress:
             progress(sent)
     return calls
@@ -468,7 +490,10 @@ def check_delivery(
                 firsts.append(row)
         unique += len(firsts)
         lost.extend(row for row in expected if row not in seen)
-        if [row for row in firsts if row in source_set] != [r for r in expected if r in seen]:
+        # The source's own first occurrences are the order to keep (a producer's retry may
+        # have written a record twice).
+        source_firsts = list(dict.fromkeys(expected))
+        if [row for row in firsts if row in source_set] != [r for r in source_firsts if r in seen]:
             violations.append(key)
     for rows in target_by_key.values():
         unexpected.extend(row for row in rows if row not in source_set)

@@ -98,8 +98,11 @@ def test_50000_records_over_4_shards_and_1000_keys_replicate_in_order(deployment
     started = time.monotonic()
     with deployment.runtime(state_dir) as runtime:
         # Live traffic: the producer writes while the replicator runs.
+        reported = [0]
+
         def progress(sent: int) -> None:
-            if sent % 10_000 == 0:
+            if sent - reported[0] >= 10_000:
+                reported[0] = sent
                 print(f"[put] {sent} records in {time.monotonic() - started:.1f}s", flush=True)
 
         calls = kit.put_records(kinesis, source_name, records, progress=progress)
@@ -108,7 +111,7 @@ def test_50000_records_over_4_shards_and_1000_keys_replicate_in_order(deployment
         waited = _wait_replicated(deployment, MAIN, source, timeout=240)
         stats = dict(runtime.stats)
     total = time.monotonic() - started
-    assert calls == 100
+    assert calls >= 100  # 500 records a call, more when a shard's write limit throttled some
 
     _, target, delivery = _source_and_target(deployment, MAIN, {"main"})
     print(

@@ -165,6 +165,25 @@ def test_a_second_plan_of_both_environments_shows_no_changes(applied, sandbox_pr
         assert not result.summary.has_changes, result.summary.text()
 
 
+def test_the_drift_plan_is_quiet_when_nothing_changed_and_names_a_change_made_behind_its_back(
+    applied, sandbox_project, spec, emulator
+):
+    """After an apply the engine plans again (exit code only: no `show -json` when nothing
+    changed); a change made outside Terraform is reported with the plan's summary."""
+    from turnout.deploy.workflow import drift
+
+    endpoint = emulator.endpoint_url
+    assert drift(sandbox_project, "new", endpoint, applied["new"]) is None
+    ssm = emulator.client("ssm", account(spec, "new"))
+    ssm.put_parameter(Name=direction_parameter(spec), Value="tampered", Overwrite=True)
+    try:
+        found = drift(sandbox_project, "new", endpoint, applied["new"])
+        assert found is not None and found.has_changes
+        assert "aws_ssm_parameter" in found.text() or "update" in found.text()
+    finally:
+        ssm.put_parameter(Name=direction_parameter(spec), Value="none", Overwrite=True)
+
+
 def test_a_plan_that_replaces_a_stream_is_refused_naming_it_until_allowed(
     applied, sandbox_project, spec, emulator
 ):

@@ -75,6 +75,20 @@ def test_disabling_waits_through_aws_asynchronous_states():
     assert any("Disabling" in message for message in messages)
 
 
+def test_a_consumers_mappings_are_changed_together_and_waited_for_together(tmp_path):
+    """AWS takes a while per mapping (Enabling); resuming three mappings waits that while
+    once, not three times."""
+    two_streams = {"kind": "lambda", "function_name": "fn", "streams": ["clicks"]}
+    context, fakes = make_context([two_streams, {**two_streams, "function_name": "fn2"}], tmp_path)
+    for uuid, function in (("m-1", "fn"), ("m-2", "fn"), ("m-3", "fn2")):
+        fakes["lambda"].add(uuid, function, ARN, state="Disabled")
+        fakes["lambda"].transitions[uuid] = ["Enabling", "Enabled"]
+    data = hook("resume_consumers", {"environment": "old", "poll_seconds": 2}).run(context)
+    assert [m["after"] for c in data["consumers"] for m in c["mappings"]] == ["Enabled"] * 3
+    assert [u for u, _ in fakes["lambda"].updates] == ["m-1", "m-2", "m-3"]
+    assert fakes["clock"].sleeps == [2, 2]  # one wait for all, not one per mapping
+
+
 def test_a_mapping_that_never_settles_times_out():
     clock = FakeClock()
     lambda_ = FakeLambda()

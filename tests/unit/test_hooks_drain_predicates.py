@@ -428,9 +428,35 @@ def test_waiting_times_out_with_progress_and_the_last_verdicts():
         progress=messages.append,
     )
     assert not outcome.drained
-    assert outcome.rounds == 4
+    assert outcome.rounds == 7  # pauses of 1, 2, 4, 8, 10 and the last 5 s
     assert messages[0] == "waiting for the replicator to drain: 0/1 shards drained, 0 s of 30 s"
     assert "no ledger item and the shard holds records" in outcome.problems()
+
+
+def test_a_drain_of_a_few_seconds_is_seen_when_it_happens_not_a_poll_later():
+    """The pause between rounds starts at 1 s and doubles up to poll_seconds."""
+    from types import SimpleNamespace
+
+    clock = FakeClock()
+    started = clock.time()
+
+    class DrainsAfterThreeSeconds:
+        def check(self):
+            drained = clock.time() - started >= 3
+            verdict = Verdict.DRAINED if drained else Verdict.NOT_DRAINED
+            return SimpleNamespace(verdict=verdict, shards=[1], drained_count=int(drained))
+
+    outcome = wait_until_drained(
+        [DrainsAfterThreeSeconds()],
+        what="x",
+        timeout_seconds=60,
+        poll_seconds=10,
+        clock=clock.time,
+        sleep=clock.sleep,
+        progress=lambda message: None,
+    )
+    assert outcome.drained and outcome.elapsed == 3  # after pauses of 1 and 2 s, not 10
+    assert clock.sleeps == [1, 2]
 
 
 def test_waiting_ends_as_soon_as_everything_is_drained():
@@ -452,7 +478,7 @@ def test_waiting_ends_as_soon_as_everything_is_drained():
         sleep=sleep,
         progress=lambda _: None,
     )
-    assert outcome.drained and outcome.rounds == 2 and calls == [5]
+    assert outcome.drained and outcome.rounds == 2 and calls == [1]  # the first pause: 1 s
 
 
 def test_reads_are_paced_per_shard():

@@ -67,47 +67,90 @@ def settle_mapping(
     progress: Callable[[str], None] | None = None,
     poll_seconds: float = 2.0,
 ) -> dict:
-    """Make one mapping Enabled/Disabled and wait until its State settles there.
+    """Make one mapping Enabled/Disabled and wait until its State settles there (see
+    :func:`settle_mappings`). Raises TimeoutError (message ready for the operator) when it does
+    not settle in time."""
+    outcome = settle_mappings(
+        lambda_client,
+        [uuid],
+        enabled,
+        timeout_seconds=timeout_seconds,
+        clock=clock,
+        sleep=sleep,
+        progress=progress,
+        poll_seconds=poll_seconds,
+    )[uuid]
+    if "error" in outcome:
+        raise TimeoutError(outcome["error"])
+    return outcome
 
-    Never deletes or recreates the mapping: disabling keeps its position. AWS changes the state
-    asynchronously (Enabling, Disabling, Updating); an update refused because the mapping is busy
-    (ResourceInUseException) is tried again. Returns {uuid, before, after, changed, waited}.
-    Raises TimeoutError (message ready for the operator) when it does not settle in time.
+
+def settle_mappings(
+    lambda_client: Any,
+    uuids: Iterable[str],
+    enabled: bool,
+    *,
+    timeout_seconds: float,
+    clock: Callable[[], float],
+    sleep: Callable[[float], None],
+    progress: Callable[[str], None] | None = None,
+    poll_seconds: float = 2.0,
+) -> dict[str, dict]:
+    """Make mappings Enabled/Disabled and wait until each State settles there, all at once:
+    every change is requested first, then the mappings still in transition are polled together
+    (AWS takes a while per mapping, so settling them one by one adds those whiles up).
+
+    Never deletes or recreates a mapping: disabling keeps its position. AWS changes the state
+    asynchronously (Enabling, Disabling, Updating); an update refused because the mapping is
+    busy (ResourceInUseException) is tried again at the next poll. Returns, per uuid,
+    {uuid, before, after, changed, waited_seconds}, or {uuid, before, state, error} for a
+    mapping that did not settle within `timeout_seconds`.
     """
     wanted = "Enabled" if enabled else "Disabled"
     started = clock()
-    before = lambda_client.get_event_source_mapping(UUID=uuid)["State"]
-    state = before
-    changed = False
+    states = {uuid: lambda_client.get_event_source_mapping(UUID=uuid)["State"] for uuid in uuids}
+    before = dict(states)
+    changed: set[str] = set()
+    outcomes: dict[str, dict] = {}
     while True:
-        if state == wanted:
-            return {
-                "uuid": uuid,
-                "before": before,
-                "after": state,
-                "changed": changed,
-                "waited_seconds": round(clock() - started, 1),
-            }
-        if state not in TRANSITIONAL_STATES:
-            try:
-                state = lambda_client.update_event_source_mapping(UUID=uuid, Enabled=enabled)[
-                    "State"
-                ]
-                changed = True
-                continue
-            except ClientError as problem:
-                if error_code(problem) != "ResourceInUseException":
-                    raise
+        for uuid in [u for u in states if u not in outcomes]:
+            if states[uuid] not in TRANSITIONAL_STATES and states[uuid] != wanted:
+                try:
+                    states[uuid] = lambda_client.update_event_source_mapping(
+                        UUID=uuid, Enabled=enabled
+                    )["State"]
+                    changed.add(uuid)
+                except ClientError as problem:
+                    if error_code(problem) != "ResourceInUseException":
+                        raise
+            if states[uuid] == wanted:
+                outcomes[uuid] = {
+                    "uuid": uuid,
+                    "before": before[uuid],
+                    "after": wanted,
+                    "changed": uuid in changed,
+                    "waited_seconds": round(clock() - started, 1),
+                }
+        pending = [u for u in states if u not in outcomes]
+        if not pending:
+            return outcomes
         elapsed = clock() - started
         if elapsed >= timeout_seconds:
-            raise TimeoutError(
-                f"event source mapping {uuid} is still {state} after {elapsed:.0f} s "
-                f"(wanted {wanted} within {timeout_seconds:.0f} s)"
-            )
+            for uuid in pending:
+                outcomes[uuid] = {
+                    "uuid": uuid,
+                    "before": before[uuid],
+                    "state": states[uuid],
+                    "error": f"event source mapping {uuid} is still {states[uuid]} after "
+                    f"{elapsed:.0f} s (wanted {wanted} within {timeout_seconds:.0f} s)",
+                }
+            return outcomes
         if progress:
-            progress(
-                f"waiting for mapping {uuid} to become {wanted}: {state}, "
-                f"{elapsed:.0f} s of {timeout_seconds:.0f} s"
-            )
+            for uuid in pending:
+                progress(
+                    f"waiting for mapping {uuid} to become {wanted}: {states[uuid]}, "
+                    f"{elapsed:.0f} s of {timeout_seconds:.0f} s"
+                )
         sleep(min(poll_seconds, max(0.0, timeout_seconds - elapsed)))
-        state = lambda_client.get_event_source_mapping(UUID=uuid)["State"]
+        for uuid in pending:
+            states[uuid] = lambda_client.get_event_source_mapping(UUID=uuid)["State"]

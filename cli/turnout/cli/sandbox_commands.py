@@ -19,12 +19,13 @@ def _sandbox_extra() -> None:
     require_sandbox_extra()
 
 
-def _sandbox(spec_path):
+def _sandbox(spec_path, profile: str | None = None):
     """The project's sandbox, once its dependencies are known to be installed."""
     _sandbox_extra()
     from turnout.sandbox.box import Sandbox
+    from turnout.sandbox.emulator.profile import named_profile
 
-    return Sandbox(Project.locate(spec_path))
+    return Sandbox(Project.locate(spec_path), profile=named_profile(profile))
 
 
 sandbox_app = typer.Typer(
@@ -33,6 +34,16 @@ sandbox_app = typer.Typer(
 )
 app.add_typer(sandbox_app, name="sandbox")
 
+
+ProfileOption = Annotated[
+    str | None,
+    typer.Option(
+        "--profile",
+        help="Fidelity of the emulator and the Lambda runtime: aws (like AWS where data can be "
+        "lost: shard limits, latency, retention, mapping semantics; the default) or fast (moto "
+        "as it is). Default: $TURNOUT_SANDBOX_PROFILE, else aws. A running sandbox keeps its own.",
+    ),
+]
 
 RateOption = Annotated[
     float,
@@ -53,13 +64,18 @@ def sandbox_up(
     ] = None,
     spec: SpecOption = None,
     as_json: JsonOption = False,
+    profile: ProfileOption = None,
 ) -> None:
     """Start the emulator, apply both environments, create the sample pipeline, and start the
     Lambda runtime and the producer (each only if not already there).
 
+    Example: turnout sandbox up --profile fast
+
     Example: turnout sandbox up --rate 200
     """
-    status = _sandbox(spec).up(progress=progress(as_json), rate=rate, lifetime_seconds=lifetime)
+    status = _sandbox(spec, profile).up(
+        progress=progress(as_json), rate=rate, lifetime_seconds=lifetime
+    )
     print_status(status, as_json)
 
 
@@ -139,6 +155,7 @@ def sandbox_demo(
     ] = False,
     spec: SpecOption = None,
     as_json: JsonOption = False,
+    profile: ProfileOption = None,
 ) -> None:
     """The whole migration on the sandbox with live traffic, then the loss/order report.
 
@@ -149,6 +166,7 @@ def sandbox_demo(
     """
     _sandbox_extra()
     from turnout.sandbox.demo import demo_text, run_demo
+    from turnout.sandbox.emulator.profile import named_profile
 
     result = run_demo(
         Project.locate(spec),
@@ -156,6 +174,7 @@ def sandbox_demo(
         rate=rate,
         progress=progress(False),
         keep=keep,
+        profile=named_profile(profile),
     )
     if as_json:
         print_json(result.as_dict())

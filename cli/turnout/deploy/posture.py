@@ -71,11 +71,13 @@ class PostureApplier:
             result["drift"] = "none (the plan itself showed no changes)"
             return result
         if self.drift_check:
-            again = self._plan(environment, var_file)
-            if again.summary.has_changes:
+            again = workflow.drift(
+                self.project, environment, self.endpoint_url, var_file, self.package
+            )
+            if again is not None and again.has_changes:
                 raise TerraformError(
                     f"after applying the {environment} environment, terraform plan still shows "
-                    f"changes: {again.summary.text()}"
+                    f"changes: {again.text()}"
                 )
             result["drift"] = "none"
         return result

@@ -57,6 +57,7 @@ class TerraformRunner:
         self.binary = _resolve_binary(settings.binary)
         self.env_dir = settings.work_dir / "terraform" / environment
         self.plan_path = settings.work_dir / "plans" / f"{environment}.tfplan"
+        self._last_exit_code = 0
         self._tf = _PythonTerraform(
             working_dir=str(settings.root_dir), terraform_bin_path=self.binary
         )
@@ -116,6 +117,24 @@ class TerraformRunner:
         )
         return self.plan_path
 
+    def plan_changes(self, var_files: list[Path]) -> bool:
+        """Plan to the saved plan file; True when it changes anything. Terraform says so with
+        its exit code (``-detailed-exitcode``: 0 no changes, 2 changes; moves and imports count
+        as changes), so no ``show -json`` (which loads every provider schema) is needed when
+        nothing changes."""
+        self.plan_path.parent.mkdir(parents=True, exist_ok=True)
+        self._run(
+            "plan",
+            var_file=[str(path) for path in self._var_files(var_files)],
+            out=str(self.plan_path),
+            input=False,
+            lock_timeout="60s",
+            detailed_exitcode=IsFlagged,
+            no_color=IsFlagged,
+            success_codes=(0, 2),
+        )
+        return self._last_exit_code == 2
+
     def show_plan(self, plan_path: Path | None = None) -> dict:
         out = self._run(
             "show",
@@ -166,7 +185,14 @@ class TerraformRunner:
             files.append(emulator_vars)
         return files
 
-    def _run(self, command: str, *args: str, capture: bool = False, **options) -> str:
+    def _run(
+        self,
+        command: str,
+        *args: str,
+        capture: bool = False,
+        success_codes: tuple[int, ...] = (0,),
+        **options,
+    ) -> str:
         """python-terraform builds the command line; we run it with our own environment.
 
         (python-terraform can only pass os.environ to terraform, which would make concurrent
@@ -187,7 +213,8 @@ class TerraformRunner:
             )
         except OSError as problem:
             raise TerraformError(f"could not run {self.binary}: {problem}.") from None
-        if completed.returncode != 0:
+        self._last_exit_code = completed.returncode
+        if completed.returncode not in success_codes:
             detail = _tail(completed.stderr or completed.stdout or "(no output; see above)")
             if (
                 command == "init"

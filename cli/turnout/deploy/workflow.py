@@ -120,6 +120,25 @@ def apply(
     marker.unlink(missing_ok=True)
 
 
+def drift(
+    project: Project,
+    environment: str,
+    aws_endpoint_url: str | None = None,
+    var_file: Path | None = None,
+    package: LambdaPackage | None = None,
+) -> PlanSummary | None:
+    """Plan one environment again after an apply: None when the plan changes nothing (the
+    common case, told by Terraform's exit code), else the plan's summary."""
+    package = package or build_replicator_package()
+    var_file = var_file or tfvars_path(project.terraform_dir, environment)
+    package.write(project.root)
+    runner = TerraformRunner(terraform_settings(project, aws_endpoint_url), environment)
+    runner.init()
+    if not runner.plan_changes([var_file]):
+        return None
+    return summarise_plan(environment, runner.show_plan())
+
+
 def plan_and_apply(
     project: Project,
     environment: str,

@@ -145,7 +145,11 @@ def wait_until_drained(
     progress: Callable[[str], None],
 ) -> WaitOutcome:
     """Check every predicate until all say drained, or `timeout_seconds` passed (then the last
-    verdicts are returned with drained=False). At least one round always runs."""
+    verdicts are returned with drained=False). At least one round always runs.
+
+    The pause between rounds starts at 1 s and doubles up to `poll_seconds`: a drain that takes
+    a few seconds (consumers finishing their last batch) is seen when it happens, not a whole
+    poll later, and a long one is polled at the usual rate."""
     started = clock()
     rounds = 0
     while True:
@@ -162,4 +166,5 @@ def wait_until_drained(
             f"waiting for {what}: {done}/{total} shards drained, "
             f"{elapsed:.0f} s of {timeout_seconds:.0f} s"
         )
-        sleep(min(poll_seconds, max(0.0, timeout_seconds - elapsed)))
+        pause = min(poll_seconds, float(2 ** min(rounds - 1, 10)))
+        sleep(min(pause, max(0.0, timeout_seconds - elapsed)))

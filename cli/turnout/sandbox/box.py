@@ -38,6 +38,7 @@ from turnout.errors import EmulatorError, TurnoutError
 from turnout.inventory import environment_inventory
 from turnout.project import Project
 from turnout.sandbox.emulator.launcher import Emulator
+from turnout.sandbox.emulator.profile import FidelityProfile
 from turnout.sandbox.names import processed_table_name
 from turnout.sandbox.pipeline.create import consumer_mappings, create_pipeline
 from turnout.sandbox.processes import BackgroundProcess, descendants
@@ -64,6 +65,9 @@ class Sandbox:
     runtime_max_retry_backoff: float = 10.0
     runtime_stop_grace: float = 10.0
     producer_stop_grace: float = 10.0
+    # The fidelity profile of a newly started emulator (and its runtime): "aws" (default, or
+    # $TURNOUT_SANDBOX_PROFILE), "fast", or a FidelityProfile. A running emulator keeps its own.
+    profile: FidelityProfile | str | None = None
     _started_emulator: Emulator | None = field(default=None, init=False, repr=False)
 
     @property
@@ -202,9 +206,13 @@ class Sandbox:
                 old_account_id=spec.environments.old.account_id,
                 new_account_id=spec.environments.new.account_id,
                 region=spec.environments.old.region,
+                profile=self.profile,
             ).start()
             self._started_emulator = emulator  # its child handle: stop() can reap it
-            progress(f"emulator up at {emulator.endpoint_url} (pid {emulator.pid})")
+            progress(
+                f"emulator up at {emulator.endpoint_url} (pid {emulator.pid}, "
+                f"fidelity profile {emulator.profile.name})"
+            )
         else:
             progress(
                 f"reusing the running emulator at {emulator.endpoint_url} (pid {emulator.pid})"
@@ -295,6 +303,8 @@ class Sandbox:
             str(self.runtime_max_retry_backoff),
             "--stop-grace",
             str(self.runtime_stop_grace),
+            "--profile-file",
+            str(emulator.profile_file),
         ]
         pid = self.runtime.start(argv, env=self._child_env(), lifetime_seconds=lifetime_seconds)
         progress(f"local Lambda runtime started (pid {pid}; log {self.runtime.log_file}).")

@@ -18,6 +18,7 @@ from turnout.errors import TurnoutError
 from turnout.project import Project
 from turnout.report.command import make_report
 from turnout.sandbox.box import Sandbox
+from turnout.sandbox.emulator.profile import FidelityProfile
 from turnout.spec.loader import load_spec
 
 Progress = Callable[[str], None]
@@ -53,8 +54,9 @@ def run_demo(
     rate: float = 200.0,
     progress: Progress = print,
     keep: bool = False,
+    profile: FidelityProfile | str | None = None,
 ) -> DemoResult:
-    sandbox = Sandbox(project)
+    sandbox = Sandbox(project, profile=profile)
     timings: dict[str, float] = {}
     steps: list = []
     started = time.monotonic()

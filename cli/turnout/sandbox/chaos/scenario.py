@@ -61,7 +61,6 @@ def run_scenario(
 ) -> dict:
     """Run ``scenario`` ("cutover" or "rollback") once; returns its record (see ``record``)."""
     targets = SCENARIOS[scenario]
-    rng = random.Random(f"cutover-{seed}")
     sandbox = Sandbox(project)
     started = time.monotonic()
     proxy: LoopbackProxy | None = None
@@ -69,11 +68,7 @@ def run_scenario(
     try:
         sandbox.up(progress=progress, rate=0, lifetime_seconds=lifetime_seconds)
         emulator = sandbox.require_emulator()
-        proxy = LoopbackProxy(target_port=emulator.port).start()
-        sandbox.route_clients_through(proxy.endpoint_url)
-        sandbox.runtime.stop(grace=sandbox.runtime_stop_grace + 10)
-        sandbox.restart_runtime(progress=progress, lifetime_seconds=lifetime_seconds)
-        progress(f"chaos: every client goes through the proxy at {proxy.endpoint_url}")
+        proxy = _route_through_proxy(sandbox, emulator.port, progress, lifetime_seconds)
         traffic_started = time.monotonic()
         sandbox.start_traffic(
             size.rate, progress=progress, lifetime_seconds=lifetime_seconds, keys=size.keys
@@ -90,29 +85,7 @@ def run_scenario(
             progress=progress,
         ).start()
         time.sleep(size.warmup_seconds)
-        drives: list[DriveResult] = []
-        stuck: str | None = None
-        for target in targets:
-            progress(f"=== chaos {scenario} (seed {seed}): to {target} ===")
-            try:
-                drives.append(
-                    drive_with_random_kills(
-                        project,
-                        target,
-                        rng,
-                        kills=plan.cutover_kills,
-                        kill_after=plan.cutover_kill_after,
-                        logs=project.work_dir / "chaos-logs",
-                        progress=progress,
-                        max_failed_runs=plan.max_failed_runs,
-                    )
-                )
-            except CutoverStuck as problem:
-                # Still measured: a cutover that cannot go on must not have lost anything.
-                drives.append(problem.result)
-                stuck = str(problem)
-                progress(f"chaos: {stuck}")
-                break
+        drives, stuck = _drive(project, scenario, seed, plan, progress)
         time.sleep(size.hold_seconds)
         injected = schedule.stop()
         schedule_errors = schedule.errors
@@ -148,6 +121,47 @@ def run_scenario(
         sandbox.down(progress=progress)
         if proxy is not None:
             proxy.stop()
+
+
+def _route_through_proxy(
+    sandbox: Sandbox, port: int, progress: Callable[[str], None], lifetime_seconds: float
+) -> LoopbackProxy:
+    """The loopback proxy in front of the emulator; the runtime restarted to go through it."""
+    proxy = LoopbackProxy(target_port=port).start()
+    sandbox.route_clients_through(proxy.endpoint_url)
+    sandbox.runtime.stop(grace=sandbox.runtime_stop_grace + 10)
+    sandbox.restart_runtime(progress=progress, lifetime_seconds=lifetime_seconds)
+    progress(f"chaos: every client goes through the proxy at {proxy.endpoint_url}")
+    return proxy
+
+
+def _drive(
+    project: Project, scenario: str, seed: int, plan: FaultPlan, progress: Callable[[str], None]
+) -> tuple[list[DriveResult], str | None]:
+    """The CLI driven to each target phase with random kills; stops at a stuck cutover (its
+    traffic is still measured: a cutover that cannot go on must not have lost anything)."""
+    rng = random.Random(f"cutover-{seed}")
+    drives: list[DriveResult] = []
+    for target in SCENARIOS[scenario]:
+        progress(f"=== chaos {scenario} (seed {seed}): to {target} ===")
+        try:
+            drives.append(
+                drive_with_random_kills(
+                    project,
+                    target,
+                    rng,
+                    kills=plan.cutover_kills,
+                    kill_after=plan.cutover_kill_after,
+                    logs=project.work_dir / "chaos-logs",
+                    progress=progress,
+                    max_failed_runs=plan.max_failed_runs,
+                )
+            )
+        except CutoverStuck as problem:
+            drives.append(problem.result)
+            progress(f"chaos: {problem}")
+            return drives, str(problem)
+    return drives, None
 
 
 def _settled(report: dict) -> bool:

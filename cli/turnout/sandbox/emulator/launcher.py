@@ -34,6 +34,12 @@ from turnout.aws.endpoint import (
     role_arn,
     session_from_credentials,
 )
+from turnout.sandbox.emulator.profile import (
+    PROFILE_FILE,
+    FidelityProfile,
+    ProfileError,
+    resolve_profile,
+)
 
 DEFAULT_OLD_ACCOUNT_ID = "111111111111"
 DEFAULT_NEW_ACCOUNT_ID = "222222222222"
@@ -86,6 +92,7 @@ class Emulator:
         port: int | None = None,
         startup_timeout: float = 30.0,
         python: str = sys.executable,
+        profile: FidelityProfile | str | None = None,
     ) -> None:
         if host not in ("127.0.0.1", "localhost", "::1"):
             raise EmulatorError("the emulator binds loopback only")
@@ -97,6 +104,9 @@ class Emulator:
         self.port = port
         self.startup_timeout = startup_timeout
         self.python = python
+        # The fidelity profile (default: $TURNOUT_SANDBOX_PROFILE or "aws"); its clock starts
+        # when the server starts.
+        self.profile = resolve_profile(profile)
         self._proc: subprocess.Popen[bytes] | None = None
         self._pid: int | None = None
         self._owned = False
@@ -115,6 +125,11 @@ class Emulator:
     @property
     def state_file(self) -> Path:
         return self.work_dir / STATE_FILE
+
+    @property
+    def profile_file(self) -> Path:
+        """The running server's profile (JSON): the Lambda runtime reads the same one."""
+        return self.work_dir / PROFILE_FILE
 
     @property
     def pid(self) -> int | None:
@@ -154,10 +169,16 @@ class Emulator:
     def _launch(self, port: int) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MOTO_"))}
         env["PYTHONUNBUFFERED"] = "1"
+        self.profile = self.profile.started_now()
+        self.profile.write(self.work_dir)
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
         try:
             proc = subprocess.Popen(
-                [self.python, "-m", SERVER_MODULE, "--host", self.host, "--port", str(port)],
+                [
+                    self.python,
+                    *("-m", SERVER_MODULE, "--host", self.host, "--port", str(port)),
+                    *("--profile-file", str(self.profile_file)),
+                ],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -224,6 +245,10 @@ class Emulator:
         if not parts.hostname or not parts.port:
             raise EmulatorError(f"bad endpoint URL {endpoint_url!r}")
         pid_path = Path(pid_file)
+        try:
+            profile = FidelityProfile.read(pid_path.parent / PROFILE_FILE)
+        except ProfileError:
+            profile = resolve_profile("fast")  # started without a profile file: moto as it is
         emu = cls(
             pid_path.parent,
             old_account_id=old_account_id,
@@ -231,6 +256,7 @@ class Emulator:
             region=region,
             host=parts.hostname,
             port=parts.port,
+            profile=profile,
         )
         try:
             emu._pid = int(pid_path.read_text().strip())
@@ -333,6 +359,23 @@ class Emulator:
     def status(self) -> dict[str, Any]:
         """The server's counters (see ``turnout.sandbox.emulator.server``)."""
         with urllib.request.urlopen(f"{self.endpoint_url}/_turnout/status", timeout=5) as resp:
+            return json.loads(resp.read())
+
+    def fidelity(self) -> dict[str, Any]:
+        """The server's profile, its clock (``now``) and what it throttled or trimmed."""
+        with urllib.request.urlopen(f"{self.endpoint_url}/_turnout/profile", timeout=5) as resp:
+            return json.loads(resp.read())
+
+    def set_latency(self, latency: dict[str, dict[str, float]]) -> dict[str, Any]:
+        """Raise (or lower) the latency of operations, e.g. ``{"kinesis PutRecords":
+        {"median_ms": 200, "p99_ms": 800}}``; returns the latency now in force."""
+        request = urllib.request.Request(
+            f"{self.endpoint_url}/_turnout/latency",
+            data=json.dumps(latency).encode(),
+            method="PUT",
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=5) as resp:
             return json.loads(resp.read())
 
     def log_tail(self, lines: int = 40) -> str:

@@ -52,11 +52,20 @@ normal HTTP API with three changes, all made before the first request:
    write; ``GET`` returns them with their counters (:mod:`turnout.sandbox.chaos.api_faults`).
    ``Code.Location`` names the host the client called, so clients behind a proxy fetch code
    through it.
+12. **Fidelity profile** (``--profile-file``, :mod:`turnout.sandbox.emulator.profile`): the ``aws``
+   profile meters Kinesis per shard and second (:mod:`.kinesis_limits`), puts records on the
+   sandbox clock and trims them past retention (:mod:`.kinesis_time`), reshards like AWS
+   (:mod:`.kinesis_resharding`), gives mappings timed states (:mod:`.mapping_states`) and adds
+   per-API latency (``PUT /_turnout/latency`` raises it for a scenario). ``GET
+   /_turnout/profile`` returns the profile and what it throttled.
 10. **``AWS/Kinesis`` ``IncomingRecords``/``IncomingBytes`` per minute, like AWS.** moto puts
    one CloudWatch datum per PutRecord(s) call, synchronously, into a list that every
    GetMetricData scans. :class:`KinesisMetricsAggregator` counts the calls in memory per
    stream and minute and writes them every few seconds as statistic sets (SampleCount = calls,
    Sum, Minimum, Maximum per call) stamped with the minute, as AWS's basic stream metrics are.
+13. **DynamoDB reads during writes** (:mod:`.dynamodb_reads`): moto's table iterates its live item
+   dict to count and list items, so a write of another request thread made ``DescribeTable`` or
+   ``Scan`` fail with HTTP 500; they iterate a snapshot.
 """
 
 from __future__ import annotations
@@ -67,6 +76,7 @@ import functools
 import json
 import logging
 import os
+import random
 import signal
 import sys
 import threading
@@ -74,6 +84,9 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote
+
+from turnout.sandbox.emulator.dynamodb_reads import read_tables_from_snapshots, size_items_once
+from turnout.sandbox.emulator.profile import FAST, FidelityProfile, Latency
 
 CONTROL_PREFIX = "/_turnout/"
 
@@ -145,8 +158,16 @@ def neutralise_lambda_delivery(base_url: str) -> None:
     global _applied
     if _applied:
         return
-    from moto.awslambda.models import EventSourceMapping, LambdaBackend, LambdaFunction
-    from moto.sqs.models import Queue
+    _suppress_deliveries()
+    _hide_queue_mappings_from_add_message()
+    _serve_function_code(base_url)
+    _complete_mapping_configuration()
+    _applied = True
+
+
+def _suppress_deliveries() -> None:
+    """moto's own deliveries to functions become counted no-ops."""
+    from moto.awslambda.models import LambdaBackend, LambdaFunction
 
     # Kinesis: Stream.put_record -> send_kinesis_message for every mapping ever created on the
     # stream (enabled or not, deleted or not). A no-op: the record stays in the shard, where the
@@ -178,6 +199,21 @@ def neutralise_lambda_delivery(base_url: str) -> None:
     LambdaBackend.send_sns_message = send_sns_message  # type: ignore[method-assign]
     LambdaBackend.send_log_event = send_log_event  # type: ignore[method-assign]
 
+    # The observable signal: every attempt of moto to run function code passes here.
+    original_invoke = LambdaFunction.invoke
+
+    @functools.wraps(original_invoke)
+    def invoke(self: Any, *args: Any, **kwargs: Any) -> Any:
+        _count("function_code_runs")
+        return original_invoke(self, *args, **kwargs)
+
+    LambdaFunction.invoke = invoke  # type: ignore[method-assign]
+
+
+def _hide_queue_mappings_from_add_message() -> None:
+    from moto.awslambda.models import LambdaBackend
+    from moto.sqs.models import Queue
+
     # SQS: Queue.add_message, for a queue with an enabled mapping, *receives* the new messages
     # itself (visibility timeout, receive count, possibly a redrive to the DLQ) before calling
     # send_sqs_batch. Hide the queue's mappings from add_message; mapping creation takes the
@@ -207,15 +243,9 @@ def neutralise_lambda_delivery(base_url: str) -> None:
 
     LambdaBackend.create_event_source_mapping = create_event_source_mapping  # type: ignore[method-assign]
 
-    # The observable signal: every attempt of moto to run function code passes here.
-    original_invoke = LambdaFunction.invoke
 
-    @functools.wraps(original_invoke)
-    def invoke(self: Any, *args: Any, **kwargs: Any) -> Any:
-        _count("function_code_runs")
-        return original_invoke(self, *args, **kwargs)
-
-    LambdaFunction.invoke = invoke  # type: ignore[method-assign]
+def _serve_function_code(base_url: str) -> None:
+    from moto.awslambda.models import LambdaFunction
 
     # GetFunction: make Code.Location a URL on this server that serves the deployed zip.
     original_get_code = LambdaFunction.get_code
@@ -235,6 +265,10 @@ def neutralise_lambda_delivery(base_url: str) -> None:
         return resp
 
     LambdaFunction.get_code = get_code  # type: ignore[method-assign]
+
+
+def _complete_mapping_configuration() -> None:
+    from moto.awslambda.models import EventSourceMapping, LambdaBackend
 
     # moto stores StartingPositionTimestamp but leaves it out of the mapping's configuration;
     # AWS returns it, and the local Lambda runtime needs it for AT_TIMESTAMP.
@@ -263,7 +297,6 @@ def neutralise_lambda_delivery(base_url: str) -> None:
         return [e for e in esms if _function_name_of(e.function_arn) == wanted]
 
     LambdaBackend.list_event_source_mappings = list_event_source_mappings  # type: ignore[method-assign]
-    _applied = True
 
 
 def _function_name_of(name_or_arn: str) -> str:
@@ -290,22 +323,55 @@ def _function_code(account_id: str, region: str, name: str, version: str | None)
 class ControlApp:
     """WSGI wrapper: ``/_turnout/...`` is ours, everything else goes to moto."""
 
-    def __init__(self, inner: Callable[..., Iterable[bytes]]) -> None:
+    def __init__(
+        self,
+        inner: Callable[..., Iterable[bytes]],
+        profile: FidelityProfile = FAST,
+        fidelity_counts: Callable[[], dict[str, Any]] = dict,
+    ) -> None:
         from turnout.sandbox.chaos.api_faults import FaultInjector
 
         # Fault mode (off unless rules are set through /_turnout/faults): turnout.sandbox.chaos.api_faults
         self.faults = FaultInjector(inner, _operation)
         self.inner = self.faults
+        self.profile = profile
+        self.fidelity_counts = fidelity_counts
+        # Per-API latency: the profile's, raised by a scenario through /_turnout/latency.
+        self.latency: dict[str, Latency] = dict(profile.latency)
+        self._random = random.Random(profile.seed)
+
+    def _delay(self, environ: dict[str, Any]) -> None:
+        if not self.latency:
+            return
+        operation = _operation(environ)
+        latency = self.latency.get(operation)
+        if latency is None:
+            latency = self.latency.get(operation.split(" ", 1)[0] + " *")
+        if latency is not None:
+            time.sleep(latency.sample(self._random))
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         path = environ.get("PATH_INFO", "")
         if not path.startswith(CONTROL_PREFIX):
             _count_request(environ)
             _request_host.value = environ.get("HTTP_HOST")
+            self._delay(environ)
             return self.inner(environ, start_response)
         parts = [unquote(p) for p in path[len(CONTROL_PREFIX) :].split("/") if p]
         if parts == ["faults"]:
             return self._faults(environ, start_response)
+        if parts == ["latency"]:
+            return self._latency(environ, start_response)
+        if parts == ["profile"]:
+            return self._json(
+                start_response,
+                200,
+                {
+                    "profile": self.profile.to_json(),
+                    "now": self.profile.now(),
+                    "counts": self.fidelity_counts(),
+                },
+            )
         if parts == ["health"]:
             return self._json(start_response, 200, {"status": "ok", "pid": os.getpid()})
         if parts == ["status"]:
@@ -338,6 +404,23 @@ class ControlApp:
             except (ValueError, TypeError) as problem:
                 return self._json(start_response, 400, {"error": str(problem)})
         return self._json(start_response, 200, self.faults.status())
+
+    def _latency(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        """``GET``: the latency per operation; ``PUT`` ``{"<service> <Operation>": {"median_ms":
+        M, "p99_ms": P}, ...}`` replaces those operations' latency (a scenario raising it)."""
+        if environ.get("REQUEST_METHOD") in ("PUT", "POST"):
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            try:
+                body = json.loads(environ["wsgi.input"].read(length) or b"{}")
+                changes = {op: Latency(**values) for op, values in body.items()}
+            except (ValueError, TypeError, AttributeError) as problem:
+                return self._json(start_response, 400, {"error": str(problem)})
+            self.latency.update(changes)
+        return self._json(
+            start_response,
+            200,
+            {op: {"median_ms": v.median_ms, "p99_ms": v.p99_ms} for op, v in self.latency.items()},
+        )
 
     @staticmethod
     def _json(start_response: Callable[..., Any], status: int, body: dict[str, Any]) -> list[bytes]:
@@ -570,6 +653,45 @@ def aggregate_kinesis_metrics(aggregator: KinesisMetricsAggregator) -> None:
     KinesisBackend._send_stream_metrics = send_stream_metrics  # type: ignore[method-assign]
 
 
+def apply_profile(profile: FidelityProfile) -> Callable[[], dict[str, Any]]:
+    """Patch moto for ``profile`` (after the other patches: these wrap them). Returns a function
+    giving what the profile throttled, trimmed and scaled."""
+    from turnout.sandbox.emulator import (
+        kinesis_limits,
+        kinesis_resharding,
+        kinesis_time,
+        mapping_states,
+    )
+
+    trimmed = {"trimmed_records": 0}
+    if profile.retention or profile.resharding:
+        kinesis_time.keep_sequence_numbers_increasing()
+    if profile.resharding:
+        kinesis_resharding.route_to_open_shards()
+        kinesis_resharding.parents_keep_their_records()
+        kinesis_resharding.end_closed_shards()
+    if profile.clock_rate != 1.0 or profile.retention:
+        kinesis_time.stamp_records(profile)
+        kinesis_time.millis_behind_latest_on_the_clock(profile)
+    if profile.retention:
+        kinesis_time.enforce_retention(profile, trimmed)
+    if profile.iterator_ttl_seconds:
+        kinesis_time.expire_iterators(profile)
+    if profile.mapping_transitions:
+        mapping_states.timed_mapping_states(profile)
+    meter = kinesis_limits.ShardMeter(profile)
+    if profile.shard_limits:
+        kinesis_limits.meter_writes(meter)
+        kinesis_limits.meter_reads(meter)
+    if profile.control_plane_limits:
+        kinesis_limits.limit_control_plane(meter)
+
+    def counts() -> dict[str, Any]:
+        return {**meter.counts(), **trimmed}
+
+    return counts
+
+
 # Keep-alive: an idle persistent connection is closed after this long. Longer than the idle
 # timeouts of the clients (Go's AWS SDKs, used by Terraform's provider: 90 s; urllib3/botocore:
 # none, it checks a pooled connection before reusing it), so the client, not the server, closes
@@ -599,6 +721,10 @@ def keep_alive_handler(base: type[Any]) -> type[Any]:
     Handler threads are daemon threads (werkzeug's ``ThreadedWSGIServer``) and an idle
     connection times out after ``IDLE_TIMEOUT_S``, so open connections never keep the server
     from stopping.
+
+    Longer than a screen on purpose, as is ``run_wsgi``: ``run_wsgi`` is werkzeug's method with
+    the changes above, kept in werkzeug's own shape (its closures share the request's state)
+    so that it can be compared line by line with the werkzeug version it replaces.
     """
     import socket
     import traceback
@@ -778,6 +904,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--access-log", action="store_true", help="log every request (noisy; off by default)"
     )
+    parser.add_argument(
+        "--profile-file",
+        help="the fidelity profile (JSON, turnout.sandbox.emulator.profile); default: fast",
+    )
     args = parser.parse_args(argv)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         parser.error("the emulator binds loopback only")
@@ -807,10 +937,17 @@ def main(argv: list[str] | None = None) -> int:
     constant_time_kinesis_shards()
     list_moto_modules_once()
     fast_put_records_response()
+    read_tables_from_snapshots()
+    size_items_once()
     kinesis_metrics = KinesisMetricsAggregator()
     aggregate_kinesis_metrics(kinesis_metrics)
     kinesis_metrics.start()
-    app = ControlApp(DomainDispatcherApplication(create_backend_app))
+    profile = FidelityProfile.read(args.profile_file) if args.profile_file else FAST
+    fidelity_counts = apply_profile(profile)
+    log.info("fidelity profile %s", profile.name)
+    app = ControlApp(
+        DomainDispatcherApplication(create_backend_app), profile, fidelity_counts=fidelity_counts
+    )
     server = make_server(
         args.host,
         args.port,

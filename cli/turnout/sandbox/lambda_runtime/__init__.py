@@ -2,14 +2,10 @@
 mappings of the local AWS emulator, with AWS's semantics (see docs/emulator.md)."""
 
 from .checkpoints import CheckpointStore
+from .config import MappingConfig
+from .events import build_event, failure_message, parse_batch_item_failures
 from .functions import FunctionConfig, InvokeResult
-from .runtime import (
-    LocalLambdaRuntime,
-    MappingConfig,
-    build_event,
-    failure_message,
-    parse_batch_item_failures,
-)
+from .runtime import LocalLambdaRuntime
 
 __all__ = [
     "CheckpointStore",

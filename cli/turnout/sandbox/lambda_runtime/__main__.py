@@ -12,6 +12,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from turnout.sandbox.emulator.profile import FAST, FidelityProfile
+
 from .log import JsonFormatter, log_event
 from .runtime import LocalLambdaRuntime
 
@@ -41,6 +43,12 @@ def main(argv: list[str] | None = None) -> int:
         default=5.0,
         help="seconds between PutMetricData calls of the AWS/Lambda metrics",
     )
+    parser.add_argument(
+        "--profile-file",
+        type=Path,
+        help="the emulator's fidelity profile (JSON): its clock and mapping semantics; "
+        "default: fast",
+    )
     args = parser.parse_args(argv)
 
     handler: logging.Handler = (
@@ -64,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         max_retry_backoff=args.max_retry_backoff,
         stop_grace=args.stop_grace,
         metrics_interval=args.metrics_interval,
+        profile=FidelityProfile.read(args.profile_file) if args.profile_file else FAST,
     )
     stop = threading.Event()
 

@@ -65,6 +65,15 @@ class CheckpointStore:
             self._data["mappings"][uuid] = {**entry, "shards": {}}
             self._save()
 
+    def update_mapping(self, uuid: str, fields: dict[str, Any]) -> None:
+        """Set ``fields`` of a known mapping's entry (never its shards)."""
+        with self._lock:
+            entry = self._data["mappings"].get(uuid)
+            if entry is None:
+                return
+            entry.update({k: v for k, v in fields.items() if k != "shards"})
+            self._save()
+
     def forget(self, uuid: str) -> None:
         with self._lock:
             if self._data["mappings"].pop(uuid, None) is not None:

@@ -59,9 +59,17 @@ class LambdaMetricsPublisher:
         self.failed = 0
 
     def record(
-        self, function_arn: str, *, ok: bool, last_arrival: float | None, sent_at: float
+        self,
+        function_arn: str,
+        *,
+        ok: bool,
+        last_arrival: float | None,
+        sent_at: float,
+        age_reference: float | None = None,
     ) -> None:
-        """One invocation of ``function_arn`` sent at ``sent_at`` (epoch seconds)."""
+        """One invocation of ``function_arn`` sent at ``sent_at`` (epoch seconds). The iterator
+        age is measured from ``age_reference`` (the sandbox clock's time of the invocation,
+        which record arrivals use) or else ``sent_at``."""
         parts = function_arn.split(":")
         region, account, name = parts[3], parts[4], parts[6]
         bucket = int(sent_at // self.period)
@@ -72,7 +80,8 @@ class LambdaMetricsPublisher:
             aggregate.invocations += 1
             aggregate.errors += 0 if ok else 1
             if last_arrival is not None:
-                age = max(0.0, (sent_at - last_arrival) * 1000.0)
+                reference = sent_at if age_reference is None else age_reference
+                age = max(0.0, (reference - last_arrival) * 1000.0)
                 current = aggregate.max_iterator_age_ms
                 aggregate.max_iterator_age_ms = age if current is None else max(current, age)
 

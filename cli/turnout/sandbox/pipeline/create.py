@@ -128,13 +128,25 @@ def set_consumers_enabled(
 ) -> list[str]:
     """Enable (resume) or disable (pause) every sample consumer mapping of an environment.
 
-    The cutover uses its own hooks for this; tests and the manual walkthrough use this one."""
-    lam = aws.client(environment, "lambda")
-    changed = []
-    for mapping in consumer_mappings(spec, aws, environment):
-        lam.update_event_source_mapping(UUID=mapping["uuid"], Enabled=enabled)
-        changed.append(mapping["uuid"])
-    return changed
+    The cutover uses its own hooks for this; tests and the manual walkthrough use this one. The
+    mappings change together and are waited for until their states settle (AWS changes them
+    asynchronously and refuses an update meanwhile)."""
+    from turnout.aws.mappings import settle_mappings
+
+    uuids = [mapping["uuid"] for mapping in consumer_mappings(spec, aws, environment)]
+    outcomes = settle_mappings(
+        aws.client(environment, "lambda"),
+        uuids,
+        enabled,
+        timeout_seconds=60,
+        clock=time.monotonic,
+        sleep=time.sleep,
+        poll_seconds=0.5,
+    )
+    errors = [outcome["error"] for outcome in outcomes.values() if "error" in outcome]
+    if errors:
+        raise TimeoutError("; ".join(errors))
+    return uuids
 
 
 def markers_table_exists(spec: MigrationSpec, aws: Any, environment: str) -> bool:

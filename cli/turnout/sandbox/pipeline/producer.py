@@ -49,6 +49,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 MAX_RECORDS_PER_CALL = 500
 MAX_BYTES_PER_CALL = 5 * 1024 * 1024
+THROTTLED = "ProvisionedThroughputExceededException"
 _CLIENT_CONFIG = Config(
     retries={"total_max_attempts": 1}, connect_timeout=3, read_timeout=10, max_pool_connections=8
 )
@@ -72,6 +73,9 @@ class Counters:
     put_calls: int = 0
     failed_calls: int = 0
     failed_entries: int = 0
+    # Of the failures above: the shard's write limit (ProvisionedThroughputExceededException).
+    throttled_calls: int = 0
+    throttled_entries: int = 0
     route_reads: int = 0
     route_errors: int = 0
     backpressure_ticks: int = 0
@@ -251,6 +255,8 @@ class Producer:
             )
         except (ClientError, BotoCoreError, OSError) as problem:
             self.counters.failed_calls += 1
+            if getattr(problem, "response", {}).get("Error", {}).get("Code") == THROTTLED:
+                self.counters.throttled_calls += 1
             self.last_error = f"PutRecords {arn}: {type(problem).__name__}: {problem}"[:500]
             self._back_off(stream)
             return False
@@ -261,6 +267,8 @@ class Producer:
         for event, result in zip(call, response["Records"], strict=True):
             if result.get("ErrorCode") or not result.get("SequenceNumber"):
                 self.counters.failed_entries += 1
+                if result.get("ErrorCode") == THROTTLED:
+                    self.counters.throttled_entries += 1
                 self.last_error = f"entry: {result.get('ErrorCode')}: {result.get('ErrorMessage')}"
                 continue
             accepted.add(id(event))
@@ -335,6 +343,8 @@ class Producer:
             "put_calls": self.counters.put_calls,
             "failed_calls": self.counters.failed_calls,
             "failed_entries": self.counters.failed_entries,
+            "throttled_calls": self.counters.throttled_calls,
+            "throttled_entries": self.counters.throttled_entries,
             "route_reads": self.counters.route_reads,
             "route_errors": self.counters.route_errors,
             "backpressure_ticks": self.counters.backpressure_ticks,
@@ -373,7 +383,7 @@ def _write_json(path: Path, document: dict) -> None:
     os.replace(partial, path)
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m turnout.sandbox.pipeline.producer")
     parser.add_argument("--endpoint", required=True, help="the local emulator's URL (loopback)")
     parser.add_argument("--route-account", required=True, help="account holding the route")
@@ -392,37 +402,63 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-seconds", type=float, default=0.0, help="0 = until stopped")
     parser.add_argument("--stop-grace", type=float, default=10.0)
     parser.add_argument("--seed", type=int)
+    return parser
+
+
+class _EmulatorClients:
+    """Kinesis clients per (account, region) and the route reader, on the local emulator."""
+
+    def __init__(self, args: argparse.Namespace, status_file: Path, host: str, port: int) -> None:
+        from turnout.sandbox.emulator.launcher import Emulator
+
+        self.emulator = Emulator(status_file.parent, host=host, port=port, region=args.region)
+        self.clients: dict[tuple[str, str], Any] = {}
+        self.route_parameter = args.route_parameter
+        self.ssm = self.emulator.session(args.route_account, args.region).client(
+            "ssm", endpoint_url=self.emulator.endpoint_url, config=_CLIENT_CONFIG
+        )
+
+    def kinesis(self, account: str, region: str) -> Any:
+        if (account, region) not in self.clients:
+            self.clients[(account, region)] = self.emulator.session(account, region).client(
+                "kinesis", endpoint_url=self.emulator.endpoint_url, config=_CLIENT_CONFIG
+            )
+        return self.clients[(account, region)]
+
+    def read_route(self) -> dict:
+        value = self.ssm.get_parameter(Name=self.route_parameter)["Parameter"]["Value"]
+        return json.loads(value)
+
+
+def _run(producer: Producer, args: argparse.Namespace, status_file: Path, stop: threading.Event):
+    """Produce until stopped (or --max-seconds); then send what is pending for up to
+    --stop-grace seconds, generating nothing new."""
+    started = time.monotonic()
+    next_status = 0.0
+    while not stop.is_set():
+        now = time.monotonic()
+        if args.max_seconds and now - started >= args.max_seconds:
+            break
+        producer.step(now)
+        if now >= next_status:
+            _write_json(status_file, producer.status("running", now))
+            next_status = now + 1.0
+        stop.wait(max(0.0, args.tick - (time.monotonic() - now)))
+    producer.generating = False
+    deadline = time.monotonic() + args.stop_grace
+    while producer.pending_count() and time.monotonic() < deadline:
+        producer.step()
+        time.sleep(0.05)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
     args = parser.parse_args(argv)
-
-    from turnout.sandbox.emulator.launcher import Emulator
-
     parts = urlsplit(args.endpoint)
     if parts.hostname not in ("127.0.0.1", "localhost", "::1") or not parts.port:
         parser.error("--endpoint must be the local emulator on loopback, with a port")
     status_file = args.status_file or args.log.with_suffix(".status.json")
-    emulator = Emulator(
-        status_file.parent,
-        host=parts.hostname,
-        port=parts.port,
-        region=args.region,
-    )
-    clients: dict[tuple[str, str], Any] = {}
-
-    def kinesis_client(account: str, region: str) -> Any:
-        if (account, region) not in clients:
-            clients[(account, region)] = emulator.session(account, region).client(
-                "kinesis", endpoint_url=emulator.endpoint_url, config=_CLIENT_CONFIG
-            )
-        return clients[(account, region)]
-
-    ssm = emulator.session(args.route_account, args.region).client(
-        "ssm", endpoint_url=emulator.endpoint_url, config=_CLIENT_CONFIG
-    )
-
-    def read_route() -> dict:
-        value = ssm.get_parameter(Name=args.route_parameter)["Parameter"]["Value"]
-        return json.loads(value)
-
+    clients = _EmulatorClients(args, status_file, parts.hostname, parts.port)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: Any) -> None:
@@ -438,11 +474,10 @@ def main(argv: list[str] | None = None) -> int:
         route_changes = json.loads(status_file.read_text()).get("route_changes") or []
     except (OSError, ValueError):
         route_changes = []
-    started = time.monotonic()
     with args.log.open("a", encoding="utf-8") as log:
         producer = Producer(
-            route_reader=read_route,
-            kinesis_client=kinesis_client,
+            route_reader=clients.read_route,
+            kinesis_client=clients.kinesis,
             log=log,
             rate=args.rate,
             keys=args.keys,
@@ -455,26 +490,10 @@ def main(argv: list[str] | None = None) -> int:
             accepted_before=accepted_before,
             route_changes=route_changes,
         )
-        next_status = 0.0
         try:
-            while not stop.is_set():
-                now = time.monotonic()
-                if args.max_seconds and now - started >= args.max_seconds:
-                    break
-                producer.step(now)
-                if now >= next_status:
-                    _write_json(status_file, producer.status("running", now))
-                    next_status = now + 1.0
-                stop.wait(max(0.0, args.tick - (time.monotonic() - now)))
-            # Stop: no new events; what is pending is sent for up to --stop-grace seconds.
-            producer.generating = False
-            deadline = time.monotonic() + args.stop_grace
-            while producer.pending_count() and time.monotonic() < deadline:
-                producer.step()
-                time.sleep(0.05)
+            _run(producer, args, status_file, stop)
         finally:
-            now = time.monotonic()
-            final = producer.status("stopped", now)
+            final = producer.status("stopped", time.monotonic())
             final["unsent_never_accepted"] = producer.pending_count()
             _write_json(status_file, final)
             if args.pid_file:

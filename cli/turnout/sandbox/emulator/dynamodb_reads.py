@@ -1,0 +1,78 @@
+"""DynamoDB tables that are read while they are written, and items sized once.
+
+moto's server answers requests in threads, but moto 5.2.5's DynamoDB ``Table`` iterates its
+item dict directly when it counts items (``DescribeTable``'s ``ItemCount``) and when it lists
+them (``Scan``, ``Query``, index reads). A ``PutItem`` of another thread that adds a key
+meanwhile makes the iteration raise ``RuntimeError: dictionary changed size during iteration``,
+which the server answers with HTTP 500: the sandbox demo failed that way while consumers
+were still writing (``DescribeTable`` of the processed table). DynamoDB itself serves reads
+during writes. These replacements iterate a snapshot of the dict instead (``list(d.values())``
+copies it without running Python code, so no other thread changes it meanwhile); results are
+the same as moto's.
+
+``size_items_once``: moto's ``Item`` stores its attributes in a ``LimitedSizeDict`` that sums
+the size of every attribute already stored on each insertion (quadratic in the attributes: 137
+size computations for a 16-attribute item, ~3 ms of the emulator per item written; the sandbox's
+consumers write one such item per record and the copy hook tens of thousands). The replacement
+builds a new item's attributes, sums their sizes once and refuses the item past the same limit
+with the same error; updates of stored items keep moto's path.
+
+Only the emulator's server process imports this module.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _items(table: Any) -> list[Any]:
+    items: list[Any] = []
+    for hash_set in list(table.items.values()):
+        if table.range_key_attr:
+            items.extend(list(hash_set.values()))
+        else:
+            items.append(hash_set)
+    return items
+
+
+def read_tables_from_snapshots() -> None:
+    from moto.dynamodb.models.table import Table
+
+    def __len__(self: Any) -> int:
+        values = list(self.items.values())
+        return sum(len(v) for v in values) if self.has_range_key else len(values)
+
+    def all_items(self: Any) -> list[Any]:
+        return sorted(
+            _items(self),
+            key=lambda x: (x.hash_key, x.range_key) if x.range_key else x.hash_key,
+        )
+
+    def has_idx_items(self: Any, index_name: str) -> list[Any]:
+        wanted = {key["AttributeName"] for key in self.get_index(index_name).schema}
+        return [item for item in _items(self) if wanted.issubset(set(item.attrs))]
+
+    Table.__len__ = __len__  # type: ignore[method-assign]
+    Table.all_items = all_items  # type: ignore[method-assign]
+    Table.has_idx_items = has_idx_items  # type: ignore[method-assign]
+
+
+def size_items_once() -> None:
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
+    from moto.dynamodb.models.utilities import bytesize
+
+    original_init = Item.__init__
+
+    def __init__(self: Any, hash_key: Any, range_key: Any, attrs: dict[str, Any]) -> None:
+        values = {key: DynamoType(value) for key, value in attrs.items()}
+        # moto's LimitedSizeDict: an item over 405,000 bytes (keys + values) is refused.
+        total = sum(bytesize(key) + value.size() for key, value in values.items())
+        if total > 405000:
+            original_init(self, hash_key, range_key, attrs)  # raises moto's ItemSizeTooLarge
+            return
+        self.hash_key = hash_key
+        self.range_key = range_key
+        self.attrs = LimitedSizeDict()
+        dict.update(self.attrs, values)  # sized above: no per-attribute re-summing
+
+    Item.__init__ = __init__  # type: ignore[method-assign]

@@ -1,0 +1,180 @@
+"""KPL aggregated records: build them as the Kinesis Producer Library does, and de-aggregate them
+as the Kinesis Client Library does.
+
+Kinesis stores an aggregated record as one opaque record (the emulator passes its bytes through,
+as AWS does). Its format (https://github.com/awslabs/amazon-kinesis-producer/blob/master/aggregation-format.md):
+the magic bytes ``f3 89 9a c2``, a protobuf ``AggregatedRecord`` and the MD5 digest of that
+protobuf:
+
+    message AggregatedRecord {
+      repeated string partition_key_table     = 1;
+      repeated string explicit_hash_key_table = 2;
+      repeated Record records                 = 3;
+    }
+    message Record {
+      required uint64 partition_key_index     = 1;
+      optional uint64 explicit_hash_key_index = 2;
+      required bytes  data                    = 3;
+      repeated Tag    tags                    = 4;
+    }
+
+KCL (``AggregatorUtil.deaggregate``) gives a record that is not aggregated (no magic, bad digest,
+unparsable) back as it is, and drops the sub-records whose explicit hash key (or the MD5 of their
+partition key) falls outside the hash key range of the shard they were read from: after a
+reshard, sub-records aggregated for the parent's range can arrive on a child and are then lost
+to that consumer (https://docs.aws.amazon.com/streams/latest/dev/kinesis-kpl-consumer-deaggregation.html).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+MAGIC = bytes([0xF3, 0x89, 0x9A, 0xC2])
+DIGEST_BYTES = 16
+MAX_HASH_KEY = 2**128 - 1
+
+
+@dataclass(frozen=True)
+class UserRecord:
+    """One sub-record of an aggregated record (or a plain record given back as it is)."""
+
+    partition_key: str
+    data: bytes
+    explicit_hash_key: str | None = None
+    sub_sequence_number: int = 0
+    aggregated: bool = False
+
+    @property
+    def hash_key(self) -> int:
+        if self.explicit_hash_key is not None:
+            return int(self.explicit_hash_key)
+        return partition_key_hash(self.partition_key)
+
+
+def partition_key_hash(partition_key: str) -> int:
+    """Kinesis's hash of a partition key: MD5 as a 128-bit integer."""
+    return int(hashlib.md5(partition_key.encode("utf-8")).hexdigest(), 16)
+
+
+# ---------------------------------------------------------------------- protobuf, by hand
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def _field(number: int, wire_type: int) -> bytes:
+    return _varint((number << 3) | wire_type)
+
+
+def _length_delimited(number: int, payload: bytes) -> bytes:
+    return _field(number, 2) + _varint(len(payload)) + payload
+
+
+def _read_varint(buffer: bytes, position: int) -> tuple[int, int]:
+    value, shift = 0, 0
+    while True:
+        if position >= len(buffer) or shift > 63:
+            raise ValueError("truncated varint")
+        byte = buffer[position]
+        position += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, position
+        shift += 7
+
+
+def _fields(buffer: bytes) -> list[tuple[int, int | bytes]]:
+    """(field number, value) of a protobuf message: varints as int, length-delimited as bytes."""
+    out: list[tuple[int, int | bytes]] = []
+    position = 0
+    while position < len(buffer):
+        key, position = _read_varint(buffer, position)
+        number, wire_type = key >> 3, key & 7
+        if wire_type == 0:
+            value, position = _read_varint(buffer, position)
+            out.append((number, value))
+        elif wire_type == 2:
+            length, position = _read_varint(buffer, position)
+            if position + length > len(buffer):
+                raise ValueError("truncated field")
+            out.append((number, buffer[position : position + length]))
+            position += length
+        else:
+            raise ValueError(f"unexpected wire type {wire_type}")
+    return out
+
+
+# ---------------------------------------------------------------------- aggregate
+def aggregate(records: list[UserRecord]) -> bytes:
+    """One KPL aggregated record holding ``records`` (partition keys and explicit hash keys go
+    to the tables, each once)."""
+    keys: list[str] = []
+    hash_keys: list[str] = []
+    body = bytearray()
+    for record in records:
+        if record.partition_key not in keys:
+            keys.append(record.partition_key)
+        message = _field(1, 0) + _varint(keys.index(record.partition_key))
+        if record.explicit_hash_key is not None:
+            if record.explicit_hash_key not in hash_keys:
+                hash_keys.append(record.explicit_hash_key)
+            message += _field(2, 0) + _varint(hash_keys.index(record.explicit_hash_key))
+        message += _length_delimited(3, record.data)
+        body += _length_delimited(3, message)
+    head = b"".join(_length_delimited(1, k.encode()) for k in keys)
+    head += b"".join(_length_delimited(2, k.encode()) for k in hash_keys)
+    protobuf = head + bytes(body)
+    return MAGIC + protobuf + hashlib.md5(protobuf).digest()
+
+
+def _parse(data: bytes) -> list[UserRecord] | None:
+    """The sub-records of an aggregated record, or None when ``data`` is not one."""
+    if len(data) <= len(MAGIC) + DIGEST_BYTES or not data.startswith(MAGIC):
+        return None
+    protobuf = data[len(MAGIC) : -DIGEST_BYTES]
+    if hashlib.md5(protobuf).digest() != data[-DIGEST_BYTES:]:
+        return None
+    try:
+        fields = _fields(protobuf)
+        keys = [v.decode() for n, v in fields if n == 1 and isinstance(v, bytes)]
+        hash_keys = [v.decode() for n, v in fields if n == 2 and isinstance(v, bytes)]
+        out = []
+        for index, (number, value) in enumerate(v for v in fields if v[0] == 3):
+            assert number == 3 and isinstance(value, bytes)
+            sub = dict(_fields(value))
+            explicit = sub.get(2)
+            out.append(
+                UserRecord(
+                    partition_key=keys[int(sub[1])],
+                    data=bytes(sub.get(3, b"")),
+                    explicit_hash_key=hash_keys[int(explicit)] if explicit is not None else None,
+                    sub_sequence_number=index,
+                    aggregated=True,
+                )
+            )
+        return out
+    except (ValueError, KeyError, IndexError, UnicodeDecodeError):
+        return None
+
+
+def deaggregate(
+    partition_key: str,
+    data: bytes,
+    starting_hash_key: int = 0,
+    ending_hash_key: int = MAX_HASH_KEY,
+) -> list[UserRecord]:
+    """KCL's de-aggregation of one Kinesis record read from a shard with this hash key range:
+    a plain record comes back as it is; the sub-records of an aggregated one come back in order,
+    without those whose hash key falls outside the range (KCL discards them)."""
+    subs = _parse(data)
+    if subs is None:
+        return [UserRecord(partition_key=partition_key, data=data)]
+    return [s for s in subs if starting_hash_key <= s.hash_key <= ending_hash_key]
