@@ -30,6 +30,7 @@ from botocore.utils import parse_timestamp
 from turnout.aws.endpoint import BASE_CREDENTIALS, assume_role_credentials, role_arn
 
 from .checkpoints import CheckpointStore
+from .emf import EmfLogMetrics
 from .functions import CodeCache, FunctionConfig, FunctionHost, InvokeResult
 from .log import log_event
 from .metrics import LambdaMetricsPublisher
@@ -615,6 +616,13 @@ class LocalLambdaRuntime:
             lambda account, region: self.client("cloudwatch", account, region),
             interval=metrics_interval,
         )
+        # CloudWatch Logs' part: EMF lines in the functions' logs become metrics (emf.py).
+        self.emf = EmfLogMetrics(
+            self.state_dir / "function-logs",
+            self.state_dir / "emf-positions.json",
+            lambda account, region: self.client("cloudwatch", account, region),
+            interval=metrics_interval,
+        )
         self.code_cache = CodeCache(self, self.state_dir / "code")
         self._stop = threading.Event()
         self._lock = threading.RLock()
@@ -839,6 +847,7 @@ class LocalLambdaRuntime:
             self._thread = threading.Thread(target=self._loop, daemon=True, name="lambda-runtime")
             self._thread.start()
             self.metrics.start()
+            self.emf.start()
             log_event(
                 "runtime_started",
                 endpoint=self.endpoint_url,
@@ -893,6 +902,7 @@ class LocalLambdaRuntime:
             self._thread = None
         self._runners.clear()
         self.metrics.stop()
+        self.emf.stop()
         log_event("runtime_stopped", **self.stats, metrics_sent=self.metrics.sent)
 
     def __enter__(self) -> LocalLambdaRuntime:
