@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from turnout.deploy.package import HANDLER_SOURCE, build_replicator_package
+from turnout.deploy.package import HANDLER_NAME, build_replicator_package, replicator_files
 from turnout.deploy.render import render_environments
 from turnout.sandbox.emulator.launcher import Emulator
 from turnout.sandbox.lambda_runtime import LocalLambdaRuntime
@@ -247,9 +247,7 @@ class Deployment:
         return response["CodeSha256"]
 
     def restore_code(self, environment: str) -> str:
-        return self.deploy_code(
-            environment, {"replicator.py": HANDLER_SOURCE.read_bytes()}, "replicator.handler"
-        )
+        return self.deploy_code(environment, replicator_files(), HANDLER_NAME)
 
     # ------------------------------------------------------------------ ledger
     def ledger(self, environment: str) -> dict[str, dict[str, Any]]:
@@ -551,7 +549,7 @@ def sha256_b64(content: bytes) -> str:
 
 
 # ---------------------------------------------------------------------- fault wrappers
-# Test-only handler modules deployed *beside* the unchanged production replicator.py; the
+# Test-only handler modules deployed *beside* the unchanged production replicator package; the
 # production handler has no fault hooks.
 
 CHAOS_SOURCE = '''\
@@ -634,13 +632,13 @@ def handler(event, context):
 
 def chaos_files(every: int = 3, max_raises: int = 6) -> dict[str, bytes]:
     return {
-        "replicator.py": HANDLER_SOURCE.read_bytes(),
+        **replicator_files(),
         "chaos.py": CHAOS_SOURCE.format(every=every, max_raises=max_raises).encode(),
     }
 
 
 def expiry_files(uses: int = 10) -> dict[str, bytes]:
     return {
-        "replicator.py": HANDLER_SOURCE.read_bytes(),
+        **replicator_files(),
         "expiry.py": EXPIRY_SOURCE.format(uses=uses).encode(),
     }

@@ -64,7 +64,7 @@ def test_ledger_never_moves_backwards_when_an_older_batch_is_replayed():
 
 def test_ledger_covers_only_the_contiguous_written_prefix_and_counts_once_across_retries():
     aws = FakeAws(FakeClock(), call_latency=0.2, entry_failure_rate=0.05, seed=4)
-    replicator, _ = make_replicator(aws, safety_margin_ms=1000)
+    replicator, _ = make_replicator(aws)
     records = make_shard(3000, keys=20)
     seen_sequences = []
     original = replicator.process
@@ -79,7 +79,7 @@ def test_ledger_covers_only_the_contiguous_written_prefix_and_counts_once_across
         return outcome
 
     run = run_esm(
-        process, records, batch_size=1000, context_factory=lambda: FakeContext(aws.clock, 5000)
+        process, records, batch_size=1000, context_factory=lambda: FakeContext(aws.clock, 25_000)
     )
     assert any(o.stop_reason == "time" for o in run.outcomes)
     assert seen_sequences == sorted(seen_sequences)
