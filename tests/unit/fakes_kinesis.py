@@ -218,6 +218,10 @@ class FakeAws:
     reversed_calls: set[int] = field(default_factory=set)
     call_latency: float = 0.0
     latency_of: Callable[[int], float] | None = None  # call attempt -> seconds
+    # call attempt -> an exception raised *after* the entries were stored (a lost answer)
+    lost_answer: Callable[[int], Exception | None] | None = None
+    ssm_latency: float = 0.0
+    sts_latency: float = 0.0
     session_seconds_cap: int = 3600
     sts_error: str | None = None
     ledger_error: str | None = None
@@ -298,6 +302,7 @@ class FakeSts:
     def assume_role(self, RoleArn: str, RoleSessionName: str, ExternalId: str, **kw: Any) -> dict:
         aws = self.aws
         aws.sts_calls += 1
+        aws.clock.advance(aws.sts_latency)
         if aws.sts_error:
             raise client_error(aws.sts_error, "AssumeRole", 403)
         if RoleArn != ROLE_ARN or ExternalId != EXTERNAL_ID:
@@ -325,6 +330,7 @@ class FakeSsm:
     def get_parameter(self, Name: str) -> dict:
         aws = self.aws
         aws.param_reads[self.account] += 1
+        aws.clock.advance(aws.ssm_latency)
         if self.account == "target":
             aws.check_credentials(self.credentials, "GetParameter")
         if aws.param_errors[self.account]:
@@ -370,7 +376,12 @@ class FakeKinesis:
             total += size
         if total > aws.max_request_bytes:
             raise client_error("InvalidArgumentException")
-        return self._store(aws.streams[StreamName], Records, attempt)
+        response = self._store(aws.streams[StreamName], Records, attempt)
+        if aws.lost_answer is not None:
+            fault = aws.lost_answer(attempt)
+            if fault is not None:
+                raise fault
+        return response
 
     def _store(self, stream: list[Written], entries: list[dict], attempt: int) -> dict:
         aws = self.aws
@@ -617,7 +628,9 @@ def make_config(**tunables: Any) -> Any:
     return ReplicatorConfig(**fields)
 
 
-def make_replicator(aws: FakeAws, *, seed: int = 3, **tunables: Any) -> tuple[Any, list[str]]:
+def make_replicator(
+    aws: FakeAws, *, seed: int = 3, rng: random.Random | None = None, **tunables: Any
+) -> tuple[Any, list[str]]:
     """A Replicator wired to ``aws``; returns it and the list its log lines go to."""
     from turnout.lambdas.replicator import Replicator
 
@@ -631,7 +644,7 @@ def make_replicator(aws: FakeAws, *, seed: int = 3, **tunables: Any) -> tuple[An
         make_config(**tunables),
         client_factory=aws.client_factory,
         clock=aws.clock,
-        rng=random.Random(seed),
+        rng=rng or random.Random(seed),
         log_sink=sink,
     )
     return replicator, logs

@@ -159,9 +159,9 @@ def _rule_violations(found: ModuleImports) -> list[str]:
     for target in sorted(found.imports):
         if _within(target, ("turnout.sandbox",)) and not _within(name, SANDBOX_IMPORTERS):
             problems.append(f"{name} imports {target}: only targets and cli import the sandbox")
-        if _within(name, SELF_CONTAINED) and not _within(target, (zipped_unit(name),)):
-            if target.startswith("turnout"):
-                problems.append(f"{name} imports {target}: the Lambda handler is zipped alone")
+        outside_its_zip = not _within(target, (zipped_unit(name),))
+        if _within(name, SELF_CONTAINED) and outside_its_zip and target.startswith("turnout"):
+            problems.append(f"{name} imports {target}: the Lambda handler is zipped alone")
         problems += _layer_violation(name, target)
     if _within(name, NO_CLI_FRAMEWORK) and found.externals & {"typer", "click"}:
         problems.append(f"{name} imports typer/click: the engine knows no command line")

@@ -22,6 +22,7 @@ from turnout.lambdas.replicator import (
     BadEventError,
     ConfigurationError,
     ReplicatorConfig,
+    StreamRoute,
     parse_batch,
 )
 
@@ -189,3 +190,25 @@ def test_target_stream_name_comes_from_the_stream_map():
     replicator.process(make_event(make_shard(10, 3)), FakeContext(aws.clock))
     assert len(aws.streams["renamed"]) == 10
     assert TARGET_STREAM not in aws.streams
+
+
+def test_the_stream_map_names_a_target_or_a_target_and_its_order():
+    env = {
+        "TURNOUT_DIRECTION": "new_to_old",
+        "TURNOUT_DIRECTION_PARAMETER": "/turnout/m/active-direction",
+        "TURNOUT_TARGET_ROLE_ARN": "arn:aws:iam::1:role/w",
+        "TURNOUT_EXTERNAL_ID": "x",
+        "TURNOUT_TARGET_REGION": "eu-west-1",
+        "TURNOUT_LEDGER_TABLE": "ledger",
+        "TURNOUT_STREAM_MAP": json.dumps(
+            {"a": "b", "c": {"target": "d", "ordering": "relaxed"}, "e": {"target": "f"}}
+        ),
+    }
+    config = ReplicatorConfig.from_environment(env)
+    assert config.route("a") == StreamRoute("b", "strict")
+    assert config.route("c") == StreamRoute("d", "relaxed")
+    assert config.route("e") == StreamRoute("f", "strict")
+    assert config.route("x") is None
+    for bad in ({"a": {"target": "b", "ordering": "loose"}}, {"a": {"name": "b"}}, {"a": ""}):
+        with pytest.raises(ConfigurationError, match=r"TURNOUT_STREAM_MAP\['a'\]"):
+            ReplicatorConfig.from_environment({**env, "TURNOUT_STREAM_MAP": json.dumps(bad)})

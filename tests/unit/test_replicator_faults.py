@@ -213,3 +213,49 @@ def test_remaining_time_running_out_fails_at_the_first_unwritten_record_and_resu
     assert report.distinct == len(records)
     assert aws.metric_sum("DuplicatesResent") == duplicates
     assert report.inversions == sum(o.inversions for o in run.outcomes)
+
+
+def test_a_lost_answer_sends_the_call_again_and_reports_its_entries_as_unknown():
+    from botocore.exceptions import ReadTimeoutError
+
+    aws = FakeAws(FakeClock())
+    # the second call is stored, but its answer never arrives (a read timeout)
+    aws.lost_answer = lambda n: ReadTimeoutError(endpoint_url="x") if n == 2 else None
+    replicator, _ = make_replicator(aws)
+    records = make_shard(1200, keys=600)
+    outcome = replicator.process(make_event(records), FakeContext(aws.clock))
+
+    assert outcome.failure_index is None
+    lost = len(aws.put_calls[1])
+    assert outcome.unknown_outcome_entries == lost
+    report = check_delivery(aws.target(), records)
+    assert report.duplicates == lost  # written twice; nobody could know it
+    assert outcome.duplicates_resent == 0  # only what the answers proved is counted
+    assert aws.metric_sum("UnknownOutcomeEntries") == lost
+
+
+def test_an_unreadable_answer_is_an_unknown_outcome_not_a_function_error():
+    aws = FakeAws(FakeClock())
+    original = aws.client_factory
+    answers = {"n": 0}
+
+    def factory(service, **kwargs):
+        client = original(service, **kwargs)
+        if service == "kinesis":
+            put = client.put_records
+
+            def put_records(**kw):
+                answers["n"] += 1
+                response = put(**kw)
+                return {} if answers["n"] == 1 else response  # an empty 200 answer
+
+            client.put_records = put_records
+        return client
+
+    aws.client_factory = factory
+    replicator, logs = make_replicator(aws)
+    records = make_shard(300, keys=10**9)  # one call of 300 distinct keys
+    outcome = replicator.process(make_event(records), FakeContext(aws.clock))
+    assert outcome.failure_index is None and outcome.unknown_outcome_entries == 300
+    assert any("put_records_answer_unreadable" in line for line in logs)
+    check_delivery(aws.target(), records)

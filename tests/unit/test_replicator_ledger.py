@@ -153,3 +153,38 @@ def test_ledger_expressions_against_moto_dynamodb():
         assert row["last_sequence_number"] == "1000"
         assert row["record_count"] == "8" and row["byte_count"] == "80"
         assert row["direction"] == DIRECTION
+
+
+def test_a_transient_ledger_failure_is_retried_within_the_budget_instead_of_failing_the_batch():
+    aws = FakeAws(FakeClock(), ledger_error="ProvisionedThroughputExceededException")
+    aws.ledger_error_times = 2  # two UpdateItems fail, the third goes through
+    replicator, logs = make_replicator(aws)
+    records = make_shard(100, keys=10)
+    outcome = replicator.process(make_event(records), FakeContext(aws.clock))
+    assert outcome.ledger == "advanced" and outcome.failure_index is None
+    assert outcome.duplicates_resent == 0
+    assert sum("ledger_update_retry" in line for line in logs) == 2
+
+
+def test_duplicate_and_inversion_counts_add_up_even_when_the_watermark_stands_still():
+    aws = FakeAws(FakeClock())
+    # the first record of the batch fails in every call of the first invocation: the prefix
+    # never moves, yet the records after it were written (relaxed order)
+    aws.entry_fault = lambda attempt, position, key: (
+        "InternalFailure" if attempt <= 50 and position == 0 else None
+    )
+    relaxed = {SOURCE_STREAM: {"target": TARGET_STREAM, "ordering": "relaxed"}}
+    replicator, _ = make_replicator(aws, stream_map=relaxed)
+    records = make_shard(20, keys=20)
+    first = replicator.process(make_event(records), FakeContext(aws.clock, budget_ms=30_000))
+    assert first.written_prefix == 0 and first.duplicates_resent == first.written > 0
+    assert "last_sequence_number" not in aws.ledger[SHARD_KEY]  # nothing claimed as written
+    assert int(item(aws)["duplicate_count"]) == first.duplicates_resent
+
+    aws.entry_fault = None
+    second = replicator.process(make_event(records), FakeContext(aws.clock))
+    assert second.failure_index is None
+    report = check_delivery(aws.target(), records, order="last")
+    assert int(item(aws)["duplicate_count"]) == report.duplicates
+    assert int(item(aws)["inversion_count"]) == report.inversions
+    assert int(item(aws)["record_count"]) == 20

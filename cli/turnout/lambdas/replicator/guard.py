@@ -45,13 +45,10 @@ class DirectionGuard:
         self._cache: dict[str, tuple[str, float]] = {}
 
     def read_seconds(self) -> float:
-        """How long the next refusal() may take: one GetParameter per stale side (and an
-        AssumeRole when the writer credentials need one)."""
+        """How long the next refusal() may take, besides an AssumeRole the writer credentials
+        may need (TargetAccount.refresh_seconds): one GetParameter per stale side."""
         stale = [side for side in ("source", "target") if not self._fresh(side)]
-        seconds = call_seconds("ssm") * len(stale)
-        if "target" in stale:
-            seconds += self._target.refresh_seconds()
-        return seconds
+        return call_seconds("ssm") * len(stale)
 
     def refusal(self, allows: Callable[[float], bool] = lambda seconds: True) -> str | None:
         """None when writing is allowed, else the reason it is not (``OUT_OF_TIME`` when a read

@@ -15,7 +15,7 @@ from .budget import Budget
 from .config import ReplicatorConfig, StreamRoute
 from .decode import ParsedBatch, parse_batch
 from .errors import ConfigurationError, MalformedRecordError, RecordTooLargeError, error_code
-from .guard import OUT_OF_TIME, DirectionGuard
+from .guard import DirectionGuard
 from .infra import ClientFactory, JsonLogger, SystemClock, boto3_client_factory, call_seconds
 from .ledger import Ledger
 from .metrics import emf_line
@@ -143,13 +143,10 @@ class Replicator:
         outcome.ordering = route.ordering
         self.log.context.update(stream=batch.stream_name, shard_id=batch.shard_id)
 
-        refusal = self.guard.refusal(budget.allows)
-        if refusal is not None:
-            return self._refuse(outcome, batch, refusal)
         writable = self._writable(batch)
         result = self.writer.write(batch, writable, route, budget)
         if result.stop_reason == "direction":
-            self.log.warning("loop_guard_refused", reason=result.stop_detail, phase="mid-batch")
+            self._refused(result, len(batch))
         if result.stop_reason is None and writable < count:
             result.stop_reason = "record_too_large"
         failure_index = self._record(outcome, batch, route, result, budget)
@@ -174,21 +171,15 @@ class Replicator:
             raise RecordTooLargeError(batch.sequence_numbers[0], batch.sizes[0], limit)
         return oversize
 
-    def _refuse(self, outcome: BatchOutcome, batch: ParsedBatch, reason: str) -> BatchOutcome:
-        if reason == OUT_OF_TIME:
-            outcome.stop_reason = "time"
-        else:
-            outcome.stop_reason = "direction"
-            self.log.warning(
-                "loop_guard_refused",
-                reason=reason,
-                phase="before-write",
-                records=len(batch),
-                action="nothing written; whole batch reported as failed",
-            )
-        outcome.failure_index = 0
-        outcome.failure_sequence_number = batch.sequence_numbers[0]
-        return outcome
+    def _refused(self, result: WriteResult, records: int) -> None:
+        before = result.calls == 0 and result.copies == 0
+        self.log.warning(
+            "loop_guard_refused",
+            reason=result.stop_detail,
+            phase="before-write" if before else "mid-batch",
+            records=records,
+            action="writing stopped; the batch fails at the first record not written",
+        )
 
     # ------------------------------------------------------------------ ledger
 

@@ -7,8 +7,8 @@ falls in exactly one open shard's hash key range
 (https://docs.aws.amazon.com/streams/latest/dev/service-sizes-and-limits.html); AWS does not say
 over which window it measures, so the pacer takes the strictest reading: in *any* one-second
 window. Each call's entries are charged to their shards when the call is answered (the latest
-moment they can have arrived), and a call only takes a record while its shard's charges of the
-last second leave room for it.
+moment they can have arrived; to the shard the answer names, else the one the map predicts),
+and a call only takes a record while its shard's charges of the last second leave room for it.
 
 The ranges come from ListShards on the target stream through the writer role (1,000
 transactions per second per stream, https://docs.aws.amazon.com/kinesis/latest/APIReference/API_ListShards.html),
@@ -159,12 +159,11 @@ class ShardPacer:
             room.append(self.bytes_per_second - window.byte_total)
         return Allowance(records, room, self.bytes_per_second)
 
-    def charge(self, stream: str, shard_map: ShardMap, per_shard: dict[int, list[int]]) -> None:
-        """Charge one answered (or failed) call: shard index -> [records, bytes]."""
+    def charge(self, stream: str, per_shard: dict[str, list[int]]) -> None:
+        """Charge one answered (or failed) call: shard id -> [records, bytes]."""
         windows = self._windows.setdefault(stream, {})
         now = self._clock.monotonic()
-        for index, (records, size) in per_shard.items():
-            shard_id = shard_map.ids[index]
+        for shard_id, (records, size) in per_shard.items():
             window = windows.get(shard_id)
             if window is None:
                 window = windows[shard_id] = ShardWindow()

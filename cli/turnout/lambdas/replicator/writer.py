@@ -137,10 +137,8 @@ class BatchWriter:
             return self._stop(run, "time")
         if refusal is not None:
             return self._stop(run, "direction", refusal)
-        if run.map_wanted:
-            if not run.budget.allows(2 * put):  # ListShards, then the call
-                return self._stop(run, "time")
-            self._map_shards(run)
+        if run.map_wanted and run.budget.allows(2 * put):  # ListShards, then the call
+            self._map_shards(run)  # (without time for it, this call goes unpaced)
         if not run.budget.allows(put):
             return self._stop(run, "time")
         return True
@@ -196,36 +194,41 @@ class BatchWriter:
                 StreamName=run.stream, Records=[entries[index] for index in call]
             )
         except (ClientError, BotoCoreError) as exc:
-            self._charge(run, call)
+            self._charge(run, call, None)
             self._call_failed(run, call, exc)
             return
-        self._charge(run, call)
         run.result.calls += 1
         run.credential_failures = 0
         outcomes = response.get("Records") if isinstance(response, dict) else None
         if not isinstance(outcomes, list) or len(outcomes) != len(call):
             # An answer that cannot be read: the entries may or may not be in the target.
+            self._charge(run, call, None)
             self._log.warning("put_records_answer_unreadable", entries=len(call))
             self._again(run, call, unknown=True)
             self.backoff.after_call_failure()
             return
+        self._charge(run, call, outcomes)
         if run.scheduler.relaxed:
             self._accept_relaxed(run, call, outcomes)
         else:
             self._accept_strict(run, call, outcomes)
 
-    def _charge(self, run: _Run, call: list[int]) -> None:
-        if run.shard_map is None:
+    def _charge(self, run: _Run, call: list[int], outcomes: list[dict] | None) -> None:
+        """Charge the call to the shards its entries went to: the shard an answer names, else
+        the one the map predicts (entries of a call that failed may have arrived too)."""
+        shard_map = run.shard_map
+        if shard_map is None:
             return
-        shards, sizes = run.shards, run.batch.sizes
-        per_shard: dict[int, list[int]] = {}
-        for index in call:
-            shard = shards[index]
-            if shard != UNPACED:
+        shards, sizes, ids = run.shards, run.batch.sizes, shard_map.ids
+        per_shard: dict[str, list[int]] = {}
+        for position, index in enumerate(call):
+            named = outcomes[position].get("ShardId") if outcomes is not None else None
+            shard = named or (ids[shards[index]] if shards[index] != UNPACED else None)
+            if shard is not None:
                 charged = per_shard.setdefault(shard, [0, 0])
                 charged[0] += 1
                 charged[1] += sizes[index]
-        self._pacer.charge(run.stream, run.shard_map, per_shard)
+        self._pacer.charge(run.stream, per_shard)
 
     def _again(self, run: _Run, call: list[int], *, unknown: bool) -> None:
         again = run.scheduler.again
