@@ -3,8 +3,9 @@
 Definitions (the same in both order modes, and what `turnout verify` counts from the streams):
 
 - a **duplicate** is every copy of a record but one;
-- an **inversion** is a copy written ahead of the *last* copy of an earlier record of its key:
-  a consumer that keeps the last write per key steps back once for each.
+- an **inversion** is a copy, not its record's last one, written ahead of the *last* copy of an
+  earlier record of its key: a consumer that keeps the last write per key steps back once for
+  each. (Last copies out of order would be a broken order; the replicator never makes that.)
 
 Copies are counted per invocation and add up across invocations. Every record at or after the
 point where Lambda resumes (the failure index ``f``) is written again by a later invocation,
