@@ -128,3 +128,16 @@ def test_since_accepts_times_and_durations(text, expected):
 def test_since_refuses_what_it_cannot_read_naming_the_flag(text):
     with pytest.raises(TurnoutError, match="--since"):
         parse_since(text, NOW)
+
+
+def test_the_counted_copies_are_read_per_stream_and_direction_as_sums():
+    spec = load_spec(REPO / "terraform" / "migration.yaml")
+    by_id = {query.series_id: query for query in metric_queries(spec)}
+    duplicates = by_id["duplicates:clicks:new-to-old"]
+    assert (duplicates.metric, duplicates.stat, duplicates.environment) == (
+        "DuplicatesResent",
+        "Sum",
+        "new",
+    )
+    assert dict(duplicates.dimensions) == {"Direction": "new_to_old", "Stream": "clicks"}
+    assert by_id["inversions:audit:old-to-new"].metric == "Inversions"

@@ -1,10 +1,10 @@
 """Read one migration's journal and metrics into a `CutoverReport` (reads only, changes nothing).
 
 Where each series lives:
-- replication lag and replicated records: the replicator's own metrics (namespace
-  `Turnout/Replication`, dimensions `Direction` and `Stream` = the source stream's name), put by
-  the replicator of direction `<env>_to_<peer>` in `<env>`'s account, once per invocation,
-  standard resolution (60 s);
+- replication lag, replicated records, and the duplicates and inversions the replicator counted:
+  its own metrics (namespace `Turnout/Replication`, dimensions `Direction` and `Stream` = the
+  source stream's name), from the embedded-metric-format line the replicator of direction
+  `<env>_to_<peer>` logs in `<env>`'s account once per invocation, standard resolution (60 s);
 - incoming records per stream: AWS's basic stream metric `AWS/Kinesis IncomingRecords`
   (dimension `StreamName`), 60 s resolution, in each environment's account.
 """
@@ -75,6 +75,11 @@ def report_window(
     return start, min(now, last + margin)
 
 
+# The copies the replicator counted (docs/replicator.md, "Duplicates and inversions"): summed
+# per period, shown as totals over the window.
+COUNTED = (("duplicates", "DuplicatesResent"), ("inversions", "Inversions"))
+
+
 def metric_queries(spec: MigrationSpec) -> list[MetricQuery]:
     queries: list[MetricQuery] = []
     for stream in spec.streams:
@@ -82,6 +87,21 @@ def metric_queries(spec: MigrationSpec) -> list[MetricQuery]:
             source = direction.split("_to_")[0]
             dimensions = (("Direction", direction), ("Stream", stream.name_in(source)))
             arrow = direction.replace("_", "-")
+            for kind, metric in COUNTED:
+                queries.append(
+                    MetricQuery(
+                        f"{kind}:{stream.name}:{arrow}",
+                        kind,
+                        f"{stream.name} {arrow.replace('-to-', ' → ')} {kind}",
+                        source,
+                        REPLICATION_METRIC_NAMESPACE,
+                        metric,
+                        dimensions,
+                        "Sum",
+                        "records",
+                        lambda value, period: value,
+                    )
+                )
             queries.append(
                 MetricQuery(
                     f"lag:{stream.name}:{arrow}",
@@ -213,6 +233,7 @@ def collect_report(
     timeline = build_timeline(entries, start, end, current_phase)
     report = CutoverReport(
         migration=spec.migration,
+        orderings={stream.name: stream.ordering for stream in spec.streams},
         window_start=start,
         window_end=end,
         generated_at=now,

@@ -68,9 +68,9 @@ class Series:
     """One metric over time, e.g. the replication lag of one stream in one direction."""
 
     id: str  # stable: "lag:<stream>:<direction>", "rate:<environment>:<stream>", ...
-    kind: str  # lag | rate | replicated
+    kind: str  # lag | rate | replicated | duplicates | inversions
     label: str
-    unit: str  # what `points` values are in: "s" (lag) or "records/s"
+    unit: str  # what `points` values are in: "s" (lag), "records/s", or "records" per period
     period_seconds: int
     points: tuple[tuple[datetime, float], ...] = ()
 
@@ -104,11 +104,31 @@ class CutoverReport:
     steps: list[StepSpan] = field(default_factory=list)
     journal: list[JournalRow] = field(default_factory=list)
     series: list[Series] = field(default_factory=list)
+    orderings: dict[str, str] = field(default_factory=dict)  # logical stream -> strict|relaxed
     # Things the reader must know (metrics that could not be read, ...): plain sentences.
     notes: list[str] = field(default_factory=list)
 
     def series_of(self, kind: str) -> list[Series]:
         return [series for series in self.series if series.kind == kind]
+
+    def counted(self) -> list[dict]:
+        """Per stream and direction: the duplicates and inversions the replicator counted over
+        the window (None: no datapoint at all, i.e. unknown, not zero)."""
+        rows: dict[tuple[str, str], dict] = {}
+        for series in self.series:
+            if series.kind not in ("duplicates", "inversions"):
+                continue
+            _, stream, direction = series.id.split(":", 2)
+            row = rows.setdefault(
+                (stream, direction),
+                {
+                    "stream": stream,
+                    "direction": direction,
+                    "ordering": self.orderings.get(stream, "strict"),
+                },
+            )
+            row[series.kind] = sum(v for _, v in series.points) if series.points else None
+        return [rows[key] for key in sorted(rows)]
 
     def summary(self) -> dict:
         """The numbers drawn, for `--json`."""
@@ -154,6 +174,7 @@ class CutoverReport:
                 }
                 for series in self.series
             },
+            "counted": self.counted(),
             "journal_entries": len(self.journal),
             "notes": list(self.notes),
         }
