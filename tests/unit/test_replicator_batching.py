@@ -54,7 +54,10 @@ def test_kpl_aggregated_record_passes_through_unchanged():
 
 def test_records_of_distinct_keys_pack_500_per_call():
     aws = FakeAws(FakeClock())
-    replicator, _ = make_replicator(aws)
+    # unpaced (pacing spreads a shard's 1,000 records/s over small portions)
+    replicator, _ = make_replicator(
+        aws, shard_records_per_second=10**6, shard_bytes_per_second=10**9
+    )
     records = make_shard(5000, keys=10**9, payload_bytes=100)  # every key distinct
     outcome = replicator.process(make_event(records), FakeContext(aws.clock))
 
@@ -87,10 +90,10 @@ def test_no_call_reaches_past_the_window_after_the_first_unwritten_record():
     first_unwritten = []
     original = replicator.writer._send
 
-    def send(run, call):
+    def send(run, call, taken):
         first_unwritten.append(run.scheduler.prefix)
         assert max(call) < run.scheduler.prefix + 200, "a record past the window was sent"
-        original(run, call)
+        original(run, call, taken)
 
     replicator.writer._send = send
     outcome = replicator.process(make_event(records), FakeContext(aws.clock))
@@ -103,7 +106,7 @@ def test_calls_stay_under_the_5_mib_request_limit():
     aws = FakeAws(FakeClock())
     # pacing (1 MiB/s per shard) would make these one-record calls; this test is about the
     # request limit only
-    replicator, _ = make_replicator(aws, shard_bytes_per_second=100 * MIB)
+    replicator, _ = make_replicator(aws, shard_bytes_per_second=10**6 * MIB)
     records = make_shard(40, keys=40, payload_bytes=900 * 1024)  # ~35 MiB in total
     outcome = replicator.process(make_event(records), FakeContext(aws.clock))
 

@@ -253,7 +253,7 @@ def test_an_unreadable_answer_is_an_unknown_outcome_not_a_function_error():
         return client
 
     aws.client_factory = factory
-    replicator, logs = make_replicator(aws)
+    replicator, logs = make_replicator(aws, shard_records_per_second=10**6)
     records = make_shard(300, keys=10**9)  # one call of 300 distinct keys
     outcome = replicator.process(make_event(records), FakeContext(aws.clock))
     assert outcome.failure_index is None and outcome.unknown_outcome_entries == 300

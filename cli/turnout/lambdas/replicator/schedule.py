@@ -72,14 +72,16 @@ class CallScheduler:
         max_bytes: int,
     ) -> list[int]:
         """The next call's records, oldest first, drawing on ``allowance`` (None: unpaced)."""
-        heap = self.ready
-        keys = self.keys
+        heap, keys, relaxed = self.ready, self.keys, self.relaxed
         heappop = heapq.heappop
         limit = self.prefix + self.window
         call: list[int] = []
         skipped: list[int] = []
         blocked: set[str] = set()
         total = 0
+        if allowance is not None:
+            records, bucket, window = allowance.records, allowance.bucket, allowance.window
+            full, idle = allowance.full, allowance.idle
         while heap and len(call) < max_records:
             index = heap[0]
             if index >= limit:
@@ -93,14 +95,20 @@ class CallScheduler:
                 continue
             shard = shards[index]
             if allowance is not None and shard != UNPACED:
-                room = allowance.bytes[shard]
-                if allowance.records[shard] < 1 or (room < size and room < allowance.byte_limit):
+                # Allowance's rule: a record left, and the bytes fit (or the exception holds).
+                if (
+                    records[shard] < 1
+                    or (size > bucket[shard] and not full[shard])
+                    or (size > window[shard] and not idle[shard])
+                ):
                     skipped.append(index)
-                    if self.relaxed:
+                    if relaxed:
                         blocked.add(keys[index])
                     continue
-                allowance.records[shard] -= 1
-                allowance.bytes[shard] = room - size
+                records[shard] -= 1
+                bucket[shard] -= size
+                window[shard] -= size
+                full[shard] = idle[shard] = False
             call.append(index)
             total += size
         for index in skipped:

@@ -105,17 +105,21 @@ class BatchWriter:
         while scheduler.prefix < count and run.result.stop_reason is None:
             if not self._ready(run):
                 break
+            allowance = self._pacer.allowance(run.stream, run.shard_map)
             call = scheduler.take(
                 batch.sizes,
                 run.shards,
-                self._pacer.allowance(run.stream, run.shard_map),
+                allowance,
                 MAX_RECORDS_PER_CALL,
                 self._config.max_request_bytes,
             )
             if not call:
                 self._wait_for_room(run)
                 continue
-            self._send(run, call)
+            taken = allowance.taken() if allowance is not None else {}
+            if run.shard_map is not None:
+                self._pacer.took(run.stream, run.shard_map, taken)
+            self._send(run, call, taken)
             scheduler.advance()
             if run.result.stop_reason is None and scheduler.prefix < count:
                 self._pause(run)
@@ -162,9 +166,10 @@ class BatchWriter:
         if oldest is None or run.shard_map is None or run.shards[oldest] == UNPACED:
             self._stop(run, "internal", "no record could be scheduled")
             return
+        shard, size = run.shards[oldest], run.batch.sizes[oldest]
         wait = max(
             PAUSE_FLOOR_SECONDS,
-            self._pacer.seconds_until_room(run.stream, run.shard_map, run.shards[oldest]),
+            self._pacer.seconds_until_room(run.stream, run.shard_map, shard, size),
         )
         if not run.budget.allows(wait + call_seconds("kinesis")):
             self._stop(run, "time")
@@ -187,14 +192,14 @@ class BatchWriter:
 
     # ------------------------------------------------------------------ the call
 
-    def _send(self, run: _Run, call: list[int]) -> None:
+    def _send(self, run: _Run, call: list[int], taken: dict[int, list]) -> None:
         entries = run.batch.entries
         try:
             response = self._target.kinesis().put_records(
                 StreamName=run.stream, Records=[entries[index] for index in call]
             )
         except (ClientError, BotoCoreError) as exc:
-            self._charge(run, call, None)
+            self._charge(run, taken)
             self._call_failed(run, call, exc)
             return
         run.result.calls += 1
@@ -202,30 +207,41 @@ class BatchWriter:
         outcomes = response.get("Records") if isinstance(response, dict) else None
         if not isinstance(outcomes, list) or len(outcomes) != len(call):
             # An answer that cannot be read: the entries may or may not be in the target.
-            self._charge(run, call, None)
+            self._charge(run, taken)
             self._log.warning("put_records_answer_unreadable", entries=len(call))
             self._again(run, call, unknown=True)
             self.backoff.after_call_failure()
             return
-        self._charge(run, call, outcomes)
-        if run.scheduler.relaxed:
-            self._accept_relaxed(run, call, outcomes)
+        accept = self._accept_relaxed if run.scheduler.relaxed else self._accept_strict
+        written = accept(run, call, outcomes)
+        if self._book(run, call, outcomes, written):
+            self._charge(run, taken, call, outcomes)  # resharded: where they really went
         else:
-            self._accept_strict(run, call, outcomes)
+            self._charge(run, taken)
 
-    def _charge(self, run: _Run, call: list[int], outcomes: list[dict] | None) -> None:
-        """Charge the call to the shards its entries went to: the shard an answer names, else
-        the one the map predicts (entries of a call that failed may have arrived too)."""
+    def _charge(
+        self,
+        run: _Run,
+        taken: dict[int, list],
+        call: list[int] | None = None,
+        outcomes: list[dict] | None = None,
+    ) -> None:
+        """Charge the call to the shards its entries went to: as taken (the map's prediction,
+        also for a call that failed: its entries may have arrived), or, when an answer showed a
+        resharding, the shard the answer names for each entry."""
         shard_map = run.shard_map
         if shard_map is None:
             return
-        shards, sizes, ids = run.shards, run.batch.sizes, shard_map.ids
+        ids = shard_map.ids
+        if call is None or outcomes is None:
+            self._pacer.charge(run.stream, {ids[shard]: used for shard, used in taken.items()})
+            return
+        shards, sizes = run.shards, run.batch.sizes
         per_shard: dict[str, list[int]] = {}
-        for position, index in enumerate(call):
-            named = outcomes[position].get("ShardId") if outcomes is not None else None
-            shard = named or (ids[shards[index]] if shards[index] != UNPACED else None)
-            if shard is not None:
-                charged = per_shard.setdefault(shard, [0, 0])
+        for index, outcome in zip(call, outcomes, strict=True):
+            named = outcome.get("ShardId") or (ids[shards[index]] if shards[index] >= 0 else None)
+            if named is not None:
+                charged = per_shard.setdefault(named, [0, 0])
                 charged[0] += 1
                 charged[1] += sizes[index]
         self._pacer.charge(run.stream, per_shard)
@@ -264,23 +280,31 @@ class BatchWriter:
 
     # ------------------------------------------------------------------ the answer
 
-    def _written(self, run: _Run, index: int, outcome: dict[str, Any]) -> None:
-        """Bookkeeping of one successful entry (a copy in the target)."""
-        result = run.result
-        result.copies += 1
-        result.copied_bytes += run.batch.sizes[index]
-        arrival = run.batch.arrivals[index]
-        if result.newest_arrival is None or arrival > result.newest_arrival:
-            result.newest_arrival = arrival
+    def _book(self, run: _Run, call: list[int], outcomes: list[dict], written: list[int]) -> bool:
+        """Count the copies an answer proves (positions ``written`` of the call); True when one
+        landed in a shard the map did not predict: the stream was resharded, and the map is
+        read again before the next call."""
+        result, sizes, arrivals = run.result, run.batch.sizes, run.batch.arrivals
+        indices = [call[position] for position in written]
+        if not indices:
+            return False
+        result.copies += len(indices)
+        result.copied_bytes += sum([sizes[index] for index in indices])
+        newest = max([arrivals[index] for index in indices])
+        if result.newest_arrival is None or newest > result.newest_arrival:
+            result.newest_arrival = newest
         shard_map = run.shard_map
-        if shard_map is not None and not run.map_wanted:
-            shard = run.shards[index]
-            if shard != UNPACED and outcome.get("ShardId") != shard_map.ids[shard]:
-                # The record landed in a shard the map did not predict: the stream was
-                # resharded. Read the map again before the next call.
+        if shard_map is None or run.map_wanted:
+            return False
+        ids, shards = shard_map.ids, run.shards
+        for position, index in zip(written, indices, strict=True):
+            shard = shards[index]
+            if shard != UNPACED and outcomes[position].get("ShardId") != ids[shard]:
                 self._pacer.invalidate(run.stream)
                 run.map_wanted = True
                 self._log.info("target_shards_changed", stream=run.stream)
+                return True
+        return False
 
     def _failed_entry(self, run: _Run, code: str) -> bool:
         """Classify one failed entry; True when it can never succeed in this invocation."""
@@ -288,52 +312,60 @@ class BatchWriter:
             run.result.throttles += 1
         return code in PERMANENT_ENTRY_ERROR_CODES
 
-    def _accept_strict(self, run: _Run, call: list[int], outcomes: list[dict]) -> None:
+    def _accept_strict(self, run: _Run, call: list[int], outcomes: list[dict]) -> list[int]:
+        """Positions of the call's successful entries; each releases its key's next record."""
         scheduler = run.scheduler
+        done, again = scheduler.done, scheduler.again
         failed, permanent = 0, None
-        for index, outcome in zip(call, outcomes, strict=True):
+        written: list[int] = []
+        for position, (index, outcome) in enumerate(zip(call, outcomes, strict=True)):
             code = outcome.get("ErrorCode")
             if code:
                 failed += 1
-                scheduler.again(index)
+                again(index)
                 if self._failed_entry(run, code):
                     permanent = code
             else:
-                self._written(run, index, outcome)
-                scheduler.done(index)
+                written.append(position)
+                done(index)
         self._settle(run, len(call), failed, permanent)
+        return written
 
-    def _accept_relaxed(self, run: _Run, call: list[int], outcomes: list[dict]) -> None:
-        """A key's entries after a failed (or out-of-order stored) entry of that key go again,
-        in order, so that the key's last copies end in source order."""
+    def _accept_relaxed(self, run: _Run, call: list[int], outcomes: list[dict]) -> list[int]:
+        """Positions of the call's successful entries. A key's entries after a failed (or
+        out-of-order stored) entry of that key go again, in order, so that the key's last
+        copies end in source order."""
         scheduler, keys = run.scheduler, run.batch.partition_keys
+        done, again = scheduler.done, scheduler.again
         failed, resent, permanent = 0, 0, None
         repairing: set[str] = set()
         last_sequence: dict[str, tuple[int, str]] = {}
-        for index, outcome in zip(call, outcomes, strict=True):
+        written: list[int] = []
+        for position, (index, outcome) in enumerate(zip(call, outcomes, strict=True)):
             key = keys[index]
             code = outcome.get("ErrorCode")
             if code:
                 failed += 1
-                scheduler.again(index)
+                again(index)
                 repairing.add(key)
                 if self._failed_entry(run, code):
                     permanent = code
                 continue
-            self._written(run, index, outcome)
+            written.append(position)
             sequence = str(outcome.get("SequenceNumber") or "")
             stored = (len(sequence), sequence)
             previous = last_sequence.get(key)
             if key in repairing or (previous is not None and stored < previous):
-                run.result.inversions += 1  # written ahead of an earlier record's last copy
-                resent += 1
-                scheduler.again(index)
+                resent += 1  # written ahead of an earlier record's last copy: an inversion
+                again(index)
                 repairing.add(key)
                 continue
             last_sequence[key] = stored
-            scheduler.done(index)
+            done(index)
+        run.result.inversions += resent
         run.result.retried_entries += resent
         self._settle(run, len(call), failed, permanent)
+        return written
 
     def _settle(self, run: _Run, sent: int, failed: int, permanent: str | None) -> None:
         run.result.retried_entries += failed
