@@ -201,6 +201,7 @@ class LedgerReader:
         return {
             item["shard_key"]["S"]: {"last_sequence_number": item["last_sequence_number"]["S"]}
             for item in items
+            if "last_sequence_number" in item  # not only duplicate/inversion counts
         }
 
     def clear(self, keys: list[str]) -> None:

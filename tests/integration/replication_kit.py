@@ -262,6 +262,8 @@ class Deployment:
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
         out = {}
         for item in items:
+            if "last_sequence_number" not in item:
+                continue  # only duplicate/inversion counts so far: nothing recorded as written
             out[item["shard_key"]["S"]] = {
                 "last_sequence_number": item["last_sequence_number"]["S"],
                 "record_count": int(item["record_count"]["N"]),
