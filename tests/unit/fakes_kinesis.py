@@ -227,6 +227,7 @@ class FakeAws:
     ledger_error: str | None = None
     ledger_error_times: int = -1  # how many UpdateItems fail with ledger_error (-1: all)
     ledger_latency: float = 0.0
+    ledger_answers_lost: int = 0  # UpdateItems applied whose answer is then lost (a timeout)
     list_shards_error: str | None = None
     shard_layout: list[dict] = field(default_factory=lambda: even_shards(1))
     # observations
@@ -455,6 +456,11 @@ class FakeDynamoDb:
             old = int(item.get(attribute, {"N": "0"})["N"])
             item[attribute] = {"N": str(old + int(values[value]["N"]))}
         aws.ledger[key] = item
+        if aws.ledger_answers_lost > 0:
+            aws.ledger_answers_lost -= 1
+            from botocore.exceptions import ReadTimeoutError
+
+            raise ReadTimeoutError(endpoint_url="https://dynamodb.invalid")
         return {}
 
 
@@ -466,10 +472,13 @@ def _condition_holds(expression: str, item: dict, names: dict, values: dict) -> 
             if names.get(match[1], match[1]) not in item:
                 return True
             continue
-        match = re.fullmatch(r"(\S+) < (\S+)", term)
+        match = re.fullmatch(r"(\S+) (<|<>) (\S+)", term)
         assert match, f"unsupported condition {term!r}"
         attribute = names.get(match[1], match[1])
-        if attribute in item and item[attribute]["S"] < values[match[2]]["S"]:
+        if attribute not in item:
+            continue
+        mine, theirs = item[attribute]["S"], values[match[3]]["S"]
+        if (mine < theirs) if match[2] == "<" else (mine != theirs):
             return True
     return False
 

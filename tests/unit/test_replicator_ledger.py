@@ -188,3 +188,22 @@ def test_duplicate_and_inversion_counts_add_up_even_when_the_watermark_stands_st
     assert int(item(aws)["duplicate_count"]) == report.duplicates
     assert int(item(aws)["inversion_count"]) == report.inversions
     assert int(item(aws)["record_count"]) == 20
+
+
+def test_a_ledger_update_applied_but_unanswered_is_not_counted_twice_by_its_retry():
+    aws = FakeAws(FakeClock(), ledger_answers_lost=1)
+    # a key's run of six in one relaxed call; its third entry fails once: 3 duplicates
+    aws.entry_fault = lambda attempt, position, key: (
+        "InternalFailure" if (attempt, position) == (1, 2) else None
+    )
+    relaxed = {SOURCE_STREAM: {"target": TARGET_STREAM, "ordering": "relaxed"}}
+    replicator, logs = make_replicator(aws, stream_map=relaxed)
+    records = make_shard(6, keys=1)
+    outcome = replicator.process(make_event(records), FakeContext(aws.clock, request_id="req-7"))
+
+    assert outcome.ledger == "not_advanced"  # the retry found its own update already there
+    assert any("ledger_update_retry" in line for line in logs)
+    row = item(aws)
+    assert int(row["record_count"]) == 6
+    assert (int(row["duplicate_count"]), int(row["inversion_count"])) == (3, 3)
+    assert row["last_request_id"] == "req-7"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -90,6 +91,7 @@ class Replicator:
             config, self.target, self.guard, self.pacer, self.clock, rng, self.log
         )
         self.ledger = Ledger(config, client_factory("dynamodb"), self.clock, self.log)
+        self._request_id = ""
 
     @classmethod
     def from_environment(cls, env: Mapping[str, str] | None = None, **kwargs: Any) -> Replicator:
@@ -127,10 +129,9 @@ class Replicator:
         return route
 
     def process(self, event: Mapping[str, Any], context: Any) -> BatchOutcome:
-        self.log.context = {
-            "direction": self.config.direction,
-            "request_id": getattr(context, "aws_request_id", None),
-        }
+        request_id = getattr(context, "aws_request_id", None)
+        self._request_id = str(request_id or uuid.uuid4())
+        self.log.context = {"direction": self.config.direction, "request_id": request_id}
         budget = self._budget(context)
         batch = self._parse(event)
         count = len(batch)
@@ -260,6 +261,7 @@ class Replicator:
                 byte_count=sum(batch.sizes[:prefix]),
                 duplicates=duplicates,
                 inversions=inversions,
+                request_id=self._request_id,
             )
             outcome.ledger = "advanced" if moved else "not_advanced"
         if not moved and (duplicates or inversions):
@@ -268,6 +270,7 @@ class Replicator:
                 shard_id=batch.shard_id,
                 duplicates=duplicates,
                 inversions=inversions,
+                request_id=self._request_id,
             )
 
     # ------------------------------------------------------------------ report

@@ -27,17 +27,25 @@ class Ledger:
     older or retried batch from moving it backwards; the ADDs apply only when the condition
     passes, so record and byte counts are never added twice for the same last sequence number.
     The duplicate and inversion counts are real copies each time an invocation makes them: when
-    the watermark does not move they are added by a second, unconditional update.
+    the watermark does not move they are added by a second update. Both updates record the
+    invocation's request id, and the second one applies only where the item does not carry it
+    yet: a retry of an update that was applied although its answer was lost (a timeout) counts
+    nothing twice.
     """
 
     UPDATE = (
         "SET #seq = :seq, #sortable = :sortable, #arrival = :arrival, #updated = :updated,"
-        " #direction = :direction, #stream = :stream, #shard = :shard, #target = :target"
+        " #direction = :direction, #stream = :stream, #shard = :shard, #target = :target,"
+        " #request = :request"
         " ADD #records :records, #bytes :bytes, #duplicates :duplicates,"
         " #inversions :inversions"
     )
     CONDITION = "attribute_not_exists(#sortable) OR #sortable < :sortable"
-    COUNTS_UPDATE = "SET #updated = :updated ADD #duplicates :duplicates, #inversions :inversions"
+    COUNTS_UPDATE = (
+        "SET #updated = :updated, #request = :request"
+        " ADD #duplicates :duplicates, #inversions :inversions"
+    )
+    COUNTS_CONDITION = "attribute_not_exists(#request) OR #request <> :request"
     NAMES: ClassVar[Mapping[str, str]] = {
         "#seq": "last_sequence_number",
         "#sortable": "last_sequence_sortable",
@@ -51,6 +59,7 @@ class Ledger:
         "#bytes": "byte_count",
         "#duplicates": "duplicate_count",
         "#inversions": "inversion_count",
+        "#request": "last_request_id",
     }
 
     def __init__(self, config: ReplicatorConfig, dynamodb: Any, clock: Any, logger: JsonLogger):
@@ -76,6 +85,7 @@ class Ledger:
         byte_count: int,
         duplicates: int = 0,
         inversions: int = 0,
+        request_id: str = "",
     ) -> bool:
         """True when the ledger moved; False when it already stood at or past this batch.
 
@@ -101,6 +111,7 @@ class Ledger:
                     ":bytes": {"N": str(byte_count)},
                     ":duplicates": {"N": str(duplicates)},
                     ":inversions": {"N": str(inversions)},
+                    ":request": {"S": request_id},
                 },
             )
         except ClientError as exc:
@@ -116,18 +127,29 @@ class Ledger:
         return True
 
     def add_counts(
-        self, *, stream_name: str, shard_id: str, duplicates: int, inversions: int
-    ) -> None:
-        """Add copies made by an invocation that did not move the watermark."""
-        names = {key: self.NAMES[key] for key in ("#updated", "#duplicates", "#inversions")}
-        self._dynamodb.update_item(
-            TableName=self._table,
-            Key={"shard_key": {"S": self.shard_key(stream_name, shard_id)}},
-            UpdateExpression=self.COUNTS_UPDATE,
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues={
-                ":updated": {"N": f"{self._clock.time():.3f}"},
-                ":duplicates": {"N": str(duplicates)},
-                ":inversions": {"N": str(inversions)},
-            },
-        )
+        self, *, stream_name: str, shard_id: str, duplicates: int, inversions: int, request_id: str
+    ) -> bool:
+        """Add copies made by an invocation that did not move the watermark; False when this
+        invocation's counts are already there."""
+        names = {
+            key: self.NAMES[key] for key in ("#updated", "#duplicates", "#inversions", "#request")
+        }
+        try:
+            self._dynamodb.update_item(
+                TableName=self._table,
+                Key={"shard_key": {"S": self.shard_key(stream_name, shard_id)}},
+                UpdateExpression=self.COUNTS_UPDATE,
+                ConditionExpression=self.COUNTS_CONDITION,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues={
+                    ":updated": {"N": f"{self._clock.time():.3f}"},
+                    ":duplicates": {"N": str(duplicates)},
+                    ":inversions": {"N": str(inversions)},
+                    ":request": {"S": request_id},
+                },
+            )
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
