@@ -24,7 +24,7 @@ from turnout.project import Project
 from turnout.sandbox.chaos.faults import FaultPlan
 from turnout.sandbox.chaos.scenario import SCENARIOS, RunSize, run_scenario
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[4]  # cli/turnout/sandbox/chaos/reliability.py
 
 FAULT_COLUMNS = [
     ("putrecords_entries_failed", "PutRecords entries failed"),
