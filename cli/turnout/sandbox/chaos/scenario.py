@@ -68,7 +68,7 @@ def run_scenario(
     schedule: FaultSchedule | None = None
     try:
         sandbox.up(progress=progress, rate=0, lifetime_seconds=lifetime_seconds)
-        emulator = sandbox._require_emulator()
+        emulator = sandbox.require_emulator()
         proxy = LoopbackProxy(target_port=emulator.port).start()
         sandbox.route_clients_through(proxy.endpoint_url)
         sandbox.runtime.stop(grace=sandbox.runtime_stop_grace + 10)
