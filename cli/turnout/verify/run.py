@@ -366,14 +366,15 @@ def problems_text(document: dict) -> str:
     parts = []
     for name, stream in document["streams"].items():
         counts = stream["records"]
-        found = [f"{counts[kind]} {kind}" for kind in stream["failing_kinds"] if counts[kind]]
+        failing = stream.get("failing_kinds", PROBLEM_KINDS)
+        found = [f"{counts[kind]} {kind}" for kind in failing if counts[kind]]
         if not found:
             continue
         examples = "; ".join(
             f"{finding['kind']} key {finding['key']!r} at {finding['stream_side']} "
             f"{finding['shard']}#{finding['sequence_number']}"
             for finding in stream["findings"]
-            if finding["kind"] in stream["failing_kinds"]
+            if finding["kind"] in failing
         )
         parts.append(f"{name}: {', '.join(found)} (e.g. {_shorten(examples)})")
     return "; ".join(parts)
