@@ -71,8 +71,8 @@ cutover: $(BIN)/turnout ## Drive the live phase to the spec's phase (add SANDBOX
 	$(BIN)/turnout cutover $(if $(SANDBOX),--sandbox,)
 
 .PHONY: bench
-bench: $(BIN)/turnout ## Benchmarks (handler; replication, drain, verify on the emulator; the report of 100 streams): writes bench/RESULTS.md
-	$(BIN)/python bench/run.py
+bench: $(BIN)/turnout ## Benchmarks (handler; in-process AWS model; replication, drain, verify on the emulator; the report of 100 streams; PROFILE=aws for its aws profile): writes bench/RESULTS.md
+	$(BIN)/python bench/run.py $(if $(PROFILE),--profile $(PROFILE),)
 
 .PHONY: chaos
 chaos: $(BIN)/turnout ## Chaos suite: cutover + rollback under injected faults, several seeds: writes docs/reliability.md

@@ -73,6 +73,8 @@ def compact(document: dict) -> dict:
         "records_per_second": document["records_per_second"],
         "streams": {
             name: {
+                "ordering": stream["ordering"],
+                "failing_kinds": stream["failing_kinds"],
                 "keys": stream["keys"],
                 "keys_with_problems": stream["keys_with_problems"],
                 "records": stream["records"],

@@ -100,6 +100,7 @@ module "replicator" {
       arn         = module.stream[k].arn
       kms_key_arn = module.stream[k].kms_key_arn
       target_name = s.peer_name
+      ordering    = s.ordering
     }
   }
 

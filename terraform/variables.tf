@@ -99,6 +99,7 @@ variable "streams" {
     shard_count         = optional(number)
     retention_hours     = number
     kms_key             = string
+    ordering            = optional(string, "strict")
     shard_level_metrics = optional(list(string), [])
     tags                = optional(map(string))
   }))
@@ -121,6 +122,11 @@ variable "streams" {
   validation {
     condition     = length(distinct([for s in var.streams : s.name])) == length(var.streams) && length(distinct([for s in var.streams : s.peer_name])) == length(var.streams)
     error_message = "Stream names must be unique, here and in the peer environment."
+  }
+
+  validation {
+    condition     = alltrue([for s in var.streams : contains(["strict", "relaxed"], s.ordering)])
+    error_message = "Stream ordering must be strict or relaxed (docs/replicator.md, Ordering)."
   }
 
   validation {

@@ -27,7 +27,7 @@ locals {
     TURNOUT_TARGET_ROLE_ARN     = var.target.role_arn
     TURNOUT_EXTERNAL_ID         = var.target.external_id
     TURNOUT_TARGET_REGION       = var.target.region
-    TURNOUT_STREAM_MAP          = jsonencode({ for s in var.source_streams : s.name => s.target_name })
+    TURNOUT_STREAM_MAP          = jsonencode({ for s in var.source_streams : s.name => { target = s.target_name, ordering = s.ordering } })
     TURNOUT_LEDGER_TABLE        = aws_dynamodb_table.ledger.name
     TURNOUT_METRIC_NAMESPACE    = var.metric_namespace
     TURNOUT_MAX_RECORD_BYTES    = tostring(var.target.max_record_bytes)
@@ -230,20 +230,6 @@ data "aws_iam_policy_document" "this" {
     sid       = "WriteOwnLogs"
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
     resources = ["${aws_cloudwatch_log_group.this.arn}:*"]
-  }
-
-  statement {
-    sid     = "PutReplicationMetrics"
-    actions = ["cloudwatch:PutMetricData"]
-    # cloudwatch:PutMetricData has no resource type: IAM only accepts "*".
-    # The condition limits it to the replicator's own namespace.
-    resources = ["*"]
-
-    condition {
-      test     = "StringEquals"
-      variable = "cloudwatch:namespace"
-      values   = [var.metric_namespace]
-    }
   }
 }
 

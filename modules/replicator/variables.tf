@@ -25,12 +25,13 @@ variable "enabled" {
 }
 
 variable "source_streams" {
-  description = "Streams to replicate, keyed by logical name: the source stream (in this account), its KMS key ARN (null for alias/aws/kinesis) and the name of the matching stream in the target account."
+  description = "Streams to replicate, keyed by logical name: the source stream (in this account), its KMS key ARN (null for alias/aws/kinesis), the name of the matching stream in the target account and the order rule the replicator keeps for it (strict or relaxed; see the README)."
   type = map(object({
     name        = string
     arn         = string
     kms_key_arn = optional(string)
     target_name = string
+    ordering    = optional(string, "strict")
   }))
 
   validation {
@@ -51,6 +52,11 @@ variable "source_streams" {
   validation {
     condition     = alltrue([for s in var.source_streams : s.kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[a-zA-Z0-9-]+$", s.kms_key_arn))])
     error_message = "kms_key_arn must be null or a KMS key ARN."
+  }
+
+  validation {
+    condition     = alltrue([for s in var.source_streams : contains(["strict", "relaxed"], s.ordering)])
+    error_message = "ordering must be strict or relaxed."
   }
 }
 
@@ -200,13 +206,13 @@ variable "reserved_concurrency" {
 }
 
 variable "timeout_seconds" {
-  description = "Function timeout in seconds (1..900). Leave room for a hot-key batch: one PutRecords round trip per record of one key."
+  description = "Function timeout in seconds (30..900). The replicator starts no step it cannot finish: a cold invocation needs about 25 s of worst cases for one guarded PutRecords call and its ledger update. Leave room for a strict hot-key batch: one PutRecords round trip per record of one key."
   type        = number
   default     = 120
 
   validation {
-    condition     = var.timeout_seconds >= 1 && var.timeout_seconds <= 900
-    error_message = "timeout_seconds must be between 1 and 900."
+    condition     = var.timeout_seconds >= 30 && var.timeout_seconds <= 900
+    error_message = "timeout_seconds must be between 30 and 900 (below 30 s the replicator could not finish one guarded call and its ledger update in time)."
   }
 }
 
@@ -233,7 +239,7 @@ variable "log_retention_days" {
 }
 
 variable "metric_namespace" {
-  description = "CloudWatch namespace of the replicator's metrics; the execution role may only put metrics into it."
+  description = "CloudWatch namespace of the replicator's metrics (embedded metric format lines in its log group, which CloudWatch Logs turns into metrics; no PutMetricData permission is needed)."
   type        = string
   default     = "Turnout/Replication"
 

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from turnout.aws.mappings import settle_mapping
-from turnout.deploy.package import HANDLER_SOURCE, build_replicator_package
+from turnout.deploy.package import HANDLER_NAME, build_replicator_package, replicator_files
 from turnout.deploy.render import render_environments
 from turnout.sandbox.emulator.launcher import Emulator
 from turnout.sandbox.lambda_runtime import LocalLambdaRuntime
@@ -261,9 +261,7 @@ class Deployment:
         return response["CodeSha256"]
 
     def restore_code(self, environment: str) -> str:
-        return self.deploy_code(
-            environment, {"replicator.py": HANDLER_SOURCE.read_bytes()}, "replicator.handler"
-        )
+        return self.deploy_code(environment, replicator_files(), HANDLER_NAME)
 
     # ------------------------------------------------------------------ ledger
     def ledger(self, environment: str) -> dict[str, dict[str, Any]]:
@@ -278,6 +276,8 @@ class Deployment:
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
         out = {}
         for item in items:
+            if "last_sequence_number" not in item:
+                continue  # only duplicate/inversion counts so far: nothing recorded as written
             out[item["shard_key"]["S"]] = {
                 "last_sequence_number": item["last_sequence_number"]["S"],
                 "record_count": int(item["record_count"]["N"]),
@@ -576,7 +576,7 @@ def sha256_b64(content: bytes) -> str:
 
 
 # ---------------------------------------------------------------------- fault wrappers
-# Test-only handler modules deployed *beside* the unchanged production replicator.py; the
+# Test-only handler modules deployed *beside* the unchanged production replicator package; the
 # production handler has no fault hooks.
 
 CHAOS_SOURCE = '''\
@@ -659,13 +659,13 @@ def handler(event, context):
 
 def chaos_files(every: int = 3, max_raises: int = 6) -> dict[str, bytes]:
     return {
-        "replicator.py": HANDLER_SOURCE.read_bytes(),
+        **replicator_files(),
         "chaos.py": CHAOS_SOURCE.format(every=every, max_raises=max_raises).encode(),
     }
 
 
 def expiry_files(uses: int = 10) -> dict[str, bytes]:
     return {
-        "replicator.py": HANDLER_SOURCE.read_bytes(),
+        **replicator_files(),
         "expiry.py": EXPIRY_SOURCE.format(uses=uses).encode(),
     }

@@ -139,8 +139,8 @@ def test_50000_records_over_4_shards_and_1000_keys_replicate_in_order(deployment
 
 
 def test_function_error_mid_batch_after_a_partial_write(deployment, state_dir):
-    """(a) The deployed code is replaced (update_function_code) by the production replicator.py
-    plus a chaos module that writes the first half of a batch through the real handler and
+    """(a) The deployed code is replaced (update_function_code) by the production replicator
+    package plus a chaos module that writes the first half of a batch through the real handler and
     then raises. Lambda retries (bisecting the batch); nothing is lost or reordered."""
     log = deployment.function_log(state_dir, "new")
     raised_before = kit.count_log_messages(log, "chaos_raise")

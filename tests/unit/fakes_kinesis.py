@@ -2,19 +2,25 @@
 
 One ``FakeAws`` holds both accounts: STS (issues expiring credentials), SSM
 (the active-direction parameter per account), the target account's Kinesis
-streams, the source account's DynamoDB ledger and CloudWatch. Its
-``client_factory`` has the signature the replicator expects. Time is a
-``FakeClock``: sleeps and call latency advance it, so backoff and deadlines
-are exercised without waiting.
+streams and the source account's DynamoDB ledger. Its ``client_factory`` has
+the signature the replicator expects. Time is a ``FakeClock``: sleeps and call
+latency advance it, so backoff and deadlines are exercised without waiting.
+Metrics are the replicator's EMF log lines, read back with the local Lambda
+runtime's extractor (``turnout.sandbox.lambda_runtime.emf``), as CloudWatch Logs
+would.
 
-The fake Kinesis enforces the PutRecords limits (500 entries, request bytes,
-record bytes) and only appends successful entries, in request order, so the
-order a real stream would hold is what the tests check.
+The fake Kinesis has shards with hash key ranges (ListShards; a partition key
+goes to the shard its MD5 falls in), enforces the PutRecords limits (500
+entries, request bytes, record bytes) and only appends successful entries, in
+request order with increasing per-shard sequence numbers, so the order a real
+stream would hold is what the tests check.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import json
 import random
 import re
 from collections.abc import Callable, Iterable
@@ -150,6 +156,40 @@ class Written:
     partition_key: str
     data: bytes
     call: int
+    shard: str = "shardId-000000000000"
+    at: float = 0.0  # fake monotonic time of arrival
+    sequence: int = 0
+
+
+MAX_HASH_KEY = 2**128 - 1
+
+
+def even_shards(count: int) -> list[dict]:
+    """ListShards entries of ``count`` open shards splitting the hash key space evenly."""
+    step = (MAX_HASH_KEY + 1) // count
+    return [
+        {
+            "ShardId": f"shardId-{index:012d}",
+            "HashKeyRange": {
+                "StartingHashKey": str(index * step),
+                "EndingHashKey": str(
+                    MAX_HASH_KEY if index == count - 1 else (index + 1) * step - 1
+                ),
+            },
+            "SequenceNumberRange": {"StartingSequenceNumber": "1"},
+        }
+        for index in range(count)
+    ]
+
+
+def shard_for(shards: list[dict], partition_key: str) -> str:
+    value = int.from_bytes(hashlib.md5(partition_key.encode()).digest(), "big")
+    for shard in shards:
+        hash_range = shard["HashKeyRange"]
+        inside = int(hash_range["StartingHashKey"]) <= value <= int(hash_range["EndingHashKey"])
+        if inside and "EndingSequenceNumber" not in shard["SequenceNumberRange"]:
+            return shard["ShardId"]
+    raise AssertionError("no open shard for the key")
 
 
 @dataclass
@@ -172,11 +212,24 @@ class FakeAws:
         "InternalFailure",
     )
     call_fault: Callable[[int], Exception | None] | None = None
+    # (call attempt, position in the call, partition key) -> error code, for exact scenarios
+    entry_fault: Callable[[int, int, str], str | None] | None = None
+    # call attempts whose successful entries are stored in reverse request order
+    reversed_calls: set[int] = field(default_factory=set)
     call_latency: float = 0.0
+    latency_of: Callable[[int], float] | None = None  # call attempt -> seconds
+    # call attempt -> an exception raised *after* the entries were stored (a lost answer)
+    lost_answer: Callable[[int], Exception | None] | None = None
+    ssm_latency: float = 0.0
+    sts_latency: float = 0.0
     session_seconds_cap: int = 3600
     sts_error: str | None = None
     ledger_error: str | None = None
-    metrics_error: str | None = None
+    ledger_error_times: int = -1  # how many UpdateItems fail with ledger_error (-1: all)
+    ledger_latency: float = 0.0
+    ledger_answers_lost: int = 0  # UpdateItems applied whose answer is then lost (a timeout)
+    list_shards_error: str | None = None
+    shard_layout: list[dict] = field(default_factory=lambda: even_shards(1))
     # observations
     put_calls: list[list[str]] = field(default_factory=list)  # partition keys per call
     call_attempts: int = 0
@@ -185,7 +238,9 @@ class FakeAws:
     credential_errors: int = 0
     entry_failures: int = 0
     ledger: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
-    metric_calls: list[dict] = field(default_factory=list)
+    log_lines: list[str] = field(default_factory=list)  # the replicator's stdout
+    list_shards_calls: int = 0
+    sequence_counter: int = 0
     # credentials: access key -> expiry epoch; revoked keys
     issued: dict[str, float] = field(default_factory=dict)
     revoked: set[str] = field(default_factory=set)
@@ -205,8 +260,6 @@ class FakeAws:
             return FakeKinesis(self, credentials)
         if service == "dynamodb":
             return FakeDynamoDb(self)
-        if service == "cloudwatch":
-            return FakeCloudWatch(self)
         raise AssertionError(f"unexpected service {service}")
 
     # -- helpers
@@ -224,13 +277,23 @@ class FakeAws:
     def target(self, stream: str = TARGET_STREAM) -> list[Written]:
         return self.streams[stream]
 
+    def metric_data(self) -> list[dict]:
+        """Every datum CloudWatch Logs would extract from the replicator's EMF lines."""
+        from turnout.sandbox.lambda_runtime.emf import metric_data
+
+        return [datum for line in self.log_lines for datum in metric_data(line)]
+
     def metric_sum(self, name: str) -> float:
-        return sum(
-            datum["Value"]
-            for call in self.metric_calls
-            for datum in call["MetricData"]
-            if datum["MetricName"] == name
-        )
+        return sum(d["Value"] for d in self.metric_data() if d["MetricName"] == name)
+
+    def reshard(self, count: int) -> None:
+        """Close every open shard and open ``count`` new ones (a resharding)."""
+        for shard in self.shard_layout:
+            shard["SequenceNumberRange"].setdefault("EndingSequenceNumber", "9" * 40)
+        first = len(self.shard_layout)
+        for index, shard in enumerate(even_shards(count)):
+            shard["ShardId"] = f"shardId-{first + index:012d}"
+            self.shard_layout.append(shard)
 
 
 class FakeSts:
@@ -240,6 +303,7 @@ class FakeSts:
     def assume_role(self, RoleArn: str, RoleSessionName: str, ExternalId: str, **kw: Any) -> dict:
         aws = self.aws
         aws.sts_calls += 1
+        aws.clock.advance(aws.sts_latency)
         if aws.sts_error:
             raise client_error(aws.sts_error, "AssumeRole", 403)
         if RoleArn != ROLE_ARN or ExternalId != EXTERNAL_ID:
@@ -267,6 +331,7 @@ class FakeSsm:
     def get_parameter(self, Name: str) -> dict:
         aws = self.aws
         aws.param_reads[self.account] += 1
+        aws.clock.advance(aws.ssm_latency)
         if self.account == "target":
             aws.check_credentials(self.credentials, "GetParameter")
         if aws.param_errors[self.account]:
@@ -282,13 +347,22 @@ class FakeKinesis:
         self.aws = aws
         self.credentials = credentials
 
+    def list_shards(self, StreamName: str | None = None, **kw: Any) -> dict:
+        aws = self.aws
+        aws.list_shards_calls += 1
+        aws.check_credentials(self.credentials, "ListShards")
+        if aws.list_shards_error:
+            raise client_error(aws.list_shards_error, "ListShards")
+        return {"Shards": [json.loads(json.dumps(shard)) for shard in aws.shard_layout]}
+
     def put_records(self, StreamName: str, Records: list[dict]) -> dict:
         aws = self.aws
         aws.call_attempts += 1
-        aws.clock.advance(aws.call_latency)
+        attempt = aws.call_attempts
+        aws.clock.advance(aws.latency_of(attempt) if aws.latency_of else aws.call_latency)
         aws.check_credentials(self.credentials, "PutRecords")
         if aws.call_fault is not None:
-            fault = aws.call_fault(aws.call_attempts)
+            fault = aws.call_fault(attempt)
             if fault is not None:
                 raise fault
         if StreamName not in aws.streams:
@@ -303,21 +377,53 @@ class FakeKinesis:
             total += size
         if total > aws.max_request_bytes:
             raise client_error("InvalidArgumentException")
-        stream = aws.streams[StreamName]
+        response = self._store(aws.streams[StreamName], Records, attempt)
+        if aws.lost_answer is not None:
+            fault = aws.lost_answer(attempt)
+            if fault is not None:
+                raise fault
+        return response
+
+    def _store(self, stream: list[Written], entries: list[dict], attempt: int) -> dict:
+        aws = self.aws
         call_number = len(aws.put_calls)
-        aws.put_calls.append([entry["PartitionKey"] for entry in Records])
-        results = []
-        failed = 0
-        for entry in Records:
-            if aws.entry_failure_rate and aws.rng.random() < aws.entry_failure_rate:
-                failed += 1
-                aws.entry_failures += 1
+        aws.put_calls.append([entry["PartitionKey"] for entry in entries])
+        results: list[dict] = []
+        accepted: list[int] = []
+        for position, entry in enumerate(entries):
+            code = (
+                aws.entry_fault(attempt, position, entry["PartitionKey"])
+                if aws.entry_fault
+                else None
+            )
+            if (
+                code is None
+                and aws.entry_failure_rate
+                and aws.rng.random() < aws.entry_failure_rate
+            ):
                 code = aws.rng.choice(aws.entry_failure_codes)
+            if code:
+                aws.entry_failures += 1
                 results.append({"ErrorCode": code, "ErrorMessage": "injected"})
             else:
-                stream.append(Written(entry["PartitionKey"], bytes(entry["Data"]), call_number))
-                results.append({"SequenceNumber": str(len(stream)), "ShardId": "shardId-0"})
-        return {"FailedRecordCount": failed, "Records": results}
+                accepted.append(position)
+                results.append({})
+        order = list(reversed(accepted)) if attempt in aws.reversed_calls else accepted
+        for position in order:
+            entry = entries[position]
+            aws.sequence_counter += 1
+            shard = shard_for(aws.shard_layout, entry["PartitionKey"])
+            written = Written(
+                entry["PartitionKey"],
+                bytes(entry["Data"]),
+                call_number,
+                shard,
+                aws.clock.monotonic(),
+                aws.sequence_counter,
+            )
+            stream.append(written)
+            results[position] = {"SequenceNumber": str(written.sequence), "ShardId": shard}
+        return {"FailedRecordCount": len(entries) - len(accepted), "Records": results}
 
 
 class FakeDynamoDb:
@@ -328,13 +434,16 @@ class FakeDynamoDb:
 
     def update_item(self, **kw: Any) -> dict:
         aws = self.aws
-        if aws.ledger_error:
+        aws.clock.advance(aws.ledger_latency)
+        if aws.ledger_error and aws.ledger_error_times != 0:
+            aws.ledger_error_times -= 1
             raise client_error(aws.ledger_error, "UpdateItem", 500)
         names = kw.get("ExpressionAttributeNames", {})
         values = kw["ExpressionAttributeValues"]
         key = kw["Key"]["shard_key"]["S"]
         item = aws.ledger.get(key, {"shard_key": {"S": key}})
-        if not _condition_holds(kw["ConditionExpression"], item, names, values):
+        condition = kw.get("ConditionExpression")
+        if condition and not _condition_holds(condition, item, names, values):
             raise client_error("ConditionalCheckFailedException", "UpdateItem")
         item = dict(item)
         set_part, add_part = kw["UpdateExpression"].split(" ADD ")
@@ -347,6 +456,11 @@ class FakeDynamoDb:
             old = int(item.get(attribute, {"N": "0"})["N"])
             item[attribute] = {"N": str(old + int(values[value]["N"]))}
         aws.ledger[key] = item
+        if aws.ledger_answers_lost > 0:
+            aws.ledger_answers_lost -= 1
+            from botocore.exceptions import ReadTimeoutError
+
+            raise ReadTimeoutError(endpoint_url="https://dynamodb.invalid")
         return {}
 
 
@@ -358,23 +472,15 @@ def _condition_holds(expression: str, item: dict, names: dict, values: dict) -> 
             if names.get(match[1], match[1]) not in item:
                 return True
             continue
-        match = re.fullmatch(r"(\S+) < (\S+)", term)
+        match = re.fullmatch(r"(\S+) (<|<>) (\S+)", term)
         assert match, f"unsupported condition {term!r}"
         attribute = names.get(match[1], match[1])
-        if attribute in item and item[attribute]["S"] < values[match[2]]["S"]:
+        if attribute not in item:
+            continue
+        mine, theirs = item[attribute]["S"], values[match[3]]["S"]
+        if (mine < theirs) if match[2] == "<" else (mine != theirs):
             return True
     return False
-
-
-class FakeCloudWatch:
-    def __init__(self, aws: FakeAws) -> None:
-        self.aws = aws
-
-    def put_metric_data(self, Namespace: str, MetricData: list[dict]) -> dict:
-        if self.aws.metrics_error:
-            raise client_error(self.aws.metrics_error, "PutMetricData", 500)
-        self.aws.metric_calls.append({"Namespace": Namespace, "MetricData": MetricData})
-        return {}
 
 
 # ---------------------------------------------------------------- ESM simulation
@@ -429,16 +535,24 @@ class DeliveryReport:
     written: int
     distinct: int
     duplicates: int
+    inversions: int
 
 
 def check_delivery(
-    written: list[Written], records: list[SourceRecord], *, complete: bool = True
+    written: list[Written],
+    records: list[SourceRecord],
+    *,
+    complete: bool = True,
+    order: str = "first",
 ) -> DeliveryReport:
-    """Bytes and keys intact; per key, no record lands before all its predecessors.
+    """Bytes and keys intact; per key, the records in source order, and the inversions.
 
-    Every write of a record must come after at least one write of every
-    earlier record of the same key (a re-sent duplicate is fine, a gap is not).
-    With ``complete``, every source record must be in the target.
+    ``order="first"`` (strict mode): every write of a record comes after at least one write of
+    every earlier record of its key (a re-sent duplicate is fine, a gap is not).
+    ``order="last"`` (relaxed mode): the last copies of a key's records are in source order.
+    Inversions (both modes): copies written ahead of the last copy of an earlier record of
+    their key, counted from the target alone. With ``complete``, every source record must be
+    in the target.
     """
     by_payload = {r.data: r for r in records}
     rank: dict[int, int] = {}
@@ -446,27 +560,61 @@ def check_delivery(
     for r in records:
         rank[r.index] = per_key_count.get(r.partition_key, 0)
         per_key_count[r.partition_key] = rank[r.index] + 1
-    written_prefix: dict[str, int] = {}
+    copies_by_key: dict[str, list[int]] = {}  # key -> ranks, in target order
     seen: set[int] = set()
     for position, w in enumerate(written):
         source = by_payload.get(w.data)
         assert source is not None, f"target record {position} matches no source payload"
         assert w.partition_key == source.partition_key, "partition key changed"
-        r = rank[source.index]
-        prefix = written_prefix.get(w.partition_key, 0)
-        assert r <= prefix, (
-            f"order broken for {w.partition_key}: record #{source.index} (rank {r}) "
-            f"written while only {prefix} earlier records of the key were"
-        )
-        if r == prefix:
-            written_prefix[w.partition_key] = prefix + 1
+        copies_by_key.setdefault(w.partition_key, []).append(rank[source.index])
         seen.add(source.index)
+    inversions = 0
+    for key, ranks in copies_by_key.items():
+        if order == "first":
+            _check_first_copies(key, ranks)
+        else:
+            _check_last_copies(key, ranks)
+        inversions += count_inversions(ranks)
     if complete:
         missing = [r.index for r in records if r.index not in seen]
         assert not missing, f"{len(missing)} records lost, first {missing[:5]}"
     return DeliveryReport(
-        written=len(written), distinct=len(seen), duplicates=len(written) - len(seen)
+        written=len(written),
+        distinct=len(seen),
+        duplicates=len(written) - len(seen),
+        inversions=inversions,
     )
+
+
+def _check_first_copies(key: str, ranks: list[int]) -> None:
+    prefix = 0
+    for r in ranks:
+        assert r <= prefix, (
+            f"order broken for {key}: rank {r} written while only {prefix} earlier records of "
+            "the key were"
+        )
+        if r == prefix:
+            prefix += 1
+
+
+def _check_last_copies(key: str, ranks: list[int]) -> None:
+    last = {r: position for position, r in enumerate(ranks)}
+    in_target_order = sorted(last, key=last.__getitem__)
+    assert in_target_order == sorted(last), f"last copies of {key} out of order"
+
+
+def count_inversions(ranks: list[int]) -> int:
+    """Copies that lie before the last copy of a lower rank (right to left, O(n))."""
+    last = {r: position for position, r in enumerate(ranks)}
+    lowest_after = None  # the lowest rank whose last copy lies after the current position
+    inversions = 0
+    for position in range(len(ranks) - 1, -1, -1):
+        r = ranks[position]
+        if last[r] == position:
+            lowest_after = r if lowest_after is None else min(lowest_after, r)
+        elif lowest_after is not None and lowest_after < r:
+            inversions += 1
+    return inversions
 
 
 # ---------------------------------------------------------------- wiring
@@ -489,16 +637,23 @@ def make_config(**tunables: Any) -> Any:
     return ReplicatorConfig(**fields)
 
 
-def make_replicator(aws: FakeAws, *, seed: int = 3, **tunables: Any) -> tuple[Any, list[str]]:
+def make_replicator(
+    aws: FakeAws, *, seed: int = 3, rng: random.Random | None = None, **tunables: Any
+) -> tuple[Any, list[str]]:
     """A Replicator wired to ``aws``; returns it and the list its log lines go to."""
     from turnout.lambdas.replicator import Replicator
 
     logs: list[str] = []
+
+    def sink(line: str) -> None:
+        logs.append(line)
+        aws.log_lines.append(line)
+
     replicator = Replicator(
         make_config(**tunables),
         client_factory=aws.client_factory,
         clock=aws.clock,
-        rng=random.Random(seed),
-        log_sink=logs.append,
+        rng=rng or random.Random(seed),
+        log_sink=sink,
     )
     return replicator, logs

@@ -28,7 +28,7 @@ PLANTED = {
         "the engine knows no command line",
     ),
     "the_lambda_handler_imports_turnout": (
-        "lambdas/replicator.py",
+        "lambdas/replicator/invocation.py",
         "from turnout.errors import TurnoutError\n",
         "the Lambda handler is zipped alone",
     ),

@@ -180,3 +180,15 @@ def test_a_spec_without_a_monitoring_section_renders_the_default_alarms(project)
     assert old["consumer_iterator_age_threshold_ms"] == 300000
     assert old["replicator_throttles_threshold"] == 100
     assert (old["period_seconds"], old["evaluation_periods"]) == (60, 3)
+
+
+def test_each_streams_order_rule_reaches_both_environments_tfvars(project):
+    spec_path = project / "migration.yaml"
+    document = yaml.safe_load(spec_path.read_text())
+    document["streams"][1]["ordering"] = "relaxed"
+    spec_path.write_text(yaml.safe_dump(document, sort_keys=False))
+    relaxed_stream = document["streams"][1]["name"]
+    for rendered in render_environments(load_spec(spec_path), project):
+        streams = json.loads(rendered.content)["streams"]
+        assert streams[relaxed_stream]["ordering"] == "relaxed"
+        assert {s["ordering"] for k, s in streams.items() if k != relaxed_stream} == {"strict"}

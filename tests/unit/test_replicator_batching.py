@@ -1,4 +1,4 @@
-"""Replicator happy path: bytes, keys, packing and per-key order."""
+"""Replicator happy path: bytes, keys, packing, the near-prefix window and per-key order."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from turnout.lambdas.replicator import (
     BadEventError,
     ConfigurationError,
     ReplicatorConfig,
+    StreamRoute,
     parse_batch,
 )
 
@@ -51,24 +52,61 @@ def test_kpl_aggregated_record_passes_through_unchanged():
     assert [(w.partition_key, w.data) for w in aws.target()] == [("agg-key", aggregated)]
 
 
-def test_many_keys_pack_500_records_per_call_with_one_record_per_key():
+def test_records_of_distinct_keys_pack_500_per_call():
+    aws = FakeAws(FakeClock())
+    # unpaced (pacing spreads a shard's 1,000 records/s over small portions)
+    replicator, _ = make_replicator(
+        aws, shard_records_per_second=10**6, shard_bytes_per_second=10**9
+    )
+    records = make_shard(5000, keys=10**9, payload_bytes=100)  # every key distinct
+    outcome = replicator.process(make_event(records), FakeContext(aws.clock))
+
+    assert outcome.response()["batchItemFailures"] == []
+    assert [len(call) for call in aws.put_calls] == [500] * 10
+    check_delivery(aws.target(), records)
+
+
+def test_strict_calls_carry_one_record_per_key_from_the_oldest_pending_on():
     aws = FakeAws(FakeClock())
     replicator, _ = make_replicator(aws)
     records = make_shard(5000, keys=2000, payload_bytes=100)
     outcome = replicator.process(make_event(records), FakeContext(aws.clock))
 
     assert outcome.response()["batchItemFailures"] == []
-    sizes = [len(call) for call in aws.put_calls]
-    assert max(sizes) == 500
-    assert sum(sizes) / len(sizes) >= 450, sizes
-    for call in aws.put_calls:
-        assert len(call) == len(set(call)), "a call carried two records of one key"
+    index_of = {r.data: r.index for r in records}
+    by_call: dict[int, list[int]] = {}
+    for written in aws.target():
+        by_call.setdefault(written.call, []).append(index_of[written.data])
+    for keys, indices in zip(aws.put_calls, by_call.values(), strict=True):
+        assert len(keys) == len(set(keys)), "a call carried two records of one key"
+        assert indices == sorted(indices), "a call was not filled oldest record first"
+    check_delivery(aws.target(), records)
+
+
+def test_no_call_reaches_past_the_window_after_the_first_unwritten_record():
+    aws = FakeAws(FakeClock(), entry_failure_rate=0.3, seed=5)
+    replicator, _ = make_replicator(aws, prefix_window=200)
+    records = make_shard(3000, keys=1500, payload_bytes=50)
+    first_unwritten = []
+    original = replicator.writer._send
+
+    def send(run, call, taken):
+        first_unwritten.append(run.scheduler.prefix)
+        assert max(call) < run.scheduler.prefix + 200, "a record past the window was sent"
+        original(run, call, taken)
+
+    replicator.writer._send = send
+    outcome = replicator.process(make_event(records), FakeContext(aws.clock))
+    assert outcome.failure_index is None
+    assert len(first_unwritten) > 15  # the window really moved along
     check_delivery(aws.target(), records)
 
 
 def test_calls_stay_under_the_5_mib_request_limit():
     aws = FakeAws(FakeClock())
-    replicator, _ = make_replicator(aws)
+    # pacing (1 MiB/s per shard) would make these one-record calls; this test is about the
+    # request limit only
+    replicator, _ = make_replicator(aws, shard_bytes_per_second=10**6 * MIB)
     records = make_shard(40, keys=40, payload_bytes=900 * 1024)  # ~35 MiB in total
     outcome = replicator.process(make_event(records), FakeContext(aws.clock))
 
@@ -155,3 +193,25 @@ def test_target_stream_name_comes_from_the_stream_map():
     replicator.process(make_event(make_shard(10, 3)), FakeContext(aws.clock))
     assert len(aws.streams["renamed"]) == 10
     assert TARGET_STREAM not in aws.streams
+
+
+def test_the_stream_map_names_a_target_or_a_target_and_its_order():
+    env = {
+        "TURNOUT_DIRECTION": "new_to_old",
+        "TURNOUT_DIRECTION_PARAMETER": "/turnout/m/active-direction",
+        "TURNOUT_TARGET_ROLE_ARN": "arn:aws:iam::1:role/w",
+        "TURNOUT_EXTERNAL_ID": "x",
+        "TURNOUT_TARGET_REGION": "eu-west-1",
+        "TURNOUT_LEDGER_TABLE": "ledger",
+        "TURNOUT_STREAM_MAP": json.dumps(
+            {"a": "b", "c": {"target": "d", "ordering": "relaxed"}, "e": {"target": "f"}}
+        ),
+    }
+    config = ReplicatorConfig.from_environment(env)
+    assert config.route("a") == StreamRoute("b", "strict")
+    assert config.route("c") == StreamRoute("d", "relaxed")
+    assert config.route("e") == StreamRoute("f", "strict")
+    assert config.route("x") is None
+    for bad in ({"a": {"target": "b", "ordering": "loose"}}, {"a": {"name": "b"}}, {"a": ""}):
+        with pytest.raises(ConfigurationError, match=r"TURNOUT_STREAM_MAP\['a'\]"):
+            ReplicatorConfig.from_environment({**env, "TURNOUT_STREAM_MAP": json.dumps(bad)})

@@ -1,8 +1,9 @@
 """handler() end to end with real boto3 clients against moto's in-process mocks.
 
 Two accounts: the source (moto's default) and the target, reached through
-sts:AssumeRole as the writer role. Kinesis, SSM, DynamoDB and CloudWatch are
-moto's; this checks the real request shapes, not fault handling.
+sts:AssumeRole as the writer role. Kinesis (PutRecords, ListShards), SSM and
+DynamoDB are moto's; the metrics are the EMF line on stdout. This checks the
+real request shapes, not fault handling.
 """
 
 from __future__ import annotations
@@ -95,10 +96,12 @@ def test_handler_replicates_a_batch_through_the_writer_role(aws, capsys):
     )["Item"]
     assert ledger["last_sequence_number"]["S"] == records[-1].sequence_number
     assert ledger["record_count"]["N"] == "60"
-    metrics = boto3.client("cloudwatch").list_metrics(Namespace="Turnout/Replication")["Metrics"]
-    assert {"ReplicatedRecords", "ReplicationLagMs"} <= {m["MetricName"] for m in metrics}
+    assert boto3.client("cloudwatch").list_metrics()["Metrics"] == []  # no PutMetricData
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert lines[-1]["message"] == "batch_done"
+    emf = [line for line in lines if "_aws" in line]
+    assert len(emf) == 1 and emf[0]["ReplicatedRecords"] == 60
+    assert emf[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "Turnout/Replication"
     # the Replicator (clients, credentials) is kept for the next invocation
     kept = replicator_module._REPLICATOR
     replicator_module.handler(make_event(records[:1]), Context())

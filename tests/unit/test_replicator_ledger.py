@@ -64,7 +64,7 @@ def test_ledger_never_moves_backwards_when_an_older_batch_is_replayed():
 
 def test_ledger_covers_only_the_contiguous_written_prefix_and_counts_once_across_retries():
     aws = FakeAws(FakeClock(), call_latency=0.2, entry_failure_rate=0.05, seed=4)
-    replicator, _ = make_replicator(aws, safety_margin_ms=1000)
+    replicator, _ = make_replicator(aws)
     records = make_shard(3000, keys=20)
     seen_sequences = []
     original = replicator.process
@@ -79,7 +79,7 @@ def test_ledger_covers_only_the_contiguous_written_prefix_and_counts_once_across
         return outcome
 
     run = run_esm(
-        process, records, batch_size=1000, context_factory=lambda: FakeContext(aws.clock, 5000)
+        process, records, batch_size=1000, context_factory=lambda: FakeContext(aws.clock, 25_000)
     )
     assert any(o.stop_reason == "time" for o in run.outcomes)
     assert seen_sequences == sorted(seen_sequences)
@@ -153,3 +153,57 @@ def test_ledger_expressions_against_moto_dynamodb():
         assert row["last_sequence_number"] == "1000"
         assert row["record_count"] == "8" and row["byte_count"] == "80"
         assert row["direction"] == DIRECTION
+
+
+def test_a_transient_ledger_failure_is_retried_within_the_budget_instead_of_failing_the_batch():
+    aws = FakeAws(FakeClock(), ledger_error="ProvisionedThroughputExceededException")
+    aws.ledger_error_times = 2  # two UpdateItems fail, the third goes through
+    replicator, logs = make_replicator(aws)
+    records = make_shard(100, keys=10)
+    outcome = replicator.process(make_event(records), FakeContext(aws.clock))
+    assert outcome.ledger == "advanced" and outcome.failure_index is None
+    assert outcome.duplicates_resent == 0
+    assert sum("ledger_update_retry" in line for line in logs) == 2
+
+
+def test_duplicate_and_inversion_counts_add_up_even_when_the_watermark_stands_still():
+    aws = FakeAws(FakeClock())
+    # the first record of the batch fails in every call of the first invocation: the prefix
+    # never moves, yet the records after it were written (relaxed order)
+    aws.entry_fault = lambda attempt, position, key: (
+        "InternalFailure" if attempt <= 50 and position == 0 else None
+    )
+    relaxed = {SOURCE_STREAM: {"target": TARGET_STREAM, "ordering": "relaxed"}}
+    replicator, _ = make_replicator(aws, stream_map=relaxed)
+    records = make_shard(20, keys=20)
+    first = replicator.process(make_event(records), FakeContext(aws.clock, budget_ms=30_000))
+    assert first.written_prefix == 0 and first.duplicates_resent == first.written > 0
+    assert "last_sequence_number" not in aws.ledger[SHARD_KEY]  # nothing claimed as written
+    assert int(item(aws)["duplicate_count"]) == first.duplicates_resent
+
+    aws.entry_fault = None
+    second = replicator.process(make_event(records), FakeContext(aws.clock))
+    assert second.failure_index is None
+    report = check_delivery(aws.target(), records, order="last")
+    assert int(item(aws)["duplicate_count"]) == report.duplicates
+    assert int(item(aws)["inversion_count"]) == report.inversions
+    assert int(item(aws)["record_count"]) == 20
+
+
+def test_a_ledger_update_applied_but_unanswered_is_not_counted_twice_by_its_retry():
+    aws = FakeAws(FakeClock(), ledger_answers_lost=1)
+    # a key's run of six in one relaxed call; its third entry fails once: 3 duplicates
+    aws.entry_fault = lambda attempt, position, key: (
+        "InternalFailure" if (attempt, position) == (1, 2) else None
+    )
+    relaxed = {SOURCE_STREAM: {"target": TARGET_STREAM, "ordering": "relaxed"}}
+    replicator, logs = make_replicator(aws, stream_map=relaxed)
+    records = make_shard(6, keys=1)
+    outcome = replicator.process(make_event(records), FakeContext(aws.clock, request_id="req-7"))
+
+    assert outcome.ledger == "not_advanced"  # the retry found its own update already there
+    assert any("ledger_update_retry" in line for line in logs)
+    row = item(aws)
+    assert int(row["record_count"]) == 6
+    assert (int(row["duplicate_count"]), int(row["inversion_count"])) == (3, 3)
+    assert row["last_request_id"] == "req-7"

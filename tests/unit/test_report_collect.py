@@ -179,6 +179,8 @@ def test_lag_is_read_at_its_own_period_and_the_rest_per_minute():
     assert _periods(cloudwatch.calls[0]) == {
         "ReplicationLagMs": 10,
         "ReplicatedRecords": 60,
+        "DuplicatesResent": 60,
+        "Inversions": 60,
         "IncomingRecords": 60,
     }
     lag = next(item for item in series if item.id == "lag:clicks:new-to-old")
@@ -217,3 +219,16 @@ def test_minute_stamped_lag_read_at_10_s_is_per_minute_data():
     settled, period = settle_lag_resolution(series, 10)
     lag = next(item for item in settled if item.id == "lag:clicks:new-to-old")
     assert period == 60 and lag.period_seconds == 60 and len(lag.gaps()) == 1
+
+
+def test_the_counted_copies_are_read_per_stream_and_direction_as_sums():
+    spec = load_spec(REPO / "terraform" / "migration.yaml")
+    by_id = {query.series_id: query for query in metric_queries(spec)}
+    duplicates = by_id["duplicates:clicks:new-to-old"]
+    assert (duplicates.metric, duplicates.stat, duplicates.environment) == (
+        "DuplicatesResent",
+        "Sum",
+        "new",
+    )
+    assert dict(duplicates.dimensions) == {"Direction": "new_to_old", "Stream": "clicks"}
+    assert by_id["inversions:audit:old-to-new"].metric == "Inversions"

@@ -146,3 +146,27 @@ def test_png_time_axis_ticks_are_times_not_day_fractions():
     assert all(tick.second == 0 and tick.microsecond == 0 for tick in ticks)
     labels = [label.get_text() for label in axis.get_xticklabels()]
     assert len(set(labels)) == len(labels)  # no two ticks share a label
+
+
+def test_the_replicators_duplicates_and_inversions_are_shown_as_counted():
+    series = [
+        Series("duplicates:clicks:new-to-old", "duplicates", "d", "records", 60, _minutes(1, 2)),
+        Series("inversions:clicks:new-to-old", "inversions", "i", "records", 60, _minutes(1)),
+        Series("duplicates:clicks:old-to-new", "duplicates", "d", "records", 60),
+        Series("inversions:clicks:old-to-new", "inversions", "i", "records", 60),
+    ]
+    report = _report(series, orderings={"clicks": "relaxed"})
+    rows = {row["direction"]: row for row in report.counted()}
+    assert rows["new-to-old"] == {
+        "stream": "clicks",
+        "direction": "new-to-old",
+        "ordering": "relaxed",
+        "duplicates": 1.1 + 1.2,
+        "inversions": 1.1,
+    }
+    assert rows["old-to-new"]["duplicates"] is None  # no datapoint: unknown, never zero
+    html = render_html(report)
+    row = re.search(r'<tr data-counted="clicks:new-to-old">(.*?)</tr>', html).group(1)
+    assert "relaxed" in row and ">2<" in row and ">1<" in row
+    assert re.search(r'data-counted="clicks:old-to-new">.*?no data', html)
+    assert report.summary()["counted"] == report.counted()

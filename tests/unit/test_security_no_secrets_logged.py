@@ -24,7 +24,7 @@ FAULTS = {
     "entry_failures_and_retries": {"entry_failure_rate": 0.4, "seed": 5},
     "sts_denied": {"sts_error": "AccessDenied"},
     "ledger_unavailable": {"ledger_error": "ProvisionedThroughputExceededException"},
-    "metrics_rejected": {"metrics_error": "InternalServiceError"},
+    "target_shards_unreadable": {"list_shards_error": "AccessDeniedException"},
     "record_too_large": {"max_record_bytes": 64},
 }
 

@@ -98,6 +98,14 @@ MALFORMED = {
         mutated(_set(["streams", 2, "capacity"], {"mode": "on_demand", "shards": 4})),
         "streams[2].capacity.shards",
     ),
+    "unknown_ordering": (
+        mutated(_set(["streams", 1, "ordering"], "loose")),
+        "streams[1].ordering",
+    ),
+    "replicator_timeout_too_short_to_finish_a_call": (
+        mutated(_set(["replication", "timeout_seconds"], 20)),
+        "replication.timeout_seconds",
+    ),
     "unknown_capacity_mode": (
         mutated(_set(["streams", 0, "capacity"], {"mode": "serverless"})),
         "streams[0].capacity",

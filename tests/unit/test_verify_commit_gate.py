@@ -59,3 +59,44 @@ def test_the_gate_is_in_no_other_transition(spec):
 def test_bad_gate_arguments_are_refused_before_running(arguments):
     with pytest.raises(HookError, match="verify_replication_complete"):
         load_hook(REPO / "hooks", "verify_replication_complete", arguments)
+
+
+def test_the_gates_journal_copy_keeps_each_streams_order_rule_for_its_message():
+    import importlib.util
+
+    from turnout.verify.run import problems_text
+
+    path = REPO / "hooks" / "verify_replication_complete.py"
+    hook_spec = importlib.util.spec_from_file_location("gate_module", path)
+    module = importlib.util.module_from_spec(hook_spec)
+    hook_spec.loader.exec_module(module)
+    counts = {"missing": 0, "extra": 0, "duplicated": 4, "reordered": 1}
+    stream = {
+        "ordering": "relaxed",
+        "failing_kinds": ["missing", "extra", "reordered"],
+        "keys": 3,
+        "keys_with_problems": 1,
+        "records": {**counts, "inversions": 4},
+        "findings": [
+            {
+                "kind": "reordered",
+                "key": "k",
+                "stream_side": "old",
+                "shard": "s",
+                "sequence_number": "9",
+            }
+        ],
+    }
+    document = {
+        "passed": False,
+        "window": {},
+        "sample": {},
+        "totals": {},
+        "seconds": 1.0,
+        "records_per_second": 1.0,
+        "streams": {"clicks": stream},
+    }
+    data = module.compact(document)
+    assert data["streams"]["clicks"]["ordering"] == "relaxed"
+    text = problems_text(data)
+    assert "1 reordered" in text and "duplicated" not in text  # a relaxed stream's duplicates pass

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from turnout.verify.compare import Seen, compare_key, digest, out_of_order
+from turnout.verify.compare import Seen, compare_key, digest, failing_kinds, out_of_order
 
 
 def records(*payloads: str, shard: str = "shardId-000000000000", edge_from: int | None = None):
@@ -86,3 +86,32 @@ def test_out_of_order_removes_the_fewest_elements():
     assert out_of_order([1, 2, 3], ["a", "b", "c"]) == []
     assert out_of_order([3, 1, 2], ["a", "b", "c"]) == ["a"]
     assert len(out_of_order([5, 4, 3, 2, 1], list("abcde"))) == 4
+
+
+def test_a_relaxed_repair_passes_with_its_duplicates_and_inversions_counted():
+    # the replicator wrote a, then c and d ahead of a failed b, then b, c, d again in order
+    new, old = records("a", "b", "c", "d"), records("a", "c", "d", "b", "c", "d")
+    relaxed = compare_key("k", new, old, "relaxed", failing_kinds("relaxed"))
+    assert counts(relaxed) == {"duplicated": 2, "inversions": 2}
+    assert not relaxed.failed
+    # the same stream read as strict: b's first copy comes after c's and d's
+    strict = compare_key("k", new, old, "strict", failing_kinds("strict"))
+    assert strict.failed and strict.counts["reordered"] == 1
+
+
+def test_relaxed_last_copies_out_of_order_are_reordered():
+    result = compare_key(
+        "k", records("a", "b"), records("a", "b", "a"), "relaxed", failing_kinds("relaxed")
+    )
+    assert result.failed and result.counts["reordered"] == 1
+
+
+def test_a_strict_retry_writing_a_run_twice_counts_its_inversions():
+    result = compare_key("k", records("a", "b", "c"), records("a", "b", "c", "a", "b", "c"))
+    assert counts(result) == {"duplicated": 3, "inversions": 2}
+
+
+def test_allow_duplicates_or_relaxed_order_stop_duplicates_failing():
+    assert "duplicated" in failing_kinds("strict")
+    assert "duplicated" not in failing_kinds("strict", allow_duplicates=True)
+    assert failing_kinds("relaxed") == ("missing", "extra", "reordered")

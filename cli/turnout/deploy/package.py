@@ -1,7 +1,10 @@
 """Build the replicator's Lambda zip deterministically (no archive provider is available offline).
 
-The same source always gives the same bytes, so the zip's hash is stable and can be committed in
-the rendered tfvars: a pull request that changes the handler shows a new hash.
+The replicator is the package `turnout/lambdas/replicator/`, zipped as `replicator/*.py` at the
+root of the archive so that the handler string `replicator.handler` (modules/replicator) finds
+`handler` in `replicator/__init__.py`. Files go in sorted order with fixed timestamps and modes
+(no `__pycache__`), so the same source always gives the same bytes, the zip's hash is stable and
+can be committed in the rendered tfvars: a pull request that changes the handler shows a new hash.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ from pathlib import Path
 
 from turnout.errors import RenderError
 
-HANDLER_SOURCE = Path(__file__).parents[1] / "lambdas" / "replicator.py"
+HANDLER_SOURCE = Path(__file__).parents[1] / "lambdas" / "replicator"
+HANDLER_NAME = "replicator.handler"
 PACKAGE_RELATIVE_PATH = "build/replicator.zip"
 _FIXED_TIMESTAMP = (1980, 1, 1, 0, 0, 0)
 
@@ -44,16 +48,26 @@ class LambdaPackage:
         return target
 
 
-def build_replicator_package(source: Path = HANDLER_SOURCE) -> LambdaPackage:
-    if not source.is_file():
+def replicator_files(source: Path = HANDLER_SOURCE) -> dict[str, bytes]:
+    """Archive name -> content of the replicator's code: `replicator/<module>.py` for the
+    package, or `replicator.py` for a single-file handler (tests build those)."""
+    if source.is_file():
+        return {"replicator.py": source.read_bytes()}
+    modules = sorted(source.glob("*.py")) if source.is_dir() else []
+    if not any(module.name == "__init__.py" for module in modules):
         raise RenderError(
             f"{source}: the replicator's handler is missing, so its Lambda package cannot be "
-            f"built; reinstall turnout or restore the file from the repository."
+            f"built; reinstall turnout or restore the directory from the repository."
         )
+    return {f"replicator/{module.name}": module.read_bytes() for module in modules}
+
+
+def build_replicator_package(source: Path = HANDLER_SOURCE) -> LambdaPackage:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        entry = zipfile.ZipInfo("replicator.py", date_time=_FIXED_TIMESTAMP)
-        entry.external_attr = 0o644 << 16
-        entry.compress_type = zipfile.ZIP_DEFLATED
-        archive.writestr(entry, source.read_bytes())
+        for name, content in sorted(replicator_files(source).items()):
+            entry = zipfile.ZipInfo(name, date_time=_FIXED_TIMESTAMP)
+            entry.external_attr = 0o644 << 16
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(entry, content)
     return LambdaPackage(PACKAGE_RELATIVE_PATH, buffer.getvalue())

@@ -1,13 +1,13 @@
 """Read one migration's journal and metrics into a `CutoverReport` (reads only, changes nothing).
 
 Where each series lives:
-- replication lag and replicated records: the replicator's own metrics (namespace
-  `Turnout/Replication`, dimensions `Direction` and `Stream` = the source stream's name), put by
-  the replicator of direction `<env>_to_<peer>` in `<env>`'s account, once per invocation. The
-  lag is read at a sub-minute period while CloudWatch holds one (turnout.report.window): that
-  gives sub-minute detail when the replicator publishes it at high resolution
-  (StorageResolution 1); at standard resolution CloudWatch holds it per minute only, and the
-  report says so;
+- replication lag, replicated records, and the duplicates and inversions the replicator counted:
+  its own metrics (namespace `Turnout/Replication`, dimensions `Direction` and `Stream` = the
+  source stream's name), from the embedded-metric-format line the replicator of direction
+  `<env>_to_<peer>` logs in `<env>`'s account once per invocation. The lag is read at a
+  sub-minute period while CloudWatch holds one (turnout.report.window): that gives sub-minute
+  detail when the lag is stored at high resolution (StorageResolution 1 in the EMF line); at
+  standard resolution CloudWatch holds it per minute only, and the report says so;
 - incoming records per stream: AWS's basic stream metric `AWS/Kinesis IncomingRecords`
   (dimension `StreamName`), 60 s resolution, in each environment's account.
 """
@@ -50,6 +50,11 @@ class MetricQuery:
     scale: Callable[[float, int], float]  # (value, period) -> the drawn value
 
 
+# The copies the replicator counted (docs/replicator.md, "Duplicates and inversions"): summed
+# per period, shown as totals over the window.
+COUNTED = (("duplicates", "DuplicatesResent"), ("inversions", "Inversions"))
+
+
 def metric_queries(spec: MigrationSpec) -> list[MetricQuery]:
     queries: list[MetricQuery] = []
     for stream in spec.streams:
@@ -57,6 +62,21 @@ def metric_queries(spec: MigrationSpec) -> list[MetricQuery]:
             source = direction.split("_to_")[0]
             dimensions = (("Direction", direction), ("Stream", stream.name_in(source)))
             arrow = direction.replace("_", "-")
+            for kind, metric in COUNTED:
+                queries.append(
+                    MetricQuery(
+                        f"{kind}:{stream.name}:{arrow}",
+                        kind,
+                        f"{stream.name} {arrow.replace('-to-', ' → ')} {kind}",
+                        source,
+                        REPLICATION_METRIC_NAMESPACE,
+                        metric,
+                        dimensions,
+                        "Sum",
+                        "records",
+                        lambda value, period: value,
+                    )
+                )
             queries.append(
                 MetricQuery(
                     f"lag:{stream.name}:{arrow}",
@@ -233,6 +253,7 @@ def collect_report(
     lag_period = min(choose_lag_period(start, end, now), period)
     report = CutoverReport(
         migration=spec.migration,
+        orderings={stream.name: stream.ordering for stream in spec.streams},
         window_start=start,
         window_end=end,
         generated_at=now,

@@ -93,6 +93,7 @@ def render_html(report: CutoverReport) -> str:
         report.totals("replicated"),
     )
     parts += streams_section(report)
+    parts += _counted_section(report)
     parts += (
         ["<h2>Step durations</h2>", steps_svg(report)]
         if report.steps
@@ -194,6 +195,30 @@ def _gaps_note(series: Series) -> str:
         f'<p class="gaps" data-gaps-of="{_text(series.id)}">{_text(series.label)}: no data '
         f"between {_text(spans + more)} (the line is broken there).</p>"
     )
+
+
+def _counted_section(report: CutoverReport) -> list[str]:
+    def cell(value: float | None) -> str:
+        return "no data" if value is None else f"{value:,.0f}"
+
+    rows = "".join(
+        f'<tr data-counted="{_text(row["stream"])}:{_text(row["direction"])}">'
+        f"<td>{_text(row['stream'])}</td><td>{_text(row['direction'])}</td>"
+        f"<td>{_text(row['ordering'])}</td>"
+        f'<td class="num">{_text(cell(row.get("duplicates")))}</td>'
+        f'<td class="num">{_text(cell(row.get("inversions")))}</td></tr>'
+        for row in report.counted()
+    )
+    return [
+        "<h2>Duplicates and inversions, as the replicator counted them</h2>",
+        '<p class="meta">Sums over the window of DuplicatesResent and Inversions (the '
+        "replicator's metrics). A relaxed stream keeps the last copy of every record in order: "
+        "its duplicates and inversions are part of its contract; on a strict stream they come "
+        'from retries only. "no data": the replicator of that direction did not run.</p>',
+        '<table class="counted"><thead><tr><th>stream</th><th>direction</th><th>order</th>'
+        "<th>duplicates</th><th>inversions</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table>",
+    ]
 
 
 def _journal_section(report: CutoverReport) -> list[str]:

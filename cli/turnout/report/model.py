@@ -81,6 +81,7 @@ class CutoverReport:
     # The period the replicator's lag was read at (finer than `period_seconds` while CloudWatch
     # holds high-resolution data); None: the same as `period_seconds`.
     lag_period_seconds: int | None = None
+    orderings: dict[str, str] = field(default_factory=dict)  # logical stream -> strict|relaxed
     # Things the reader must know (metrics that could not be read, ...): plain sentences.
     notes: list[str] = field(default_factory=list)
 
@@ -95,6 +96,25 @@ class CutoverReport:
         """Per direction (lag: the highest of any stream; replicated: the sum) or per
         environment (rate: the sum), period by period."""
         return totals(self.series, kind)
+
+    def counted(self) -> list[dict]:
+        """Per stream and direction: the duplicates and inversions the replicator counted over
+        the window (None: no datapoint at all, i.e. unknown, not zero)."""
+        rows: dict[tuple[str, str], dict] = {}
+        for series in self.series:
+            if series.kind not in ("duplicates", "inversions"):
+                continue
+            _, stream, direction = series.id.split(":", 2)
+            row = rows.setdefault(
+                (stream, direction),
+                {
+                    "stream": stream,
+                    "direction": direction,
+                    "ordering": self.orderings.get(stream, "strict"),
+                },
+            )
+            row[series.kind] = sum(v for _, v in series.points) if series.points else None
+        return [rows[key] for key in sorted(rows)]
 
     def summary(self) -> dict:
         """The numbers drawn, for `--json`."""
@@ -147,6 +167,7 @@ class CutoverReport:
                 }
                 for peak in worst_lag(self.series)
             ],
+            "counted": self.counted(),
             "journal_entries": len(self.journal),
             "notes": list(self.notes),
         }

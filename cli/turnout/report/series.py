@@ -4,7 +4,8 @@ A period without a datapoint is missing data (a gap), never a zero. Series ids a
 name what they measure:
 
 - `lag:<stream>:<direction>` and `replicated:<stream>:<direction>` (direction `old-to-new` or
-  `new-to-old`): the replicator's metrics of one logical stream;
+  `new-to-old`), `duplicates:<stream>:<direction>` and `inversions:<stream>:<direction>`: the
+  replicator's metrics of one logical stream;
 - `rate:<environment>:<stream>`: AWS/Kinesis IncomingRecords of one stream in one environment;
 - `lag-max:<direction>`, `replicated-total:<direction>`, `rate-total:<environment>`: the totals
   over every stream (turnout.report.aggregate).
@@ -27,7 +28,7 @@ class Series:
     """One metric over time, e.g. the replication lag of one stream in one direction."""
 
     id: str
-    kind: str  # lag | rate | replicated | lag-max | rate-total | replicated-total
+    kind: str  # lag | rate | replicated | duplicates | inversions | lag-max | rate-total | replicated-total
     label: str
     unit: str  # what `points` values are in: "s" (lag) or "records/s"
     period_seconds: int
@@ -39,13 +40,14 @@ class Series:
         _, _, rest = self.id.partition(":")
         if self.kind == "rate":
             return rest.partition(":")[2]
-        if self.kind in ("lag", "replicated"):
+        if self.kind in ("lag", "replicated", "duplicates", "inversions"):
             return rest.rpartition(":")[0]
         return ""
 
     @property
     def scope(self) -> str:
-        """The direction (lag, replicated) or environment (rate) the series belongs to."""
+        """The direction (lag, replicated, duplicates, inversions) or environment (rate) the
+        series belongs to."""
         _, _, rest = self.id.partition(":")
         if self.kind == "rate":
             return rest.partition(":")[0]

@@ -90,6 +90,10 @@ class Stream(Strict):
     capacity: Annotated[ProvisionedCapacity | OnDemandCapacity, Field(discriminator="mode")]
     retention_hours: Annotated[int, Field(ge=24, le=8760)] = 24
     encryption: str = "customer_managed"
+    # How the replicator keeps this stream's per-key order (docs/replicator.md, "Ordering"):
+    # strict (first copies in source order) or relaxed (last copies in source order; for
+    # idempotent, last-write-wins consumers; a hot key moves at the shard's write limit).
+    ordering: Literal["strict", "relaxed"] = "strict"
 
     @field_validator("encryption")
     @classmethod
@@ -182,7 +186,9 @@ class Replication(Strict):
     starting_position: Literal["TRIM_HORIZON", "LATEST", "AT_TIMESTAMP"] = "TRIM_HORIZON"
     starting_position_timestamp: datetime | None = None
     reserved_concurrency: Annotated[int, Field(ge=1, le=1000)] = 10
-    timeout_seconds: Annotated[int, Field(ge=10, le=900)] = 120
+    # At least 30: the replicator starts no step it cannot finish, and a cold invocation needs
+    # about 25 s of worst cases for one guarded PutRecords call and its ledger update.
+    timeout_seconds: Annotated[int, Field(ge=30, le=900)] = 120
     memory_mb: Annotated[int, Field(ge=128, le=10240)] = 256
     enhanced_fanout: bool = False
     log_retention_days: Literal[

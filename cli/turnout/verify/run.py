@@ -26,7 +26,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from turnout.errors import TurnoutError
-from turnout.verify.compare import NOTED_KINDS, PROBLEM_KINDS, compare_key
+from turnout.verify.compare import NOTED_KINDS, PROBLEM_KINDS, compare_key, failing_kinds
 from turnout.verify.read import (
     EFO_NOT_AVAILABLE,
     KeySample,
@@ -218,6 +218,8 @@ def verify(
             stream.name_in("old"),
             reads[(stream.name, "new")],
             reads[(stream.name, "old")],
+            ordering=getattr(stream, "ordering", "strict"),
+            allow_duplicates=options.allow_duplicates,
         )
         for stream in spec.streams
     }
@@ -264,12 +266,13 @@ def _document(
         for shard_reads in reads.values()
         for read in shard_reads
     )
-    failing = [
-        kind for kind in PROBLEM_KINDS if not (kind == "duplicated" and options.allow_duplicates)
-    ]
+    failed = any(
+        entry["records"][kind] for entry in streams.values() for kind in entry["failing_kinds"]
+    )
     return {
-        "passed": not any(totals[kind] for kind in failing),
-        "failing_kinds": failing,
+        "passed": not failed,
+        # of strict streams; a relaxed stream's own list is in streams.<name>.failing_kinds
+        "failing_kinds": list(failing_kinds("strict", options.allow_duplicates)),
         "window": window.as_dict(options.grace_seconds),
         "sample": {"fraction": options.sample, "sampled": options.sample < 1},
         "reader": {
@@ -289,8 +292,16 @@ def _document(
 
 
 def compare_stream(
-    new_name: str, old_name: str, new_reads: list[ShardRead], old_reads: list[ShardRead]
+    new_name: str,
+    old_name: str,
+    new_reads: list[ShardRead],
+    old_reads: list[ShardRead],
+    *,
+    ordering: str = "strict",
+    allow_duplicates: bool = False,
 ) -> dict:
+    """Per key comparison of one stream; `ordering` is the stream's order rule (spec)."""
+    failing = failing_kinds(ordering, allow_duplicates)
     new_keys = records_by_key(new_reads)
     old_keys = records_by_key(old_reads)
     counts = dict.fromkeys(("new", "old", "matched", *PROBLEM_KINDS, *NOTED_KINDS), 0)
@@ -300,14 +311,16 @@ def compare_stream(
     per_key: dict[str, dict] = {}
     keys_with_problems = 0
     for key in sorted(new_keys.keys() | old_keys.keys()):
-        comparison = compare_key(key, new_keys.get(key, []), old_keys.get(key, []))
+        comparison = compare_key(
+            key, new_keys.get(key, []), old_keys.get(key, []), ordering, failing
+        )
         counts["new"] += comparison.new
         counts["old"] += comparison.old
         counts["matched"] += comparison.matched
         for kind, count in comparison.counts.items():
             counts[kind] += count
         for finding in comparison.findings:
-            if finding["kind"] in PROBLEM_KINDS:
+            if finding["kind"] in failing:
                 where = (finding["stream_side"], finding["shard"])
                 shard_problems[where] = shard_problems.get(where, 0) + 1
         if comparison.failed:
@@ -315,7 +328,7 @@ def compare_stream(
             if len(per_key) < PROBLEMS_LISTED:
                 per_key[key] = comparison.as_dict()
         for finding in comparison.findings:
-            listed = findings if finding["kind"] in PROBLEM_KINDS else noted
+            listed = findings if finding["kind"] in failing else noted
             if len(listed) < PROBLEMS_LISTED:
                 listed.append(finding)
 
@@ -332,6 +345,8 @@ def compare_stream(
         }
 
     return {
+        "ordering": ordering,
+        "failing_kinds": list(failing),
         "new": side(new_name, "new", new_reads),
         "old": side(old_name, "old", old_reads),
         "keys": len(new_keys.keys() | old_keys.keys()),
@@ -351,14 +366,15 @@ def problems_text(document: dict) -> str:
     parts = []
     for name, stream in document["streams"].items():
         counts = stream["records"]
-        found = [f"{counts[kind]} {kind}" for kind in PROBLEM_KINDS if counts[kind]]
+        failing = stream.get("failing_kinds", PROBLEM_KINDS)
+        found = [f"{counts[kind]} {kind}" for kind in failing if counts[kind]]
         if not found:
             continue
         examples = "; ".join(
             f"{finding['kind']} key {finding['key']!r} at {finding['stream_side']} "
             f"{finding['shard']}#{finding['sequence_number']}"
             for finding in stream["findings"]
-            if finding["kind"] in PROBLEM_KINDS
+            if finding["kind"] in failing
         )
         parts.append(f"{name}: {', '.join(found)} (e.g. {_shorten(examples)})")
     return "; ".join(parts)
@@ -389,10 +405,16 @@ def report_text(document: dict) -> str:
     for name, stream in document["streams"].items():
         counts = stream["records"]
         lines.append(
-            f"  {name} ({stream['new']['name']} -> {stream['old']['name']}): "
+            f"  {name} ({stream['new']['name']} -> {stream['old']['name']}, "
+            f"{stream['ordering']} order): "
             f"{stream['keys']:,} keys, {stream['keys_with_problems']:,} with problems; "
             + ", ".join(f"{counts[kind]:,} {kind}" for kind in (*PROBLEM_KINDS, *NOTED_KINDS))
         )
+        if stream["ordering"] == "relaxed":
+            lines.append(
+                "    relaxed order: last copies compared; duplicates and inversions are counted, "
+                "not failures"
+            )
         for side in ("new", "old"):
             for shard_id, shard in stream[side]["shards"].items():
                 lines.append(

@@ -30,6 +30,7 @@ from turnout.sandbox.emulator.profile import FAST, FidelityProfile
 
 from .checkpoints import CheckpointStore
 from .config import MappingConfig
+from .emf import EmfLogMetrics
 from .functions import CodeCache, FunctionConfig, FunctionHost
 from .log import log_event
 from .metrics import LambdaMetricsPublisher
@@ -102,6 +103,13 @@ class LocalLambdaRuntime:
         self.store = CheckpointStore(self.state_dir)
         # AWS/Lambda Invocations, Errors, IteratorAge, as the Lambda service publishes them.
         self.metrics = LambdaMetricsPublisher(
+            lambda account, region: self.client("cloudwatch", account, region),
+            interval=metrics_interval,
+        )
+        # CloudWatch Logs' part: EMF lines in the functions' logs become metrics (emf.py).
+        self.emf = EmfLogMetrics(
+            self.state_dir / "function-logs",
+            self.state_dir / "emf-positions.json",
             lambda account, region: self.client("cloudwatch", account, region),
             interval=metrics_interval,
         )
@@ -358,6 +366,7 @@ class LocalLambdaRuntime:
             self._thread = threading.Thread(target=self._loop, daemon=True, name="lambda-runtime")
             self._thread.start()
             self.metrics.start()
+            self.emf.start()
             log_event(
                 "runtime_started",
                 endpoint=self.endpoint_url,
@@ -412,6 +421,7 @@ class LocalLambdaRuntime:
             self._thread = None
         self._runners.clear()
         self.metrics.stop()
+        self.emf.stop()
         log_event("runtime_stopped", **self.stats, metrics_sent=self.metrics.sent)
 
     def __enter__(self) -> LocalLambdaRuntime:

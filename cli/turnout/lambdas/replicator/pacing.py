@@ -1,0 +1,283 @@
+"""Pacing per target shard: never more than a shard's write limits in any one-second window.
+
+Kinesis maps a partition key to a shard by the MD5 of the key read as a 128-bit integer, which
+falls in exactly one open shard's hash key range
+(https://docs.aws.amazon.com/kinesis/latest/APIReference/API_PutRecords.html). A shard accepts
+1,000 records and 1 MiB per second
+(https://docs.aws.amazon.com/streams/latest/dev/service-sizes-and-limits.html); AWS does not say
+over which window it measures, so the pacer takes the strictest reading: in *any* one-second
+window. Each call's entries are charged to their shards when the call is answered (the latest
+moment they can have arrived; to the shard the answer names, else the one the map predicts),
+and a call only takes a record while its shard's charges of the last second leave room for it.
+
+The window alone would let a shard take its whole second at once and then block it for a
+second; with the near-prefix schedule a blocked shard holds the first unwritten record, and so
+every other shard. So each shard also has a token bucket at the same rates, only a little deeper
+than one cycle of calls lasts (the recent average time from one call to the next, 5-200 ms):
+records go out in a steady flow of one cycle's worth per call, and the window, which still
+guarantees the limit, hardly ever has to stop it. A record
+larger than the bucket goes when the bucket is full (and the window has room), leaving a debt.
+
+The ranges come from ListShards on the target stream through the writer role (1,000
+transactions per second per stream, https://docs.aws.amazon.com/kinesis/latest/APIReference/API_ListShards.html),
+cached per stream for ``shard_map_max_age_seconds`` and read again at once when an answer shows
+a record in a shard the map did not predict (a resharding).
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+from collections import deque
+from typing import Any
+
+from .infra import JsonLogger
+
+WINDOW_SECONDS = 1.0
+MIN_BURST_SECONDS, MAX_BURST_SECONDS = 0.005, 0.2  # how deep a bucket may be, in seconds
+CYCLE_MARGIN = 1.5  # a bucket holds a little more than one cycle of calls
+UNPACED = -1  # the shard index of every record while the stream's shards are unknown
+_KEY_CACHE_LIMIT = 100_000
+
+
+def hash_key(partition_key: str) -> int:
+    return int.from_bytes(hashlib.md5(partition_key.encode("utf-8")).digest(), "big")
+
+
+class ShardMap:
+    """The open shards of one target stream, by starting hash key."""
+
+    def __init__(self, shards: list[dict[str, Any]], fetched_at: float) -> None:
+        open_shards = sorted(
+            (int(shard["HashKeyRange"]["StartingHashKey"]), shard["ShardId"])
+            for shard in shards
+            if "EndingSequenceNumber" not in (shard.get("SequenceNumberRange") or {})
+        )
+        self.starts = [start for start, _ in open_shards]
+        self.ids = [shard_id for _, shard_id in open_shards]
+        self.fetched_at = fetched_at
+        self._by_key: dict[str, int] = {}
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def shard_of(self, partition_key: str) -> int:
+        index = self._by_key.get(partition_key)
+        if index is None:
+            if len(self._by_key) >= _KEY_CACHE_LIMIT:
+                self._by_key.clear()
+            index = max(0, bisect.bisect_right(self.starts, hash_key(partition_key)) - 1)
+            self._by_key[partition_key] = index
+        return index
+
+
+class ShardWindow:
+    """What one shard was sent in the last second: (answered at, records, bytes) per call; and
+    its token bucket (records and bytes at the shard's rates)."""
+
+    __slots__ = (
+        "byte_tokens",
+        "byte_total",
+        "charges",
+        "record_tokens",
+        "record_total",
+        "refilled",
+    )
+
+    def __init__(self) -> None:
+        self.charges: deque[tuple[float, int, int]] = deque()
+        self.record_total = 0
+        self.byte_total = 0
+        self.record_tokens = 0.0
+        self.byte_tokens = 0.0
+        self.refilled: float | None = None  # None: a fresh bucket, full at its first refill
+
+    def forget_before(self, moment: float) -> None:
+        charges = self.charges
+        while charges and charges[0][0] <= moment:
+            _, records, size = charges.popleft()
+            self.record_total -= records
+            self.byte_total -= size
+
+    def charge(self, moment: float, records: int, size: int) -> None:
+        self.charges.append((moment, records, size))
+        self.record_total += records
+        self.byte_total += size
+
+    def frees_at(self) -> float | None:
+        return self.charges[0][0] + WINDOW_SECONDS if self.charges else None
+
+
+class Allowance:
+    """Room per shard for the next call; the scheduler takes from it record by record.
+
+    A record of ``size`` bytes may go to a shard with a record left when it fits the bucket's
+    bytes (or the bucket is full: one larger record, a debt) and the window's bytes (or the
+    window is empty: one record of any size). Taking a record ends both exceptions.
+    (schedule.CallScheduler.take applies this rule inline: it runs once per record.)"""
+
+    __slots__ = ("bucket", "full", "idle", "records", "start", "window")
+
+    def __init__(self, shards: int) -> None:
+        self.records = [0] * shards
+        self.bucket = [0.0] * shards
+        self.window = [0.0] * shards
+        self.full = [False] * shards
+        self.idle = [False] * shards
+        self.start: tuple[list[int], list[float]] = ([], [])
+
+    def seal(self) -> None:
+        """Remember the room before the scheduler takes from it."""
+        self.start = (list(self.records), list(self.bucket))
+
+    def taken(self) -> dict[int, list]:
+        """Shard index -> [records, bytes] the scheduler took."""
+        records, bucket = self.start
+        return {
+            shard: [records[shard] - left, bucket[shard] - self.bucket[shard]]
+            for shard, left in enumerate(self.records)
+            if left != records[shard]
+        }
+
+
+class ShardPacer:
+    """Shard maps, one-second windows and token buckets per target stream; kept across
+    invocations."""
+
+    def __init__(
+        self,
+        records_per_second: int,
+        bytes_per_second: int,
+        max_age: float,
+        clock: Any,
+        logger: JsonLogger,
+    ) -> None:
+        self.records_per_second = records_per_second
+        self.bytes_per_second = bytes_per_second
+        self.max_age = max_age
+        self.cycle_seconds = 0.05  # the recent time from one call to the next
+        self._last_took: float | None = None
+        self._clock = clock
+        self._log = logger
+        self._maps: dict[str, ShardMap] = {}
+        self._windows: dict[str, dict[str, ShardWindow]] = {}
+        self.refreshes = 0
+
+    def shard_map(self, stream: str, kinesis: Any) -> ShardMap | None:
+        """The stream's shard map, read again when stale; None when ListShards fails (the
+        records then go unpaced, and the map is asked for again at the next batch)."""
+        current = self._maps.get(stream)
+        now = self._clock.monotonic()
+        if current is not None and now - current.fetched_at < self.max_age:
+            return current
+        try:
+            shards = self._list_shards(stream, kinesis)
+        except Exception as exc:  # pacing is an optimisation: never fail the batch for it
+            self._log.warning(
+                "shard_map_unavailable",
+                stream=stream,
+                error=type(exc).__name__,
+                action="records go unpaced until the map can be read",
+            )
+            self._maps.pop(stream, None)
+            return None
+        fresh = ShardMap(shards, now)
+        self._maps[stream] = fresh
+        self.refreshes += 1
+        return fresh if len(fresh) else None
+
+    def invalidate(self, stream: str) -> None:
+        self._maps.pop(stream, None)
+
+    def _window(self, stream: str, shard_id: str) -> ShardWindow:
+        windows = self._windows.setdefault(stream, {})
+        window = windows.get(shard_id)
+        if window is None:
+            window = windows[shard_id] = ShardWindow()
+        return window
+
+    def _depth(self) -> tuple[float, float]:
+        seconds = self.cycle_seconds * CYCLE_MARGIN
+        seconds = min(MAX_BURST_SECONDS, max(MIN_BURST_SECONDS, seconds))
+        return self.records_per_second * seconds, self.bytes_per_second * seconds
+
+    def _refill(self, window: ShardWindow, now: float) -> tuple[float, float]:
+        deep_records, deep_bytes = self._depth()
+        if window.refilled is None:
+            window.record_tokens, window.byte_tokens = deep_records, deep_bytes
+        else:
+            elapsed = now - window.refilled
+            window.record_tokens = min(
+                deep_records, window.record_tokens + elapsed * self.records_per_second
+            )
+            window.byte_tokens = min(
+                deep_bytes, window.byte_tokens + elapsed * self.bytes_per_second
+            )
+        window.refilled = now
+        return deep_records, deep_bytes
+
+    def allowance(self, stream: str, shard_map: ShardMap | None) -> Allowance | None:
+        """Room per shard for the next call: what both the window and the bucket allow."""
+        if shard_map is None:
+            return None
+        now = self._clock.monotonic()
+        allowance = Allowance(len(shard_map))
+        for index, shard_id in enumerate(shard_map.ids):
+            window = self._window(stream, shard_id)
+            window.forget_before(now - WINDOW_SECONDS)
+            _, deep_bytes = self._refill(window, now)
+            allowance.records[index] = int(
+                min(self.records_per_second - window.record_total, window.record_tokens)
+            )
+            allowance.bucket[index] = window.byte_tokens
+            allowance.window[index] = self.bytes_per_second - window.byte_total
+            allowance.full[index] = window.byte_tokens >= deep_bytes
+            allowance.idle[index] = not window.charges
+        allowance.seal()
+        return allowance
+
+    def took(self, stream: str, shard_map: ShardMap, per_shard: dict[int, list[int]]) -> None:
+        """A call is about to go: take its records and bytes from the shards' buckets, and
+        learn how long a cycle of calls lasts (the time since the previous call went)."""
+        now = self._clock.monotonic()
+        if self._last_took is not None and now - self._last_took < MAX_BURST_SECONDS:
+            self.cycle_seconds += 0.2 * (now - self._last_took - self.cycle_seconds)
+        self._last_took = now
+        for index, (records, size) in per_shard.items():
+            window = self._window(stream, shard_map.ids[index])
+            window.record_tokens -= records
+            window.byte_tokens -= size
+
+    def charge(self, stream: str, per_shard: dict[str, list[int]]) -> None:
+        """Charge one answered (or failed) call: shard id -> [records, bytes]."""
+        now = self._clock.monotonic()
+        for shard_id, (records, size) in per_shard.items():
+            self._window(stream, shard_id).charge(now, records, size)
+
+    def seconds_until_room(self, stream: str, shard_map: ShardMap, shard: int, size: int) -> float:
+        """How long until the shard has room for one record of ``size`` bytes."""
+        window = self._window(stream, shard_map.ids[shard])
+        now = self._clock.monotonic()
+        _, deep_bytes = self._depth()
+        waits = [
+            max(0.0, 1.0 - window.record_tokens) / self.records_per_second,
+            max(0.0, min(size, deep_bytes) - window.byte_tokens) / self.bytes_per_second,
+        ]
+        full = window.record_total >= self.records_per_second or (
+            window.byte_total + size > self.bytes_per_second
+        )
+        frees_at = window.frees_at()
+        if full and frees_at is not None:
+            waits.append(frees_at - now)
+        return max(0.0, *waits)
+
+    def _list_shards(self, stream: str, kinesis: Any) -> list[dict[str, Any]]:
+        shards: list[dict[str, Any]] = []
+        arguments: dict[str, Any] = {"StreamName": stream}
+        while True:
+            page = kinesis.list_shards(**arguments)
+            shards.extend(page.get("Shards") or [])
+            token = page.get("NextToken")
+            if not token:
+                return shards
+            arguments = {"NextToken": token}
