@@ -4,8 +4,12 @@ terraform {
 
   required_providers {
     aws = {
-      source  = "hashicorp/aws"
-      version = ">= 5.0, < 6.0"
+      source = "hashicorp/aws"
+      # 5.70.0 is the first release with every argument the modules use: it added `tags` to
+      # aws_lambda_event_source_mapping (provider CHANGELOG 5.70.0, #39535). < 6.0: a major
+      # release changes schemas (6.0 deprecates `data.aws_region.name`, which modules/replicator
+      # reads); move to it deliberately, with a reviewed plan.
+      version = ">= 5.70, < 6.0"
     }
   }
 
