@@ -73,11 +73,22 @@ _USAGE_ERRORS = (
 _EXITS = (typer.Exit,)
 
 
+# Flags whose form changed: a usage error naming one says what it takes now.
+_CHANGED_FLAGS = {
+    "--allow-destroy": (
+        "--allow-destroy now takes the address of each resource the plan may destroy or replace "
+        "(as a refused plan lists it), e.g. --allow-destroy "
+        "'module.stream[\"orders\"].aws_kinesis_stream.this'; repeat it for several."
+    ),
+}
+
+
 def _usage_paragraph(problem: Exception) -> str:
     """A bad flag or argument as one line, naming the command whose --help explains it."""
     message = " ".join(problem.format_message().replace("Value error, ", "").split())
     if not message.endswith((".", "?", "!")):
         message += "."
+    message += "".join(f" {hint}" for flag, hint in _CHANGED_FLAGS.items() if flag in message)
     context = getattr(problem, "ctx", None)
     command = context.command_path if context is not None else "turnout"
     return f"{message} See `{command} --help` for the valid options and an example."

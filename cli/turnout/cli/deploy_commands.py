@@ -68,11 +68,18 @@ def validate(spec: SpecOption = None) -> None:
 def plan(
     env: Annotated[EnvName, typer.Option("--env", help="Which environment to plan.")],
     allow_destroy: Annotated[
-        bool,
+        list[str] | None,
         typer.Option(
-            "--allow-destroy", help="Accept a plan that destroys or replaces a stream or table."
+            "--allow-destroy",
+            metavar="ADDRESS",
+            help=(
+                "Accept that the plan destroys or replaces this resource (its address as a "
+                "refused plan lists it); repeat for several. Without it, a plan that destroys or "
+                "replaces a stream, table, event source mapping, KMS key, fan-out consumer or "
+                "state bucket is refused."
+            ),
         ),
-    ] = False,
+    ] = None,
     markdown: Annotated[
         bool, typer.Option("--markdown", help="Print the summary as Markdown (for a PR comment).")
     ] = False,
@@ -83,9 +90,11 @@ def plan(
     """Render, init and plan one environment to a saved plan, and summarise it.
 
     Example: turnout plan --env new
+    (a plan that replaces a protected resource is refused; to accept one:
+    turnout plan --env new --allow-destroy 'module.stream["orders"].aws_kinesis_stream.this')
     """
     project = Project.locate(spec)
-    result = deploy.plan(project, env.value, allow_destroy, endpoint_url, stream_output=False)
+    result = deploy.plan(project, env.value, allow_destroy or (), endpoint_url, stream_output=False)
     if as_json:
         print_json({**result.summary.as_dict(), "plan": str(result.plan_path)})
         return

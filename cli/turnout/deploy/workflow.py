@@ -9,11 +9,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
 from turnout.deploy.package import PACKAGE_RELATIVE_PATH, LambdaPackage, build_replicator_package
-from turnout.deploy.plan_summary import PlanSummary, refuse_destruction, summarise_plan
+from turnout.deploy.plan_summary import (
+    PlanSummary,
+    check_allowed_addresses,
+    refuse_destruction,
+    summarise_plan,
+)
 from turnout.deploy.render import RenderedFile, render_environments, tfvars_path
 from turnout.deploy.terraform import TerraformRunner, terraform_settings
 from turnout.errors import TerraformError
@@ -53,15 +59,17 @@ def write_rendered(files: list[RenderedFile]) -> list[RenderedFile]:
 def plan(
     project: Project,
     environment: str,
-    allow_destroy: bool = False,
+    allow_destroy: Collection[str] = (),
     aws_endpoint_url: str | None = None,
     stream_output: bool = False,
     var_file: Path | None = None,
     package: LambdaPackage | None = None,
 ) -> PlanResult:
-    """Render, init and plan one environment to a saved plan; refuse destruction of data.
+    """Render, init and plan one environment to a saved plan; refuse a plan that destroys or
+    replaces a protected resource whose address `allow_destroy` does not name.
 
     `package` is the replicator zip the caller built for its run (built here when None)."""
+    check_allowed_addresses(allow_destroy)
     package = package or build_replicator_package()
     changed = False
     if var_file is None:
@@ -125,13 +133,12 @@ def plan_and_apply(
     environment: str,
     aws_endpoint_url: str | None = None,
     var_file: Path | None = None,
-    allow_destroy: bool = False,
     package: LambdaPackage | None = None,
 ) -> PlanSummary:
-    """For automation that has already reviewed its inputs (the sandbox, the cutover engine)."""
-    result = plan(
-        project, environment, allow_destroy, aws_endpoint_url, var_file=var_file, package=package
-    )
+    """For automation that has already reviewed its inputs (the sandbox, the cutover engine).
+    It never allows destruction: a plan that destroys or replaces a protected resource is
+    refused, whatever the caller."""
+    result = plan(project, environment, (), aws_endpoint_url, var_file=var_file, package=package)
     if result.summary.has_changes:
         apply(project, environment, aws_endpoint_url)
     return result.summary
