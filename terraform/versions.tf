@@ -1,6 +1,8 @@
 terraform {
-  # 1.9: variable validations that refer to other variables (environment vs peer).
-  required_version = ">= 1.9"
+  # 1.10: the S3 backend's lock file (`use_lockfile`; generally available in 1.11, when the
+  # DynamoDB lock table was deprecated). 1.9 was needed already: variable validations that refer
+  # to other variables (environment vs peer).
+  required_version = ">= 1.10"
 
   required_providers {
     aws = {
@@ -13,7 +15,10 @@ terraform {
     }
   }
 
-  # Local state, one per workspace (old / new). turnout passes
-  # -backend-config=workspace_dir=... ; teams replace this with a remote backend.
-  backend "local" {}
+  # Remote state, one object per environment. A partial configuration: turnout passes the
+  # bucket, the key (<key_prefix>/<env>.tfstate), the region, encryption, the S3 lock file
+  # (use_lockfile) and the role that reaches the state in a -backend-config file
+  # (turnout.deploy.backend). Local state is an explicit spec choice for experiments, run from a
+  # mirror of this root in the work directory (docs/state.md).
+  backend "s3" {}
 }

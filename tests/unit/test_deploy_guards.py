@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from turnout import deploy
+from turnout.deploy.backend import Backend
 from turnout.deploy.terraform import TerraformRunner, TerraformSettings
 from turnout.deploy.workflow import inputs_fingerprint
 from turnout.errors import TerraformError
@@ -62,7 +63,10 @@ def test_a_missing_terraform_binary_is_a_clear_error(tmp_path):
 
 def test_a_missing_provider_mirror_is_a_clear_error(tmp_path):
     settings = TerraformSettings(
-        root_dir=tmp_path, work_dir=tmp_path, provider_mirror=tmp_path / "no-mirror"
+        root_dir=tmp_path,
+        work_dir=tmp_path,
+        provider_mirror=tmp_path / "no-mirror",
+        backend=Backend("s3", "old", {"bucket": "b", "key": "k", "region": "eu-west-1"}),
     )
     runner = TerraformRunner(settings, "old")
     with pytest.raises(TerraformError, match=r"provider mirror .*no-mirror is not a directory"):

@@ -1,6 +1,6 @@
 """The `turnout` command line. It stays thin: parse, call one function, print the result.
 
-Commands live in one module per concern (`deploy_commands`, `cutover_commands`,
+Commands live in one module per concern (`deploy_commands`, `state_commands`, `cutover_commands`,
 `inspect_commands`, `sandbox_commands`), all registered on `turnout.cli.app.app`.
 """
 
@@ -17,7 +17,13 @@ from turnout.cli.app import app
 from turnout.errors import TurnoutError
 
 # Imported in this order, so `turnout --help` lists the commands in the order they are used.
-COMMAND_MODULES = ("deploy_commands", "cutover_commands", "sandbox_commands", "inspect_commands")
+COMMAND_MODULES = (
+    "deploy_commands",
+    "state_commands",
+    "cutover_commands",
+    "sandbox_commands",
+    "inspect_commands",
+)
 for _module in COMMAND_MODULES:
     importlib.import_module(f"turnout.cli.{_module}")
 

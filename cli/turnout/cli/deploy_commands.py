@@ -83,6 +83,17 @@ def plan(
     markdown: Annotated[
         bool, typer.Option("--markdown", help="Print the summary as Markdown (for a PR comment).")
     ] = False,
+    read_only: Annotated[
+        bool,
+        typer.Option(
+            "--read-only",
+            help=(
+                "Plan for review with read-only credentials (a CI role): use the credentials at "
+                "hand as they are (no deploy or state role is assumed; they must act in the "
+                "environment's account) and take no state lock. Such a plan cannot be applied."
+            ),
+        ),
+    ] = False,
     endpoint_url: EndpointOption = None,
     spec: SpecOption = None,
     as_json: JsonOption = False,
@@ -102,7 +113,10 @@ def plan(
         typer.echo("note: the rendered tfvars were stale and have been re-rendered; commit them.")
     typer.echo(result.summary.markdown() if markdown else result.summary.text())
     typer.echo(f"saved plan: {result.plan_path} (Markdown summary: {result.markdown_path})")
-    typer.echo(f"apply it with: turnout apply --env {env.value}")
+    if read_only:
+        typer.echo("a --read-only plan is for review; it cannot be applied.")
+    else:
+        typer.echo(f"apply it with: turnout apply --env {env.value}")
 
 
 @app.command()
@@ -116,5 +130,6 @@ def apply(
     Example: turnout apply --env new
     """
     project = Project.locate(spec)
-    deploy.apply(project, env.value, endpoint_url, stream_output=True)
+    for note in deploy.apply(project, env.value, endpoint_url, stream_output=True):
+        typer.echo(f"note: {note}", err=True)
     typer.echo(f"applied the reviewed plan of the {env.value} environment.")

@@ -40,6 +40,7 @@ class PlanSummary:
     counts: dict[str, Counter] = field(default_factory=dict)
     destructive: list[Destructive] = field(default_factory=list)
     output_changes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # e.g. a dead run's state lock removed
 
     @property
     def totals(self) -> Counter:
@@ -66,6 +67,7 @@ class PlanSummary:
                 for d in self.destructive
             ],
             "output_changes": self.output_changes,
+            "notes": self.notes,
         }
 
     def text(self) -> str:
@@ -76,9 +78,15 @@ class PlanSummary:
             f"{totals['destroy']} to destroy"
             + (f", {totals['move']} to move." if totals["move"] else ".")
         )
+        notes = [f"  note: {note}" for note in self.notes]
         if not self.has_changes:
-            return f"Plan for {self.environment}: no changes. The live system matches the reviewed vars."
-        rows = [head]
+            return "\n".join(
+                [
+                    f"Plan for {self.environment}: no changes. The live system matches the reviewed vars.",
+                    *notes,
+                ]
+            )
+        rows = [head, *notes]
         for kind, counts in sorted(self.counts.items()):
             parts = ", ".join(f"{counts[name]} {name}" for name in ACTIONS if counts[name])
             rows.append(f"  {kind}: {parts}")

@@ -52,6 +52,13 @@ normal HTTP API with three changes, all made before the first request:
    write; ``GET`` returns them with their counters (:mod:`turnout.sandbox.chaos.api_faults`).
    ``Code.Location`` names the host the client called, so clients behind a proxy fetch code
    through it.
+13. **Lambda ``GetAccountSettings``** (moto lacks it) is answered from moto's Lambda backend
+   (:mod:`turnout.sandbox.emulator.lambda_account`); **S3 conditional writes are atomic** and a
+   bucket-policy statement applies only when its condition holds
+   (:mod:`turnout.sandbox.emulator.s3_fidelity`; Terraform's state backend relies on both).
+12. **Sessions that end** (off by default): ``--session-seconds N`` caps AssumeRole sessions at N
+   seconds and refuses requests signed with an expired one, as AWS does
+   (:mod:`turnout.sandbox.emulator.session_expiry`).
 10. **``AWS/Kinesis`` ``IncomingRecords``/``IncomingBytes`` per minute, like AWS.** moto puts
    one CloudWatch datum per PutRecord(s) call, synchronously, into a list that every
    GetMetricData scans. :class:`KinesisMetricsAggregator` counts the calls in memory per
@@ -74,6 +81,12 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote
+
+from turnout.sandbox.emulator.lambda_account import AnswerAccountSettings
+from turnout.sandbox.emulator.s3_fidelity import (
+    atomic_conditional_puts,
+    conditioned_statements_need_their_condition,
+)
 
 CONTROL_PREFIX = "/_turnout/"
 
@@ -778,6 +791,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--access-log", action="store_true", help="log every request (noisy; off by default)"
     )
+    parser.add_argument(
+        "--session-seconds",
+        type=int,
+        default=None,
+        help="end AssumeRole sessions after this many seconds, as AWS does (off by default)",
+    )
     args = parser.parse_args(argv)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         parser.error("the emulator binds loopback only")
@@ -807,10 +826,17 @@ def main(argv: list[str] | None = None) -> int:
     constant_time_kinesis_shards()
     list_moto_modules_once()
     fast_put_records_response()
+    atomic_conditional_puts()
+    conditioned_statements_need_their_condition()
     kinesis_metrics = KinesisMetricsAggregator()
     aggregate_kinesis_metrics(kinesis_metrics)
     kinesis_metrics.start()
-    app = ControlApp(DomainDispatcherApplication(create_backend_app))
+    app: Any = ControlApp(AnswerAccountSettings(DomainDispatcherApplication(create_backend_app)))
+    if args.session_seconds:
+        from turnout.sandbox.emulator.session_expiry import RefuseExpiredSessions, limit_sessions
+
+        limit_sessions(args.session_seconds)
+        app = RefuseExpiredSessions(app)
     server = make_server(
         args.host,
         args.port,
