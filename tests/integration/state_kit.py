@@ -4,6 +4,7 @@ configuration (modules linked) with a spec of the test's own, driven through the
 from __future__ import annotations
 
 import copy
+import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -45,8 +46,6 @@ def run_cli(args: list[str], work: Path, monkeypatch, capsys) -> tuple[int, str,
 def tfstate_files_with_resources(directory: Path) -> list[Path]:
     """Files under `directory` that hold Terraform state (a `resources` list), not merely the
     backend configuration Terraform keeps in its data dir (.terraform/terraform.tfstate)."""
-    import json
-
     found = []
     for path in directory.rglob("*.tfstate*"):
         try:

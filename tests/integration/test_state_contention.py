@@ -100,6 +100,15 @@ def test_a_second_run_is_refused_naming_the_holder_and_a_dead_runs_lock_is_clear
     assert len(state["resources"]) > 10
     assert tfstate_files_with_resources(tmp_path) == []  # no state under any work dir
 
+    # A review plan (the pull request's, read-only) reads the same state: no changes, no lock.
+    review = ["plan", "--env", "old", "--spec", str(spec), "--endpoint-url", url, "--read-only"]
+    code, out, error = run_cli(review, tmp_path / "bob", monkeypatch, capsys)
+    assert code == 0, error
+    assert "Plan for old: no changes." in out and "cannot be applied" in out
+    apply_review = ["apply", "--env", "old", "--spec", str(spec), "--endpoint-url", url]
+    code, _, error = run_cli(apply_review, tmp_path / "bob", monkeypatch, capsys)
+    assert code == 2 and "was made with --read-only" in error
+
     # A run killed mid-apply (its whole process group, as a crash would) leaves its lock ...
     deploy.plan(alice, "new", (), url)
     killed = subprocess.Popen(

@@ -191,9 +191,10 @@ class AwsAccess:
 
     def _source(self, environment: str) -> boto3.Session:
         """The credentials roles are assumed from: the profile, the default chain, or on an
-        emulator (without a profile) its base keys, as any client there has."""
+        emulator (without a profile) its base keys, as any client there has. A read-only run
+        (no roles assumed) uses the credentials at hand, not the spec's profile."""
         place = getattr(self.spec.environments, environment)
-        if place.profile is not None:
+        if place.profile is not None and self.assume_roles:
             return source_session(place.profile, place.region)
         if self.emulator is not None:
             return session_with(Credentials(*BASE_CREDENTIALS), place.region)

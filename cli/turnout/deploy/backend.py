@@ -108,16 +108,16 @@ def state_role(
     spec: MigrationSpec, environment: str, endpoint_url: str | None, read_only: bool
 ) -> str | None:
     """The role Terraform's backend assumes: the spec's state role, else the environment's
-    deploy role (on an emulator, its deployer role); none for a read-only plan, which reads the
-    state with the credentials at hand."""
-    if read_only:
-        return None
-    if spec.state is not None and spec.state.role_arn:
-        return spec.state.role_arn
+    deploy role; none for a read-only plan, which reads the state with the credentials at hand.
+    On an emulator, the role through which it acts in the environment's account takes the place
+    of credentials it does not have (no role, no profile, or a read-only plan)."""
     place = getattr(spec.environments, environment)
-    if place.deploy_role_arn:
-        return place.deploy_role_arn
-    if endpoint_url is not None and not place.profile:
+    if not read_only:
+        if spec.state is not None and spec.state.role_arn:
+            return spec.state.role_arn
+        if place.deploy_role_arn:
+            return place.deploy_role_arn
+    if endpoint_url is not None and (read_only or not place.profile):
         return emulator_deployer_role_arn(place.account_id)
     return None
 

@@ -55,7 +55,7 @@ def prepare_terraform(
         aws.endpoint_url,
         stream_output,
         backend=backend,
-        profile=place.profile,
+        profile=None if read_only else place.profile,
         read_only=read_only,
     )
 
