@@ -16,7 +16,9 @@ files, modules and build, plus one `backend_override.tf` declaring `backend "loc
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -153,20 +155,33 @@ LOCAL_OVERRIDE = (
 def local_root(root_dir: Path, work_dir: Path) -> Path:
     """A mirror of the root configuration whose backend is local: links to the root's files
     and to the modules/ and build/ beside it (relative paths resolve as in the root), plus
-    `backend_override.tf`. Rebuilt on every call, so it follows the root's files."""
+    `backend_override.tf`. Brought up to date on every call without touching what is already
+    right, so runs of both environments may call it side by side."""
     mirror = work_dir / "local-root"
     root = mirror / root_dir.name
     root.mkdir(parents=True, exist_ok=True)
+    wanted = {
+        source.name: source
+        for source in root_dir.iterdir()
+        if source.is_file() and (source.suffix == ".tf" or source.name == ".terraform.lock.hcl")
+    }
     for entry in root.iterdir():
-        if entry.is_symlink() or entry.name == "backend_override.tf":
-            entry.unlink()
-    for source in sorted(root_dir.iterdir()):
-        if source.is_file() and (source.suffix == ".tf" or source.name == ".terraform.lock.hcl"):
-            (root / source.name).symlink_to(source)
-    for sibling in ("modules", "build"):
-        link = mirror / sibling
-        if link.is_symlink():
-            link.unlink()
-        link.symlink_to(root_dir.parent / sibling, target_is_directory=True)
-    (root / "backend_override.tf").write_text(LOCAL_OVERRIDE)
+        if entry.is_symlink() and wanted.get(entry.name) != Path(os.readlink(entry)):
+            entry.unlink(missing_ok=True)
+    links = [(root / name, source) for name, source in wanted.items()]
+    links += [(mirror / sibling, root_dir.parent / sibling) for sibling in ("modules", "build")]
+    for link, target in links:
+        _link(link, target)
+    override = root / "backend_override.tf"
+    if not override.is_file() or override.read_text() != LOCAL_OVERRIDE:
+        override.write_text(LOCAL_OVERRIDE)
     return root
+
+
+def _link(link: Path, target: Path) -> None:
+    if link.is_symlink() and Path(os.readlink(link)) == target:
+        return
+    if link.is_symlink():
+        link.unlink(missing_ok=True)
+    with contextlib.suppress(FileExistsError):  # made by a run beside this one just now
+        link.symlink_to(target)
