@@ -25,7 +25,7 @@ from turnout.project import Project
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(2400)]
 
 # Accounts of their own in the session's emulator: this test applies real resources.
-OLD, NEW = "555555555555", "666666666666"
+OLD, NEW = "717171717171", "727272727272"
 BUCKET = "turnout-state-contended"
 KEY = "turnout/clickstream/{env}.tfstate"
 
