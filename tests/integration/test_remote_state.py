@@ -239,3 +239,39 @@ def test_of_simultaneous_lock_writes_exactly_one_wins(emulator):
     for thread in threads:
         thread.join(timeout=60)
     assert sorted(outcomes) == ["PreconditionFailed"] * 15 + ["won"]
+
+
+def test_a_lock_held_on_another_host_is_refused_and_only_its_own_id_unlocks_it(
+    emulator, tmp_path, monkeypatch, capsys, terraform_ready
+):
+    bucket, lock_id = "turnout-state-foreign-lock", "0b9c6f3e-7f0e-4c5a-9d5e-2a1b3c4d5e6f"
+    spec = scratch_project(tmp_path / "p", state(bucket))
+    url = emulator.endpoint_url
+    work = tmp_path / "work"
+    bootstrap = ["state", "bootstrap", "--spec", str(spec), "--endpoint-url", url]
+    assert run_cli(bootstrap, work, monkeypatch, capsys)[0] == 0
+    key = "turnout/clickstream/old.tfstate"
+    held = {
+        "ID": lock_id,
+        "Operation": "OperationTypeApply",
+        "Info": "",
+        "Who": "carol@build-7",
+        "Version": "1.11.4",
+        "Created": "2026-11-30T06:00:00.000000Z",
+        "Path": f"{bucket}/{key}",
+    }
+    s3(emulator).put_object(Bucket=bucket, Key=f"{key}.tflock", Body=json.dumps(held))
+    plan = ["plan", "--env", "old", "--spec", str(spec), "--endpoint-url", url]
+    code, _, error = run_cli(plan, work, monkeypatch, capsys)
+    assert code == 2
+    assert "carol@build-7 has held it since 2026-11-30 06:00:00" in error
+    assert f"for an apply (lock id {lock_id}" in error and "turnout changed nothing" in error
+    unlock = ["state", "unlock", "--env", "old", "--spec", str(spec), "--endpoint-url", url]
+    code, _, error = run_cli([*unlock, "not-that-lock"], work, monkeypatch, capsys)
+    assert code == 2 and f"locked with id {lock_id}" in error and "Nothing was removed" in error
+    assert s3(emulator).get_object(Bucket=bucket, Key=f"{key}.tflock")  # still there
+    code, out, error = run_cli([*unlock, lock_id], work, monkeypatch, capsys)
+    assert code == 0, error
+    assert "held by carol@build-7" in out
+    with pytest.raises(ClientError):
+        s3(emulator).get_object(Bucket=bucket, Key=f"{key}.tflock")
