@@ -105,7 +105,7 @@ def plan(
     turnout plan --env new --allow-destroy 'module.stream["orders"].aws_kinesis_stream.this')
     """
     project = Project.locate(spec)
-    result = deploy.plan(project, env.value, allow_destroy or (), endpoint_url, stream_output=False)
+    result = deploy.plan(project, env.value, allow_destroy or (), endpoint_url, read_only=read_only)
     if as_json:
         print_json({**result.summary.as_dict(), "plan": str(result.plan_path)})
         return
