@@ -51,6 +51,25 @@ def test_apply_is_refused_when_the_tfvars_changed_after_the_plan(project):
     assert (plans / "new.tfplan").read_bytes() == b"reviewed plan"
 
 
+def test_a_read_only_review_plan_can_never_be_applied(project):
+    plans = project.work_dir / "plans"
+    plans.mkdir(parents=True)
+    var_file = project.terraform_dir / "new.tfvars.json"
+    (plans / "new.tfplan").write_bytes(b"review plan")
+    (plans / "new.inputs.json").write_text(
+        json.dumps(
+            {
+                "inputs": inputs_fingerprint(project, var_file),
+                "var_file": str(var_file),
+                "read_only": True,
+            }
+        )
+    )
+    with pytest.raises(TerraformError, match=r"made with --read-only .* Nothing was applied"):
+        deploy.apply(project, "new")
+    assert (plans / "new.tfplan").read_bytes() == b"review plan"
+
+
 def test_a_missing_terraform_binary_is_a_clear_error(tmp_path):
     settings = TerraformSettings(
         root_dir=tmp_path, work_dir=tmp_path, binary="terraform-that-is-not-installed"
