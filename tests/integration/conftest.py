@@ -26,7 +26,7 @@ DEFAULT_MIRROR = Path("/opt/tf-plugins")
 def terraform_ready() -> None:
     if shutil.which(os.environ.get("TURNOUT_TERRAFORM_BIN", "terraform")) is None:
         pytest.fail(
-            "terraform is not on PATH: the integration tests need it (install Terraform >= 1.5)"
+            "terraform is not on PATH: the integration tests need it (install Terraform >= 1.10)"
         )
     if not os.environ.get("TURNOUT_PROVIDER_MIRROR") and DEFAULT_MIRROR.is_dir():
         os.environ["TURNOUT_PROVIDER_MIRROR"] = str(DEFAULT_MIRROR)

@@ -171,7 +171,7 @@ class TerraformRunner:
         except json.JSONDecodeError as problem:
             raise TerraformError(
                 f"terraform show -json printed something that is not JSON ({problem.msg}); "
-                f"check that {self.binary} is Terraform 1.5 or newer."
+                f"check that {self.binary} is Terraform 1.10 or newer."
             ) from None
 
     def apply(self, plan_path: Path | None = None) -> None:
@@ -355,7 +355,7 @@ def _resolve_binary(binary: str) -> str:
     found = shutil.which(binary)
     if not found:
         raise TerraformError(
-            f"the terraform binary '{binary}' was not found on PATH. Install Terraform 1.5 or "
+            f"the terraform binary '{binary}' was not found on PATH. Install Terraform 1.10 or "
             f"newer (https://developer.hashicorp.com/terraform/install), or point "
             f"TURNOUT_TERRAFORM_BIN / --terraform-bin at it."
         )
