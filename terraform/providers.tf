@@ -5,8 +5,9 @@ locals {
   # On the emulator, assuming a role in <account_id> is how moto is told which
   # account to act in (it maps assumed-role credentials to the role's account
   # and does not need the role to exist). Real AWS: the spec's deploy role, if any.
+  # A review plan with read-only credentials (turnout plan --read-only) assumes no deploy role.
   provider_role_arn = (
-    var.environment.deploy_role_arn != null ? var.environment.deploy_role_arn :
+    var.environment.deploy_role_arn != null && var.assume_deploy_role ? var.environment.deploy_role_arn :
     local.emulator ? "arn:aws:iam::${var.environment.account_id}:role/turnout-emulator-deployer" :
     null
   )

@@ -172,7 +172,7 @@ variable "replication" {
     bisect_batch_on_function_error     = bool
     starting_position                  = string
     starting_position_timestamp        = optional(string)
-    reserved_concurrency               = number
+    reserved_concurrency               = optional(number)
     timeout_seconds                    = number
     memory_mb                          = number
     enhanced_fanout                    = bool
@@ -233,8 +233,8 @@ variable "replication" {
   }
 
   validation {
-    condition     = var.replication.reserved_concurrency >= 1 && var.replication.timeout_seconds >= 1 && var.replication.timeout_seconds <= 900 && var.replication.memory_mb >= 128 && var.replication.memory_mb <= 10240
-    error_message = "replication.reserved_concurrency must be >= 1, timeout_seconds 1..900 and memory_mb 128..10240."
+    condition     = (var.replication.reserved_concurrency == null || try(var.replication.reserved_concurrency >= 1, false)) && var.replication.timeout_seconds >= 1 && var.replication.timeout_seconds <= 900 && var.replication.memory_mb >= 128 && var.replication.memory_mb <= 10240
+    error_message = "replication.reserved_concurrency must be null (no reservation) or >= 1, timeout_seconds 1..900 and memory_mb 128..10240."
   }
 
   validation {
@@ -326,4 +326,11 @@ variable "imports" {
     condition     = alltrue([for k, _ in var.imports : contains(keys(var.streams), k)])
     error_message = "Every key of imports must be a logical stream name declared in streams."
   }
+}
+
+variable "assume_deploy_role" {
+  description = "Whether the provider assumes environment.deploy_role_arn. false only for a review plan made with read-only credentials (turnout plan --read-only), which acts with the credentials at hand and is never applied."
+  type        = bool
+  default     = true
+  nullable    = false
 }

@@ -195,13 +195,13 @@ variable "enhanced_fanout" {
 }
 
 variable "reserved_concurrency" {
-  description = "Reserved concurrent executions of the function (>= 1; it needs one per shard and parallelization factor to keep up)."
+  description = "Reserved concurrent executions of the function: null (the default) reserves none, so it shares the account's unreserved pool; when set, at least one per shard and parallelization factor of its streams, or it falls behind."
   type        = number
-  default     = 10
+  default     = null
 
   validation {
-    condition     = var.reserved_concurrency >= 1 && floor(var.reserved_concurrency) == var.reserved_concurrency
-    error_message = "reserved_concurrency must be a whole number >= 1."
+    condition     = var.reserved_concurrency == null || try(var.reserved_concurrency >= 1 && floor(var.reserved_concurrency) == var.reserved_concurrency, false)
+    error_message = "reserved_concurrency must be null or a whole number >= 1."
   }
 }
 

@@ -4,7 +4,7 @@ terraform {
   required_providers {
     aws = {
       source  = "hashicorp/aws"
-      version = ">= 5.0"
+      version = ">= 5.70" # aws_lambda_event_source_mapping.tags (CHANGELOG 5.70.0)
     }
   }
 }

@@ -28,9 +28,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from turnout.aws.access import AwsAccess
 from turnout.aws.mappings import settle_mapping
 from turnout.deploy.package import HANDLER_NAME, build_replicator_package, replicator_files
 from turnout.deploy.render import render_environments
+from turnout.deploy.state_bootstrap import bootstrap_state_bucket
 from turnout.sandbox.emulator.launcher import Emulator
 from turnout.sandbox.lambda_runtime import LocalLambdaRuntime
 from turnout.spec.loader import load_spec
@@ -68,6 +70,10 @@ class Deployment:
         """Render both environments at ``phase`` and plan+apply them in parallel."""
         vars_dir = self.work_dir / "tfvars" / phase
         vars_dir.mkdir(parents=True, exist_ok=True)
+        # The state bucket (the spec names none: on the emulator, the default one).
+        bootstrap_state_bucket(
+            self.spec, AwsAccess.for_emulator(self.spec, self.emulator), progress=lambda _: None
+        )
         build_replicator_package().write(REPO)
         rendered = render_environments(
             self.spec, REPO / "terraform", phase=phase, output_dir=vars_dir

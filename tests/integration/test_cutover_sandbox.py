@@ -13,6 +13,7 @@ step also proves invariant 6: a plan of both environments right after it shows n
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -20,6 +21,7 @@ import time
 from pathlib import Path
 
 import pytest
+from state_kit import tfstate_files_with_resources
 
 from turnout.engine.state import now_iso
 from turnout.engine.steps import transition
@@ -33,6 +35,7 @@ from turnout.sandbox.chaos.cutover_runs import (
 )
 from turnout.sandbox.pipeline.report import assert_nothing_lost, format_report
 from turnout.spec.loader import load_spec
+from turnout.spec.names import state_bucket, state_key
 from turnout.targets import build_engine
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(2400)]
@@ -135,6 +138,18 @@ def drive_with_a_kill_at_every_step(
 
 
 PATH_END = {"rollback-path": "rolled-back", "commit-path": "committed"}
+
+
+def test_the_sandboxs_states_are_objects_in_the_emulators_s3_and_none_is_on_disk(sandboxes):
+    project, sandbox = sandboxes.get("rollback-path")
+    spec = sandbox.spec()
+    s3 = sandbox.require_emulator().client("s3", spec.environments.old.account_id)
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket=state_bucket(spec))["Contents"]}
+    assert {state_key(spec, "old"), state_key(spec, "new")} <= keys
+    for environment in ("old", "new"):
+        body = s3.get_object(Bucket=state_bucket(spec), Key=state_key(spec, environment))["Body"]
+        assert len(json.loads(body.read())["resources"]) > 10
+    assert tfstate_files_with_resources(project.work_dir) == []
 
 
 @pytest.mark.parametrize(

@@ -224,6 +224,10 @@ def test_render_then_plan_of_the_old_environment_imports_the_streams_and_changes
     }
     assert "imports" not in new_vars
 
+    # The state bucket first (a discovered spec names none: on the emulator, the default one).
+    assert (
+        main(["state", "bootstrap", "--spec", spec, "--endpoint-url", emulator.endpoint_url]) == 0
+    )
     assert (
         main(["plan", "--env", "old", "--spec", spec, "--endpoint-url", emulator.endpoint_url]) == 0
     )

@@ -7,14 +7,16 @@ import json
 import pytest
 
 from turnout import deploy
+from turnout.deploy.plan_summary import ProtectedResourcesRefused
 from turnout.deploy.render import render_environments
 from turnout.deploy.terraform import TerraformRunner, terraform_settings
-from turnout.errors import TerraformError
 from turnout.spec.loader import load_spec
 from turnout.spec.model import MigrationSpec
 from turnout.spec.names import direction_parameter, names
 
 pytestmark = pytest.mark.integration
+
+REPLICATOR_MAPPING = 'module.replicator.aws_lambda_event_source_mapping.this["{stream}"]'
 
 
 @pytest.fixture(scope="module")
@@ -173,11 +175,11 @@ def test_the_drift_plan_is_quiet_when_nothing_changed_and_names_a_change_made_be
     from turnout.deploy.workflow import drift
 
     endpoint = emulator.endpoint_url
-    assert drift(sandbox_project, "new", endpoint, applied["new"]) is None
+    assert drift(sandbox_project, "new", applied["new"], endpoint) is None
     ssm = emulator.client("ssm", account(spec, "new"))
     ssm.put_parameter(Name=direction_parameter(spec), Value="tampered", Overwrite=True)
     try:
-        found = drift(sandbox_project, "new", endpoint, applied["new"])
+        found = drift(sandbox_project, "new", applied["new"], endpoint)
         assert found is not None and found.has_changes
         assert "aws_ssm_parameter" in found.text() or "update" in found.text()
     finally:
@@ -200,22 +202,57 @@ def test_a_plan_that_replaces_a_stream_is_refused_naming_it_until_allowed(
         if rendered.environment == "new"
     ]
     new_vars.write()
-    with pytest.raises(TerraformError) as refused:
+    with pytest.raises(ProtectedResourcesRefused) as refused:
         deploy.plan(
             sandbox_project, "new", aws_endpoint_url=emulator.endpoint_url, var_file=new_vars.path
         )
     message = str(refused.value)
     assert 'module.stream["orders"]' in message and "aws_kinesis_stream" in message, message
     assert "would be replaced" in message
+    # The stream and the mapping that reads it (a new event_source_arn) are both named.
+    assert 'module.stream["orders"].aws_kinesis_stream.this' in refused.value.addresses
+    assert REPLICATOR_MAPPING.format(stream="orders") in refused.value.addresses
     result = deploy.plan(
         sandbox_project,
         "new",
-        allow_destroy=True,
+        allow_destroy=refused.value.addresses,
         aws_endpoint_url=emulator.endpoint_url,
         var_file=new_vars.path,
     )
     assert result.summary.totals["replace"] >= 1
     assert result.plan_path.is_file()
+
+
+def test_a_changed_starting_position_is_refused_because_each_mapping_loses_its_checkpoint(
+    applied, sandbox_project, spec, emulator
+):
+    document = spec.model_dump(mode="json", exclude_none=True)
+    document["replication"]["starting_position"] = "LATEST"
+    moved = MigrationSpec.model_validate(document)
+    vars_dir = sandbox_project.work_dir / "latest"
+    vars_dir.mkdir()
+    (old_vars,) = [
+        rendered
+        for rendered in render_environments(
+            moved, sandbox_project.terraform_dir, output_dir=vars_dir
+        )
+        if rendered.environment == "old"
+    ]
+    old_vars.write()
+    with pytest.raises(ProtectedResourcesRefused) as refused:
+        deploy.plan(
+            sandbox_project, "old", aws_endpoint_url=emulator.endpoint_url, var_file=old_vars.path
+        )
+    mappings = sorted(REPLICATOR_MAPPING.format(stream=stream.name) for stream in spec.streams)
+    assert sorted(refused.value.addresses) == mappings
+    message = " ".join(str(refused.value).split())
+    for address in mappings:
+        assert (
+            f"{address} would be replaced (destroyed and recreated): an event source mapping: its checkpoint"
+            in message
+        )
+    assert "starts at LATEST" in message
+    assert not (sandbox_project.work_dir / "plans" / "old.tfplan").exists()
 
 
 def dashboard_name(spec: MigrationSpec, environment: str) -> str:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from turnout import deploy
+from turnout.deploy.backend import Backend
 from turnout.deploy.terraform import TerraformRunner, TerraformSettings
 from turnout.deploy.workflow import inputs_fingerprint
 from turnout.errors import TerraformError
@@ -50,6 +51,25 @@ def test_apply_is_refused_when_the_tfvars_changed_after_the_plan(project):
     assert (plans / "new.tfplan").read_bytes() == b"reviewed plan"
 
 
+def test_a_read_only_review_plan_can_never_be_applied(project):
+    plans = project.work_dir / "plans"
+    plans.mkdir(parents=True)
+    var_file = project.terraform_dir / "new.tfvars.json"
+    (plans / "new.tfplan").write_bytes(b"review plan")
+    (plans / "new.inputs.json").write_text(
+        json.dumps(
+            {
+                "inputs": inputs_fingerprint(project, var_file),
+                "var_file": str(var_file),
+                "read_only": True,
+            }
+        )
+    )
+    with pytest.raises(TerraformError, match=r"made with --read-only .* Nothing was applied"):
+        deploy.apply(project, "new")
+    assert (plans / "new.tfplan").read_bytes() == b"review plan"
+
+
 def test_a_missing_terraform_binary_is_a_clear_error(tmp_path):
     settings = TerraformSettings(
         root_dir=tmp_path, work_dir=tmp_path, binary="terraform-that-is-not-installed"
@@ -62,7 +82,10 @@ def test_a_missing_terraform_binary_is_a_clear_error(tmp_path):
 
 def test_a_missing_provider_mirror_is_a_clear_error(tmp_path):
     settings = TerraformSettings(
-        root_dir=tmp_path, work_dir=tmp_path, provider_mirror=tmp_path / "no-mirror"
+        root_dir=tmp_path,
+        work_dir=tmp_path,
+        provider_mirror=tmp_path / "no-mirror",
+        backend=Backend("s3", "old", {"bucket": "b", "key": "k", "region": "eu-west-1"}),
     )
     runner = TerraformRunner(settings, "old")
     with pytest.raises(TerraformError, match=r"provider mirror .*no-mirror is not a directory"):

@@ -59,13 +59,17 @@ def test_summary_counts_actions_by_resource_type():
 def test_replacing_a_stream_is_refused_naming_its_address():
     summary = summarise_plan("new", PLAN)
     with pytest.raises(TerraformError) as refused:
-        refuse_destruction(summary, allow_destroy=False)
-    assert 'module.stream["clicks"].aws_kinesis_stream.this would be replaced' in str(refused.value)
-    assert "--allow-destroy" in str(refused.value)
+        refuse_destruction(summary)
+    message = str(refused.value)
+    assert 'module.stream["clicks"].aws_kinesis_stream.this would be replaced' in message
+    assert "every record it buffers" in message
+    assert """--allow-destroy 'module.stream["clicks"].aws_kinesis_stream.this'""" in message
 
 
-def test_allow_destroy_lets_a_stream_replacement_through():
-    refuse_destruction(summarise_plan("new", PLAN), allow_destroy=True)
+def test_naming_the_stream_lets_its_replacement_through():
+    refuse_destruction(
+        summarise_plan("new", PLAN), ['module.stream["clicks"].aws_kinesis_stream.this']
+    )
 
 
 def test_destroying_a_ledger_table_is_refused():
@@ -75,14 +79,14 @@ def test_destroying_a_ledger_table_is_refused():
         ]
     }
     with pytest.raises(TerraformError, match=r"aws_dynamodb_table\.ledger would be destroyed"):
-        refuse_destruction(summarise_plan("old", plan), allow_destroy=False)
+        refuse_destruction(summarise_plan("old", plan))
 
 
 def test_an_empty_plan_reports_no_changes():
     summary = summarise_plan("old", {"resource_changes": [change("x.y", "aws_sqs_queue", "no-op")]})
     assert not summary.has_changes
     assert "no changes" in summary.text()
-    refuse_destruction(summary, allow_destroy=False)
+    refuse_destruction(summary)
 
 
 def test_an_imports_only_plan_has_changes_so_it_is_applied():
@@ -98,7 +102,7 @@ def test_an_imports_only_plan_has_changes_so_it_is_applied():
     assert summary.as_dict()["totals"]["change"] == 0
     assert "1 to import, 0 to add, 0 to change" in summary.text()
     assert "| `aws_kinesis_stream` | 1 | 0 | 0 | 0 | 0 |" in summary.markdown()
-    refuse_destruction(summary, allow_destroy=False)
+    refuse_destruction(summary)
 
 
 def test_a_plan_that_only_moves_resources_counts_as_a_change_so_it_is_applied():

@@ -1,4 +1,11 @@
-"""boto3 access to the two environments, the same way for AWS and for the local emulator."""
+"""boto3 access to the two environments, the same way for AWS and for the local emulator.
+
+Each environment's session is made once (turnout.aws.credentials): the spec's profile and/or
+deploy role, refreshed before its sessions expire, and checked with GetCallerIdentity against
+the environment's account before any other call. On AWS the spec must name a role or a profile
+for both environments (`require_declared_credentials`); on an emulator an environment without
+either acts through the emulator's own role in its account.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +16,19 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+from botocore.credentials import Credentials
+from botocore.exceptions import BotoCoreError, ClientError
 
+from turnout.aws.credentials import (
+    CredentialsError,
+    credential_problem,
+    refreshing_role_session,
+    session_with,
+    source_session,
+    verify_account,
+)
+from turnout.aws.endpoint import BASE_CREDENTIALS
+from turnout.errors import SpecError
 from turnout.spec.model import MigrationSpec
 
 CLIENT_CONFIG = Config(
@@ -17,17 +36,41 @@ CLIENT_CONFIG = Config(
 )
 
 
+def require_declared_credentials(spec: MigrationSpec) -> None:
+    """On AWS, each environment names its own credentials: two environments on the same ambient
+    credentials could read the wrong account without noticing (stream names may be equal)."""
+    missing = [
+        environment
+        for environment in ("old", "new")
+        if not getattr(spec.environments, environment).credentials_declared()
+    ]
+    if missing:
+        fields = " and ".join(
+            f"environments.{env}.deploy_role_arn or environments.{env}.profile" for env in missing
+        )
+        raise SpecError(
+            f"the spec gives no credentials for the {' and '.join(missing)} environment"
+            f"{'s' if len(missing) > 1 else ''}: on AWS each environment needs its own, so set "
+            f"{fields} (a role of that environment's account to assume, or a named AWS profile "
+            f"acting there). Nothing was changed."
+        )
+
+
 @dataclass
 class AwsAccess:
     """Sessions and clients per environment ("old"/"new").
 
-    On AWS: the ambient credentials, or the environment's deploy role when the spec names one.
-    On the emulator: credentials moto maps to the environment's account (`emulator.session`).
+    On AWS: the environment's profile and/or deploy role (required). On an emulator
+    (`endpoint_url` with `emulator`, anything with `session(account_id, region)`): the same when
+    the spec names them, otherwise the emulator's own session in the environment's account.
     """
 
     spec: MigrationSpec
     endpoint_url: str | None = None
     emulator: Any = None
+    # False for review-only work with read-only credentials (`turnout plan --read-only`): the
+    # credentials at hand act as they are, no deploy role is assumed (the account check stays).
+    assume_roles: bool = True
     _sessions: dict[str, boto3.Session] = field(default_factory=dict)
     _clients: dict[tuple[str, str], Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -43,9 +86,10 @@ class AwsAccess:
         return getattr(self.spec.environments, environment).region
 
     def session(self, environment: str) -> boto3.Session:
+        """The environment's session, made and verified (GetCallerIdentity) on first use."""
         with self._lock:
             if environment not in self._sessions:
-                self._sessions[environment] = self._new_session(environment)
+                self._sessions[environment] = self._verified_session(environment)
             return self._sessions[environment]
 
     def client(self, environment: str, service: str) -> Any:
@@ -83,19 +127,75 @@ class AwsAccess:
 
         return client
 
-    def _new_session(self, environment: str) -> boto3.Session:
+    def describe(self, environment: str) -> str:
+        """The environment's credentials in the spec's words, for messages."""
+        place = getattr(self.spec.environments, environment)
+        parts = []
+        if place.profile:
+            parts.append(f"profile '{place.profile}' (environments.{environment}.profile)")
+        if place.deploy_role_arn:
+            parts.append(
+                f"role {place.deploy_role_arn} (environments.{environment}.deploy_role_arn)"
+            )
+        if not self.assume_roles:
+            parts = ["the credentials at hand (--read-only: no role is assumed)"]
+        if not parts:
+            parts.append("the emulator's role in its account")
+        return f"the {environment} environment, {' assumed from '.join(reversed(parts))}"
+
+    def role_session(self, environment: str, role_arn: str, purpose: str) -> boto3.Session:
+        """A refreshing session in `role_arn` (e.g. the state role), assumed from the
+        environment's source credentials (its profile, or the default chain; the emulator's
+        base keys), and checked to act in the role's account."""
         region = self.region(environment)
-        if self.emulator is not None:
-            return self.emulator.session(self.account_id(environment), region)
-        role = getattr(self.spec.environments, environment).deploy_role_arn
-        if not role:
-            return boto3.Session(region_name=region)
-        credentials = boto3.client("sts", region_name=region).assume_role(
-            RoleArn=role, RoleSessionName=f"turnout-{environment}"
-        )["Credentials"]
-        return boto3.Session(
-            aws_access_key_id=credentials["AccessKeyId"],
-            aws_secret_access_key=credentials["SecretAccessKey"],
-            aws_session_token=credentials["SessionToken"],
-            region_name=region,
+        who = f"role {role_arn} ({purpose}), assumed from {self.describe(environment)}"
+        try:
+            session = refreshing_role_session(
+                self._source(environment),
+                role_arn,
+                f"turnout-{environment}-{purpose.split()[0]}",
+                region,
+                self.endpoint_url,
+            )
+        except (BotoCoreError, ClientError) as problem:
+            raise CredentialsError(credential_problem(problem, who)) from None
+        verify_account(session, who, role_arn.split(":")[4], {}, self.endpoint_url)
+        return session
+
+    def _verified_session(self, environment: str) -> boto3.Session:
+        if self.emulator is None:
+            require_declared_credentials(self.spec)
+        who = self.describe(environment)
+        try:
+            session = self._new_session(environment)
+        except (BotoCoreError, ClientError) as problem:  # no credentials, expired, refused ...
+            raise CredentialsError(credential_problem(problem, who)) from None
+        others = {
+            self.account_id(other): f"the {other} environment's account"
+            for other in ("old", "new")
+            if other != environment and self.account_id(other) != self.account_id(environment)
+        }
+        verify_account(session, who, self.account_id(environment), others, self.endpoint_url)
+        return session
+
+    def _new_session(self, environment: str) -> boto3.Session:
+        place = getattr(self.spec.environments, environment)
+        if self.emulator is not None and not place.credentials_declared():
+            return self.emulator.session(place.account_id, place.region)
+        source = self._source(environment)
+        if place.deploy_role_arn is None or not self.assume_roles:
+            return source
+        return refreshing_role_session(
+            source, place.deploy_role_arn, f"turnout-{environment}", place.region, self.endpoint_url
         )
+
+    def _source(self, environment: str) -> boto3.Session:
+        """The credentials roles are assumed from: the profile, the default chain, or on an
+        emulator (without a profile) its base keys, as any client there has. A read-only run
+        (no roles assumed) uses the credentials at hand, not the spec's profile."""
+        place = getattr(self.spec.environments, environment)
+        if place.profile is not None and self.assume_roles:
+            return source_session(place.profile, place.region)
+        if self.emulator is not None:
+            return session_with(Credentials(*BASE_CREDENTIALS), place.region)
+        return source_session(None, place.region)

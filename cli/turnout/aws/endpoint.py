@@ -7,14 +7,21 @@ Used by `--endpoint-url` and by the sandbox.
 
 from __future__ import annotations
 
+from typing import Any
+
 import boto3
 from botocore.config import Config
+from botocore.credentials import Credentials
 
+from turnout.aws.credentials import refreshing_role_credentials, session_with
 from turnout.errors import TurnoutError
 
 EMULATOR_ROLE_NAME = "turnout-emulator-admin"
 BASE_CREDENTIALS = ("test", "test")
 DEFAULT_REGION = "eu-west-1"
+# What the emulator's sessions ask for (AWS's longest role session; an emulator started with a
+# session limit grants less, and the refreshing sessions renew them).
+EMULATOR_SESSION_SECONDS = 43200
 
 EMULATOR_CLIENT_CONFIG = Config(
     retries={"max_attempts": 3, "mode": "standard"},
@@ -54,6 +61,17 @@ def assume_role_credentials(
     }
 
 
+def refreshing_credentials(
+    endpoint_url: str, account_id: str, region: str, session_name: str = "turnout"
+) -> Any:
+    """Credentials in `account_id` of the emulator, through its role there, renewed before each
+    session expires (turnout.aws.credentials)."""
+    base = session_with(Credentials(*BASE_CREDENTIALS), region)
+    return refreshing_role_credentials(
+        base, role_arn(account_id), session_name, region, endpoint_url, EMULATOR_SESSION_SECONDS
+    )
+
+
 def session_from_credentials(creds: dict[str, str], region: str) -> boto3.Session:
     return boto3.Session(
         aws_access_key_id=creds["AccessKeyId"],
@@ -72,13 +90,11 @@ class EndpointAccounts:
     def session(self, account_id: str, region: str | None = None) -> boto3.Session:
         region = region or DEFAULT_REGION
         try:
-            credentials = assume_role_credentials(
-                self.endpoint_url, role_arn(account_id), "turnout", region
-            )
+            credentials = refreshing_credentials(self.endpoint_url, account_id, region)
         except Exception as problem:  # botocore's errors: unreachable, refused, ...
             raise TurnoutError(
                 f"--endpoint-url {self.endpoint_url}: cannot assume a role in account "
                 f"{account_id} there ({problem}). Give the URL of a running emulator, e.g. "
                 f"http://127.0.0.1:5000, or use --sandbox."
             ) from None
-        return session_from_credentials(credentials, region)
+        return session_with(credentials, region)

@@ -1,6 +1,6 @@
 """The `turnout` command line. It stays thin: parse, call one function, print the result.
 
-Commands live in one module per concern (`deploy_commands`, `cutover_commands`,
+Commands live in one module per concern (`deploy_commands`, `state_commands`, `cutover_commands`,
 `inspect_commands`, `sandbox_commands`), all registered on `turnout.cli.app.app`.
 """
 
@@ -17,7 +17,13 @@ from turnout.cli.app import app
 from turnout.errors import TurnoutError
 
 # Imported in this order, so `turnout --help` lists the commands in the order they are used.
-COMMAND_MODULES = ("deploy_commands", "cutover_commands", "sandbox_commands", "inspect_commands")
+COMMAND_MODULES = (
+    "deploy_commands",
+    "state_commands",
+    "cutover_commands",
+    "sandbox_commands",
+    "inspect_commands",
+)
 for _module in COMMAND_MODULES:
     importlib.import_module(f"turnout.cli.{_module}")
 
@@ -73,11 +79,22 @@ _USAGE_ERRORS = (
 _EXITS = (typer.Exit,)
 
 
+# Flags whose form changed: a usage error naming one says what it takes now.
+_CHANGED_FLAGS = {
+    "--allow-destroy": (
+        "--allow-destroy now takes the address of each resource the plan may destroy or replace "
+        "(as a refused plan lists it), e.g. --allow-destroy "
+        "'module.stream[\"orders\"].aws_kinesis_stream.this'; repeat it for several."
+    ),
+}
+
+
 def _usage_paragraph(problem: Exception) -> str:
     """A bad flag or argument as one line, naming the command whose --help explains it."""
     message = " ".join(problem.format_message().replace("Value error, ", "").split())
     if not message.endswith((".", "?", "!")):
         message += "."
+    message += "".join(f" {hint}" for flag, hint in _CHANGED_FLAGS.items() if flag in message)
     context = getattr(problem, "ctx", None)
     command = context.command_path if context is not None else "turnout"
     return f"{message} See `{command} --help` for the valid options and an example."

@@ -68,13 +68,31 @@ def validate(spec: SpecOption = None) -> None:
 def plan(
     env: Annotated[EnvName, typer.Option("--env", help="Which environment to plan.")],
     allow_destroy: Annotated[
-        bool,
+        list[str] | None,
         typer.Option(
-            "--allow-destroy", help="Accept a plan that destroys or replaces a stream or table."
+            "--allow-destroy",
+            metavar="ADDRESS",
+            help=(
+                "Accept that the plan destroys or replaces this resource (its address as a "
+                "refused plan lists it); repeat for several. Without it, a plan that destroys or "
+                "replaces a stream, table, event source mapping, KMS key, fan-out consumer or "
+                "state bucket is refused."
+            ),
         ),
-    ] = False,
+    ] = None,
     markdown: Annotated[
         bool, typer.Option("--markdown", help="Print the summary as Markdown (for a PR comment).")
+    ] = False,
+    read_only: Annotated[
+        bool,
+        typer.Option(
+            "--read-only",
+            help=(
+                "Plan for review with read-only credentials (a CI role): use the credentials at "
+                "hand as they are (no deploy or state role is assumed; they must act in the "
+                "environment's account) and take no state lock. Such a plan cannot be applied."
+            ),
+        ),
     ] = False,
     endpoint_url: EndpointOption = None,
     spec: SpecOption = None,
@@ -83,9 +101,11 @@ def plan(
     """Render, init and plan one environment to a saved plan, and summarise it.
 
     Example: turnout plan --env new
+    (a plan that replaces a protected resource is refused; to accept one:
+    turnout plan --env new --allow-destroy 'module.stream["orders"].aws_kinesis_stream.this')
     """
     project = Project.locate(spec)
-    result = deploy.plan(project, env.value, allow_destroy, endpoint_url, stream_output=False)
+    result = deploy.plan(project, env.value, allow_destroy or (), endpoint_url, read_only=read_only)
     if as_json:
         print_json({**result.summary.as_dict(), "plan": str(result.plan_path)})
         return
@@ -93,7 +113,10 @@ def plan(
         typer.echo("note: the rendered tfvars were stale and have been re-rendered; commit them.")
     typer.echo(result.summary.markdown() if markdown else result.summary.text())
     typer.echo(f"saved plan: {result.plan_path} (Markdown summary: {result.markdown_path})")
-    typer.echo(f"apply it with: turnout apply --env {env.value}")
+    if read_only:
+        typer.echo("a --read-only plan is for review; it cannot be applied.")
+    else:
+        typer.echo(f"apply it with: turnout apply --env {env.value}")
 
 
 @app.command()
@@ -107,5 +130,6 @@ def apply(
     Example: turnout apply --env new
     """
     project = Project.locate(spec)
-    deploy.apply(project, env.value, endpoint_url, stream_output=True)
+    for note in deploy.apply(project, env.value, endpoint_url, stream_output=True):
+        typer.echo(f"note: {note}", err=True)
     typer.echo(f"applied the reviewed plan of the {env.value} environment.")

@@ -1,21 +1,25 @@
-"""Summarise a Terraform plan (`terraform show -json`) and guard the resources that hold data.
+"""Summarise a Terraform plan (`terraform show -json`) and guard what must not be replaced.
 
-A destroyed or replaced Kinesis stream loses every buffered record; a destroyed ledger or state
-table loses the migration's memory. Such a plan is refused unless the operator says
-`--allow-destroy`, and the refusal names each address.
+A destroyed or replaced stream loses its buffered records, a replaced event source mapping its
+checkpoint, a replaced KMS key everything encrypted under it (turnout.deploy.protected lists them
+and their consequences). Such a plan is refused unless the operator names each address with
+`--allow-destroy ADDRESS`; the refusal names each one and says what would be lost.
 """
 
 from __future__ import annotations
 
+import re
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
+from turnout.deploy.protected import Destructive, destructive_change
 from turnout.errors import TerraformError
 
-PROTECTED_TYPES = {
-    "aws_kinesis_stream": "Kinesis stream (its buffered records would be lost)",
-    "aws_dynamodb_table": "DynamoDB table (replication ledger, cutover state or lock)",
-}
+# module.a["k"].module.b.aws_type.name[0] (what `terraform show -json` calls an address)
+_ADDRESS = re.compile(
+    r"^(module\.[A-Za-z0-9_-]+(\[[^\]]+\])?\.)*[a-z0-9_]+\.[A-Za-z0-9_-]+(\[[^\]]+\])?$"
+)
 _ACTION_NAMES = {
     ("create",): "add",
     ("update",): "change",
@@ -34,8 +38,9 @@ ACTIONS = ("import", "move", "add", "change", "replace", "destroy")
 class PlanSummary:
     environment: str
     counts: dict[str, Counter] = field(default_factory=dict)
-    destructive: list[tuple[str, str]] = field(default_factory=list)
+    destructive: list[Destructive] = field(default_factory=list)
     output_changes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # e.g. a dead run's state lock removed
 
     @property
     def totals(self) -> Counter:
@@ -58,9 +63,11 @@ class PlanSummary:
                 for kind, counts in sorted(self.counts.items())
             },
             "destructive": [
-                {"address": address, "action": action} for address, action in self.destructive
+                {"address": d.address, "action": d.action, "consequence": d.consequence}
+                for d in self.destructive
             ],
             "output_changes": self.output_changes,
+            "notes": self.notes,
         }
 
     def text(self) -> str:
@@ -71,14 +78,21 @@ class PlanSummary:
             f"{totals['destroy']} to destroy"
             + (f", {totals['move']} to move." if totals["move"] else ".")
         )
+        notes = [f"  note: {note}" for note in self.notes]
         if not self.has_changes:
-            return f"Plan for {self.environment}: no changes. The live system matches the reviewed vars."
-        rows = [head]
+            return "\n".join(
+                [
+                    f"Plan for {self.environment}: no changes. The live system matches the reviewed vars.",
+                    *notes,
+                ]
+            )
+        rows = [head, *notes]
         for kind, counts in sorted(self.counts.items()):
             parts = ", ".join(f"{counts[name]} {name}" for name in ACTIONS if counts[name])
             rows.append(f"  {kind}: {parts}")
         if self.output_changes:
             rows.append(f"  outputs changing: {', '.join(self.output_changes)}")
+        rows += [f"  ! {destructive.describe()}" for destructive in self.destructive]
         return "\n".join(rows)
 
     def markdown(self) -> str:
@@ -98,8 +112,8 @@ class PlanSummary:
         for kind, counts in sorted(self.counts.items()):
             lines.append(f"| `{kind}` | " + " | ".join(str(counts[n]) for n in ACTIONS) + " |")
         if self.destructive:
-            lines += ["", "**Destroys data-holding resources:**", ""]
-            lines += [f"- `{address}` ({action})" for address, action in self.destructive]
+            lines += ["", "**Destroys or replaces protected resources:**", ""]
+            lines += [f"- `{d.address}` ({d.action}): {d.consequence}" for d in self.destructive]
         return "\n".join(lines) + "\n"
 
 
@@ -118,8 +132,9 @@ def summarise_plan(environment: str, plan: dict) -> PlanSummary:
         if action is None:
             continue
         summary.counts.setdefault(kind, Counter())[action] += 1
-        if action in ("destroy", "replace") and kind in PROTECTED_TYPES:
-            summary.destructive.append((change.get("address", kind), action))
+        destructive = destructive_change(change, action)
+        if destructive is not None:
+            summary.destructive.append(destructive)
     summary.output_changes = sorted(
         name
         for name, change in plan.get("output_changes", {}).items()
@@ -128,17 +143,53 @@ def summarise_plan(environment: str, plan: dict) -> PlanSummary:
     return summary
 
 
-def refuse_destruction(summary: PlanSummary, allow_destroy: bool) -> None:
-    if not summary.destructive or allow_destroy:
+class ProtectedResourcesRefused(TerraformError):
+    """A plan destroys or replaces protected resources not named by --allow-destroy."""
+
+    def __init__(self, message: str, addresses: list[str]):
+        super().__init__(message)
+        self.addresses = addresses
+
+
+def check_allowed_addresses(allowed: Collection[str]) -> None:
+    """Every `--allow-destroy` value must be a resource address (checked before planning)."""
+    if isinstance(allowed, str | bool):
+        raise TypeError("allowed is a collection of resource addresses")
+    malformed = sorted(address for address in allowed if not _ADDRESS.match(address))
+    if malformed:
+        raise TerraformError(
+            f"--allow-destroy {malformed[0]!r} is not a Terraform resource address. The flag takes "
+            f"the address of each resource the plan may destroy or replace, as a refused plan "
+            f"lists it, e.g. --allow-destroy 'module.stream[\"orders\"].aws_kinesis_stream.this' "
+            f"(repeat it for several). Nothing was planned."
+        )
+
+
+def refuse_destruction(summary: PlanSummary, allowed: Collection[str] = ()) -> None:
+    """Refuse a plan that destroys or replaces a protected resource whose address is not in
+    `allowed` (the operator's `--allow-destroy ADDRESS` flags); an allowed address that is no
+    resource address, or that the plan does not destroy, is refused too (a typo in a safety
+    valve must be loud)."""
+    check_allowed_addresses(allowed)
+    planned = {destructive.address for destructive in summary.destructive}
+    stray = sorted(set(allowed) - planned)
+    if stray:
+        listed = ", ".join(sorted(planned)) or "nothing"
+        raise TerraformError(
+            f"--allow-destroy names {', '.join(stray)}, which the {summary.environment} plan does "
+            f"not destroy or replace (it destroys or replaces: {listed}). Check the address "
+            f"against the plan. The saved plan was discarded, so nothing can be applied from it."
+        )
+    refused = [d for d in summary.destructive if d.address not in allowed]
+    if not refused:
         return
-    listed = "; ".join(
-        f"{address} would be {'destroyed' if action == 'destroy' else 'replaced (destroyed and recreated)'}"
-        for address, action in summary.destructive
-    )
-    raise TerraformError(
-        f"the {summary.environment} plan destroys data-holding resources: {listed}. A destroyed "
-        f"stream loses its buffered records and a destroyed ledger or state table loses the "
-        f"migration's memory. Change the spec so these stay (for a stream, keep its name, mode "
-        f"and encryption key), or re-run with --allow-destroy if this is really intended. "
-        f"The saved plan was discarded, so nothing can be applied from it."
+    listed = "; ".join(destructive.describe() for destructive in refused)
+    flags = " ".join(f"--allow-destroy '{destructive.address}'" for destructive in refused)
+    raise ProtectedResourcesRefused(
+        f"the {summary.environment} plan destroys or replaces protected resources: {listed}. "
+        f"Change the spec so they stay (a stream keeps its name, mode and encryption key; a "
+        f"mapping keeps its starting position, stream and function), or, if this is really "
+        f"intended, plan again with {flags}. The saved plan was discarded, so nothing can be "
+        f"applied from it.",
+        [destructive.address for destructive in refused],
     )

@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 from turnout.deploy import workflow
 from turnout.deploy.package import LambdaPackage, build_replicator_package
@@ -29,6 +30,7 @@ class PostureApplier:
     vars_dir: Path  # where the rendered tfvars of each step are kept
     endpoint_url: str | None = None
     drift_check: bool = True
+    aws: Any = None  # the engine's AwsAccess (credentials checked once); made per plan when None
 
     @cached_property
     def package(self) -> LambdaPackage:
@@ -64,15 +66,29 @@ class PostureApplier:
 
     def _apply_one(self, environment: str, var_file: Path) -> dict:
         summary = workflow.plan_and_apply(
-            self.project, environment, self.endpoint_url, var_file=var_file, package=self.package
+            self.project,
+            environment,
+            self.endpoint_url,
+            var_file=var_file,
+            package=self.package,
+            aws=self.aws,
+            spec=self.spec,
         )
         result: dict = {"changes": summary.as_dict()["totals"]}
+        if summary.notes:
+            result["notes"] = summary.notes
         if not summary.has_changes:
             result["drift"] = "none (the plan itself showed no changes)"
             return result
         if self.drift_check:
             again = workflow.drift(
-                self.project, environment, self.endpoint_url, var_file, self.package
+                self.project,
+                environment,
+                var_file,
+                self.endpoint_url,
+                package=self.package,
+                aws=self.aws,
+                spec=self.spec,
             )
             if again is not None and again.has_changes:
                 raise TerraformError(
@@ -89,4 +105,6 @@ class PostureApplier:
             aws_endpoint_url=self.endpoint_url,
             var_file=var_file,
             package=self.package,
+            aws=self.aws,
+            spec=self.spec,
         )

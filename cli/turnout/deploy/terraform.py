@@ -4,9 +4,10 @@ python-terraform (the project's chosen wrapper) has not been released since 2019
 in this module: the rest of turnout asks for `init`, `plan`, `show_plan`, `apply` and never builds
 a command line itself.
 
-Each environment gets its own Terraform data directory and its own local state file under the work
-directory, so `--env old` and `--env new` never share a backend, and nothing is written into the
-repository except the provider lock file Terraform keeps beside the root.
+Each environment gets its own Terraform data directory under the work directory and its own
+backend (turnout.deploy.backend): an S3 object per environment with its lock file beside it, or,
+for experiments, a local file run from a mirror of the root. Nothing is written into the
+repository (the provider lock file beside the root is committed and only read).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +26,9 @@ from typing import Any
 from python_terraform import IsFlagged, IsNotFlagged
 from python_terraform import Terraform as _PythonTerraform
 
+from turnout.deploy.backend import Backend, local_root
+from turnout.deploy.state_lock import lock_holder, state_locked
+from turnout.deploy.terraform_runs import RunLog
 from turnout.errors import TerraformError
 
 # `terraform init` writes the provider lock file beside the root configuration: one at a time.
@@ -46,6 +51,10 @@ class TerraformSettings:
     aws_endpoint_url: str | None = None
     stream_output: bool = False
     extra_env: dict[str, str] = field(default_factory=dict)
+    backend: Backend | None = None  # required by init; output/show reuse the initialised one
+    profile: str | None = None  # the environment's named profile (AWS_PROFILE for Terraform)
+    read_only: bool = False  # review plan: no state lock, no deploy role assumed
+    lock_timeout: str = "10s"
 
 
 class TerraformRunner:
@@ -61,40 +70,72 @@ class TerraformRunner:
         self._tf = _PythonTerraform(
             working_dir=str(settings.root_dir), terraform_bin_path=self.binary
         )
+        self.runs = RunLog(self.env_dir)
+        self.notes: list[str] = []  # what this runner did besides the commands (a lock removed)
 
     @property
     def state_path(self) -> Path:
+        """Where a local backend keeps this environment's state (and `state migrate` reads it)."""
         return self.settings.work_dir / "state" / f"{self.environment}.tfstate"
 
-    def init(self) -> None:
+    @property
+    def root(self) -> Path:
+        """Where Terraform runs: the root itself, or its local-state mirror."""
+        backend = self.settings.backend
+        if backend is not None and backend.kind == "local":
+            return self.settings.work_dir / "local-root" / self.settings.root_dir.name
+        return self.settings.root_dir
+
+    def init(self, migrate_state: bool = False) -> None:
+        """`terraform init` with this environment's backend (skipped when nothing it depends on
+        changed). `migrate_state`: Terraform copies the state of the backend the data dir was
+        initialised with last into this one (`-migrate-state -force-copy`)."""
+        backend = self.settings.backend
+        if backend is None:
+            raise TerraformError(
+                f"internal: no backend given for the {self.environment} environment's init."
+            )
         self.env_dir.mkdir(parents=True, exist_ok=True)
-        self.state_path.parent.mkdir(parents=True, exist_ok=True)
+        if backend.kind == "local":
+            self.state_path.parent.mkdir(parents=True, exist_ok=True)
+            local_root(self.settings.root_dir, self.settings.work_dir)
+        self.backend_file.write_text(backend.config_text())
         stamp = self.env_dir / "init.stamp"
         fingerprint = self._init_fingerprint()
-        if stamp.is_file() and stamp.read_text() == fingerprint:
+        if stamp.is_file() and stamp.read_text() == fingerprint and not migrate_state:
             return
         with _INIT_LOCK:
-            self._init()
+            self._init(migrate_state)
         stamp.write_text(fingerprint)
 
+    @property
+    def backend_file(self) -> Path:
+        return self.env_dir / "backend.hcl"
+
     def _init_fingerprint(self) -> str:
-        """What `init` depends on: the configuration's files, the backend path, the mirror."""
+        """What `init` depends on: the configuration's files, the backend, the mirror."""
         digest = hashlib.sha256()
         root = self.settings.root_dir
         for path in sorted([*root.glob("*.tf"), *root.parent.glob("modules/**/*.tf")]):
             digest.update(str(path).encode())
             digest.update(path.read_bytes())
-        digest.update(str(self.state_path).encode())
+        digest.update(self.backend_file.read_bytes())
+        digest.update(str(self.root).encode())
         digest.update(str(self.settings.provider_mirror).encode())
         return digest.hexdigest()
 
-    def _init(self) -> None:
+    def _init(self, migrate_state: bool = False) -> None:
+        switch = (
+            {"migrate_state": IsFlagged, "force_copy": IsFlagged}
+            if migrate_state
+            else {"reconfigure": IsFlagged}
+        )
         self._run(
             "init",
-            backend_config={"path": str(self.state_path)},
+            backend_config=str(self.backend_file),
             input=False,
-            reconfigure=IsFlagged,
             no_color=IsFlagged,
+            **switch,
         )
 
     def init_without_backend(self) -> None:
@@ -111,7 +152,8 @@ class TerraformRunner:
             var_file=[str(path) for path in self._var_files(var_files)],
             out=str(self.plan_path),
             input=False,
-            lock_timeout="60s",
+            lock=not self.settings.read_only,
+            lock_timeout=self.settings.lock_timeout,
             destroy=IsFlagged if destroy else IsNotFlagged,
             no_color=IsFlagged,
         )
@@ -128,7 +170,8 @@ class TerraformRunner:
             var_file=[str(path) for path in self._var_files(var_files)],
             out=str(self.plan_path),
             input=False,
-            lock_timeout="60s",
+            lock=not self.settings.read_only,
+            lock_timeout=self.settings.lock_timeout,
             detailed_exitcode=IsFlagged,
             no_color=IsFlagged,
             success_codes=(0, 2),
@@ -148,7 +191,7 @@ class TerraformRunner:
         except json.JSONDecodeError as problem:
             raise TerraformError(
                 f"terraform show -json printed something that is not JSON ({problem.msg}); "
-                f"check that {self.binary} is Terraform 1.5 or newer."
+                f"check that {self.binary} is Terraform 1.10 or newer."
             ) from None
 
     def apply(self, plan_path: Path | None = None) -> None:
@@ -165,8 +208,11 @@ class TerraformRunner:
             input=False,
             auto_approve=IsFlagged,
             no_color=IsFlagged,
-            lock_timeout="60s",
+            lock_timeout=self.settings.lock_timeout,
         )
+
+    def force_unlock(self, lock_id: str) -> None:
+        self._run("force-unlock", lock_id, force=IsFlagged)
 
     def output(self) -> dict:
         out = self._run("output", json=IsFlagged, no_color=IsFlagged, capture=True)
@@ -177,12 +223,15 @@ class TerraformRunner:
 
     def _var_files(self, var_files: list[Path]) -> list[Path]:
         files = list(var_files)
+        extra: dict[str, object] = {}
         if self.settings.aws_endpoint_url:
-            emulator_vars = self.env_dir / "emulator.tfvars.json"
-            emulator_vars.write_text(
-                json.dumps({"aws_endpoint_url": self.settings.aws_endpoint_url}, indent=2) + "\n"
-            )
-            files.append(emulator_vars)
+            extra["aws_endpoint_url"] = self.settings.aws_endpoint_url
+        if self.settings.read_only:
+            extra["assume_deploy_role"] = False
+        if extra:
+            run_vars = self.env_dir / "run.tfvars.json"
+            run_vars.write_text(json.dumps(extra, indent=2, sort_keys=True) + "\n")
+            files.append(run_vars)
         return files
 
     def _run(
@@ -197,40 +246,73 @@ class TerraformRunner:
 
         (python-terraform can only pass os.environ to terraform, which would make concurrent
         runs for the two environments interfere, and its asynchronous mode is broken: it
-        passes `synchronous` through as a terraform flag.)
+        passes `synchronous` through as a terraform flag.) An exit code in `success_codes` is
+        success (`plan -detailed-exitcode` exits 2 for changes). A state lock left by a terraform
+        that turnout started here and that died is removed, and the command run once more
+        (turnout.deploy.terraform_runs); any other held lock is refused naming its holder.
         """
+        returncode, stdout, stderr = self._execute(command, *args, capture=capture, **options)
+        self._last_exit_code = returncode
+        if returncode not in success_codes:
+            holder = lock_holder(f"{stderr}\n{stdout}")
+            backend = self.settings.backend
+            if holder is not None and backend is not None:
+                dead = self.runs.dead_holder(holder)
+                if dead is None or command == "force-unlock":
+                    raise state_locked(
+                        self.environment, backend.location, backend.lock_location, holder
+                    )
+                self._run("force-unlock", holder.lock_id, force=IsFlagged)
+                self.notes.append(
+                    f"removed the {self.environment} state lock {holder.lock_id} left by a "
+                    f"terraform {dead['command']} (pid {dead['pid']}) that died on this host"
+                )
+                return self._run(
+                    command, *args, capture=capture, success_codes=success_codes, **options
+                )
+            raise TerraformError(self._failure(command, returncode, stderr or stdout))
+        return stdout or ""
+
+    def _execute(self, command: str, *args: str, capture: bool, **options) -> tuple[int, str, str]:
+        """Run terraform (stderr always captured: errors are read; stdout streamed unless
+        captured), logging the process in the environment's run log."""
         capture = capture or not self.settings.stream_output
         command_line = self._tf.generate_cmd_string(command, *args, **options)
         try:
-            completed = subprocess.run(
+            process = subprocess.Popen(
                 command_line,
-                cwd=self.settings.root_dir,
+                cwd=self.root,
                 env=self._environment(),
                 stdin=subprocess.DEVNULL,
-                capture_output=capture,
+                stdout=subprocess.PIPE if capture else None,
+                stderr=subprocess.PIPE,
                 text=True,
-                check=False,
             )
         except OSError as problem:
             raise TerraformError(f"could not run {self.binary}: {problem}.") from None
-        self._last_exit_code = completed.returncode
-        if completed.returncode not in success_codes:
-            detail = _tail(completed.stderr or completed.stdout or "(no output; see above)")
-            if (
-                command == "init"
-                and "registry.terraform.io" in detail
-                and not self.settings.provider_mirror
-            ):
-                detail += (
-                    " | hint: this machine cannot reach the provider registry; point "
-                    "TURNOUT_PROVIDER_MIRROR at a local filesystem mirror of hashicorp/aws "
-                    "(`make` sets it to /opt/tf-plugins when that exists)."
-                )
-            raise TerraformError(
-                f"terraform {command} failed for the {self.environment} environment "
-                f"(exit {completed.returncode}): {detail}"
+        entry = self.runs.started(process.pid, command)
+        stdout, stderr = process.communicate()
+        self.runs.finished(entry)
+        if not capture and stderr:
+            sys.stderr.write(stderr)
+        return process.returncode, stdout or "", stderr or ""
+
+    def _failure(self, command: str, returncode: int, output: str) -> str:
+        detail = _tail(output or "(no output; see above)")
+        if (
+            command == "init"
+            and "registry.terraform.io" in detail
+            and not self.settings.provider_mirror
+        ):
+            detail += (
+                " | hint: this machine cannot reach the provider registry; point "
+                "TURNOUT_PROVIDER_MIRROR at a local filesystem mirror of hashicorp/aws "
+                "(`make` sets it to /opt/tf-plugins when that exists)."
             )
-        return completed.stdout or ""
+        return (
+            f"terraform {command} failed for the {self.environment} environment "
+            f"(exit {returncode}): {detail}"
+        )
 
     def _environment(self) -> dict[str, str]:
         environment = {
@@ -243,7 +325,13 @@ class TerraformRunner:
         }
         if self.settings.provider_mirror:
             environment["TF_CLI_CONFIG_FILE"] = str(self._mirror_config())
-        if self.settings.aws_endpoint_url:
+        if self.settings.profile:
+            # The profile acts for the provider and the backend; keys in the environment would
+            # take precedence over it, so they go.
+            for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+                environment.pop(name, None)
+            environment["AWS_PROFILE"] = self.settings.profile
+        elif self.settings.aws_endpoint_url:
             environment.update(EMULATOR_CREDENTIALS)
         return environment
 
@@ -274,10 +362,14 @@ class TerraformRunner:
 
 
 def terraform_settings(
-    project: Any, aws_endpoint_url: str | None = None, stream_output: bool = False
+    project: Any,
+    aws_endpoint_url: str | None = None,
+    stream_output: bool = False,
+    **options: Any,
 ) -> TerraformSettings:
     """Terraform for a project's root configuration: the binary, the provider mirror and the
-    emulator endpoint come from the arguments or the environment (TURNOUT_*)."""
+    emulator endpoint come from the arguments or the environment (TURNOUT_*); `options` are
+    further TerraformSettings fields (backend, profile, read_only)."""
     mirror = os.environ.get("TURNOUT_PROVIDER_MIRROR")
     return TerraformSettings(
         root_dir=project.terraform_dir,
@@ -286,6 +378,7 @@ def terraform_settings(
         provider_mirror=Path(mirror) if mirror else None,
         aws_endpoint_url=aws_endpoint_url or os.environ.get("TURNOUT_AWS_ENDPOINT_URL") or None,
         stream_output=stream_output,
+        **options,
     )
 
 
@@ -293,7 +386,7 @@ def _resolve_binary(binary: str) -> str:
     found = shutil.which(binary)
     if not found:
         raise TerraformError(
-            f"the terraform binary '{binary}' was not found on PATH. Install Terraform 1.5 or "
+            f"the terraform binary '{binary}' was not found on PATH. Install Terraform 1.10 or "
             f"newer (https://developer.hashicorp.com/terraform/install), or point "
             f"TURNOUT_TERRAFORM_BIN / --terraform-bin at it."
         )

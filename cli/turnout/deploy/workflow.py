@@ -9,16 +9,25 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
+from turnout.aws.access import AwsAccess
 from turnout.deploy.package import PACKAGE_RELATIVE_PATH, LambdaPackage, build_replicator_package
-from turnout.deploy.plan_summary import PlanSummary, refuse_destruction, summarise_plan
+from turnout.deploy.plan_summary import (
+    PlanSummary,
+    check_allowed_addresses,
+    refuse_destruction,
+    summarise_plan,
+)
+from turnout.deploy.preflight import aws_for, prepare_terraform
 from turnout.deploy.render import RenderedFile, render_environments, tfvars_path
-from turnout.deploy.terraform import TerraformRunner, terraform_settings
+from turnout.deploy.terraform import TerraformRunner
 from turnout.errors import TerraformError
 from turnout.project import Project
 from turnout.spec.loader import load_spec
+from turnout.spec.model import MigrationSpec
 
 
 @dataclass
@@ -53,27 +62,38 @@ def write_rendered(files: list[RenderedFile]) -> list[RenderedFile]:
 def plan(
     project: Project,
     environment: str,
-    allow_destroy: bool = False,
+    allow_destroy: Collection[str] = (),
     aws_endpoint_url: str | None = None,
     stream_output: bool = False,
     var_file: Path | None = None,
     package: LambdaPackage | None = None,
+    aws: AwsAccess | None = None,
+    spec: MigrationSpec | None = None,
+    read_only: bool = False,
 ) -> PlanResult:
-    """Render, init and plan one environment to a saved plan; refuse destruction of data.
+    """Render, check (turnout.deploy.preflight), init and plan one environment to a saved plan;
+    refuse a plan that destroys or replaces a protected resource `allow_destroy` does not name.
 
-    `package` is the replicator zip the caller built for its run (built here when None)."""
+    `package` is the replicator zip the caller built for its run (built here when None); `aws`
+    and `spec` are the caller's (made here when None). A `read_only` plan takes no state lock
+    and assumes no deploy role: it is for review and can never be applied."""
+    check_allowed_addresses(allow_destroy)
+    spec = spec or load_spec(project.spec_path)
+    aws = aws or aws_for(spec, aws_endpoint_url, read_only)
     package = package or build_replicator_package()
     changed = False
     if var_file is None:
         changed = bool(write_rendered(render(project, package=package)))
         var_file = tfvars_path(project.terraform_dir, environment)
-    package.write(project.root)
-    runner = TerraformRunner(
-        terraform_settings(project, aws_endpoint_url, stream_output), environment
+    settings = prepare_terraform(
+        project, spec, environment, aws, stream_output, read_only, var_file
     )
+    package.write(project.root)
+    runner = TerraformRunner(settings, environment)
     runner.init()
     plan_path = runner.plan([var_file])
     summary = summarise_plan(environment, runner.show_plan(plan_path))
+    summary.notes = list(runner.notes)
     try:
         refuse_destruction(summary, allow_destroy)
     except TerraformError:
@@ -81,10 +101,9 @@ def plan(
         raise
     markdown_path = plan_path.with_suffix(".md")
     markdown_path.write_text(summary.markdown())
+    inputs = inputs_fingerprint(project, var_file)
     _fingerprint_path(plan_path).write_text(
-        json.dumps(
-            {"inputs": inputs_fingerprint(project, var_file), "var_file": str(var_file)}, indent=2
-        )
+        json.dumps({"inputs": inputs, "var_file": str(var_file), "read_only": read_only}, indent=2)
     )
     return PlanResult(summary, plan_path, markdown_path, changed)
 
@@ -94,12 +113,11 @@ def apply(
     environment: str,
     aws_endpoint_url: str | None = None,
     stream_output: bool = False,
-) -> None:
-    """Apply the saved, reviewed plan of one environment, once."""
-    runner = TerraformRunner(
-        terraform_settings(project, aws_endpoint_url, stream_output), environment
-    )
-    plan_path = runner.plan_path
+    aws: AwsAccess | None = None,
+    spec: MigrationSpec | None = None,
+) -> list[str]:
+    """Apply the saved, reviewed plan of one environment, once; returns the runner's notes."""
+    plan_path = project.work_dir / "plans" / f"{environment}.tfplan"
     marker = _fingerprint_path(plan_path)
     if not plan_path.is_file() or not marker.is_file():
         raise TerraformError(
@@ -108,31 +126,47 @@ def apply(
             f"then apply."
         )
     saved = json.loads(marker.read_text())
+    if saved.get("read_only"):
+        raise TerraformError(
+            f"the saved {environment} plan was made with --read-only (for review: no state lock, "
+            f"no deploy role), so it cannot be applied. Run `turnout plan --env {environment}` "
+            f"with the deploy credentials, review it, then apply. Nothing was applied."
+        )
     if saved["inputs"] != inputs_fingerprint(project, Path(saved["var_file"])):
         raise TerraformError(
             f"the inputs of the {environment} plan changed after it was made (the rendered tfvars "
             f"or the replicator code differ from what was reviewed); run `turnout plan --env "
             f"{environment}` again and review the new plan. Nothing was applied."
         )
+    spec = spec or load_spec(project.spec_path)
+    aws = aws or aws_for(spec, aws_endpoint_url)
+    settings = prepare_terraform(project, spec, environment, aws, stream_output)
+    runner = TerraformRunner(settings, environment)
     runner.init()
     runner.apply(plan_path)
     plan_path.unlink(missing_ok=True)
     marker.unlink(missing_ok=True)
+    return runner.notes
 
 
 def drift(
     project: Project,
     environment: str,
+    var_file: Path,
     aws_endpoint_url: str | None = None,
-    var_file: Path | None = None,
     package: LambdaPackage | None = None,
+    aws: AwsAccess | None = None,
+    spec: MigrationSpec | None = None,
 ) -> PlanSummary | None:
-    """Plan one environment again after an apply: None when the plan changes nothing (the
-    common case, told by Terraform's exit code), else the plan's summary."""
+    """Plan one environment again after an apply, against the same state and credentials: None
+    when the plan changes nothing (the common case, told by Terraform's exit code), else the
+    plan's summary."""
+    spec = spec or load_spec(project.spec_path)
+    aws = aws or aws_for(spec, aws_endpoint_url)
     package = package or build_replicator_package()
-    var_file = var_file or tfvars_path(project.terraform_dir, environment)
     package.write(project.root)
-    runner = TerraformRunner(terraform_settings(project, aws_endpoint_url), environment)
+    settings = prepare_terraform(project, spec, environment, aws)
+    runner = TerraformRunner(settings, environment)
     runner.init()
     if not runner.plan_changes([var_file]):
         return None
@@ -144,15 +178,27 @@ def plan_and_apply(
     environment: str,
     aws_endpoint_url: str | None = None,
     var_file: Path | None = None,
-    allow_destroy: bool = False,
     package: LambdaPackage | None = None,
+    aws: AwsAccess | None = None,
+    spec: MigrationSpec | None = None,
 ) -> PlanSummary:
-    """For automation that has already reviewed its inputs (the sandbox, the cutover engine)."""
+    """For automation that has already reviewed its inputs (the sandbox, the cutover engine).
+    It never allows destruction: a plan that destroys or replaces a protected resource is
+    refused, whatever the caller."""
+    spec = spec or load_spec(project.spec_path)
+    aws = aws or aws_for(spec, aws_endpoint_url)
     result = plan(
-        project, environment, allow_destroy, aws_endpoint_url, var_file=var_file, package=package
+        project,
+        environment,
+        (),
+        aws_endpoint_url,
+        var_file=var_file,
+        package=package,
+        aws=aws,
+        spec=spec,
     )
     if result.summary.has_changes:
-        apply(project, environment, aws_endpoint_url)
+        result.summary.notes += apply(project, environment, aws_endpoint_url, aws=aws, spec=spec)
     return result.summary
 
 

@@ -29,5 +29,6 @@ def assemble_engine(
         terraform_project,
         vars_dir=(work_dir or terraform_project.work_dir) / "cutover",
         endpoint_url=endpoint_url,
+        aws=aws,
     )
     return CutoverEngine(spec, aws, applier, HookRunner(hooks_dir), progress)

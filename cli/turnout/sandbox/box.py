@@ -8,9 +8,13 @@ background processes (PIDs under the work dir). `status` reads what exists and t
 figures; `report` says what was produced, processed, lost, duplicated and reordered; `down` stops
 the producer, the runtime and the emulator, by PID, in that order.
 
-The sandbox keeps its own Terraform state (under .work/sandbox), apart from any real one.
-Layout of the work dir: emulator/, terraform/, tfvars/, runtime/ (the Lambda runtime's state,
-pid and logs), traffic/ (the producer's pid, log, events.ndjson and status), sandbox.json.
+The sandbox keeps both environments' Terraform state in the emulator's S3, exactly as on AWS: the
+state bucket is bootstrapped there (`turnout state bootstrap`'s code) and every plan and apply
+goes through the S3 backend and its lock file; no state file is written under the work dir. A
+spec that chooses local state gets the emulator's S3 all the same in the sandbox.
+Layout of the work dir: emulator/, terraform/ (Terraform's data directories and saved plans),
+tfvars/, runtime/ (the Lambda runtime's state, pid and logs), traffic/ (the producer's pid, log,
+events.ndjson and status), sandbox.json.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from turnout import deploy
 from turnout.aws.access import AwsAccess
 from turnout.deploy.package import build_replicator_package
 from turnout.deploy.render import render_environments
+from turnout.deploy.state_bootstrap import bootstrap_state_bucket
 from turnout.engine.factory import assemble_engine
 from turnout.engine.runner import CutoverEngine
 from turnout.errors import EmulatorError, TurnoutError
@@ -108,7 +113,7 @@ class Sandbox:
         return BackgroundProcess("runtime", self.runtime_dir, RUNTIME_MODULE)
 
     def spec(self) -> MigrationSpec:
-        return load_spec(self.project.spec_path)
+        return sandbox_spec(load_spec(self.project.spec_path))
 
     # ------------------------------------------------------------------ client endpoint
     @property
@@ -174,7 +179,7 @@ class Sandbox:
     def engine(self, progress: Progress, spec: MigrationSpec | None = None) -> CutoverEngine:
         """A cutover engine on the running sandbox: Terraform into its own state, AWS calls to
         the emulator as the clients reach it."""
-        spec = spec or self.spec()
+        spec = sandbox_spec(spec or self.spec())
         emulator = self.require_client_emulator()
         return assemble_engine(
             spec,
@@ -240,6 +245,8 @@ class Sandbox:
         )
         for rendered_file in rendered:
             rendered_file.write()
+        aws = AwsAccess.for_emulator(spec, emulator)
+        bootstrap_state_bucket(spec, aws, progress)
 
         def apply(rendered_file) -> None:
             environment = rendered_file.environment
@@ -249,6 +256,8 @@ class Sandbox:
                 aws_endpoint_url=emulator.endpoint_url,
                 var_file=rendered_file.path,
                 package=package,
+                aws=aws,
+                spec=spec,
             )
             progress(f"[{environment}] {summary.text().splitlines()[0]} Applied.")
 
@@ -440,6 +449,8 @@ class Sandbox:
         if emulator is None:
             raise EmulatorError("the sandbox is not running; start it with `turnout sandbox up`.")
         changed = {}
+        spec = self.spec()
+        aws = AwsAccess.for_emulator(spec, emulator)
         for environment in ENVIRONMENTS:
             progress(f"terraform plan (drift check): {environment} environment ...")
             result = deploy.plan(
@@ -447,6 +458,8 @@ class Sandbox:
                 environment,
                 aws_endpoint_url=emulator.endpoint_url,
                 var_file=self.work_dir / "tfvars" / f"{environment}.tfvars.json",
+                aws=aws,
+                spec=spec,
             )
             changed[environment] = result.summary.has_changes
             progress(result.summary.text())
@@ -580,3 +593,11 @@ class Sandbox:
         except (EmulatorError, TurnoutError, RuntimeError):
             return None
         return emulator if emulator.is_running() else None
+
+
+def sandbox_spec(spec: MigrationSpec) -> MigrationSpec:
+    """The spec as the sandbox runs it: state in the emulator's S3 even when the spec chooses
+    local state for its own experiments (every sandbox run exercises remote state)."""
+    if spec.state is not None and spec.state.backend == "local":
+        return spec.model_copy(update={"state": None})
+    return spec

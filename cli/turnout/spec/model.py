@@ -31,7 +31,17 @@ ParameterName = Annotated[str, Field(pattern=r"^/[a-zA-Z0-9_.\-/]{1,1010}$")]
 RoleArn = Annotated[
     str, Field(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9_+=,.@/-]{1,512}$")
 ]
+ProfileName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.@+=,:/-]{1,128}$")]
+# S3 bucket naming rules (general purpose buckets):
+# https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html
+BucketName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")]
+StateKeyPrefix = Annotated[
+    str, Field(pattern=r"^[A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*$", max_length=200)
+]
 MonitoredKclApplication = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
+# A new on-demand stream has 4 shards' write capacity (4 MB/s, 4,000 records/s) and grows
+# from there: https://docs.aws.amazon.com/streams/latest/dev/how-do-i-size-a-stream.html
+ON_DEMAND_INITIAL_SHARDS = 4
 KmsKeyArn = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[a-f0-9-]{36}$")
 
 
@@ -54,6 +64,14 @@ class Environment(Strict):
     region: Region
     name_prefix: Annotated[str, Field(pattern=r"^[a-zA-Z0-9_-]{0,32}$")] = ""
     deploy_role_arn: RoleArn | None = None
+    profile: ProfileName | None = Field(
+        default=None,
+        description="Named AWS profile whose credentials act in this environment (or assume "
+        "deploy_role_arn, when both are given). On AWS one of the two is required.",
+    )
+
+    def credentials_declared(self) -> bool:
+        return self.deploy_role_arn is not None or self.profile is not None
 
 
 class Environments(Strict):
@@ -185,7 +203,11 @@ class Replication(Strict):
     retry: Retry = Field(default_factory=Retry)
     starting_position: Literal["TRIM_HORIZON", "LATEST", "AT_TIMESTAMP"] = "TRIM_HORIZON"
     starting_position_timestamp: datetime | None = None
-    reserved_concurrency: Annotated[int, Field(ge=1, le=1000)] = 10
+    reserved_concurrency: Annotated[int, Field(ge=1, le=1000)] | None = Field(
+        default=None,
+        description="Concurrency reserved for the replicator; none: it shares the account's "
+        "unreserved pool. When set, at least one per shard and parallelization factor.",
+    )
     # At least 30: the replicator starts no step it cannot finish, and a cold invocation needs
     # about 25 s of worst cases for one guarded PutRecords call and its ledger update.
     timeout_seconds: Annotated[int, Field(ge=30, le=900)] = 120
@@ -314,6 +336,54 @@ class Monitoring(Strict):
         return self
 
 
+class State(Strict):
+    """Where Terraform keeps each environment's state (docs/state.md): one S3 object per
+    environment, `<key_prefix>/<env>.tfstate`, locked with the S3 lock file beside it; or, for
+    experiments only, a local file per environment in the work directory."""
+
+    backend: Literal["s3", "local"] = "s3"
+    bucket: BucketName | None = None
+    region: Region | None = None
+    key_prefix: StateKeyPrefix | None = None
+    role_arn: RoleArn | None = Field(
+        default=None,
+        description="Role assumed (from each environment's credentials) to read and write the "
+        "state; none: each environment reaches the bucket with its own credentials.",
+    )
+
+    @model_validator(mode="after")
+    def _complete_for_its_backend(self) -> State:
+        if self.backend == "local":
+            given = [
+                name
+                for name in ("bucket", "region", "key_prefix", "role_arn")
+                if getattr(self, name)
+            ]
+            if given:
+                raise FieldProblem(
+                    ("state", given[0]),
+                    "backend local keeps each environment's state in the work directory and "
+                    "takes no bucket, region, key_prefix or role_arn; remove it, or use "
+                    "backend s3",
+                )
+            return self
+        for name in ("bucket", "region"):
+            if getattr(self, name) is None:
+                raise FieldProblem(
+                    ("state", name),
+                    "required with backend s3 (the default): the bucket that holds the state "
+                    "and its region (create the bucket with `turnout state bootstrap`)",
+                )
+        assert self.bucket is not None
+        if ".." in self.bucket or re.fullmatch(r"\d+\.\d+\.\d+\.\d+", self.bucket):
+            raise FieldProblem(
+                ("state", "bucket"),
+                f"{self.bucket!r} is not a valid S3 bucket name (no two adjacent periods, not an "
+                "IP address): 3-63 lower-case letters, digits, '.' or '-'",
+            )
+        return self
+
+
 class MigrationSpec(Strict):
     version: Literal[1]
     migration: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,40}$")]
@@ -331,6 +401,10 @@ class MigrationSpec(Strict):
         Annotated[str, Field(pattern=r"^[A-Za-z0-9_ .:/=+@-]{1,128}$")],
         Annotated[str, Field(max_length=256)],
     ] = Field(default_factory=dict)
+    state: State | None = Field(
+        default=None,
+        description="Where Terraform keeps the state; required on AWS (docs/state.md).",
+    )
 
     @field_validator("streams")
     @classmethod
@@ -386,6 +460,48 @@ class MigrationSpec(Strict):
                 ("replication", "enabled_directions"),
                 f"{enabled} contradicts phase '{self.phase}', whose "
                 f"replication direction is '{expected}'; use [] to halt replication or remove the key",
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _credentials_act_in_their_environment(self) -> MigrationSpec:
+        for environment in ENVIRONMENTS:
+            place = getattr(self.environments, environment)
+            role = place.deploy_role_arn
+            if role is not None and role.split(":")[4] != place.account_id:
+                raise FieldProblem(
+                    ("environments", environment, "deploy_role_arn"),
+                    f"{role} is a role in account {role.split(':')[4]}, but the {environment} "
+                    f"environment is account {place.account_id}: its deploy role must be a role "
+                    f"of that account",
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _reserved_concurrency_covers_every_shard(self) -> MigrationSpec:
+        reserved = self.replication.reserved_concurrency
+        if reserved is None:
+            return self
+        factor = self.replication.parallelization_factor
+        shards = {
+            stream.name: stream.capacity.shards
+            if stream.capacity.mode == "provisioned"
+            else ON_DEMAND_INITIAL_SHARDS
+            for stream in self.streams
+        }
+        needed = sum(shards.values()) * factor
+        if reserved < needed:
+            listed = ", ".join(
+                f"{name} {count}{' (on-demand, at least)' if stream.capacity.mode == 'on_demand' else ''}"
+                for stream, (name, count) in zip(self.streams, shards.items(), strict=True)
+            )
+            raise FieldProblem(
+                ("replication", "reserved_concurrency"),
+                f"{reserved} is fewer than the replicator's concurrent invocations: Lambda runs "
+                f"one per shard and parallelization factor, and its streams have {sum(shards.values())} "
+                f"shards ({listed}) x parallelization_factor {factor} = {needed} "
+                f"(https://docs.aws.amazon.com/lambda/latest/dg/with-kinesis.html#kinesis-polling-and-batching); set at least "
+                f"{needed}, or remove it so the function shares the account's unreserved pool",
             )
         return self
 

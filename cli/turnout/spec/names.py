@@ -138,6 +138,45 @@ def control_plane(spec: Any) -> EnvironmentNames:
     return EnvironmentNames(spec, spec.control_plane.environment)
 
 
+def state_bucket(spec: Any) -> str:
+    """The Terraform state bucket: the spec's `state.bucket`, or on an emulator (where a spec
+    may leave `state` out) one named after the migration and the old account."""
+    if spec.state is not None and spec.state.bucket:
+        return spec.state.bucket
+    return f"turnout-state-{spec.migration}-{spec.environments.old.account_id}"
+
+
+def state_region(spec: Any) -> str:
+    if spec.state is not None and spec.state.region:
+        return spec.state.region
+    return spec.environments.old.region
+
+
+def state_key_prefix(spec: Any) -> str:
+    if spec.state is not None and spec.state.key_prefix:
+        return spec.state.key_prefix
+    return f"turnout/{spec.migration}"
+
+
+def state_key(spec: Any, environment: str) -> str:
+    """The S3 key of one environment's state; Terraform's lock file is this key + .tflock."""
+    return f"{state_key_prefix(spec)}/{environment}.tfstate"
+
+
+def state_lock_key(spec: Any, environment: str) -> str:
+    return f"{state_key(spec, environment)}.tflock"
+
+
+def state_bucket_arn(spec: Any) -> str:
+    return f"arn:aws:s3:::{state_bucket(spec)}"
+
+
+def emulator_deployer_role_arn(account_id: str) -> str:
+    """On the emulator, assuming a role in an account is how moto is told to act there (the
+    provider and the S3 backend do it with this role, terraform/providers.tf)."""
+    return role_arn(account_id, "turnout-emulator-deployer")
+
+
 def route_value(spec: Any, target: str) -> str:
     """What producers read from the route parameter: where to write each logical stream
     (compact JSON, sorted keys, so the rendered tfvars are stable)."""
@@ -157,8 +196,15 @@ __all__ = [
     "EnvironmentNames",
     "control_plane",
     "direction_parameter",
+    "emulator_deployer_role_arn",
     "names",
     "role_arn",
     "route_value",
+    "state_bucket",
+    "state_bucket_arn",
+    "state_key",
+    "state_key_prefix",
+    "state_lock_key",
+    "state_region",
     "stream_arn",
 ]

@@ -27,12 +27,13 @@ from typing import Any
 import boto3
 
 from turnout import errors
+from turnout.aws.credentials import session_with
 from turnout.aws.endpoint import (
     DEFAULT_REGION,
     EMULATOR_CLIENT_CONFIG,
     assume_role_credentials,
+    refreshing_credentials,
     role_arn,
-    session_from_credentials,
 )
 from turnout.sandbox.emulator.profile import (
     PROFILE_FILE,
@@ -93,6 +94,7 @@ class Emulator:
         startup_timeout: float = 30.0,
         python: str = sys.executable,
         profile: FidelityProfile | str | None = None,
+        session_seconds: int | None = None,
     ) -> None:
         if host not in ("127.0.0.1", "localhost", "::1"):
             raise EmulatorError("the emulator binds loopback only")
@@ -107,10 +109,13 @@ class Emulator:
         # The fidelity profile (default: $TURNOUT_SANDBOX_PROFILE or "aws"); its clock starts
         # when the server starts.
         self.profile = resolve_profile(profile)
+        # AssumeRole sessions end after this long, as on AWS (None: never, moto's default).
+        self.session_seconds = session_seconds
         self._proc: subprocess.Popen[bytes] | None = None
         self._pid: int | None = None
         self._owned = False
         self._creds: dict[str, dict[str, str]] = {}
+        self._refreshing: dict[str, Any] = {}
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ paths and facts
@@ -173,11 +178,17 @@ class Emulator:
         self.profile.write(self.work_dir)
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
         try:
+            limit = (
+                []
+                if self.session_seconds is None
+                else ["--session-seconds", str(self.session_seconds)]
+            )
             proc = subprocess.Popen(
                 [
                     self.python,
                     *("-m", SERVER_MODULE, "--host", self.host, "--port", str(port)),
                     *("--profile-file", str(self.profile_file)),
+                    *limit,
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -319,6 +330,7 @@ class Emulator:
                 time.sleep(0.05)
         self._forget_process()
         self._creds.clear()
+        self._refreshing.clear()
 
     def _exited(self, pid: int) -> bool:
         if self._proc is not None:
@@ -348,8 +360,17 @@ class Emulator:
             return creds
 
     def session(self, account_id: str, region: str | None = None) -> boto3.Session:
-        """A boto3 session acting in ``account_id`` (or ``"old"``/``"new"``)."""
-        return session_from_credentials(self.credentials(account_id), region or self.region)
+        """A boto3 session acting in ``account_id`` (or ``"old"``/``"new"``), whose role session
+        is renewed before it expires (an emulator started with ``session_seconds`` ends them)."""
+        account_id = self.account_id(account_id)
+        with self._lock:
+            credentials = self._refreshing.get(account_id)
+            if credentials is None:
+                credentials = refreshing_credentials(
+                    self.endpoint_url, account_id, self.region, f"turnout-emulator-{account_id}"
+                )
+                self._refreshing[account_id] = credentials
+        return session_with(credentials, region or self.region)
 
     def client(self, service: str, account_id: str, region: str | None = None) -> Any:
         return self.session(account_id, region).client(

@@ -58,6 +58,13 @@ normal HTTP API with three changes, all made before the first request:
    (:mod:`.kinesis_resharding`), gives mappings timed states (:mod:`.mapping_states`) and adds
    per-API latency (``PUT /_turnout/latency`` raises it for a scenario). ``GET
    /_turnout/profile`` returns the profile and what it throttled.
+13. **Lambda ``GetAccountSettings``** (moto lacks it) is answered from moto's Lambda backend
+   (:mod:`turnout.sandbox.emulator.lambda_account`); **S3 conditional writes are atomic** and a
+   bucket-policy statement applies only when its condition holds
+   (:mod:`turnout.sandbox.emulator.s3_fidelity`; Terraform's state backend relies on both).
+14. **Sessions that end** (off by default): ``--session-seconds N`` caps AssumeRole sessions at N
+   seconds and refuses requests signed with an expired one, as AWS does
+   (:mod:`turnout.sandbox.emulator.session_expiry`).
 10. **``AWS/Kinesis`` ``IncomingRecords``/``IncomingBytes`` per minute, like AWS.** moto puts
    one CloudWatch datum per PutRecord(s) call, synchronously, into a list that every
    GetMetricData scans. :class:`KinesisMetricsAggregator` counts the calls in memory per
@@ -86,7 +93,12 @@ from typing import Any
 from urllib.parse import parse_qs, quote, unquote
 
 from turnout.sandbox.emulator.dynamodb_reads import read_tables_from_snapshots, size_items_once
+from turnout.sandbox.emulator.lambda_account import AnswerAccountSettings
 from turnout.sandbox.emulator.profile import FAST, FidelityProfile, Latency
+from turnout.sandbox.emulator.s3_fidelity import (
+    atomic_conditional_puts,
+    conditioned_statements_need_their_condition,
+)
 
 CONTROL_PREFIX = "/_turnout/"
 
@@ -908,6 +920,12 @@ def main(argv: list[str] | None = None) -> int:
         "--profile-file",
         help="the fidelity profile (JSON, turnout.sandbox.emulator.profile); default: fast",
     )
+    parser.add_argument(
+        "--session-seconds",
+        type=int,
+        default=None,
+        help="end AssumeRole sessions after this many seconds, as AWS does (off by default)",
+    )
     args = parser.parse_args(argv)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         parser.error("the emulator binds loopback only")
@@ -939,15 +957,24 @@ def main(argv: list[str] | None = None) -> int:
     fast_put_records_response()
     read_tables_from_snapshots()
     size_items_once()
+    atomic_conditional_puts()
+    conditioned_statements_need_their_condition()
     kinesis_metrics = KinesisMetricsAggregator()
     aggregate_kinesis_metrics(kinesis_metrics)
     kinesis_metrics.start()
     profile = FidelityProfile.read(args.profile_file) if args.profile_file else FAST
     fidelity_counts = apply_profile(profile)
     log.info("fidelity profile %s", profile.name)
-    app = ControlApp(
-        DomainDispatcherApplication(create_backend_app), profile, fidelity_counts=fidelity_counts
+    app: Any = ControlApp(
+        AnswerAccountSettings(DomainDispatcherApplication(create_backend_app)),
+        profile,
+        fidelity_counts=fidelity_counts,
     )
+    if args.session_seconds:
+        from turnout.sandbox.emulator.session_expiry import RefuseExpiredSessions, limit_sessions
+
+        limit_sessions(args.session_seconds)
+        app = RefuseExpiredSessions(app)
     server = make_server(
         args.host,
         args.port,

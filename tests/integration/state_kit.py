@@ -1,0 +1,57 @@
+"""Scratch projects for the remote-state and credentials tests: a copy of the repository's root
+configuration (modules linked) with a spec of the test's own, driven through the real CLI."""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import yaml
+
+from turnout.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = yaml.safe_load((REPO / "terraform" / "migration.yaml").read_text())
+
+
+def scratch_project(root: Path, change: Callable[[dict], object] | None = None) -> Path:
+    """A project at `root` (terraform/ copied, modules/ linked); returns its spec path."""
+    terraform = root / "terraform"
+    shutil.copytree(
+        REPO / "terraform",
+        terraform,
+        ignore=shutil.ignore_patterns(".terraform", "*.tfvars.json", "backend_override.tf"),
+    )
+    (root / "modules").symlink_to(REPO / "modules", target_is_directory=True)
+    document = copy.deepcopy(EXAMPLE)
+    if change is not None:
+        change(document)
+    spec = terraform / "migration.yaml"
+    spec.write_text(yaml.safe_dump(document, sort_keys=False))
+    return spec
+
+
+def run_cli(args: list[str], work: Path, monkeypatch, capsys) -> tuple[int, str, str]:
+    """`turnout ARGS` with its work dir at `work`: exit code, stdout, stderr (one paragraph)."""
+    monkeypatch.setenv("TURNOUT_WORK_DIR", str(work))
+    code = main(args)
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    return code, captured.out, " ".join(captured.err.split())
+
+
+def tfstate_files_with_resources(directory: Path) -> list[Path]:
+    """Files under `directory` that hold Terraform state (a `resources` list), not merely the
+    backend configuration Terraform keeps in its data dir (.terraform/terraform.tfstate)."""
+    found = []
+    for path in directory.rglob("*.tfstate*"):
+        try:
+            document = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(document, dict) and "resources" in document:
+            found.append(path)
+    return found
