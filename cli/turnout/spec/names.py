@@ -27,6 +27,10 @@ def role_arn(account_id: str, role_name: str) -> str:
     return f"arn:aws:iam::{account_id}:role/{role_name}"
 
 
+def table_arn(region: str, account_id: str, table_name: str) -> str:
+    return f"arn:aws:dynamodb:{region}:{account_id}:table/{table_name}"
+
+
 def direction_parameter(spec: Any) -> str:
     """The active-direction parameter: one per account, the same name in both."""
     return f"/turnout/{spec.migration}/active-direction"
@@ -103,6 +107,15 @@ class EnvironmentNames:
         return f"{self.prefix}turnout-markers"
 
     @property
+    def route_table(self) -> str:
+        """The route table (hash key route_id S): producers anywhere read the route from it."""
+        return f"{self.prefix}turnout-route"
+
+    @property
+    def route_table_arn(self) -> str:
+        return table_arn(self.place.region, self.place.account_id, self.route_table)
+
+    @property
     def control_plane_kms_alias(self) -> str:
         """In every environment: it encrypts the markers table as well as state and lock."""
         return f"alias/{self.prefix}turnout-control-plane"
@@ -138,6 +151,16 @@ def control_plane(spec: Any) -> EnvironmentNames:
     return EnvironmentNames(spec, spec.control_plane.environment)
 
 
+def route_table(spec: Any) -> EnvironmentNames:
+    """The names in the environment that holds the route (its parameters and its table)."""
+    return EnvironmentNames(spec, spec.route.environment)
+
+
+def route_item_key(spec: Any) -> str:
+    """The route table item's key (route_id): the migration's name."""
+    return spec.migration
+
+
 def route_value(spec: Any, target: str) -> str:
     """What producers read from the route parameter: where to write each logical stream
     (compact JSON, sorted keys, so the rendered tfvars are stable)."""
@@ -159,6 +182,9 @@ __all__ = [
     "direction_parameter",
     "names",
     "role_arn",
+    "route_item_key",
+    "route_table",
     "route_value",
     "stream_arn",
+    "table_arn",
 ]
