@@ -57,6 +57,10 @@ normal HTTP API with three changes, all made before the first request:
    GetMetricData scans. :class:`KinesisMetricsAggregator` counts the calls in memory per
    stream and minute and writes them every few seconds as statistic sets (SampleCount = calls,
    Sum, Minimum, Maximum per call) stamped with the minute, as AWS's basic stream metrics are.
+13. **Calls across accounts by ARN** (:mod:`turnout.sandbox.emulator.cross_account`): a Kinesis
+   producer call or a DynamoDB item call naming another account's stream or table by ARN is
+   served from that account when the resource's policy allows the caller, and refused with
+   ``AccessDeniedException`` otherwise (moto serves every call from the caller's own account).
 """
 
 from __future__ import annotations
@@ -801,10 +805,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     from werkzeug.serving import make_server
 
+    from turnout.sandbox.emulator.cross_account import serve_across_accounts
+
     base_url = f"http://{args.host}:{args.port}"
     neutralise_lambda_delivery(base_url)
     keep_stream_tags_on_create()
     constant_time_kinesis_shards()
+    serve_across_accounts()
     list_moto_modules_once()
     fast_put_records_response()
     kinesis_metrics = KinesisMetricsAggregator()
