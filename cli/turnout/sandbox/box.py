@@ -43,7 +43,6 @@ from turnout.sandbox.pipeline.create import consumer_mappings, create_pipeline
 from turnout.sandbox.processes import BackgroundProcess, descendants
 from turnout.spec.loader import load_spec
 from turnout.spec.model import MigrationSpec
-from turnout.spec.names import route_item_key, route_table
 from turnout.spec.phases import ENVIRONMENTS
 
 Progress = Callable[[str], None]
@@ -350,11 +349,6 @@ class Sandbox:
             route_env.region,
             "--route-parameter",
             spec.route.parameters[0],
-            # The route table's item: what producers of any account read (docs/producers.md).
-            "--route-table",
-            route_table(spec).route_table_arn,
-            "--route-key",
-            route_item_key(spec),
             "--route-interval",
             str(spec.route.cache_seconds),
             "--log",
@@ -376,7 +370,7 @@ class Sandbox:
         self._wait_producer_running(pid, previous.get("updated_at"))
         progress(
             f"producer started (pid {pid}): {rate:g} events/s over {keys} keys, following "
-            f"the route table {route_table(spec).route_table}; accepted events in {self.events_log}"
+            f"{spec.route.parameters[0]}; accepted events in {self.events_log}"
         )
         return pid
 

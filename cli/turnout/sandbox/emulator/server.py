@@ -57,10 +57,6 @@ normal HTTP API with three changes, all made before the first request:
    GetMetricData scans. :class:`KinesisMetricsAggregator` counts the calls in memory per
    stream and minute and writes them every few seconds as statistic sets (SampleCount = calls,
    Sum, Minimum, Maximum per call) stamped with the minute, as AWS's basic stream metrics are.
-13. **Calls across accounts by ARN** (:mod:`turnout.sandbox.emulator.cross_account`): a Kinesis
-   producer call or a DynamoDB item call naming another account's stream or table by ARN is
-   served from that account when the resource's policy allows the caller, and refused with
-   ``AccessDeniedException`` otherwise (moto serves every call from the caller's own account).
 """
 
 from __future__ import annotations
@@ -811,6 +807,8 @@ def main(argv: list[str] | None = None) -> int:
     neutralise_lambda_delivery(base_url)
     keep_stream_tags_on_create()
     constant_time_kinesis_shards()
+    # Calls naming another account's stream or table by ARN, under its resource policy (moto
+    # served every call from the caller's own account): turnout.sandbox.emulator.cross_account.
     serve_across_accounts()
     list_moto_modules_once()
     fast_put_records_response()

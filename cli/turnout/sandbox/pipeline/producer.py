@@ -2,16 +2,14 @@
 
     python -m turnout.sandbox.pipeline.producer --endpoint http://127.0.0.1:N \
         --route-account 111111111111 --region eu-west-1 \
-        --route-parameter /clickstream/kinesis-target --log events.ndjson [--rate 200] \
-        [--route-table arn:aws:dynamodb:eu-west-1:111111111111:table/legacy-turnout-route \
-         --route-key clickstream] ...
+        --route-parameter /clickstream/kinesis-target --log events.ndjson [--rate 200] ...
 
 Every ``--route-interval`` seconds (1 s) it reads the route parameter (JSON: environment,
 account_id, region, streams {logical: ARN}; see turnout.spec.names.route_value) and writes to the
-environment it names, with credentials of that environment's account (``--route-table``: the
-route table's item instead of the parameter). Reading, caching and following the route, and
-composing and making each PutRecords call, are the producer helper's (:mod:`turnout.producer`,
-the one real producers use); this module adds the traffic, the log and the counters.
+environment it names, with credentials of that environment's account. Caching and following the
+route, and composing and making each PutRecords call, are the producer helper's
+(:mod:`turnout.producer`, the one real producers use; the end-to-end run drives this class with
+the helper's route-table reader); this module adds the traffic, the log and the counters.
 
 Events: unique id, key, per-key sequence number (per logical stream and key), logical stream,
 produced time; partition key = the event's key. Keys are spread uniformly over ``--keys`` keys
@@ -59,9 +57,7 @@ from turnout.producer import (
     RoutedWriter,
     RouteError,
     key_heads,
-    parameter_route,
     record_size,
-    table_route,
 )
 
 MAX_RECORDS_PER_CALL = 500
@@ -390,10 +386,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--route-account", required=True, help="account holding the route")
     parser.add_argument("--region", required=True, help="region of the route parameter")
     parser.add_argument("--route-parameter", required=True, help="SSM parameter name")
-    parser.add_argument(
-        "--route-table", help="read the route from this route table (ARN) instead of the parameter"
-    )
-    parser.add_argument("--route-key", help="the route item's key in --route-table (the migration)")
     parser.add_argument("--log", required=True, type=Path, help="NDJSON log of accepted events")
     parser.add_argument("--status-file", type=Path, help="default: LOG with .status.json")
     parser.add_argument("--pid-file", type=Path)
@@ -430,20 +422,13 @@ def main(argv: list[str] | None = None) -> int:
             )
         return clients[(account, region)]
 
-    route_session = emulator.session(args.route_account, args.region)
-    if args.route_table:
-        read_route = table_route(
-            route_session.client(
-                "dynamodb", endpoint_url=emulator.endpoint_url, config=_CLIENT_CONFIG
-            ),
-            args.route_table,
-            args.route_key,
-        )
-    else:
-        read_route = parameter_route(
-            route_session.client("ssm", endpoint_url=emulator.endpoint_url, config=_CLIENT_CONFIG),
-            args.route_parameter,
-        )
+    ssm = emulator.session(args.route_account, args.region).client(
+        "ssm", endpoint_url=emulator.endpoint_url, config=_CLIENT_CONFIG
+    )
+
+    def read_route() -> dict:
+        value = ssm.get_parameter(Name=args.route_parameter)["Parameter"]["Value"]
+        return json.loads(value)
 
     stop = threading.Event()
 
