@@ -227,6 +227,26 @@ def _ensure_role(spec: MigrationSpec, aws: Any, environment: str) -> str:
                     f"arn:aws:dynamodb:{region}:{account}:table/{names(spec, environment).markers_table}",
                 ],
             },
+            # Customer-managed keys of the streams and of the markers table: their key policies
+            # delegate to the account's IAM, so this statement is what lets the consumer use them.
+            {
+                "Effect": "Allow",
+                "Action": ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"],
+                "Resource": f"arn:aws:kms:{region}:{account}:key/*",
+                "Condition": {
+                    "StringEquals": {
+                        "kms:ViaService": [
+                            f"kinesis.{region}.amazonaws.com",
+                            f"dynamodb.{region}.amazonaws.com",
+                        ]
+                    }
+                },
+            },
+            {
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": f"arn:aws:logs:{region}:{account}:log-group:/aws/lambda/*",
+            },
         ],
     }
     iam.put_role_policy(
@@ -250,7 +270,8 @@ def _ensure_function(
     except ClientError as problem:
         if problem.response["Error"]["Code"] != "ResourceNotFoundException":
             raise
-        lam.create_function(
+        _create_function_when_the_role_is_ready(
+            lam,
             FunctionName=consumer.function_name,
             Runtime=CONSUMER_RUNTIME,
             Role=role,
@@ -268,6 +289,26 @@ def _ensure_function(
         lam.update_function_configuration(
             FunctionName=consumer.function_name, Environment={"Variables": variables}
         )
+
+
+def _create_function_when_the_role_is_ready(
+    lam: Any, timeout: float = 90.0, **request: Any
+) -> None:
+    """On AWS a role created a moment ago cannot be assumed by Lambda yet (IAM is eventually
+    consistent: CreateFunction answers "The role defined for the function cannot be assumed by
+    Lambda"); try again for up to `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            lam.create_function(**request)
+            return
+        except ClientError as problem:
+            not_ready = problem.response["Error"]["Code"] == "InvalidParameterValueException" and (
+                "cannot be assumed" in str(problem)
+            )
+            if not not_ready or time.monotonic() > deadline:
+                raise
+        time.sleep(3)
 
 
 def _mappings_of(lam: Any, function_name: str) -> list[dict]:
