@@ -102,7 +102,7 @@ variable "route" {
   }
 
   validation {
-    condition     = var.route.table_name == null || (can(regex("^[a-zA-Z0-9_.-]{3,255}$", var.route.table_name)) && length(coalesce(var.route.table_key, "")) >= 1)
+    condition     = var.route.table_name == null || (can(regex("^[a-zA-Z0-9_.-]{3,255}$", var.route.table_name)) && try(length(var.route.table_key) >= 1, false))
     error_message = "route.table_name must be 3-255 characters of [a-zA-Z0-9_.-], and needs a route.table_key (the route item's route_id)."
   }
 
