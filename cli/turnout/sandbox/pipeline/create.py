@@ -202,10 +202,20 @@ def _ensure_role(spec: MigrationSpec, aws: Any, environment: str) -> str:
         ],
     }
     arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
-    # What a real deployment would grant (the emulator does not enforce it).
+    iam.put_role_policy(
+        RoleName=name,
+        PolicyName="sample-consumer",
+        PolicyDocument=json.dumps(consumer_role_policy(spec, environment)),
+    )
+    return arn
+
+
+def consumer_role_policy(spec: MigrationSpec, environment: str) -> dict:
+    """What the consumers need on AWS (the emulator does not enforce it): read the streams, write
+    the processed and markers tables, use the account's keys through Kinesis and DynamoDB, log."""
     account = getattr(spec.environments, environment).account_id
     region = getattr(spec.environments, environment).region
-    policy = {
+    return {
         "Version": "2012-10-17",
         "Statement": [
             {
@@ -249,10 +259,6 @@ def _ensure_role(spec: MigrationSpec, aws: Any, environment: str) -> str:
             },
         ],
     }
-    iam.put_role_policy(
-        RoleName=name, PolicyName="sample-consumer", PolicyDocument=json.dumps(policy)
-    )
-    return arn
 
 
 def _ensure_function(
