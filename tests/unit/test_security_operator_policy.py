@@ -39,6 +39,13 @@ NOT_OPERATOR_CODE = (
     "demo.py",
     "producer.py",
 )
+# kms for encrypted streams and tables: called by Kinesis/DynamoDB on the caller's behalf.
+OPERATOR_KMS_ACTIONS = {"kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"}
+PRODUCER_METHOD_ACTIONS = {
+    "put_records": "kinesis:PutRecords",
+    "get_item": "dynamodb:GetItem",
+    "get_parameter": "ssm:GetParameter",
+}
 SERVICES = (
     "kinesis",
     "lambda",
@@ -80,13 +87,6 @@ METHOD_ACTIONS = {
 }
 # IAM accepts only "*" for these (no resource type).
 STAR_RESOURCE_ACTIONS = {"lambda:ListEventSourceMappings", "cloudwatch:GetMetricData"}
-# kms for encrypted streams and tables: called by Kinesis/DynamoDB on the caller's behalf.
-OPERATOR_KMS_ACTIONS = {"kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"}
-PRODUCER_METHOD_ACTIONS = {
-    "put_records": "kinesis:PutRecords",
-    "get_item": "dynamodb:GetItem",
-    "get_parameter": "ssm:GetParameter",
-}
 
 
 def _operations() -> set[str]:

@@ -31,13 +31,6 @@ ParameterName = Annotated[str, Field(pattern=r"^/[a-zA-Z0-9_.\-/]{1,1010}$")]
 RoleArn = Annotated[
     str, Field(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9_+=,.@/-]{1,512}$")
 ]
-# A producer's identity: an IAM role or user (Kinesis resource policies take no wildcard, service
-# or federated principal: https://docs.aws.amazon.com/streams/latest/dev/controlling-access.html).
-PrincipalArn = Annotated[
-    str, Field(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[A-Za-z0-9_+=,.@/-]{1,512}$")
-]
-# Every principal is named in each stream's and the route table's resource policy (at most 20 KB).
-MAX_PRODUCER_PRINCIPALS = 100
 MonitoredKclApplication = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
 KmsKeyArn = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[a-f0-9-]{36}$")
 
@@ -162,6 +155,15 @@ class Route(Strict):
         if duplicates:
             raise ValueError(f"parameter names must be unique; repeated: {', '.join(duplicates)}")
         return value
+
+
+# A producer's identity: an IAM role or user (Kinesis resource policies take no wildcard, service
+# or federated principal: https://docs.aws.amazon.com/streams/latest/dev/controlling-access.html).
+PrincipalArn = Annotated[
+    str, Field(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[A-Za-z0-9_+=,.@/-]{1,512}$")
+]
+# Every principal is named in each stream's and the route table's resource policy (at most 20 KB).
+MAX_PRODUCER_PRINCIPALS = 100
 
 
 class Producer(Strict):
@@ -360,11 +362,11 @@ class MigrationSpec(Strict):
     cutover: Cutover = Field(default_factory=Cutover)
     monitoring: Monitoring = Field(default_factory=Monitoring)
     hooks: list[UserHook] = Field(default_factory=list)
+    producers: Annotated[list[Producer], Field(max_length=50)] = Field(default_factory=list)
     tags: dict[
         Annotated[str, Field(pattern=r"^[A-Za-z0-9_ .:/=+@-]{1,128}$")],
         Annotated[str, Field(max_length=256)],
     ] = Field(default_factory=dict)
-    producers: Annotated[list[Producer], Field(max_length=50)] = Field(default_factory=list)
 
     @field_validator("streams")
     @classmethod
@@ -380,6 +382,11 @@ class MigrationSpec(Strict):
                     f"stream {label} values must be unique; repeated: {', '.join(repeated)}"
                 )
         return streams
+
+    @model_validator(mode="after")
+    def _producers_reach_their_streams(self) -> MigrationSpec:
+        check_producers(self)
+        return self
 
     @model_validator(mode="after")
     def _cross_references(self) -> MigrationSpec:
@@ -421,11 +428,6 @@ class MigrationSpec(Strict):
                 f"{enabled} contradicts phase '{self.phase}', whose "
                 f"replication direction is '{expected}'; use [] to halt replication or remove the key",
             )
-        return self
-
-    @model_validator(mode="after")
-    def _producers_reach_their_streams(self) -> MigrationSpec:
-        check_producers(self)
         return self
 
     def active_direction(self, phase: str | None = None) -> str:

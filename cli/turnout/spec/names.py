@@ -151,16 +151,6 @@ def control_plane(spec: Any) -> EnvironmentNames:
     return EnvironmentNames(spec, spec.control_plane.environment)
 
 
-def route_table(spec: Any) -> EnvironmentNames:
-    """The names in the environment that holds the route (its parameters and its table)."""
-    return EnvironmentNames(spec, spec.route.environment)
-
-
-def route_item_key(spec: Any) -> str:
-    """The route table item's key (route_id): the migration's name."""
-    return spec.migration
-
-
 def route_value(spec: Any, target: str) -> str:
     """What producers read from the route parameter: where to write each logical stream
     (compact JSON, sorted keys, so the rendered tfvars are stable)."""
@@ -172,6 +162,16 @@ def route_value(spec: Any, target: str) -> str:
         "streams": {stream.name: place.stream_arn(stream.name) for stream in spec.streams},
     }
     return json.dumps(document, sort_keys=True, separators=(",", ":"))
+
+
+def route_table(spec: Any) -> EnvironmentNames:
+    """The names in the environment that holds the route (its parameters and its table)."""
+    return EnvironmentNames(spec, spec.route.environment)
+
+
+def route_item_key(spec: Any) -> str:
+    """The route table item's key (route_id): the migration's name."""
+    return spec.migration
 
 
 __all__ = [

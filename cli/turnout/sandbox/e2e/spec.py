@@ -59,6 +59,9 @@ def e2e_document(example: dict, settings: E2eSettings, run_id: str) -> dict:
         }
     ]
     document["tags"] = {**document.get("tags", {}), "turnout:e2e": run_id}
+    if "state" in document:
+        # The run's state lives and dies with its work directory, not in the example's bucket.
+        document["state"] = {"backend": "local"}
     return document
 
 
