@@ -104,8 +104,7 @@ class DetectUnroutedProducers(Hook):
                     f"{total} records arrived in {elapsed:.0f} s and the streams were never quiet "
                     f"for {self.args.quiet_seconds:g} s (longest quiet: {quiet_for:.0f} s). "
                     f"Still receiving: {'; '.join(busy) or 'none in the last window'}. Find the "
-                    "producers that do not read the route (or keep it longer than "
-                    "route.cache_seconds) before going on: their "
+                    "producers that do not read the route (or cache it) before going on: their "
                     "records would not reach the new environment's consumers."
                 )
                 error.data = self._data(watchers, started, now, rounds, quiet_for)  # type: ignore[attr-defined]

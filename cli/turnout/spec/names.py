@@ -27,6 +27,11 @@ def role_arn(account_id: str, role_name: str) -> str:
     return f"arn:aws:iam::{account_id}:role/{role_name}"
 
 
+def account_root_arn(account_id: str) -> str:
+    """An account as a policy principal (every principal of that account its IAM allows)."""
+    return f"arn:aws:iam::{account_id}:root"
+
+
 def table_arn(region: str, account_id: str, table_name: str) -> str:
     return f"arn:aws:dynamodb:{region}:{account_id}:table/{table_name}"
 

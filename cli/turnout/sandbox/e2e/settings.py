@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from turnout.errors import TurnoutError
+from turnout.spec.names import role_arn
 
 ACCOUNT = re.compile(r"^\d{12}$")
 REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
@@ -16,7 +17,7 @@ ROLE = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role/[A-Za-z0-9_+=,.@/-]{1,512
 # The emulator's accounts: the spec's two and a third one that only the producer uses.
 EMULATOR_OLD, EMULATOR_NEW, EMULATOR_PRODUCER = "111111111111", "222222222222", "333333333333"
 EMULATOR_REGION = "eu-west-1"
-EMULATOR_PRODUCER_ROLE = f"arn:aws:iam::{EMULATOR_PRODUCER}:role/e2e-producer"
+EMULATOR_PRODUCER_ROLE = role_arn(EMULATOR_PRODUCER, "e2e-producer")
 
 VARIABLES = {
     "TURNOUT_E2E_OLD_ACCOUNT": "the old environment's 12-digit account id",

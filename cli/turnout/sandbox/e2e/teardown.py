@@ -15,7 +15,7 @@ from turnout.deploy.package import LambdaPackage
 from turnout.deploy.render import render_environments
 from turnout.deploy.terraform import TerraformRunner, terraform_settings
 from turnout.project import Project
-from turnout.sandbox.names import consumer_role_name, processed_table_name
+from turnout.sandbox.names import consumer_log_group, consumer_role_name, processed_table_name
 from turnout.sandbox.pipeline.create import consumer_mappings, lambda_consumers
 from turnout.spec.model import MigrationSpec
 from turnout.spec.phases import ENVIRONMENTS
@@ -48,7 +48,7 @@ def delete_pipeline(spec: MigrationSpec, aws: Any, progress) -> dict[str, int]:
                 lam.delete_function, FunctionName=consumer.function_name
             )
             deleted["log_groups"] += _ignoring_missing(
-                logs.delete_log_group, logGroupName=f"/aws/lambda/{consumer.function_name}"
+                logs.delete_log_group, logGroupName=consumer_log_group(consumer.function_name)
             )
         iam, role = aws.client(environment, "iam"), consumer_role_name(spec, environment)
         _ignoring_missing(iam.delete_role_policy, RoleName=role, PolicyName="sample-consumer")

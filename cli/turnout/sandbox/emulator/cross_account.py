@@ -25,6 +25,7 @@ import threading
 from typing import Any
 
 from turnout.sandbox.emulator.resource_policy import allows
+from turnout.spec.names import account_root_arn
 
 KINESIS_SHARED_ACTIONS = ("PutRecord", "PutRecords", "ListShards", "DescribeStreamSummary")
 _applied = False
@@ -44,7 +45,7 @@ def caller_arn(response: Any) -> str:
     account = response.current_account
     key = iam_backends[account]["aws"].access_keys.get(response.access_key)
     role = getattr(key, "role_arn", None)
-    return role or f"arn:aws:iam::{account}:root"
+    return role or account_root_arn(account)
 
 
 def _owner(arn: Any, service: str) -> tuple[str, str] | None:

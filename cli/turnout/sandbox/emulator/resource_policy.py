@@ -27,6 +27,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from turnout.spec.names import account_root_arn
+
 SUPPORTED_OPERATORS = {"StringEquals", "StringLike", "ArnEquals", "ArnLike"}
 UNSUPPORTED_ELEMENTS = ("NotPrincipal", "NotAction", "NotResource")
 
@@ -80,7 +82,7 @@ def principal_matches(element: Any, principal: str) -> bool:
     if not isinstance(element, Mapping) or set(element) - {"AWS"}:
         raise UnsupportedPolicy(f"only AWS principals are modelled, not {element!r}")
     account = principal.split(":")[4]
-    allowed = {account, f"arn:aws:iam::{account}:root", principal, "*"}
+    allowed = {account, account_root_arn(account), principal, "*"}
     return any(listed in allowed for listed in _listed(element.get("AWS")))
 
 
