@@ -17,7 +17,7 @@ export TURNOUT_PROVIDER_MIRROR ?= $(wildcard /opt/tf-plugins)
 .PHONY: help install test lint lint-python lint-terraform checkov plan apply demo demo-rollback cutover render clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 $(BIN)/turnout: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -77,6 +77,13 @@ bench: $(BIN)/turnout ## Benchmarks (handler; in-process AWS model; replication,
 .PHONY: chaos
 chaos: $(BIN)/turnout ## Chaos suite: cutover + rollback under injected faults, several seeds: writes docs/reliability.md
 	$(BIN)/python -m turnout.sandbox.chaos.reliability $(if $(SEEDS),--seeds $(SEEDS),)
+
+.PHONY: e2e-aws e2e-emulator
+e2e-aws: $(BIN)/turnout ## Sandbox pipeline + full cutover in two real accounts (TURNOUT_E2E_*), then teardown
+	$(BIN)/python -m turnout.sandbox.e2e $(if $(ROLLBACK),--rollback,)
+
+e2e-emulator: $(BIN)/turnout ## The same end-to-end script on the local emulator (a third-account producer)
+	$(BIN)/python -m turnout.sandbox.e2e --emulator $(if $(ROLLBACK),--rollback,)
 
 .PHONY: check-core-install
 check-core-install: ## pip install . (no extras) in a fresh venv: the operator tool works, moto is absent

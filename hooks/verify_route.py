@@ -1,5 +1,7 @@
-"""Every route parameter points producers at the target environment: its JSON names the target
-environment and the target environment's stream ARNs (the value `turnout render` derives)."""
+"""Every route parameter, and the route table's item, point producers at the target environment:
+their JSON names the target environment and the target environment's stream ARNs (the value
+`turnout render` derives). The table item is what producers of other accounts read
+(docs/producers.md)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from botocore.exceptions import ClientError
 
 from turnout.aws.errors import error_code
 from turnout.hooks import Hook, HookArgs, HookContext, HookFailed
-from turnout.spec.names import route_value
+from turnout.spec.names import route_item_key, route_table, route_value
 
 
 class VerifyRoute(Hook):
@@ -32,36 +34,62 @@ class VerifyRoute(Hook):
             except ClientError as problem:
                 if error_code(problem) != "ParameterNotFound":
                     raise
-                parameters[name] = {"ok": False, "value": None}
-                problems.append(f"{name} does not exist in {where}")
-                continue
-            try:
-                value = json.loads(raw)
-            except ValueError:
-                value = None
-            if not isinstance(value, dict):
-                parameters[name] = {"ok": False, "value": raw}
-                problems.append(f"{name} does not hold a JSON object ({raw[:80]!r})")
-                continue
-            wrong = []
-            if value.get("environment") != self.args.target:
-                wrong.append(f"environment is {value.get('environment')!r}")
-            streams = value.get("streams") if isinstance(value.get("streams"), dict) else {}
-            for logical, arn in expected["streams"].items():
-                if streams.get(logical) != arn:
-                    wrong.append(f"stream {logical} is {streams.get(logical)!r}, not {arn}")
-            parameters[name] = {
-                "ok": not wrong,
-                "environment": value.get("environment"),
-                "streams": streams,
-            }
-            if wrong:
-                problems.append(f"{name}: " + ", ".join(wrong))
-        data = {"target": self.args.target, "route_environment": where, "parameters": parameters}
+                raw = None
+            parameters[name] = self._judge(name, raw, expected, problems, where)
+        table = route_table(spec).route_table
+        table_item = self._judge(
+            f"the route table {table}", self._table_value(context, table), expected, problems, where
+        )
+        data = {
+            "target": self.args.target,
+            "route_environment": where,
+            "parameters": parameters,
+            "route_table": {"name": table, **table_item},
+        }
         if problems:
             raise HookFailed(
                 f"the producer route does not point at the {self.args.target} environment: "
                 + "; ".join(problems)
-                + f". Apply the phase's Terraform in {where} (it writes the route parameters)."
+                + f". Apply the phase's Terraform in {where} (it writes the route parameters "
+                "and the route table's item)."
             )
         return data
+
+    def _table_value(self, context: HookContext, table: str) -> str | None:
+        dynamodb = context.client(context.spec.route.environment, "dynamodb")
+        try:
+            item = dynamodb.get_item(
+                TableName=table,
+                Key={"route_id": {"S": route_item_key(context.spec)}},
+                ConsistentRead=True,
+            ).get("Item")
+        except ClientError as problem:
+            if error_code(problem) != "ResourceNotFoundException":
+                raise
+            return None
+        return (item or {}).get("value", {}).get("S")
+
+    def _judge(
+        self, name: str, raw: str | None, expected: dict, problems: list[str], where: str
+    ) -> dict:
+        """Whether one route value points at the target; its problems are appended."""
+        if raw is None:
+            problems.append(f"{name} does not exist in {where}")
+            return {"ok": False, "value": None}
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            value = None
+        if not isinstance(value, dict):
+            problems.append(f"{name} does not hold a JSON object ({raw[:80]!r})")
+            return {"ok": False, "value": raw}
+        wrong = []
+        if value.get("environment") != self.args.target:
+            wrong.append(f"environment is {value.get('environment')!r}")
+        streams = value.get("streams") if isinstance(value.get("streams"), dict) else {}
+        for logical, arn in expected["streams"].items():
+            if streams.get(logical) != arn:
+                wrong.append(f"stream {logical} is {streams.get(logical)!r}, not {arn}")
+        if wrong:
+            problems.append(f"{name}: " + ", ".join(wrong))
+        return {"ok": not wrong, "environment": value.get("environment"), "streams": streams}

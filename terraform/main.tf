@@ -17,6 +17,12 @@ locals {
   lock_table_name   = "${local.env.name_prefix}turnout-lock"
   markers_table     = "${local.env.name_prefix}turnout-markers"
   direction_param   = "/turnout/${var.migration.name}/active-direction"
+  route_table_name  = "${local.env.name_prefix}turnout-route"
+
+  # The producers' principals: per logical stream those that write it, and all of them (they all
+  # read the route). docs/producers.md.
+  stream_producers   = { for k, _ in var.streams : k => distinct(flatten([for p in var.producers : p.principal_arns if contains(p.streams, k)])) }
+  producer_principal = distinct(flatten([for p in var.producers : p.principal_arns]))
 
   # Cross-account addresses are computed, never read from the peer's state.
   peer_writer_role_arn     = "arn:${local.partition}:iam::${local.peer.account_id}:role/${local.peer.name_prefix}turnout-writer-from-${local.env.name}"
@@ -58,6 +64,8 @@ module "stream" {
   kms_alias_name      = "alias/${local.env.name_prefix}${each.key}-kinesis"
   shard_level_metrics = each.value.shard_level_metrics
 
+  producer_principal_arns = local.stream_producers[each.key]
+
   # moto drops the Tags of CreateStream; turnout's emulator launcher restores them
   # (cli/turnout/sandbox/emulator/server.py), so the same tags go to AWS and the emulator.
   # An adopted stream (imports.tf) keeps exactly the tags it had.
@@ -78,6 +86,10 @@ module "control_plane" {
     managed_here = var.route.managed_here
     parameters   = var.route.parameters
     value        = var.route.value
+
+    table_name            = local.route_table_name
+    table_key             = var.migration.name
+    reader_principal_arns = local.producer_principal
   }
 
   active_direction_parameter_name = local.direction_param

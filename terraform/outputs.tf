@@ -72,3 +72,14 @@ output "monitoring" {
     alarm_names    = module.monitoring.alarm_names
   }, null)
 }
+
+output "producers" {
+  description = "The producers' path: the route table (null where the route does not live) with its key and resource policy, and per logical stream the resource policy admitting its producers (null without producers)."
+  value = try({
+    route_table_name   = module.control_plane.route_table_name
+    route_table_arn    = module.control_plane.route_table_arn
+    route_item_key     = var.migration.name
+    route_table_policy = module.control_plane.route_table_policy
+    stream_policies    = { for k, m in module.stream : k => m.producer_policy }
+  }, null)
+}

@@ -268,6 +268,31 @@ variable "route" {
   }
 }
 
+variable "producers" {
+  description = "Identities that write the streams from wherever they run, other accounts included (the spec's producers): name, account id, IAM role/user ARNs, and the logical streams each writes. Each stream gets a resource policy admitting its producers, each customer-managed stream key a statement letting them encrypt through Kinesis, and the route table (where the route lives) a policy letting all of them read the route. Empty (the default): none of these."
+  type = list(object({
+    name           = string
+    account_id     = string
+    principal_arns = list(string)
+    streams        = list(string)
+  }))
+  default = []
+
+  validation {
+    condition = alltrue([
+      for p in var.producers : can(regex("^[0-9]{12}$", p.account_id)) && length(p.principal_arns) >= 1 && alltrue([
+        for arn in p.principal_arns : can(regex("^arn:aws[a-z-]*:iam::${p.account_id}:(role|user)/[a-zA-Z0-9+=,.@_/-]+$", arn))
+      ])
+    ])
+    error_message = "producers: each needs a 12-digit account_id and at least one IAM role or user ARN of that account in principal_arns."
+  }
+
+  validation {
+    condition     = alltrue([for p in var.producers : alltrue([for s in p.streams : contains(keys(var.streams), s)])])
+    error_message = "producers: every stream a producer writes must be a logical stream declared in streams."
+  }
+}
+
 variable "control_plane" {
   description = "Whether the cutover state and lock tables live in this environment."
   type = object({

@@ -57,3 +57,18 @@ output "active_direction" {
   description = "Value of the active-direction parameter (the input: the parameter's own value attribute is marked sensitive by the provider)."
   value       = try(var.active_direction, null)
 }
+
+output "route_table_name" {
+  description = "Name of the route table, or null when the route (or its table) does not live here."
+  value       = try(aws_dynamodb_table.route[0].name, null)
+}
+
+output "route_table_arn" {
+  description = "ARN of the route table, or null when the route (or its table) does not live here."
+  value       = try(aws_dynamodb_table.route[0].arn, null)
+}
+
+output "route_table_policy" {
+  description = "The route table's resource policy (JSON) admitting the route's readers, or null when there are none."
+  value       = try(aws_dynamodb_resource_policy.route[0].policy, null)
+}

@@ -71,11 +71,14 @@ variable "kms_deletion_window_in_days" {
 }
 
 variable "route" {
-  description = "The producer route: SSM parameters (type String) that producers read to find their target, created with the given value only when managed_here is true."
+  description = "The producer route: SSM parameters (type String) that producers read to find their target, created with the given value only when managed_here is true. With table_name, also a route table (hash key route_id S) holding the value in the item table_key, readable by reader_principal_arns (IAM roles/users of any account) through the table's resource policy: the route for producers in other accounts."
   type = object({
-    managed_here = bool
-    parameters   = list(string)
-    value        = string
+    managed_here          = bool
+    parameters            = list(string)
+    value                 = string
+    table_name            = optional(string)
+    table_key             = optional(string)
+    reader_principal_arns = optional(list(string), [])
   })
   default = {
     managed_here = false
@@ -96,6 +99,16 @@ variable "route" {
   validation {
     condition     = !var.route.managed_here || (length(var.route.value) >= 1 && length(var.route.value) <= 4096)
     error_message = "A managed route needs a value of 1-4096 characters (standard-tier String parameter)."
+  }
+
+  validation {
+    condition     = var.route.table_name == null || (can(regex("^[a-zA-Z0-9_.-]{3,255}$", var.route.table_name)) && try(length(var.route.table_key) >= 1, false))
+    error_message = "route.table_name must be 3-255 characters of [a-zA-Z0-9_.-], and needs a route.table_key (the route item's route_id)."
+  }
+
+  validation {
+    condition     = alltrue([for arn in var.route.reader_principal_arns : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:(role|user)/[a-zA-Z0-9+=,.@_/-]+$", arn))]) && (length(var.route.reader_principal_arns) == 0 || var.route.table_name != null)
+    error_message = "route.reader_principal_arns must be IAM role or user ARNs (no wildcard, service or federated principal), and need a route.table_name."
   }
 }
 

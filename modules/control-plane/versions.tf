@@ -4,7 +4,7 @@ terraform {
   required_providers {
     aws = {
       source  = "hashicorp/aws"
-      version = ">= 5.0"
+      version = ">= 5.43" # aws_dynamodb_resource_policy (CHANGELOG 5.43.0)
     }
   }
 }

@@ -1,5 +1,13 @@
+data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}
+data "aws_region" "current" {}
+
 locals {
   create_key = var.kms_key == "customer_managed"
+  # Known at plan time (unlike aws_kinesis_stream.this.arn for a new stream), so the reviewed plan
+  # shows the producers' policies in full, and the key's policy can name its stream before it exists.
+  stream_arn    = "arn:${data.aws_partition.current.partition}:kinesis:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:stream/${var.name}"
+  has_producers = length(var.producer_principal_arns) > 0
   # "aws_managed" uses the AWS-managed key by alias; Kinesis accepts the alias as kms_key_id.
   kms_key_id = (
     local.create_key ? module.key[0].key_arn :
@@ -18,6 +26,15 @@ module "key" {
   description             = "Server-side encryption of the Kinesis stream ${var.name}"
   alias_name              = coalesce(var.kms_alias_name, "alias/${var.name}-kinesis")
   deletion_window_in_days = var.kms_deletion_window_in_days
+
+  # Producers (of other accounts too) may encrypt records through Kinesis for this stream only.
+  principal_grants = local.has_producers ? [{
+    sid                = "ProducersEncryptThroughKinesis"
+    principal_arns     = var.producer_principal_arns
+    actions            = ["kms:GenerateDataKey"]
+    via_service        = "kinesis.${data.aws_region.current.name}.amazonaws.com"
+    encryption_context = { "aws:kinesis:arn" = local.stream_arn }
+  }] : []
 
   tags = var.tags
 }
@@ -38,4 +55,25 @@ resource "aws_kinesis_stream" "this" {
   }
 
   tags = var.tags
+}
+
+# The producers' write access across accounts (a principal of another account also needs its own
+# identity policy to allow these calls, and must address the stream by ARN):
+# https://docs.aws.amazon.com/streams/latest/dev/controlling-access.html
+# One principal is written as a string and several as a list: the form AWS returns, so the
+# policy read back plans no change.
+resource "aws_kinesis_resource_policy" "producers" {
+  count = local.has_producers ? 1 : 0
+
+  resource_arn = aws_kinesis_stream.this.arn
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid       = "ProducersWrite"
+      Effect    = "Allow"
+      Principal = { AWS = jsondecode(length(var.producer_principal_arns) == 1 ? jsonencode(var.producer_principal_arns[0]) : jsonencode(var.producer_principal_arns)) }
+      Action    = ["kinesis:DescribeStreamSummary", "kinesis:ListShards", "kinesis:PutRecord", "kinesis:PutRecords"]
+      Resource  = local.stream_arn
+    }]
+  })
 }

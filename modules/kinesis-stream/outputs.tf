@@ -22,3 +22,8 @@ output "kms_alias_name" {
   description = "Alias of the module-created key, or null."
   value       = try(module.key[0].alias_name, null)
 }
+
+output "producer_policy" {
+  description = "The stream's resource policy (JSON) admitting producer_principal_arns, or null when there are none."
+  value       = try(aws_kinesis_resource_policy.producers[0].policy, null)
+}

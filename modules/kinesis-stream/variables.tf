@@ -108,6 +108,22 @@ variable "enforce_consumer_deletion" {
   default     = false
 }
 
+variable "producer_principal_arns" {
+  description = "IAM roles and users, of this or other accounts, that write this stream (the spec's producers). When not empty the module attaches a resource policy letting exactly them call PutRecord, PutRecords, ListShards and DescribeStreamSummary on the stream, and (kms_key = \"customer_managed\") adds a key-policy statement letting them kms:GenerateDataKey through Kinesis for this stream only. Each principal must exist when the policy is applied, and its own identity policy must allow the same calls. Empty (the default): no resource policy."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for arn in var.producer_principal_arns : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:(role|user)/[a-zA-Z0-9+=,.@_/-]+$", arn))]) && length(distinct(var.producer_principal_arns)) == length(var.producer_principal_arns)
+    error_message = "producer_principal_arns must be distinct IAM role or user ARNs: Kinesis resource policies take no wildcard, service or federated principal."
+  }
+
+  validation {
+    condition     = length(var.producer_principal_arns) == 0 || var.kms_key != "aws_managed"
+    error_message = "producer_principal_arns needs a customer-managed key: a stream encrypted with the AWS managed key alias/aws/kinesis cannot be shared through a resource policy (use kms_key = \"customer_managed\" or a key ARN)."
+  }
+}
+
 variable "tags" {
   description = "Tags applied to every resource of the module."
   type        = map(string)

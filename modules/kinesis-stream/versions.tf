@@ -4,7 +4,7 @@ terraform {
   required_providers {
     aws = {
       source  = "hashicorp/aws"
-      version = ">= 5.0"
+      version = ">= 5.32" # aws_kinesis_resource_policy (CHANGELOG 5.32.0)
     }
   }
 }

@@ -2,12 +2,26 @@ data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
 
 locals {
+  # principal_grants in the shape of key_statements: an AWS principal list, StringEquals on
+  # kms:ViaService and on each encryption-context key.
+  grant_statements = [
+    for g in var.principal_grants : {
+      sid        = g.sid
+      principals = [{ type = "AWS", identifiers = g.principal_arns }]
+      actions    = g.actions
+      conditions = concat(
+        [{ test = "StringEquals", variable = "kms:ViaService", values = [g.via_service] }],
+        [for key, value in g.encryption_context : { test = "StringEquals", variable = "kms:EncryptionContext:${key}", values = [value] }],
+      )
+    }
+  ]
+
   # The caller's statements in key-policy JSON. A single principal, action or condition value is
   # written as a plain string and several as a list: the shape the modules' key policies had before
   # this module existed (and the one AWS itself returns), so a key moved in here keeps its policy
   # byte for byte. jsonencode/jsondecode lets one expression yield either shape.
   statements = [
-    for s in var.key_statements : merge(
+    for s in concat(var.key_statements, local.grant_statements) : merge(
       {
         Sid    = s.sid
         Effect = "Allow"

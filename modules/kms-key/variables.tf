@@ -93,6 +93,54 @@ variable "key_statements" {
   }
 }
 
+variable "principal_grants" {
+  description = <<-EOT
+    Key-policy statements for IAM roles and users, of this or of other accounts (another account's
+    principals can use the key only if its key policy names them), who may use the key only through one
+    AWS service: sid (unique with key_statements' sids, [A-Za-z0-9]), principal_arns (IAM role or user ARNs,
+    never an account root or "*"), actions (use of the key only, as in key_statements), via_service (the
+    kms:ViaService condition, e.g. kinesis.eu-west-1.amazonaws.com) and encryption_context (optional
+    kms:EncryptionContext:<key> conditions, e.g. { "aws:kinesis:arn" = <stream ARN> }). Written after
+    key_statements, with StringEquals conditions; an empty list (the default) changes no byte of the policy.
+  EOT
+  type = list(object({
+    sid                = string
+    principal_arns     = list(string)
+    actions            = list(string)
+    via_service        = string
+    encryption_context = optional(map(string), {})
+  }))
+  default = []
+
+  validation {
+    condition     = alltrue([for g in var.principal_grants : can(regex("^[A-Za-z0-9]{1,128}$", g.sid)) && g.sid != "DelegateToAccountIam"]) && length(distinct(concat([for s in var.key_statements : s.sid], [for g in var.principal_grants : g.sid]))) == length(var.key_statements) + length(var.principal_grants)
+    error_message = "principal_grants: every sid must be 1-128 characters of [A-Za-z0-9], not DelegateToAccountIam, and unique among key_statements and principal_grants."
+  }
+
+  validation {
+    condition = alltrue([
+      for g in var.principal_grants : length(g.principal_arns) >= 1 && alltrue([
+        for arn in g.principal_arns : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:(role|user)/[a-zA-Z0-9+=,.@_/-]+$", arn))
+      ])
+    ])
+    error_message = "principal_grants: principal_arns must list at least one IAM role or user ARN (arn:aws:iam::<account>:role/<name>); an account root or \"*\" would admit every principal of an account."
+  }
+
+  validation {
+    condition = alltrue([
+      for g in var.principal_grants : length(g.actions) >= 1 && alltrue([
+        for a in g.actions : can(regex("^kms:(Encrypt|Decrypt|ReEncrypt(From|To|\\*)?|GenerateDataKey(WithoutPlaintext|Pair|PairWithoutPlaintext|\\*)?|Describe(Key|\\*))$", a))
+      ])
+    ])
+    error_message = "principal_grants: actions may only encrypt, decrypt, re-encrypt, generate data keys or describe the key (kms:Encrypt, Decrypt, ReEncrypt*, GenerateDataKey*, Describe*)."
+  }
+
+  validation {
+    condition     = alltrue([for g in var.principal_grants : can(regex("^[a-z0-9-]+\\.[a-z0-9-]+\\.amazonaws\\.com(\\.cn)?$", g.via_service))])
+    error_message = "principal_grants: via_service must be a regional service endpoint such as kinesis.eu-west-1.amazonaws.com (the kms:ViaService condition)."
+  }
+}
+
 variable "tags" {
   description = "Tags of the key (KMS aliases cannot be tagged)."
   type        = map(string)

@@ -18,7 +18,13 @@ from hooks_kit import (
 )
 
 from turnout.hooks import HookFailed
-from turnout.spec.names import direction_parameter, names, route_value
+from turnout.spec.names import (
+    direction_parameter,
+    names,
+    route_item_key,
+    route_table,
+    route_value,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -26,25 +32,40 @@ pytestmark = pytest.mark.integration
 # --------------------------------------------------------------------------- route
 
 
+def write_route_item(emulator, spec, target: str) -> None:
+    """The route table's item, as Terraform writes it (modules/control-plane)."""
+    emulator.client("dynamodb", "old").put_item(
+        TableName=route_table(spec).route_table,
+        Item={"route_id": {"S": route_item_key(spec)}, "value": {"S": route_value(spec, target)}},
+    )
+
+
 def test_route_pointing_at_the_target_passes_and_at_the_other_environment_fails(emulator):
     spec = make_spec(emulator)
     (parameter,) = spec.route.parameters
     ssm = emulator.client("ssm", "old")
     ssm.put_parameter(Name=parameter, Value=route_value(spec, "old"), Type="String")
+    create_table(emulator, "old", route_table(spec).route_table, "route_id")
+    write_route_item(emulator, spec, "old")
     ctx = context(emulator, spec)
     data = run_hook("verify_route", {"target": "old"}, ctx)
     assert data["parameters"][parameter]["ok"] is True
+    assert data["route_table"]["ok"] is True
     with pytest.raises(HookFailed, match="environment is 'old'") as failure:
         run_hook("verify_route", {"target": "new"}, ctx)
     assert spec.streams[0].name_in("new") in str(failure.value)
     ssm.put_parameter(Name=parameter, Value=route_value(spec, "new"), Overwrite=True)
+    with pytest.raises(HookFailed, match=r"the route table .*: environment is 'old'"):
+        run_hook("verify_route", {"target": "new"}, ctx)
+    write_route_item(emulator, spec, "new")
     run_hook("verify_route", {"target": "new"}, ctx)
 
 
-def test_missing_route_parameter_fails(emulator):
+def test_missing_route_parameter_or_route_table_fails(emulator):
     spec = make_spec(emulator)
-    with pytest.raises(HookFailed, match="does not exist in old"):
+    with pytest.raises(HookFailed, match="does not exist in old") as failure:
         run_hook("verify_route", {"target": "old"}, context(emulator, spec))
+    assert f"the route table {route_table(spec).route_table} does not exist" in str(failure.value)
 
 
 # --------------------------------------------------------------------------- replication off

@@ -19,4 +19,4 @@ MODULE = Path(__file__).resolve().parents[2] / "modules" / "kms-key"
 
 def test_the_kms_key_modules_terraform_tests_pass(tmp_path, terraform_ready):
     output = run_terraform_tests(MODULE, tmp_path)
-    assert "9 passed, 0 failed" in output, output
+    assert "12 passed, 0 failed" in output, output

@@ -17,6 +17,7 @@ from turnout.spec.names import (
     REPLICATION_METRIC_NAMESPACE,
     direction_parameter,
     names,
+    route_item_key,
     route_value,
 )
 from turnout.spec.phases import ENVIRONMENTS, posture_of
@@ -80,6 +81,8 @@ def test_python_names_every_resource_terraform_creates(planned, spec, environmen
     tables = {mine.ledger_table, mine.markers_table}
     if spec.control_plane.environment == environment:
         tables |= {mine.state_table, mine.lock_table}
+    if spec.route.environment == environment:
+        tables.add(mine.route_table)
     assert values(plan, "aws_dynamodb_table", "name") == tables
     aliases = {mine.replicator_kms_alias, mine.control_plane_kms_alias} | {
         mine.stream_kms_alias(stream.name)
@@ -104,6 +107,12 @@ def test_python_computes_the_arns_and_parameters_terraform_wires(planned, spec, 
     if spec.route.environment == environment:
         route = [p for p in plan["aws_ssm_parameter"] if p["name"] in spec.route.parameters]
         assert {p["value"] for p in route} == {route_value(spec, "new")}
+        (item,) = plan["aws_dynamodb_table_item"]
+        assert json.loads(item["item"]) == {
+            "route_id": {"S": route_item_key(spec)},
+            "value": {"S": route_value(spec, "new")},
+        }
+        assert item["table_name"] == mine.route_table
     variables = plan["aws_lambda_function"][0]["environment"][0]["variables"]
     assert variables["TURNOUT_TARGET_ROLE_ARN"] == peer.writer_role_arn
     assert variables["TURNOUT_LEDGER_TABLE"] == mine.ledger_table

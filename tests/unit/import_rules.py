@@ -16,7 +16,7 @@ from pathlib import Path
 # layer (`drain` and `verify`) do not import each other, except the pairs in SAME_LAYER_ALLOWED.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("turnout", "turnout.errors", "turnout.project"),
-    ("turnout.spec", "turnout.aws", "turnout.hooks"),
+    ("turnout.spec", "turnout.aws", "turnout.hooks", "turnout.producer"),
     (
         "turnout.consumers",
         "turnout.inventory",
@@ -37,6 +37,8 @@ SAME_LAYER_ALLOWED = {
 SANDBOX_IMPORTERS = ("turnout.targets", "turnout.cli", "turnout.sandbox")
 NO_CLI_FRAMEWORK = ("turnout.engine",)
 SELF_CONTAINED = ("turnout.lambdas",)
+# The producer helper runs in the user's producers: boto3 only, so it can be vendored as one file.
+VENDORABLE = ("turnout.producer",)
 
 
 @dataclass
@@ -162,6 +164,8 @@ def _rule_violations(found: ModuleImports) -> list[str]:
         outside_its_zip = not _within(target, (zipped_unit(name),))
         if _within(name, SELF_CONTAINED) and outside_its_zip and target.startswith("turnout"):
             problems.append(f"{name} imports {target}: the Lambda handler is zipped alone")
+        if _within(name, VENDORABLE) and target.startswith("turnout"):
+            problems.append(f"{name} imports {target}: the producer helper is vendored alone")
         problems += _layer_violation(name, target)
     if _within(name, NO_CLI_FRAMEWORK) and found.externals & {"typer", "click"}:
         problems.append(f"{name} imports typer/click: the engine knows no command line")

@@ -32,6 +32,11 @@ PLANTED = {
         "from turnout.errors import TurnoutError\n",
         "the Lambda handler is zipped alone",
     ),
+    "the_producer_helper_imports_turnout": (
+        "producer.py",
+        "from turnout.spec.names import stream_arn\n",
+        "the producer helper is vendored alone",
+    ),
     "a_private_name_is_imported": (
         "verify/run.py",
         "from turnout.deploy.render import _template_line\n",

@@ -1,10 +1,12 @@
-"""docs/operator-policy.json is valid, least-privilege, and covers every AWS call turnout makes.
+"""docs/operator-policy.json is valid, least-privilege, and grants exactly the AWS calls turnout
+makes; docs/producer-policy.json grants exactly the calls of the producer helper.
 
 The calls are collected from the source: every `<x>.<method>(` in the operator-facing code
 (cli/turnout, hooks/) whose method name is an operation of a service turnout talks to, plus
 `get_paginator("<operation>")`. A maintained mapping turns each into its IAM action; a new call
 the mapping does not know fails this test until the mapping, the policy and docs/security.md
-say what it needs.
+say what it needs. The producer helper (cli/turnout/producer.py) runs as the user's producers,
+not as the operator: its calls are checked against the producer policy instead.
 """
 
 from __future__ import annotations
@@ -20,11 +22,30 @@ from botocore import xform_name
 
 REPO = Path(__file__).resolve().parents[2]
 POLICY = REPO / "docs" / "operator-policy.json"
+PRODUCER_POLICY = REPO / "docs" / "producer-policy.json"
+PRODUCER_CODE = REPO / "cli" / "turnout" / "producer.py"
 SECURITY_DOC = REPO / "docs" / "security.md"
+PRODUCERS_DOC = REPO / "docs" / "producers.md"
 
 # The Lambda replicator (its own role, modules/replicator), the sandbox and the local emulator and
-# Lambda runtime (local only, never AWS) are not run by the operator's credentials.
-NOT_OPERATOR_CODE = ("lambdas", "lambda_runtime", "sandbox", "sandbox_app", "emulator", "demo.py")
+# Lambda runtime (local only, never AWS) are not run by the operator's credentials, nor is the
+# producer helper (the producers' own identities, docs/producer-policy.json).
+NOT_OPERATOR_CODE = (
+    "lambdas",
+    "lambda_runtime",
+    "sandbox",
+    "sandbox_app",
+    "emulator",
+    "demo.py",
+    "producer.py",
+)
+# kms for encrypted streams and tables: called by Kinesis/DynamoDB on the caller's behalf.
+OPERATOR_KMS_ACTIONS = {"kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"}
+PRODUCER_METHOD_ACTIONS = {
+    "put_records": "kinesis:PutRecords",
+    "get_item": "dynamodb:GetItem",
+    "get_parameter": "ssm:GetParameter",
+}
 SERVICES = (
     "kinesis",
     "lambda",
@@ -96,11 +117,11 @@ def operator_source_files() -> list[Path]:
     return sorted(files + hooks)
 
 
-def aws_calls_in_source() -> dict[str, set[str]]:
-    """boto3 method name -> files calling it."""
+def aws_calls_in_source(files: list[Path] | None = None) -> dict[str, set[str]]:
+    """boto3 method name -> files calling it (default: the operator-facing code)."""
     operations = _operations()
     calls: dict[str, set[str]] = {}
-    for path in operator_source_files():
+    for path in operator_source_files() if files is None else files:
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
                 continue
@@ -112,17 +133,17 @@ def aws_calls_in_source() -> dict[str, set[str]]:
     return calls
 
 
-def policy() -> dict:
-    return json.loads(POLICY.read_text())
+def policy(path: Path = POLICY) -> dict:
+    return json.loads(path.read_text())
 
 
-def statements() -> list[dict]:
-    return policy()["Statement"]
+def statements(path: Path = POLICY) -> list[dict]:
+    return policy(path)["Statement"]
 
 
-def granted_actions() -> set[str]:
+def granted_actions(path: Path = POLICY) -> set[str]:
     granted = set()
-    for statement in statements():
+    for statement in statements(path):
         actions = statement["Action"]
         granted.update([actions] if isinstance(actions, str) else actions)
     return granted
@@ -178,14 +199,26 @@ def test_every_aws_call_in_the_cli_and_hooks_is_mapped_and_granted():
 
 
 def test_the_policy_grants_nothing_turnout_does_not_call():
-    needed = set(METHOD_ACTIONS.values()) | {
-        # kms for encrypted streams and tables (called by Kinesis/DynamoDB on the operator's behalf)
-        "kms:Decrypt",
-        "kms:Encrypt",
-        "kms:GenerateDataKey",
-        "kms:DescribeKey",
-    }
+    called = {METHOD_ACTIONS[name] for name in aws_calls_in_source() if name in METHOD_ACTIONS}
+    needed = called | OPERATOR_KMS_ACTIONS
     assert granted_actions() <= needed, sorted(granted_actions() - needed)
+    assert set(METHOD_ACTIONS) <= set(aws_calls_in_source()), (
+        "METHOD_ACTIONS maps a call nothing makes any more: "
+        f"{sorted(set(METHOD_ACTIONS) - set(aws_calls_in_source()))}"
+    )
+
+
+def test_the_producer_policy_grants_exactly_what_the_producer_helper_calls():
+    calls = aws_calls_in_source([PRODUCER_CODE])
+    assert set(calls) == set(PRODUCER_METHOD_ACTIONS), (
+        f"the producer helper's AWS calls changed: {sorted(calls)}; update "
+        "PRODUCER_METHOD_ACTIONS, docs/producer-policy.json and docs/producers.md"
+    )
+    called = set(PRODUCER_METHOD_ACTIONS.values()) | {"kms:GenerateDataKey"}
+    assert granted_actions(PRODUCER_POLICY) == called
+    for statement in statements(PRODUCER_POLICY):
+        assert statement["Effect"] == "Allow" and "*" not in json.dumps(statement["Resource"])
+        assert f"`{statement['Sid']}`" in PRODUCERS_DOC.read_text(), statement["Sid"]
 
 
 @pytest.mark.parametrize("sid", [statement["Sid"] for statement in statements()])

@@ -368,6 +368,8 @@ class Sandbox:
             route_env.region,
             "--route-parameter",
             spec.route.parameters[0],
+            "--route-interval",
+            str(spec.route.cache_seconds),
             "--log",
             str(self.events_log),
             "--status-file",

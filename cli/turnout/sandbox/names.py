@@ -13,3 +13,8 @@ def processed_table_name(spec: MigrationSpec, environment: str) -> str:
 
 def consumer_role_name(spec: MigrationSpec, environment: str) -> str:
     return f"{getattr(spec.environments, environment).name_prefix}sandbox-consumer"
+
+
+def consumer_log_group(function_name: str) -> str:
+    """The log group Lambda writes a sample consumer's output to (on AWS; created by Lambda)."""
+    return f"/aws/lambda/{function_name}"

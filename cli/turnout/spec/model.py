@@ -166,6 +166,9 @@ class Consumers(Strict):
 class Route(Strict):
     environment: Literal["old", "new"] = "old"
     parameters: Annotated[list[ParameterName], Field(min_length=1, max_length=20)]
+    # How long producers keep a route they read (the producer helper's max_age): a producer writes
+    # where the route points at most this long after it changed (docs/producers.md).
+    cache_seconds: Annotated[int, Field(ge=1, le=300)] = 5
 
     @field_validator("parameters")
     @classmethod
@@ -174,6 +177,44 @@ class Route(Strict):
         if duplicates:
             raise ValueError(f"parameter names must be unique; repeated: {', '.join(duplicates)}")
         return value
+
+
+# A producer's identity: an IAM role or user (Kinesis resource policies take no wildcard, service
+# or federated principal: https://docs.aws.amazon.com/streams/latest/dev/controlling-access.html).
+PrincipalArn = Annotated[
+    str, Field(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[A-Za-z0-9_+=,.@/-]{1,512}$")
+]
+# Every principal is named in each stream's and the route table's resource policy (at most 20 KB).
+MAX_PRODUCER_PRINCIPALS = 100
+
+
+class Producer(Strict):
+    """An identity that writes the streams from wherever it runs, maybe another account."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,62}$")]
+    account_id: AccountId
+    principal_arns: Annotated[list[PrincipalArn], Field(min_length=1, max_length=20)]
+    streams: list[LogicalName] | None = Field(
+        default=None, description="The logical streams it writes (default: every stream)."
+    )
+
+    @model_validator(mode="after")
+    def _principals_of_its_account(self) -> Producer:
+        elsewhere = [arn for arn in self.principal_arns if arn.split(":")[4] != self.account_id]
+        if elsewhere:
+            raise ValueError(
+                f"principal_arns must belong to account_id {self.account_id}; "
+                f"{', '.join(elsewhere)} belong(s) to another account (declare a producer per account)"
+            )
+        repeated = sorted(
+            {arn for arn in self.principal_arns if self.principal_arns.count(arn) > 1}
+        )
+        if repeated:
+            raise ValueError(f"principal_arns must be unique; repeated: {', '.join(repeated)}")
+        return self
+
+    def writes(self, logical: str) -> bool:
+        return self.streams is None or logical in self.streams
 
 
 class ControlPlane(Strict):
@@ -397,6 +438,7 @@ class MigrationSpec(Strict):
     cutover: Cutover = Field(default_factory=Cutover)
     monitoring: Monitoring = Field(default_factory=Monitoring)
     hooks: list[UserHook] = Field(default_factory=list)
+    producers: Annotated[list[Producer], Field(max_length=50)] = Field(default_factory=list)
     tags: dict[
         Annotated[str, Field(pattern=r"^[A-Za-z0-9_ .:/=+@-]{1,128}$")],
         Annotated[str, Field(max_length=256)],
@@ -420,6 +462,11 @@ class MigrationSpec(Strict):
                     f"stream {label} values must be unique; repeated: {', '.join(repeated)}"
                 )
         return streams
+
+    @model_validator(mode="after")
+    def _producers_reach_their_streams(self) -> MigrationSpec:
+        check_producers(self)
+        return self
 
     @model_validator(mode="after")
     def _cross_references(self) -> MigrationSpec:
@@ -510,6 +557,62 @@ class MigrationSpec(Strict):
         if self.replication.enabled_directions == []:
             return "none"
         return direction_for_phase(phase or self.phase)
+
+
+def check_producers(spec: MigrationSpec) -> None:
+    """The producers' path (docs/producers.md): declared streams, keys another account may use,
+    resource policies within their size, and a quiet window longer than the route cache."""
+    declared = {stream.name: index for index, stream in enumerate(spec.streams)}
+    names = [producer.name for producer in spec.producers]
+    principals = [arn for producer in spec.producers for arn in producer.principal_arns]
+    if len(set(names)) < len(names) or len(set(principals)) < len(principals):
+        raise FieldProblem(
+            ("producers",),
+            "producer names and principal ARNs must be unique across producers; repeated: "
+            + ", ".join(
+                sorted({x for x in names + principals if (names + principals).count(x) > 1})
+            ),
+        )
+    if len(principals) > MAX_PRODUCER_PRINCIPALS:
+        raise FieldProblem(
+            ("producers",),
+            f"{len(principals)} principal ARNs; at most {MAX_PRODUCER_PRINCIPALS} fit the 20 KB "
+            "resource policy of each stream and of the route table",
+        )
+    for index, producer in enumerate(spec.producers):
+        unknown = [name for name in producer.streams or [] if name not in declared]
+        if unknown:
+            raise FieldProblem(
+                ("producers", index, "streams"),
+                f"writes undeclared stream(s) {', '.join(unknown)}; declared streams: "
+                f"{', '.join(sorted(declared))}",
+            )
+        _keys_admit(spec, producer, declared)
+    if spec.cutover.quiet_seconds <= spec.route.cache_seconds:
+        raise FieldProblem(
+            ("cutover", "quiet_seconds"),
+            f"{spec.cutover.quiet_seconds} s is not longer than route.cache_seconds "
+            f"({spec.route.cache_seconds} s): a producer may write the old target for that long "
+            "after the switch, so the streams could look quiet while it still writes; make "
+            "quiet_seconds longer (twice the cache time is a safe margin)",
+        )
+
+
+def _keys_admit(spec: MigrationSpec, producer: Producer, declared: dict[str, int]) -> None:
+    """An AWS managed key (alias/aws/kinesis) cannot be used from another account."""
+    for environment in ENVIRONMENTS:
+        if getattr(spec.environments, environment).account_id == producer.account_id:
+            continue
+        for name, index in declared.items():
+            if producer.writes(name) and spec.streams[index].encryption == "aws_managed":
+                raise FieldProblem(
+                    ("streams", index, "encryption"),
+                    f"is aws_managed, but producer {producer.name} (account "
+                    f"{producer.account_id}) writes stream {name} in the {environment} "
+                    f"environment's account, and an AWS managed key cannot be used from another "
+                    "account; use customer_managed (turnout adds the producer to the key policy) "
+                    "or a key ARN whose policy admits the producer",
+                )
 
 
 __all__ = ["DIRECTIONS", "PHASES", "SPEC_FORMAT_VERSION", "MigrationSpec", "Stream"]

@@ -27,6 +27,15 @@ def role_arn(account_id: str, role_name: str) -> str:
     return f"arn:aws:iam::{account_id}:role/{role_name}"
 
 
+def account_root_arn(account_id: str) -> str:
+    """An account as a policy principal (every principal of that account its IAM allows)."""
+    return f"arn:aws:iam::{account_id}:root"
+
+
+def table_arn(region: str, account_id: str, table_name: str) -> str:
+    return f"arn:aws:dynamodb:{region}:{account_id}:table/{table_name}"
+
+
 def direction_parameter(spec: Any) -> str:
     """The active-direction parameter: one per account, the same name in both."""
     return f"/turnout/{spec.migration}/active-direction"
@@ -101,6 +110,15 @@ class EnvironmentNames:
     @property
     def markers_table(self) -> str:
         return f"{self.prefix}turnout-markers"
+
+    @property
+    def route_table(self) -> str:
+        """The route table (hash key route_id S): producers anywhere read the route from it."""
+        return f"{self.prefix}turnout-route"
+
+    @property
+    def route_table_arn(self) -> str:
+        return table_arn(self.place.region, self.place.account_id, self.route_table)
 
     @property
     def control_plane_kms_alias(self) -> str:
@@ -190,6 +208,16 @@ def route_value(spec: Any, target: str) -> str:
     return json.dumps(document, sort_keys=True, separators=(",", ":"))
 
 
+def route_table(spec: Any) -> EnvironmentNames:
+    """The names in the environment that holds the route (its parameters and its table)."""
+    return EnvironmentNames(spec, spec.route.environment)
+
+
+def route_item_key(spec: Any) -> str:
+    """The route table item's key (route_id): the migration's name."""
+    return spec.migration
+
+
 __all__ = [
     "MARKER_KEY_PREFIX",
     "REPLICATION_METRIC_NAMESPACE",
@@ -199,6 +227,8 @@ __all__ = [
     "emulator_deployer_role_arn",
     "names",
     "role_arn",
+    "route_item_key",
+    "route_table",
     "route_value",
     "state_bucket",
     "state_bucket_arn",
@@ -207,4 +237,5 @@ __all__ = [
     "state_lock_key",
     "state_region",
     "stream_arn",
+    "table_arn",
 ]

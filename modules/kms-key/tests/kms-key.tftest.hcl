@@ -168,3 +168,63 @@ run "a_deletion_window_under_seven_days_is_refused" {
 
   expect_failures = [var.deletion_window_in_days]
 }
+
+# principal_grants: producers of another account that may only encrypt through Kinesis, for one
+# stream (the stream's ARN is Kinesis's encryption context).
+
+run "a_principal_grant_is_a_statement_through_one_service" {
+  command = plan
+
+  variables {
+    principal_grants = [{
+      sid                = "ProducersEncryptThroughKinesis"
+      principal_arns     = ["arn:aws:iam::333333333333:role/clickstream-producer"]
+      actions            = ["kms:GenerateDataKey"]
+      via_service        = "kinesis.eu-west-1.amazonaws.com"
+      encryption_context = { "aws:kinesis:arn" = "arn:aws:kinesis:eu-west-1:111111111111:stream/clicks" }
+    }]
+  }
+
+  assert {
+    condition = aws_kms_key.this.policy == trimspace(<<-EOT
+      {"Statement":[{"Action":"kms:*","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111111111111:root"},"Resource":"*","Sid":"DelegateToAccountIam"},{"Action":"kms:GenerateDataKey","Condition":{"StringEquals":{"kms:EncryptionContext:aws:kinesis:arn":"arn:aws:kinesis:eu-west-1:111111111111:stream/clicks","kms:ViaService":"kinesis.eu-west-1.amazonaws.com"}},"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::333333333333:role/clickstream-producer"},"Resource":"*","Sid":"ProducersEncryptThroughKinesis"}],"Version":"2012-10-17"}
+    EOT
+    )
+    error_message = "the producers' statement changed: ${aws_kms_key.this.policy}"
+  }
+}
+
+run "a_principal_grant_to_an_account_root_is_refused" {
+  command = plan
+
+  variables {
+    principal_grants = [{
+      sid            = "WholeAccount"
+      principal_arns = ["arn:aws:iam::333333333333:root"]
+      actions        = ["kms:GenerateDataKey"]
+      via_service    = "kinesis.eu-west-1.amazonaws.com"
+    }]
+  }
+
+  expect_failures = [var.principal_grants]
+}
+
+run "a_principal_grant_reusing_a_statement_sid_is_refused" {
+  command = plan
+
+  variables {
+    key_statements = [{
+      sid        = "Producers"
+      principals = [{ type = "Service", identifiers = ["logs.eu-west-1.amazonaws.com"] }]
+      actions    = ["kms:Decrypt"]
+    }]
+    principal_grants = [{
+      sid            = "Producers"
+      principal_arns = ["arn:aws:iam::333333333333:role/clickstream-producer"]
+      actions        = ["kms:GenerateDataKey"]
+      via_service    = "kinesis.eu-west-1.amazonaws.com"
+    }]
+  }
+
+  expect_failures = [var.principal_grants]
+}

@@ -949,10 +949,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     from werkzeug.serving import make_server
 
+    from turnout.sandbox.emulator.cross_account import serve_across_accounts
+
     base_url = f"http://{args.host}:{args.port}"
     neutralise_lambda_delivery(base_url)
     keep_stream_tags_on_create()
     constant_time_kinesis_shards()
+    # Calls naming another account's stream or table by ARN, under its resource policy (moto
+    # served every call from the caller's own account): turnout.sandbox.emulator.cross_account.
+    serve_across_accounts()
     list_moto_modules_once()
     fast_put_records_response()
     read_tables_from_snapshots()

@@ -214,10 +214,20 @@ def _ensure_role(spec: MigrationSpec, aws: Any, environment: str) -> str:
         ],
     }
     arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
-    # What a real deployment would grant (the emulator does not enforce it).
+    iam.put_role_policy(
+        RoleName=name,
+        PolicyName="sample-consumer",
+        PolicyDocument=json.dumps(consumer_role_policy(spec, environment)),
+    )
+    return arn
+
+
+def consumer_role_policy(spec: MigrationSpec, environment: str) -> dict:
+    """What the consumers need on AWS (the emulator does not enforce it): read the streams, write
+    the processed and markers tables, use the account's keys through Kinesis and DynamoDB, log."""
     account = getattr(spec.environments, environment).account_id
     region = getattr(spec.environments, environment).region
-    policy = {
+    return {
         "Version": "2012-10-17",
         "Statement": [
             {
@@ -239,12 +249,28 @@ def _ensure_role(spec: MigrationSpec, aws: Any, environment: str) -> str:
                     f"arn:aws:dynamodb:{region}:{account}:table/{names(spec, environment).markers_table}",
                 ],
             },
+            # Customer-managed keys of the streams and of the markers table: their key policies
+            # delegate to the account's IAM, so this statement is what lets the consumer use them.
+            {
+                "Effect": "Allow",
+                "Action": ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"],
+                "Resource": f"arn:aws:kms:{region}:{account}:key/*",
+                "Condition": {
+                    "StringEquals": {
+                        "kms:ViaService": [
+                            f"kinesis.{region}.amazonaws.com",
+                            f"dynamodb.{region}.amazonaws.com",
+                        ]
+                    }
+                },
+            },
+            {
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": f"arn:aws:logs:{region}:{account}:log-group:/aws/lambda/*",
+            },
         ],
     }
-    iam.put_role_policy(
-        RoleName=name, PolicyName="sample-consumer", PolicyDocument=json.dumps(policy)
-    )
-    return arn
 
 
 def _ensure_function(
@@ -262,7 +288,8 @@ def _ensure_function(
     except ClientError as problem:
         if problem.response["Error"]["Code"] != "ResourceNotFoundException":
             raise
-        lam.create_function(
+        _create_function_when_the_role_is_ready(
+            lam,
             FunctionName=consumer.function_name,
             Runtime=CONSUMER_RUNTIME,
             Role=role,
@@ -280,6 +307,26 @@ def _ensure_function(
         lam.update_function_configuration(
             FunctionName=consumer.function_name, Environment={"Variables": variables}
         )
+
+
+def _create_function_when_the_role_is_ready(
+    lam: Any, timeout: float = 90.0, **request: Any
+) -> None:
+    """On AWS a role created a moment ago cannot be assumed by Lambda yet (IAM is eventually
+    consistent: CreateFunction answers "The role defined for the function cannot be assumed by
+    Lambda"); try again for up to `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            lam.create_function(**request)
+            return
+        except ClientError as problem:
+            not_ready = problem.response["Error"]["Code"] == "InvalidParameterValueException" and (
+                "cannot be assumed" in str(problem)
+            )
+            if not not_ready or time.monotonic() > deadline:
+                raise
+        time.sleep(3)
 
 
 def _mappings_of(lam: Any, function_name: str) -> list[dict]:

@@ -6,10 +6,14 @@
 
 Every ``--route-interval`` seconds (1 s) it reads the route parameter (JSON: environment,
 account_id, region, streams {logical: ARN}; see turnout.spec.names.route_value) and writes to the
-environment it names, with credentials of that environment's account. Events: unique id, key,
-per-key sequence number (per logical stream and key), logical stream, produced time; partition
-key = the event's key. Keys are spread uniformly over ``--keys`` keys and the route's logical
-streams.
+environment it names, with credentials of that environment's account. Caching and following the
+route, and composing and making each PutRecords call, are the producer helper's
+(:mod:`turnout.producer`, the one real producers use; the end-to-end run drives this class with
+the helper's route-table reader); this module adds the traffic, the log and the counters.
+
+Events: unique id, key, per-key sequence number (per logical stream and key), logical stream,
+produced time; partition key = the event's key. Keys are spread uniformly over ``--keys`` keys
+and the route's logical streams.
 
 Delivery: PutRecords per logical stream, at most 500 records per call and at most ONE
 not-yet-acknowledged record per key per call. PutRecords gives no order across the entries of a
@@ -46,6 +50,15 @@ from urllib.parse import urlsplit
 
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+
+from turnout.producer import (
+    Route,
+    RouteCache,
+    RoutedWriter,
+    RouteError,
+    key_heads,
+    record_size,
+)
 
 MAX_RECORDS_PER_CALL = 500
 MAX_BYTES_PER_CALL = 5 * 1024 * 1024
@@ -107,6 +120,9 @@ class Producer:
     ) -> None:
         self.route_reader = route_reader
         self.kinesis_client = kinesis_client
+        # The producer helper: the route, cached for route_interval seconds, and PutRecords.
+        self.routes = RouteCache(route_reader, max_age=route_interval, clock=clock)
+        self.writer = RoutedWriter(self.routes, kinesis_client)
         self.log = log
         self.rate = rate
         self.keys = [f"user-{index:05d}" for index in range(keys)]
@@ -123,13 +139,12 @@ class Producer:
         self.run_id = uuid.uuid4().hex[:10]
         self.counters = Counters()
         self.counters.accepted.update(accepted_before or {})
-        self.route: dict | None = None
+        self.route: Route | None = None
         self.route_changes: list[dict] = list(route_changes or [])
         self.last_error: str | None = None
         self.pending: dict[str, deque[Event]] = {}
         self._credit = 0.0
         self._last_tick: float | None = None
-        self._next_route_read = 0.0
         self._backoff_until: dict[str, float] = {}
         self._attempts: dict[str, int] = {}
         self._recent: deque[tuple[float, int]] = deque()  # (time, accepted total) for the rate
@@ -138,36 +153,35 @@ class Producer:
     # ------------------------------------------------------------------ route
     def refresh_route(self, now: float | None = None, force: bool = False) -> None:
         now = self.clock() if now is None else now
-        if not force and now < self._next_route_read:
-            return
-        self._next_route_read = now + self.route_interval
-        self.counters.route_reads += 1
+        reads, errors = self.routes.reads, self.routes.errors
         try:
-            route = self.route_reader()
-            if not isinstance(route.get("streams"), dict) or not route.get("environment"):
-                raise ValueError(f"not a route value: {route!r}"[:300])
-        except Exception as problem:  # keep writing where we wrote; say so
-            self.counters.route_errors += 1
-            self.last_error = f"route: {type(problem).__name__}: {problem}"[:500]
+            route = self.routes.refresh(now) if force else self.routes.current(now)
+        except RouteError:
+            route = None
+        self.counters.route_reads += self.routes.reads - reads
+        if self.routes.errors > errors:  # keep writing where we wrote; say so
+            self.counters.route_errors += self.routes.errors - errors
+            self.last_error = f"route: {self.routes.last_error}"
+        if route is None:
             return
         if self.route:
-            previous = self.route["environment"]
+            previous = self.route.environment
         else:  # a restarted producer continues the history of the one before it
             previous = self.route_changes[-1]["to"] if self.route_changes else None
-        if previous != route["environment"]:
+        if previous != route.environment:
             self.route_changes.append(
-                {"at": self.wall_clock(), "from": previous, "to": route["environment"]}
+                {"at": self.wall_clock(), "from": previous, "to": route.environment}
             )
         self.route = route
 
     @property
     def target(self) -> str | None:
-        return self.route["environment"] if self.route else None
+        return self.route.environment if self.route else None
 
     def logical_streams(self) -> list[str]:
         if not self.route:
             return []
-        names = sorted(self.route["streams"])
+        names = sorted(self.route.streams)
         if self.only_streams:
             names = [name for name in names if name in self.only_streams]
         return names
@@ -224,34 +238,27 @@ class Producer:
 
     def _next_call(self, stream: str) -> list[Event]:
         """The heads of the keys, in generation order: one unacknowledged record per key."""
-        call: list[Event] = []
-        keys: set[str] = set()
-        size = 0
-        for event in self.pending[stream]:
-            if event.key in keys:
-                continue
-            entry_size = len(event.data) + len(event.key)
-            if len(call) >= MAX_RECORDS_PER_CALL or size + entry_size > MAX_BYTES_PER_CALL:
-                break
-            call.append(event)
-            keys.add(event.key)
-            size += entry_size
-        return call
+        return key_heads(
+            self.pending[stream],
+            key=lambda event: event.key,
+            size=lambda event: record_size({"Data": event.data, "PartitionKey": event.key}),
+            max_count=MAX_RECORDS_PER_CALL,
+            max_bytes=MAX_BYTES_PER_CALL,
+        )
 
     def _send_one_call(self, stream: str) -> bool:
         """One PutRecords call; True when every entry was accepted."""
         route = self.route
-        if not route or stream not in route["streams"]:
+        if not route or stream not in route.streams:
             return False
-        arn = route["streams"][stream]
-        account = arn.split(":")[4]
-        region = arn.split(":")[3]
+        arn = route.streams[stream]
         call = self._next_call(stream)
         self.counters.put_calls += 1
         try:
-            response = self.kinesis_client(account, region).put_records(
-                StreamARN=arn,
-                Records=[{"Data": event.data, "PartitionKey": event.key} for event in call],
+            attempt = self.writer.attempt(
+                stream,
+                [{"Data": event.data, "PartitionKey": event.key} for event in call],
+                route=route,
             )
         except (ClientError, BotoCoreError, OSError) as problem:
             self.counters.failed_calls += 1
@@ -264,7 +271,7 @@ class Producer:
         accepted: set[int] = set()
         lines = []
         stream_name = arn.split("/", 1)[-1]
-        for event, result in zip(call, response["Records"], strict=True):
+        for event, result in zip(call, attempt.entries, strict=True):
             if result.get("ErrorCode") or not result.get("SequenceNumber"):
                 self.counters.failed_entries += 1
                 if result.get("ErrorCode") == THROTTLED:
@@ -279,7 +286,7 @@ class Producer:
                         "key": event.key,
                         "seq": event.seq,
                         "stream": event.stream,
-                        "env": route["environment"],
+                        "env": attempt.environment,
                         "stream_name": stream_name,
                         "shard": result["ShardId"],
                         "sn": result["SequenceNumber"],
@@ -292,7 +299,7 @@ class Producer:
         if lines:
             self.log.write("\n".join(lines) + "\n")
             self.log.flush()
-            self.counters.accepted[route["environment"]] += len(lines)
+            self.counters.accepted[attempt.environment] += len(lines)
             self.counters.accepted_by_stream[stream] += len(lines)
             self.pending[stream] = deque(e for e in self.pending[stream] if id(e) not in accepted)
         if len(accepted) < len(call):
