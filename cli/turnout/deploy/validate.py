@@ -10,7 +10,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from turnout.deploy.terraform import TerraformRunner
+from turnout.deploy.terraform import TerraformRunner, terraform_settings
 from turnout.errors import TurnoutError
 from turnout.project import Project
 
@@ -19,7 +19,7 @@ def validate_directories(directories: list[Path]) -> list[str]:
     project = Project.locate()
     failures = []
     for directory in directories:
-        settings = replace(project.terraform_settings(), root_dir=directory.resolve())
+        settings = replace(terraform_settings(project), root_dir=directory.resolve())
         runner = TerraformRunner(settings, f"validate-{directory.name}")
         try:
             runner.init_without_backend()
