@@ -36,6 +36,7 @@ class PlanSummary:
     counts: dict[str, Counter] = field(default_factory=dict)
     destructive: list[tuple[str, str]] = field(default_factory=list)
     output_changes: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)  # every address the plan destroys
 
     @property
     def totals(self) -> Counter:
@@ -61,6 +62,7 @@ class PlanSummary:
                 {"address": address, "action": action} for address, action in self.destructive
             ],
             "output_changes": self.output_changes,
+            "removed": self.removed,
         }
 
     def text(self) -> str:
@@ -79,6 +81,7 @@ class PlanSummary:
             rows.append(f"  {kind}: {parts}")
         if self.output_changes:
             rows.append(f"  outputs changing: {', '.join(self.output_changes)}")
+        rows += [f"  - destroys {address}" for address in self.removed]
         return "\n".join(rows)
 
     def markdown(self) -> str:
@@ -118,6 +121,8 @@ def summarise_plan(environment: str, plan: dict) -> PlanSummary:
         if action is None:
             continue
         summary.counts.setdefault(kind, Counter())[action] += 1
+        if action == "destroy":
+            summary.removed.append(change.get("address", kind))
         if action in ("destroy", "replace") and kind in PROTECTED_TYPES:
             summary.destructive.append((change.get("address", kind), action))
     summary.output_changes = sorted(
@@ -128,12 +133,21 @@ def summarise_plan(environment: str, plan: dict) -> PlanSummary:
     return summary
 
 
-def refuse_destruction(summary: PlanSummary, allow_destroy: bool) -> None:
-    if not summary.destructive or allow_destroy:
+def refuse_destruction(
+    summary: PlanSummary, allow_destroy: bool, expected: tuple[str, ...] = ()
+) -> None:
+    """Refuse a plan that destroys data-holding resources, except under the address prefixes
+    `expected` (a decommission posture destroys the ledgers and, last, the old streams)."""
+    unexpected = [
+        (address, action)
+        for address, action in summary.destructive
+        if action != "destroy" or not any(address.startswith(prefix) for prefix in expected)
+    ]
+    if not unexpected or allow_destroy:
         return
     listed = "; ".join(
         f"{address} would be {'destroyed' if action == 'destroy' else 'replaced (destroyed and recreated)'}"
-        for address, action in summary.destructive
+        for address, action in unexpected
     )
     raise TerraformError(
         f"the {summary.environment} plan destroys data-holding resources: {listed}. A destroyed "

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from turnout.deploy import workflow
 from turnout.deploy.package import LambdaPackage, build_replicator_package
+from turnout.deploy.plan_summary import PlanSummary
 from turnout.deploy.render import render_environments
 from turnout.errors import TerraformError
 from turnout.project import Project
@@ -53,25 +54,37 @@ class PostureApplier:
     def apply(self, phase: str, posture: Posture, label: str) -> dict:
         files = self.render(phase, posture, label)
         with ThreadPoolExecutor(max_workers=2) as pool:
-            results = pool.map(lambda env: self._apply_one(env, files[env]), ENVIRONMENTS)
+            results = pool.map(lambda env: self._apply_one(env, files[env], posture), ENVIRONMENTS)
             by_environment = dict(zip(ENVIRONMENTS, results, strict=True))
         return {"posture": posture.describe(), **by_environment}
 
     def plan_texts(self, phase: str, posture: Posture, label: str) -> list[str]:
         """What applying the posture would change, per environment (for a dry run)."""
-        files = self.render(phase, posture, label)
-        return [self._plan(env, files[env]).summary.text() for env in ENVIRONMENTS]
+        return [summary.text() for summary in self.plan_summaries(phase, posture, label)]
 
-    def _apply_one(self, environment: str, var_file: Path) -> dict:
+    def plan_summaries(self, phase: str, posture: Posture, label: str) -> list[PlanSummary]:
+        """The plan of each environment for `posture`, applying nothing."""
+        files = self.render(phase, posture, label)
+        return [
+            self._plan(env, files[env], expected_destroys(posture, env)).summary
+            for env in ENVIRONMENTS
+        ]
+
+    def _apply_one(self, environment: str, var_file: Path, posture: Posture) -> dict:
         summary = workflow.plan_and_apply(
-            self.project, environment, self.endpoint_url, var_file=var_file, package=self.package
+            self.project,
+            environment,
+            self.endpoint_url,
+            var_file=var_file,
+            package=self.package,
+            expected_destroys=expected_destroys(posture, environment),
         )
         result: dict = {"changes": summary.as_dict()["totals"]}
         if not summary.has_changes:
             result["drift"] = "none (the plan itself showed no changes)"
             return result
         if self.drift_check:
-            again = self._plan(environment, var_file)
+            again = self._plan(environment, var_file, expected_destroys(posture, environment))
             if again.summary.has_changes:
                 raise TerraformError(
                     f"after applying the {environment} environment, terraform plan still shows "
@@ -80,11 +93,26 @@ class PostureApplier:
             result["drift"] = "none"
         return result
 
-    def _plan(self, environment: str, var_file: Path) -> workflow.PlanResult:
+    def _plan(
+        self, environment: str, var_file: Path, expected: tuple[str, ...] = ()
+    ) -> workflow.PlanResult:
         return workflow.plan(
             self.project,
             environment,
             aws_endpoint_url=self.endpoint_url,
             var_file=var_file,
             package=self.package,
+            expected_destroys=expected,
         )
+
+
+def expected_destroys(posture: Posture, environment: str) -> tuple[str, ...]:
+    """The Terraform addresses (prefixes) whose data-holding resources a posture removes on
+    purpose: the replicator's ledger once replication is removed, the old streams last. Every
+    other destroy of a stream or table is still refused."""
+    expected: tuple[str, ...] = ()
+    if not posture.replication_deployed:
+        expected += ("module.replicator[0].",)
+    if posture.old_streams_deleted and environment == "old":
+        expected += ("module.stream[",)
+    return expected

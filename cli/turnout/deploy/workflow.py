@@ -58,8 +58,10 @@ def plan(
     stream_output: bool = False,
     var_file: Path | None = None,
     package: LambdaPackage | None = None,
+    expected_destroys: tuple[str, ...] = (),
 ) -> PlanResult:
-    """Render, init and plan one environment to a saved plan; refuse destruction of data.
+    """Render, init and plan one environment to a saved plan; refuse destruction of data
+    (except under the address prefixes `expected_destroys`).
 
     `package` is the replicator zip the caller built for its run (built here when None)."""
     package = package or build_replicator_package()
@@ -75,7 +77,7 @@ def plan(
     plan_path = runner.plan([var_file])
     summary = summarise_plan(environment, runner.show_plan(plan_path))
     try:
-        refuse_destruction(summary, allow_destroy)
+        refuse_destruction(summary, allow_destroy, expected_destroys)
     except TerraformError:
         plan_path.unlink(missing_ok=True)
         raise
@@ -127,10 +129,17 @@ def plan_and_apply(
     var_file: Path | None = None,
     allow_destroy: bool = False,
     package: LambdaPackage | None = None,
+    expected_destroys: tuple[str, ...] = (),
 ) -> PlanSummary:
     """For automation that has already reviewed its inputs (the sandbox, the cutover engine)."""
     result = plan(
-        project, environment, allow_destroy, aws_endpoint_url, var_file=var_file, package=package
+        project,
+        environment,
+        allow_destroy,
+        aws_endpoint_url,
+        var_file=var_file,
+        package=package,
+        expected_destroys=expected_destroys,
     )
     if result.summary.has_changes:
         apply(project, environment, aws_endpoint_url)
