@@ -37,6 +37,7 @@ SERVICES = (
     "kms",
     "logs",
     "sns",
+    "s3",
 )
 
 # boto3 method -> the IAM action the operator needs for it. Names shared with turnout's own
@@ -63,6 +64,23 @@ METHOD_ACTIONS = {
     "get_function_configuration": "lambda:GetFunctionConfiguration",
     "get_parameter": "ssm:GetParameter",
     "get_metric_data": "cloudwatch:GetMetricData",
+    # data stores (turnout.datastores)
+    "describe_table": "dynamodb:DescribeTable",
+    "batch_write_item": "dynamodb:BatchWriteItem",
+    "head_bucket": "s3:ListBucket",
+    "list_objects_v2": "s3:ListBucket",
+    "head_object": "s3:GetObject",
+    "get_object_tagging": "s3:GetObjectTagging",
+    "copy_object": "s3:PutObject",
+    "create_multipart_upload": "s3:PutObject",
+    "upload_part_copy": "s3:PutObject",
+    "complete_multipart_upload": "s3:PutObject",
+    "abort_multipart_upload": "s3:AbortMultipartUpload",
+    "list_parts": "s3:ListMultipartUploadParts",
+    "get_bucket_ownership_controls": "s3:GetBucketOwnershipControls",
+    # decommission (turnout.decommission)
+    "delete_event_source_mapping": "lambda:DeleteEventSourceMapping",
+    "get_role": "iam:GetRole",
 }
 # IAM accepts only "*" for these (no resource type).
 STAR_RESOURCE_ACTIONS = {"lambda:ListEventSourceMappings", "cloudwatch:GetMetricData"}
@@ -172,6 +190,10 @@ def test_the_policy_grants_nothing_turnout_does_not_call():
         "kms:Encrypt",
         "kms:GenerateDataKey",
         "kms:DescribeKey",
+        # CopyObject (TaggingDirective COPY) and CreateMultipartUpload (Tagging) tag the target
+        # object, and CopyObject reads the source's tags: no call of their own
+        "s3:PutObjectTagging",
+        "s3:GetObjectTagging",
     }
     assert granted_actions() <= needed, sorted(granted_actions() - needed)
 
