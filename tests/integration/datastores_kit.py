@@ -151,19 +151,16 @@ def table_items(emulator: Any, environment: str, table: str) -> list[dict]:
     return items
 
 
-def checkpoint_item(emulator: Any, spec: MigrationSpec, store: str) -> dict | None:
-    item = (
-        emulator.client("dynamodb", "old")
-        .get_item(
-            TableName=control_plane(spec).state_table,
-            Key={
-                "pk": {"S": state_partition_key(spec)},
-                "sk": {"S": datastore_checkpoint_key(store)},
-            },
-            ConsistentRead=True,
-        )
-        .get("Item")
-    )
+def checkpoint_item(dynamodb: Any, spec: MigrationSpec, store: str) -> dict | None:
+    """The copy checkpoint of `store`, read with the control plane's DynamoDB client."""
+    item = dynamodb.get_item(
+        TableName=control_plane(spec).state_table,
+        Key={
+            "pk": {"S": state_partition_key(spec)},
+            "sk": {"S": datastore_checkpoint_key(store)},
+        },
+        ConsistentRead=True,
+    ).get("Item")
     if item is None:
         return None
     return {

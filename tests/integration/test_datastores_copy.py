@@ -78,7 +78,9 @@ def test_s3_copy_is_server_side_multipart_above_the_threshold_and_verified(
     spec = make_spec(emulator, [s3_store(f"{source}/in/", f"{target}/copy/")])
     prepare_control_plane(emulator, spec)
     parts_before = requests_served(emulator, f"s3 PUT /{target}/copy")
+    source_before = listing(emulator.client("s3", "old"), source)
     result = copy_store(hook_context(emulator, spec, tmp_path), "assets")
+    assert listing(emulator.client("s3", "old"), source) == source_before, "old is only read"
     assert result["copy"]["copied"] == 42 and result["copy"]["identical"] == 0
     verification = result["verification"]
     assert verification["source_objects"] == verification["target_objects"] == 42
@@ -129,7 +131,9 @@ def test_the_s3_verification_lists_what_differs_and_never_deletes(emulator, buck
     assert "1 only in the target (first: stray.txt)" in message
     assert "turnout never deletes in the target" in message and "\n" not in message
     assert "copy/stray.txt" in listing(emulator.client("s3", "new"), target, "copy/")
-    assert checkpoint_item(emulator, spec, "assets")["status"] == "copying"
+    assert (
+        checkpoint_item(emulator.client("dynamodb", "old"), spec, "assets")["status"] == "copying"
+    )
 
 
 def test_an_s3_copy_killed_midway_resumes_without_copying_done_objects_again(emulator, tmp_path):
@@ -148,7 +152,7 @@ def test_an_s3_copy_killed_midway_resumes_without_copying_done_objects_again(emu
     try:
         wait_for(
             lambda: (
-                (checkpoint_item(emulator, spec, "assets") or {})
+                (checkpoint_item(emulator.client("dynamodb", "old"), spec, "assets") or {})
                 .get("progress", {})
                 .get("copied", 0)
                 >= 30
@@ -160,7 +164,7 @@ def test_an_s3_copy_killed_midway_resumes_without_copying_done_objects_again(emu
         os.kill(child.pid, signal.SIGKILL)
         child.wait(10)
     at_kill = len(listing(emulator.client("s3", "new"), target))
-    checkpoint = checkpoint_item(emulator, spec, "assets")
+    checkpoint = checkpoint_item(emulator.client("dynamodb", "old"), spec, "assets")
     assert checkpoint["status"] == "copying" and 30 <= at_kill < 120
     resumed = copy_store(hook_context(emulator, spec, tmp_path), "assets")
     assert resumed["resumed"] is True
@@ -184,7 +188,9 @@ def test_a_multipart_copy_killed_between_parts_resumes_from_its_finished_parts(e
     try:
 
         def parts_done() -> int:
-            uploads = (checkpoint_item(emulator, spec, "assets") or {}).get("progress", {})
+            uploads = (
+                checkpoint_item(emulator.client("dynamodb", "old"), spec, "assets") or {}
+            ).get("progress", {})
             record = uploads.get("uploads", {}).get("movie.bin")
             if not record:
                 return 0
@@ -214,9 +220,11 @@ def test_a_dynamodb_copy_is_verified_by_count_and_checksum(emulator, tmp_path):
     fill_table(emulator, "old", source, 300)
     spec = make_spec(emulator, [dynamodb_store(source, target, segments=3, page_size=50)])
     prepare_control_plane(emulator, spec)
+    source_before = sorted(map(item_digest, table_items(emulator, "old", source)))
     result = copy_store(hook_context(emulator, spec, tmp_path), "profiles")
     verification = result["verification"]
     assert result["copy"]["items_written"] == 300
+    assert sorted(map(item_digest, table_items(emulator, "old", source))) == source_before
     assert verification["source_items"] == verification["target_items"] == 300
     assert verification["source_checksum"] == verification["target_checksum"]
     assert sorted(map(item_digest, table_items(emulator, "new", target))) == sorted(
@@ -247,7 +255,9 @@ def test_a_dynamodb_copy_killed_midway_writes_only_the_rest_on_resume(emulator, 
     try:
 
         def written() -> int:
-            progress = (checkpoint_item(emulator, spec, "profiles") or {}).get("progress", {})
+            progress = (
+                checkpoint_item(emulator.client("dynamodb", "old"), spec, "profiles") or {}
+            ).get("progress", {})
             return sum(p["items"] for p in progress.get("positions", {}).values())
 
         wait_for(lambda: written() >= 150, timeout=60, what="150 items written by the child")
@@ -278,7 +288,7 @@ def test_an_unknown_bucket_is_one_paragraph_and_nothing_is_written(emulator, tmp
     )
     assert "\n" not in message and "Traceback" not in message
     assert listing(emulator.client("s3", "new"), target) == {}
-    assert checkpoint_item(emulator, spec, "assets") is None
+    assert checkpoint_item(emulator.client("dynamodb", "old"), spec, "assets") is None
 
 
 def test_a_table_the_credentials_cannot_read_is_one_paragraph_and_nothing_is_written(
@@ -303,4 +313,4 @@ def test_a_table_the_credentials_cannot_read_is_one_paragraph_and_nothing_is_wri
     assert "AccessDeniedException" in message and "dynamodb:Scan" in message
     assert "\n" not in message
     assert table_items(emulator, "new", target) == []
-    assert checkpoint_item(emulator, spec, "profiles") is None
+    assert checkpoint_item(emulator.client("dynamodb", "old"), spec, "profiles") is None
