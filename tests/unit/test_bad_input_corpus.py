@@ -289,6 +289,9 @@ BAD_COMMANDS: dict[str, BadCommand] = {
     "unreadable_spec": BadCommand(
         ["render", "--spec", "{terraform}/migration.yaml"], "UTF-8", b"version: 1\n\x80\x81\n"
     ),
+    "decommission_before_the_spec_says_so": BadCommand(
+        ["decommission", "--yes"], "phase: decommissioned"
+    ),
     "render_with_invalid_spec": BadCommand(
         ["render", "--spec", "{terraform}/migration.yaml"],
         "replication.batch_size",
