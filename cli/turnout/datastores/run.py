@@ -16,6 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from turnout.datastores import dynamodb_verify, s3_verify
 from turnout.datastores.checkpoint import VERIFIED, Checkpoint, CheckpointStore
+from turnout.datastores.clients import StoreClients
 from turnout.datastores.dynamodb_copy import DynamoDbCopy, SegmentStopped
 from turnout.datastores.preflight import check_store, describe_problem
 from turnout.datastores.s3_copy import SourceChanged
@@ -65,9 +66,12 @@ def copy_store(context: Any, name: str) -> dict:
         book.save(current, context.clock())
 
     started = time.monotonic()
+    clients = StoreClients(
+        context, store.parallelism if isinstance(store, S3DataStore) else store.segments
+    )
     try:
-        copied = _copy(context, store, checkpoint, save)
-        verified = _verify(context, store)
+        copied = _copy(context, clients, store, checkpoint, save)
+        verified = _verify(context, clients, store)
     except STOPPED as problem:
         raise HookFailed(_stopped(context, store, index, problem, checkpoint)) from None
     if not _verified(store, verified):
@@ -87,10 +91,10 @@ def copy_store(context: Any, name: str) -> dict:
     }
 
 
-def _copy(context: Any, store: Any, checkpoint: Checkpoint, save) -> dict:
+def _copy(context: Any, clients: StoreClients, store: Any, checkpoint: Checkpoint, save) -> dict:
     if isinstance(store, S3DataStore):
         return S3CopyPass(
-            s3=_s3_client(context, store),
+            s3=clients.client("old", "s3"),
             store=store,
             checkpoint=checkpoint,
             save=save,
@@ -98,8 +102,8 @@ def _copy(context: Any, store: Any, checkpoint: Checkpoint, save) -> dict:
             skip_key=datastore_manifest_key(context.spec, store.name),
         ).run()
     return DynamoDbCopy(
-        source=context.client("old", "dynamodb"),
-        target=context.client("new", "dynamodb"),
+        source=clients.client("old", "dynamodb"),
+        target=clients.client("new", "dynamodb"),
         store=store,
         checkpoint=checkpoint,
         save=save,
@@ -108,19 +112,19 @@ def _copy(context: Any, store: Any, checkpoint: Checkpoint, save) -> dict:
     ).run()
 
 
-def _verify(context: Any, store: Any) -> dict:
+def _verify(context: Any, clients: StoreClients, store: Any) -> dict:
     if isinstance(store, S3DataStore):
         work_dir = getattr(context, "work_dir", None)
         return s3_verify.verify_s3(
-            _s3_client(context, store),
+            clients.client("old", "s3"),
             store,
             datastore_manifest_key(context.spec, store.name),
             Path(work_dir) / datastore_manifest_file(store.name) if work_dir else None,
             context.spec.migration,
         )
     return dynamodb_verify.verify_dynamodb(
-        context.client("old", "dynamodb"),
-        context.client("new", "dynamodb"),
+        clients.client("old", "dynamodb"),
+        clients.client("new", "dynamodb"),
         store,
         context.progress,
     )
@@ -131,14 +135,6 @@ def _verified(store: Any, summary: dict) -> bool:
         return summary["differences"] == 0
     same = summary["source_checksum"] == summary["target_checksum"]
     return same and summary["source_items"] == summary["target_items"]
-
-
-def _s3_client(context: Any, store: S3DataStore) -> Any:
-    """The old environment's S3 client, with a connection per copy worker."""
-    factory = getattr(context.aws, "pooled_client_factory", None)
-    if factory is None:
-        return context.client("old", "s3")
-    return factory("old", store.parallelism + 2)("s3")
 
 
 def _stopped(context: Any, store: Any, index: int, problem: Exception, checkpoint) -> str:
