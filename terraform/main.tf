@@ -34,6 +34,10 @@ locals {
   tags = merge(var.tags, {
     "turnout:environment" = local.env.name
   })
+
+  # Decommissioned: the replicator, the writer role and the migration's monitoring go
+  # (moved.tf gives their earlier single-instance addresses index 0).
+  replication_instances = var.replication.deployed ? 1 : 0
 }
 
 # Guard: the workspace names the environment whose tfvars are planned, so the
@@ -100,6 +104,7 @@ module "control_plane" {
 
 module "replicator" {
   source = "../modules/replicator"
+  count  = local.replication_instances
 
   name              = local.replicator_name
   direction         = local.direction
@@ -154,6 +159,7 @@ module "replicator" {
 
 module "writer_role" {
   source = "../modules/writer-role"
+  count  = local.replication_instances
 
   name                     = local.writer_role_name
   peer_account_id          = local.peer.account_id
@@ -176,15 +182,16 @@ module "writer_role" {
 # deployed in every environment) and the consumers that live here.
 module "monitoring" {
   source = "../modules/monitoring"
+  count  = local.replication_instances
 
   name   = "${local.env.name_prefix}turnout-${var.migration.name}-${local.env.name}"
   region = local.env.region
 
   replicator = {
-    function_name      = module.replicator.function_name
+    function_name      = module.replicator[0].function_name
     direction          = local.direction
     source_streams     = { for k, m in module.stream : k => m.name }
-    failure_queue_name = element(split(":", module.replicator.failure_queue_arn), 5)
+    failure_queue_name = element(split(":", module.replicator[0].failure_queue_arn), 5)
   }
 
   consumers = {

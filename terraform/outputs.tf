@@ -27,17 +27,17 @@ output "replicator" {
   description = "The replicator deployed here (direction <this>_to_<peer>): function, role, mapping UUIDs per stream, failure queue, ledger, target writer role."
   value = try({
     direction                  = local.direction
-    enabled                    = module.replicator.enabled
-    function_name              = module.replicator.function_name
-    function_arn               = module.replicator.function_arn
-    role_arn                   = module.replicator.role_arn
-    event_source_mapping_uuids = module.replicator.event_source_mapping_uuids
-    event_source_arns          = module.replicator.event_source_arns
-    failure_queue_url          = module.replicator.failure_queue_url
-    failure_queue_arn          = module.replicator.failure_queue_arn
-    ledger_table_name          = module.replicator.ledger_table_name
-    ledger_table_arn           = module.replicator.ledger_table_arn
-    log_group_name             = module.replicator.log_group_name
+    enabled                    = module.replicator[0].enabled
+    function_name              = module.replicator[0].function_name
+    function_arn               = module.replicator[0].function_arn
+    role_arn                   = module.replicator[0].role_arn
+    event_source_mapping_uuids = module.replicator[0].event_source_mapping_uuids
+    event_source_arns          = module.replicator[0].event_source_arns
+    failure_queue_url          = module.replicator[0].failure_queue_url
+    failure_queue_arn          = module.replicator[0].failure_queue_arn
+    ledger_table_name          = module.replicator[0].ledger_table_name
+    ledger_table_arn           = module.replicator[0].ledger_table_arn
+    log_group_name             = module.replicator[0].log_group_name
     target_role_arn            = local.peer_writer_role_arn
   }, null)
 }
@@ -45,9 +45,9 @@ output "replicator" {
 output "writer_role" {
   description = "The writer role here, assumed by the peer's replicator (direction <peer>_to_<this>)."
   value = try({
-    arn                   = module.writer_role.role_arn
-    name                  = module.writer_role.role_name
-    trusted_principal_arn = module.writer_role.trusted_principal_arn
+    arn                   = module.writer_role[0].role_arn
+    name                  = module.writer_role[0].role_name
+    trusted_principal_arn = module.writer_role[0].trusted_principal_arn
     peer_direction        = local.peer_direction
   }, null)
 }
@@ -68,8 +68,8 @@ output "control_plane" {
 output "monitoring" {
   description = "CloudWatch dashboard name and alarm names by kind (modules/monitoring)."
   value = try({
-    dashboard_name = module.monitoring.dashboard_name
-    alarm_names    = module.monitoring.alarm_names
+    dashboard_name = module.monitoring[0].dashboard_name
+    alarm_names    = module.monitoring[0].alarm_names
   }, null)
 }
 

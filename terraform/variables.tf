@@ -85,8 +85,8 @@ variable "migration" {
   }
 
   validation {
-    condition     = contains(["baseline", "switched", "mirrored", "new-live", "committed", "rolled-back"], var.migration.phase)
-    error_message = "migration.phase must be one of baseline, switched, mirrored, new-live, committed, rolled-back."
+    condition     = contains(["baseline", "switched", "mirrored", "new-live", "committed", "rolled-back", "decommissioned"], var.migration.phase)
+    error_message = "migration.phase must be one of baseline, switched, mirrored, new-live, committed, rolled-back, decommissioned."
   }
 }
 
@@ -105,8 +105,8 @@ variable "streams" {
   }))
 
   validation {
-    condition     = length(var.streams) >= 1
-    error_message = "At least one stream is required."
+    condition     = length(var.streams) >= 1 || var.migration.phase == "decommissioned"
+    error_message = "At least one stream is required (only a decommissioned old environment keeps none)."
   }
 
   validation {
@@ -160,9 +160,10 @@ variable "streams" {
 }
 
 variable "replication" {
-  description = "The replicator: which direction is active (derived from the phase), the external id of the cross-account writer roles, event source mapping and function settings, and the deployment package."
+  description = "The replicator: which direction is active (derived from the phase), whether it is deployed at all (false once decommissioned: the replicator, writer role and monitoring are removed), the external id of the cross-account writer roles, event source mapping and function settings, and the deployment package."
   type = object({
     active_direction                   = string
+    deployed                           = optional(bool, true)
     external_id                        = string
     batch_size                         = number
     maximum_batching_window_in_seconds = number

@@ -61,6 +61,10 @@ class HookContext:
     deadline: float | None = None
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.time
+    # Where a hook may keep files (data store manifests); None when the engine has none.
+    work_dir: Path | None = None
+    # When the live phase (phase_from) was reached (ISO-8601, from the journal), if known.
+    phase_since: str | None = None
 
     def client(self, environment: str, service: str) -> Any:
         return self.aws.client(environment, service)

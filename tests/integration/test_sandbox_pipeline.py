@@ -1,6 +1,6 @@
-"""The sandbox's sample pipeline with live traffic: baseline, a switch made by hand, the consumer
-table copy hook, and `down` leaving no process behind. One sandbox (its own emulator, real
-Terraform) for the whole module."""
+"""The sandbox's sample pipeline with live traffic: baseline, a switch made by hand, and `down`
+leaving no process behind. One sandbox (its own emulator, real Terraform) for the whole module.
+(The data stores' copy runs through the cutover: tests/integration/test_whole_move_sandbox.py.)"""
 
 from __future__ import annotations
 
@@ -10,10 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from turnout.hooks import HookContext, load_hook
 from turnout.project import Project
 from turnout.sandbox.box import Sandbox
-from turnout.sandbox.names import processed_table_name
 from turnout.sandbox.pipeline.create import consumer_mappings, set_consumers_enabled
 from turnout.sandbox.pipeline.report import assert_nothing_lost, format_report, read_events
 from turnout.sandbox.processes import descendants, pid_alive
@@ -185,32 +183,6 @@ def test_rollback_by_hand_replication_drains_the_tail_inversions_are_counted(san
     # Every reordering in old is one of the flip's inversions, counted, never hidden.
     assert old["order_violations"] == old["flip_inversions"]
     print(f"flip inversions around the rollback: {old['flip_inversions']}")
-
-
-def test_copy_hook_copies_the_old_consumer_table_into_new(sandbox):
-    spec = sandbox.spec()
-    aws = sandbox.aws()
-    hook = load_hook(REPO / "hooks", "sandbox_copy_consumer_table")
-    messages: list[str] = []
-    context = HookContext(
-        spec=spec,
-        aws=aws,
-        phase_from="switched",
-        phase_to="mirrored",
-        project_root=REPO,
-        progress=messages.append,
-    )
-    started = time.monotonic()
-    result = hook.run(context)
-    print(f"copy hook: {result['copied']} items in {time.monotonic() - started:.1f} s")
-    old_items = aws.client("old", "dynamodb").describe_table(
-        TableName=processed_table_name(spec, "old")
-    )["Table"]["ItemCount"]
-    assert result["scanned"] == result["copied"] == old_items > 0
-    report = sandbox.report()  # new consumers are paused again after the rollback
-    assert report["environments"]["new"]["copied_items"] == old_items
-    assert_nothing_lost(report)  # copied items are not processings of new
-    assert messages and "copied" in messages[0]
 
 
 def test_down_stops_every_process_it_started(sandbox):

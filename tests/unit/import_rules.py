@@ -19,6 +19,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("turnout.spec", "turnout.aws", "turnout.hooks", "turnout.producer"),
     (
         "turnout.consumers",
+        "turnout.datastores",
+        "turnout.decommission",
         "turnout.inventory",
         "turnout.deploy",
         "turnout.drain",

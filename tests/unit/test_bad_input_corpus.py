@@ -61,7 +61,10 @@ def project(tmp_path: Path) -> Path:
 
 
 def example() -> dict:
-    return yaml.safe_load(EXAMPLE.read_text())
+    document = yaml.safe_load(EXAMPLE.read_text())
+    if not document.get("hooks"):  # the user-hook cases below edit hooks[0]
+        document["hooks"] = [{"transition": "switched->mirrored", "hook": "warm_caches"}]
+    return document
 
 
 def edited(change) -> str:
@@ -97,6 +100,42 @@ BAD_SPECS: dict[str, tuple[str | bytes, str]] = {
     "user_hook_timeout_zero": (
         edited(at(["hooks", 0, "timeout_seconds"], 0)),
         "hooks[0].timeout_seconds",
+    ),
+    "data_store_unknown_kind": (
+        edited(at(["data_stores", 0, "kind"], "rds")),
+        "data_stores[0]",
+    ),
+    "data_store_source_not_a_bucket_name": (
+        edited(at(["data_stores", 0, "source"], "Legacy_Assets")),
+        "data_stores[0].source",
+    ),
+    "data_store_table_name_too_short": (
+        edited(at(["data_stores", 1, "target"], "ab")),
+        "data_stores[1].target",
+    ),
+    "data_store_names_repeated": (
+        edited(at(["data_stores", 1, "name"], "assets")),
+        "data_stores[1].name",
+    ),
+    "data_store_targets_repeated": (
+        edited(at(["data_stores", 2, "target"], "v2-sandbox-profiles")),
+        "data_stores[2].target",
+    ),
+    "data_store_target_inside_its_source": (
+        edited(at(["data_stores", 0, "target"], "legacy-sandbox-assets/copy/")),
+        "data_stores[0].target",
+    ),
+    "data_store_copied_at_rollback": (
+        edited(at(["data_stores", 0, "at"], {"transition": "rollback"})),
+        "data_stores[0].at.transition",
+    ),
+    "data_store_zero_segments": (
+        edited(at(["data_stores", 1, "segments"], 0)),
+        "data_stores[1].segments",
+    ),
+    "decommission_unknown_key": (
+        edited(at(["decommission", "delete_streams"], True)),
+        "decommission.delete_streams",
     ),
     "lock_ttl_below_30_seconds": (
         edited(at(["cutover", "lock_ttl_seconds"], 5)),
@@ -249,6 +288,9 @@ BAD_COMMANDS: dict[str, BadCommand] = {
     "spec_is_a_directory": BadCommand(["validate", "--spec", "{terraform}/templates"], "directory"),
     "unreadable_spec": BadCommand(
         ["render", "--spec", "{terraform}/migration.yaml"], "UTF-8", b"version: 1\n\x80\x81\n"
+    ),
+    "decommission_before_the_spec_says_so": BadCommand(
+        ["decommission", "--yes"], "phase: decommissioned"
     ),
     "render_with_invalid_spec": BadCommand(
         ["render", "--spec", "{terraform}/migration.yaml"],

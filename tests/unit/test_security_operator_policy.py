@@ -29,8 +29,15 @@ PRODUCERS_DOC = REPO / "docs" / "producers.md"
 
 # The Lambda replicator (its own role, modules/replicator), the sandbox and the local emulator and
 # Lambda runtime (local only, never AWS) are not run by the operator's credentials, nor is the
-# producer helper (the producers' own identities, docs/producer-policy.json).
+# producer helper (the producers' own identities, docs/producer-policy.json), nor the Terraform
+# state's bucket code: it runs with each environment's deploy credentials, as Terraform does
+# (docs/state.md, docs/security.md "Each environment's credentials, and the state"); nor
+# `turnout discover`, run before there is a spec with a read-only identity of the account it
+# reads (docs/discover.md lists its actions).
 NOT_OPERATOR_CODE = (
+    "discover",
+    "state_bootstrap.py",
+    "state_bucket.py",
     "lambdas",
     "lambda_runtime",
     "sandbox",
@@ -41,6 +48,9 @@ NOT_OPERATOR_CODE = (
 )
 # kms for encrypted streams and tables: called by Kinesis/DynamoDB on the caller's behalf.
 OPERATOR_KMS_ACTIONS = {"kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"}
+# CopyObject (TaggingDirective COPY) and CreateMultipartUpload (Tagging) tag the target object,
+# and CopyObject reads the source's tags: no call of their own.
+OBJECT_TAGGING_ACTIONS = {"s3:PutObjectTagging", "s3:GetObjectTagging"}
 PRODUCER_METHOD_ACTIONS = {
     "put_records": "kinesis:PutRecords",
     "get_item": "dynamodb:GetItem",
@@ -58,6 +68,7 @@ SERVICES = (
     "kms",
     "logs",
     "sns",
+    "s3",
 )
 
 # boto3 method -> the IAM action the operator needs for it. Names shared with turnout's own
@@ -85,6 +96,23 @@ METHOD_ACTIONS = {
     "get_parameter": "ssm:GetParameter",
     "get_metric_data": "cloudwatch:GetMetricData",
     "get_account_settings": "lambda:GetAccountSettings",
+    # data stores (turnout.datastores)
+    "describe_table": "dynamodb:DescribeTable",
+    "batch_write_item": "dynamodb:BatchWriteItem",
+    "head_bucket": "s3:ListBucket",
+    "list_objects_v2": "s3:ListBucket",
+    "head_object": "s3:GetObject",
+    "get_object_tagging": "s3:GetObjectTagging",
+    "copy_object": "s3:PutObject",
+    "create_multipart_upload": "s3:PutObject",
+    "upload_part_copy": "s3:PutObject",
+    "complete_multipart_upload": "s3:PutObject",
+    "abort_multipart_upload": "s3:AbortMultipartUpload",
+    "list_parts": "s3:ListMultipartUploadParts",
+    "get_bucket_ownership_controls": "s3:GetBucketOwnershipControls",
+    # decommission (turnout.decommission)
+    "delete_event_source_mapping": "lambda:DeleteEventSourceMapping",
+    "get_role": "iam:GetRole",
 }
 # Calls that need no permission at all: "No permissions are required to perform this operation"
 # (https://docs.aws.amazon.com/STS/latest/APIReference/API_GetCallerIdentity.html).
@@ -123,11 +151,17 @@ def aws_calls_in_source(files: list[Path] | None = None) -> dict[str, set[str]]:
     calls: dict[str, set[str]] = {}
     for path in operator_source_files() if files is None else files:
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+            # A client method called, or passed on to be called (`_exists(iam.get_role, ...)`).
+            if not isinstance(node, ast.Attribute | ast.Call):
                 continue
-            name = node.func.attr
-            if name == "get_paginator" and node.args and isinstance(node.args[0], ast.Constant):
+            if isinstance(node, ast.Call):
+                if not (isinstance(node.func, ast.Attribute) and node.func.attr == "get_paginator"):
+                    continue
+                if not (node.args and isinstance(node.args[0], ast.Constant)):
+                    continue
                 name = str(node.args[0].value)
+            else:
+                name = node.attr
             if name in operations:
                 calls.setdefault(name, set()).add(str(path.relative_to(REPO)))
     return calls
@@ -200,7 +234,7 @@ def test_every_aws_call_in_the_cli_and_hooks_is_mapped_and_granted():
 
 def test_the_policy_grants_nothing_turnout_does_not_call():
     called = {METHOD_ACTIONS[name] for name in aws_calls_in_source() if name in METHOD_ACTIONS}
-    needed = called | OPERATOR_KMS_ACTIONS
+    needed = called | OPERATOR_KMS_ACTIONS | OBJECT_TAGGING_ACTIONS
     assert granted_actions() <= needed, sorted(granted_actions() - needed)
     assert set(METHOD_ACTIONS) <= set(aws_calls_in_source()), (
         "METHOD_ACTIONS maps a call nothing makes any more: "

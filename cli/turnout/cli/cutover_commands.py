@@ -17,9 +17,12 @@ from turnout.cli.options import (
     print_json,
     progress,
 )
+from turnout.engine.decommission import decommission_plan, decommission_text
 from turnout.engine.state import new_run_id
 from turnout.engine.status import gather_status, status_text
+from turnout.errors import TurnoutError
 from turnout.project import Project
+from turnout.spec.loader import load_spec
 from turnout.spec.phases import PHASES
 from turnout.targets import build_engine
 
@@ -64,6 +67,52 @@ def rollback(
     _drive(engine, "rolled-back", dry_run, yes, as_json)
 
 
+@app.command()
+def decommission(
+    allow_destroy: Annotated[
+        bool,
+        typer.Option(
+            "--allow-destroy",
+            help="Allow the last step: delete the old streams (after their retention has passed "
+            "since the commit and nothing was written to them since).",
+        ),
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the decommission plan; change nothing.")
+    ] = False,
+    yes: YesOption = False,
+    sandbox: SandboxOption = False,
+    spec: SpecOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """After the commit: remove the old consumers' mappings, the replicators and their roles,
+    and (with --allow-destroy, once their retention has passed) the old streams.
+
+    Needs `phase: decommissioned` in the spec (the reviewed change); --dry-run shows the plan
+    (what goes, what stays, each Terraform plan) at any time.
+
+    Example: turnout decommission --dry-run
+    """
+    project = Project.locate(spec)
+    phase = load_spec(project.spec_path).phase  # offline: refused before any AWS call
+    if not dry_run and phase != "decommissioned":
+        raise TurnoutError(
+            f"the spec's phase is '{phase}'; decommissioning is a reviewed change: set "
+            f"phase: decommissioned in {project.spec_path}, render and review it, then run "
+            f"`turnout decommission` again (`--dry-run` shows what would go). Nothing was changed."
+        )
+    engine = build_engine(project, sandbox, progress(as_json))
+    if dry_run:
+        plan = decommission_plan(engine)
+        if as_json:
+            print_json({"dry_run": True, **plan})
+        else:
+            typer.echo(decommission_text(plan))
+            typer.echo("dry run: nothing was changed.")
+        return
+    _drive(engine, "decommissioned", False, yes, as_json, allow_destroy)
+
+
 def _phase_option(value: str) -> str:
     if value not in PHASES:
         raise typer.BadParameter(
@@ -72,7 +121,9 @@ def _phase_option(value: str) -> str:
     return value
 
 
-def _drive(engine, desired: str, dry_run: bool, yes: bool, as_json: bool) -> None:
+def _drive(
+    engine, desired: str, dry_run: bool, yes: bool, as_json: bool, allow_destroy: bool = False
+) -> None:
     plan = engine.describe(desired)
     if dry_run:
         if as_json:
@@ -91,7 +142,7 @@ def _drive(engine, desired: str, dry_run: bool, yes: bool, as_json: bool) -> Non
         return
     if not yes and not typer.confirm("Run these steps now?", default=False):
         raise typer.Abort()
-    report = engine.run(desired)
+    report = engine.run(desired, allow_destroy=allow_destroy)
     if as_json:
         print_json(report.as_dict())
         return

@@ -41,6 +41,7 @@ class PlanSummary:
     destructive: list[Destructive] = field(default_factory=list)
     output_changes: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # e.g. a dead run's state lock removed
+    removed: list[str] = field(default_factory=list)  # every address the plan destroys
 
     @property
     def totals(self) -> Counter:
@@ -68,6 +69,7 @@ class PlanSummary:
             ],
             "output_changes": self.output_changes,
             "notes": self.notes,
+            "removed": self.removed,
         }
 
     def text(self) -> str:
@@ -93,6 +95,8 @@ class PlanSummary:
         if self.output_changes:
             rows.append(f"  outputs changing: {', '.join(self.output_changes)}")
         rows += [f"  ! {destructive.describe()}" for destructive in self.destructive]
+        protected = {destructive.address for destructive in self.destructive}
+        rows += [f"  - destroys {address}" for address in self.removed if address not in protected]
         return "\n".join(rows)
 
     def markdown(self) -> str:
@@ -132,6 +136,8 @@ def summarise_plan(environment: str, plan: dict) -> PlanSummary:
         if action is None:
             continue
         summary.counts.setdefault(kind, Counter())[action] += 1
+        if action == "destroy":
+            summary.removed.append(change.get("address", kind))
         destructive = destructive_change(change, action)
         if destructive is not None:
             summary.destructive.append(destructive)
@@ -165,11 +171,14 @@ def check_allowed_addresses(allowed: Collection[str]) -> None:
         )
 
 
-def refuse_destruction(summary: PlanSummary, allowed: Collection[str] = ()) -> None:
+def refuse_destruction(
+    summary: PlanSummary, allowed: Collection[str] = (), expected: tuple[str, ...] = ()
+) -> None:
     """Refuse a plan that destroys or replaces a protected resource whose address is not in
     `allowed` (the operator's `--allow-destroy ADDRESS` flags); an allowed address that is no
     resource address, or that the plan does not destroy, is refused too (a typo in a safety
-    valve must be loud)."""
+    valve must be loud). Destroys (not replacements) under the address prefixes `expected` are
+    the posture's own (a decommission removes the ledgers and, last, the old streams)."""
     check_allowed_addresses(allowed)
     planned = {destructive.address for destructive in summary.destructive}
     stray = sorted(set(allowed) - planned)
@@ -180,7 +189,11 @@ def refuse_destruction(summary: PlanSummary, allowed: Collection[str] = ()) -> N
             f"not destroy or replace (it destroys or replaces: {listed}). Check the address "
             f"against the plan. The saved plan was discarded, so nothing can be applied from it."
         )
-    refused = [d for d in summary.destructive if d.address not in allowed]
+    refused = [
+        d
+        for d in summary.destructive
+        if d.address not in allowed and not _expected(d.address, d.action, expected)
+    ]
     if not refused:
         return
     listed = "; ".join(destructive.describe() for destructive in refused)
@@ -193,3 +206,7 @@ def refuse_destruction(summary: PlanSummary, allowed: Collection[str] = ()) -> N
         f"applied from it.",
         [destructive.address for destructive in refused],
     )
+
+
+def _expected(address: str, action: str, expected: tuple[str, ...]) -> bool:
+    return action == "destroy" and any(address.startswith(prefix) for prefix in expected)

@@ -16,6 +16,7 @@ from typing import Any
 
 from turnout.deploy import workflow
 from turnout.deploy.package import LambdaPackage, build_replicator_package
+from turnout.deploy.plan_summary import PlanSummary
 from turnout.deploy.render import render_environments
 from turnout.errors import TerraformError
 from turnout.project import Project
@@ -55,16 +56,23 @@ class PostureApplier:
     def apply(self, phase: str, posture: Posture, label: str) -> dict:
         files = self.render(phase, posture, label)
         with ThreadPoolExecutor(max_workers=2) as pool:
-            results = pool.map(lambda env: self._apply_one(env, files[env]), ENVIRONMENTS)
+            results = pool.map(lambda env: self._apply_one(env, files[env], posture), ENVIRONMENTS)
             by_environment = dict(zip(ENVIRONMENTS, results, strict=True))
         return {"posture": posture.describe(), **by_environment}
 
     def plan_texts(self, phase: str, posture: Posture, label: str) -> list[str]:
         """What applying the posture would change, per environment (for a dry run)."""
-        files = self.render(phase, posture, label)
-        return [self._plan(env, files[env]).summary.text() for env in ENVIRONMENTS]
+        return [summary.text() for summary in self.plan_summaries(phase, posture, label)]
 
-    def _apply_one(self, environment: str, var_file: Path) -> dict:
+    def plan_summaries(self, phase: str, posture: Posture, label: str) -> list[PlanSummary]:
+        """The plan of each environment for `posture`, applying nothing."""
+        files = self.render(phase, posture, label)
+        return [
+            self._plan(env, files[env], expected_destroys(posture, env)).summary
+            for env in ENVIRONMENTS
+        ]
+
+    def _apply_one(self, environment: str, var_file: Path, posture: Posture) -> dict:
         summary = workflow.plan_and_apply(
             self.project,
             environment,
@@ -73,6 +81,7 @@ class PostureApplier:
             package=self.package,
             aws=self.aws,
             spec=self.spec,
+            expected_destroys=expected_destroys(posture, environment),
         )
         result: dict = {"changes": summary.as_dict()["totals"]}
         if summary.notes:
@@ -98,7 +107,9 @@ class PostureApplier:
             result["drift"] = "none"
         return result
 
-    def _plan(self, environment: str, var_file: Path) -> workflow.PlanResult:
+    def _plan(
+        self, environment: str, var_file: Path, expected: tuple[str, ...] = ()
+    ) -> workflow.PlanResult:
         return workflow.plan(
             self.project,
             environment,
@@ -107,4 +118,17 @@ class PostureApplier:
             package=self.package,
             aws=self.aws,
             spec=self.spec,
+            expected_destroys=expected,
         )
+
+
+def expected_destroys(posture: Posture, environment: str) -> tuple[str, ...]:
+    """The Terraform addresses (prefixes) whose data-holding resources a posture removes on
+    purpose: the replicator's ledger once replication is removed, the old streams last. Every
+    other destroy of a stream or table is still refused."""
+    expected: tuple[str, ...] = ()
+    if not posture.replication_deployed:
+        expected += ("module.replicator[0].",)
+    if posture.old_streams_deleted and environment == "old":
+        expected += ("module.stream[",)
+    return expected

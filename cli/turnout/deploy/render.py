@@ -170,7 +170,7 @@ def environment_context(
     template, and only there."""
     mine, theirs = names(spec, environment), names(spec, peer_of(environment))
     adopted = adopted_streams(adoption, environment)
-    posture = posture or Posture(route_target(phase), spec.active_direction(phase))
+    posture = posture or phase_posture(spec, phase)
     return {
         "spec": spec.model_dump(mode="json"),
         "environment": environment,
@@ -179,6 +179,8 @@ def environment_context(
         "posture": {
             "route_target": posture.route_target,
             "active_direction": posture.active_direction,
+            "replication_deployed": posture.replication_deployed,
+            "old_streams_deleted": posture.old_streams_deleted,
         },
         "route_value": route_value(spec, posture.route_target),
         "streams": {
@@ -196,3 +198,14 @@ def environment_context(
         "imports": import_ids(adoption, environment),
         "package": {"path": package.relative_path, "sha256": package.sha256_base64},
     }
+
+
+def phase_posture(spec: MigrationSpec, phase: str) -> Posture:
+    """The posture the spec's `phase` ends in. Decommissioned: no replication and, when the spec
+    says so, no old streams."""
+    return Posture(
+        route_target(phase),
+        spec.active_direction(phase),
+        replication_deployed=phase != "decommissioned",
+        old_streams_deleted=phase == "decommissioned" and spec.decommission.delete_old_streams,
+    )

@@ -70,9 +70,11 @@ def plan(
     aws: AwsAccess | None = None,
     spec: MigrationSpec | None = None,
     read_only: bool = False,
+    expected_destroys: tuple[str, ...] = (),
 ) -> PlanResult:
     """Render, check (turnout.deploy.preflight), init and plan one environment to a saved plan;
-    refuse a plan that destroys or replaces a protected resource `allow_destroy` does not name.
+    refuse a plan that destroys or replaces a protected resource `allow_destroy` does not name
+    (destroys under the address prefixes `expected_destroys` are the posture's own).
 
     `package` is the replicator zip the caller built for its run (built here when None); `aws`
     and `spec` are the caller's (made here when None). A `read_only` plan takes no state lock
@@ -95,7 +97,7 @@ def plan(
     summary = summarise_plan(environment, runner.show_plan(plan_path))
     summary.notes = list(runner.notes)
     try:
-        refuse_destruction(summary, allow_destroy)
+        refuse_destruction(summary, allow_destroy, expected_destroys)
     except TerraformError:
         plan_path.unlink(missing_ok=True)
         raise
@@ -181,10 +183,11 @@ def plan_and_apply(
     package: LambdaPackage | None = None,
     aws: AwsAccess | None = None,
     spec: MigrationSpec | None = None,
+    expected_destroys: tuple[str, ...] = (),
 ) -> PlanSummary:
     """For automation that has already reviewed its inputs (the sandbox, the cutover engine).
-    It never allows destruction: a plan that destroys or replaces a protected resource is
-    refused, whatever the caller."""
+    It allows no destruction beyond the posture's own (`expected_destroys`, address prefixes of
+    plain destroys): any other destroy or replacement of a protected resource is refused."""
     spec = spec or load_spec(project.spec_path)
     aws = aws or aws_for(spec, aws_endpoint_url)
     result = plan(
@@ -196,6 +199,7 @@ def plan_and_apply(
         package=package,
         aws=aws,
         spec=spec,
+        expected_destroys=expected_destroys,
     )
     if result.summary.has_changes:
         result.summary.notes += apply(project, environment, aws_endpoint_url, aws=aws, spec=spec)

@@ -52,6 +52,14 @@ def compensation(
             f"the new streams' tail has reached the old ones, so no record is lost. Fix the cause "
             f"and run `turnout rollback` again: done steps are not repeated, checks are re-measured."
         )
+    if current.to_phase == "decommissioned":
+        return (
+            f"{where} Already applied in this transition: {', '.join(applied) or 'nothing'}. "
+            f"The migration is committed: producers write to the new environment and its "
+            f"consumers run, whatever the decommission has removed so far. Fix the cause and run "
+            f"`turnout decommission` again to resume (done steps are not repeated, checks are "
+            f"re-measured)."
+        )
     if not applied:
         return (
             f"{where} Nothing was applied in this transition: producers, consumers and replication "

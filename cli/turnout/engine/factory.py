@@ -24,11 +24,12 @@ def assemble_engine(
     """An engine whose applies go to `terraform_project` (its terraform/ and its work dir's
     state) and whose hooks are the files in `hooks_dir`. The tfvars of each apply are kept under
     `work_dir/cutover` (default: the Terraform project's work dir)."""
+    work_dir = work_dir or terraform_project.work_dir
     applier = PostureApplier(
         spec,
         terraform_project,
-        vars_dir=(work_dir or terraform_project.work_dir) / "cutover",
+        vars_dir=work_dir / "cutover",
         endpoint_url=endpoint_url,
         aws=aws,
     )
-    return CutoverEngine(spec, aws, applier, HookRunner(hooks_dir), progress)
+    return CutoverEngine(spec, aws, applier, HookRunner(hooks_dir, work_dir), progress)

@@ -16,8 +16,9 @@ from turnout.spec.model import MigrationSpec
 class HookRunner:
     """The engine's hook collaborator: hooks are files `<hooks_dir>/<name>.py`."""
 
-    def __init__(self, hooks_dir: Path) -> None:
+    def __init__(self, hooks_dir: Path, work_dir: Path | None = None) -> None:
         self.hooks_dir = hooks_dir
+        self.work_dir = work_dir  # where hooks may keep files (data store manifests)
 
     @property
     def project_root(self) -> Path:

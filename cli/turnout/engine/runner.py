@@ -23,7 +23,16 @@ from turnout.engine.compensation import compensation, last_done_side_effect, ski
 from turnout.engine.hook_runner import HookRunner
 from turnout.engine.lock import CutoverLock
 from turnout.engine.state import MigrationState, StateStore, TransitionProgress, new_run_id, now_iso
-from turnout.engine.steps import ApplyStep, Step, Transition, error_hooks, path, transition
+from turnout.engine.steps import (
+    ROLLBACK_FROM,
+    ApplyStep,
+    Step,
+    Transition,
+    error_hooks,
+    path,
+    preflight,
+    transition,
+)
 from turnout.errors import TurnoutError
 from turnout.hooks import HookContext
 from turnout.spec.model import MigrationSpec
@@ -91,6 +100,10 @@ class CutoverEngine:
         self.applier = applier
         self.hooks = hooks
         self.progress = progress
+        # Deleting the old streams (the last step of decommissioned) needs the operator's
+        # --allow-destroy on the run that reaches it; `clock` is the hooks' wall clock.
+        self.allow_destroy = False
+        self.clock: Callable[[], float] = time.time
         control = control_plane(spec)
         dynamodb = aws.client(control.environment, "dynamodb")
         self.store = StateStore(dynamodb, control.state_table, spec.migration)
@@ -103,6 +116,8 @@ class CutoverEngine:
         state = self.store.load()
         if state.transition is not None:
             pending = state.transition
+            if desired == "rolled-back" and pending.from_phase not in ROLLBACK_FROM:
+                path(pending.from_phase, "rolled-back")  # raises the refusal
             if desired == "rolled-back" and pending.to_phase != "rolled-back":
                 if (
                     pending.to_phase == "committed"
@@ -133,31 +148,46 @@ class CutoverEngine:
             )
         if not transitions:
             lines.append("nothing to do.")
+        completed = state.transition.completed_steps if state.transition else []
+        checks = preflight(self.spec, transitions, completed)
+        if checks:
+            lines.append("before anything changes (read-only):")
+            lines += [f"  {step.id}: {self.step_text(step)}" for step in checks]
         for current in transitions:
             lines.append(f"transition {current.name}:")
             for step in current.steps:
-                lines.append(f"  {step.id}: {self._step_text(step)}")
+                lines.append(f"  {step.id}: {self.step_text(step)}")
         return lines
 
-    def _step_text(self, step: Step) -> str:
+    def step_text(self, step: Step) -> str:
         if isinstance(step, ApplyStep):
-            return f"terraform apply both environments ({step.posture.describe()}), then plan: no changes"
+            needs = " (needs --allow-destroy)" if step.posture.old_streams_deleted else ""
+            return (
+                f"terraform apply both environments ({step.posture.describe()}), then plan: "
+                f"no changes{needs}"
+            )
         args = step.args(self.spec)
         arguments = ", ".join(f"{key}={value!r}" for key, value in args.items())
         return f"{step.kind} {step.hook}({arguments})"
 
-    def plan_summaries(self, desired: str) -> list[str]:
-        """For a dry run: what the first apply of the path would change, per environment."""
+    def plan_summaries(self, desired: str, every_apply: bool = False) -> list[str]:
+        """For a dry run: what the first apply of the path would change, per environment (with
+        `every_apply`, each apply's posture planned against the live state: what it removes)."""
         _, transitions = self.transitions_to(desired)
+        texts: list[str] = []
         for current in transitions:
             for step in current.steps:
                 if isinstance(step, ApplyStep):
                     label = step_label(current, step)
-                    return self.applier.plan_texts(current.to_phase, step.posture, label)
-        return []
+                    found = self.applier.plan_texts(current.to_phase, step.posture, label)
+                    if not every_apply:
+                        return found
+                    texts += [f"[{step.id}] {text}" for text in found]
+        return texts
 
     # ------------------------------------------------------------------ running
-    def run(self, desired: str) -> RunReport:
+    def run(self, desired: str, allow_destroy: bool = False) -> RunReport:
+        self.allow_destroy = allow_destroy
         run_id = new_run_id()
         previous = self.lock.acquire(run_id)
         if previous is not None:
@@ -172,6 +202,7 @@ class CutoverEngine:
         self.lock.start_heartbeat()
         try:
             state, transitions = self.transitions_to(desired)
+            self._preflight(state, transitions, run_id)
             report = RunReport(run_id, state.phase, state.phase)
             for current in transitions:
                 started = time.monotonic()
@@ -202,6 +233,7 @@ class CutoverEngine:
                 self.progress(f"{label}: skipped ({reason})")
                 report.steps.append(StepRecord(current.name, step.id, step.kind, "skipped", 0.0))
                 continue
+            self._refuse_without_allow_destroy(current, step, run_id)
             state = self._run_recorded_step(current, step, state, context, run_id, report, label)
         state.phase = current.to_phase
         state.transition = None
@@ -267,7 +299,7 @@ class CutoverEngine:
             progress.started_side_effects.append(step.id)
             state = self.store.save(state, state.version)
         started = time.monotonic()
-        self.progress(f"{label}: {self._step_text(step)}")
+        self.progress(f"{label}: {self.step_text(step)}")
         self.store.journal(
             run_id,
             "step",
@@ -327,6 +359,53 @@ class CutoverEngine:
             project_root=self.hooks.project_root,
             results=dict(progress.step_results),
             progress=self.progress,
+            clock=self.clock,
+            work_dir=getattr(self.hooks, "work_dir", None),
+            phase_since=self.store.phase_reached_at(current.from_phase),
+        )
+
+    def _preflight(self, state: MigrationState, transitions: list[Transition], run_id: str) -> None:
+        """Read-only checks before anything changes; a failure leaves the migration state as it
+        was (only the journal records the refusal)."""
+        completed = state.transition.completed_steps if state.transition else []
+        for step in preflight(self.spec, transitions, completed):
+            context = HookContext(
+                spec=self.spec,
+                aws=self.aws,
+                phase_from=state.phase,
+                phase_to=transitions[0].to_phase,
+                project_root=self.hooks.project_root,
+                progress=self.progress,
+                clock=self.clock,
+            )
+            self.progress(f"[preflight] {step.id}: {self.step_text(step)}")
+            try:
+                outcome = self.hooks.run(step, self.spec, context)
+            except TurnoutError as problem:
+                self.store.journal(run_id, "preflight", "failed", step=step.id, error=str(problem))
+                raise CutoverFailed(
+                    f"{problem} Nothing was changed: no step ran, the live phase is still "
+                    f"'{state.phase}' and the migration state is as it was. Fix this and run "
+                    f"again."
+                ) from None
+            self.store.journal(run_id, "preflight", "completed", step=step.id, outcome=outcome)
+
+    def _refuse_without_allow_destroy(self, current: Transition, step: Step, run_id: str) -> None:
+        """Before the old streams are deleted, the run must carry --allow-destroy. Refused
+        before the step is marked as started, so the checks before it are measured again."""
+        if not isinstance(step, ApplyStep) or not step.posture.old_streams_deleted:
+            return
+        if self.allow_destroy:
+            return
+        self.store.journal(
+            run_id, "step", "refused", transition=current.name, step=step.id, reason="allow-destroy"
+        )
+        raise CutoverFailed(
+            f"step '{step.id}' of {current.name} deletes the old streams (the spec's "
+            f"decommission.delete_old_streams); their retention has passed since the commit and "
+            f"nothing was written to them since, but deleting needs --allow-destroy on the run: "
+            f"`turnout decommission --allow-destroy`. Nothing was deleted; everything before this "
+            f"step is done and stays done."
         )
 
     def _step_inputs(self, step: Step) -> dict:

@@ -256,6 +256,27 @@ class StateStore:
                 return entries
             arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
+    def phase_reached_at(self, phase: str) -> str | None:
+        """When the newest transition into `phase` completed (ISO-8601), or None."""
+        arguments: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": {":pk": {"S": self.pk}, ":prefix": {"S": "journal#"}},
+            "ScanIndexForward": False,
+            "ConsistentRead": True,
+        }
+        while True:
+            page = self.dynamodb.query(**arguments)
+            for raw in page.get("Items", []):
+                entry = _plain(raw)
+                if (entry.get("kind"), entry.get("action")) != ("transition", "completed"):
+                    continue
+                if self._journal_entry(raw)["details"].get("phase") == phase:
+                    return entry.get("at")
+            if "LastEvaluatedKey" not in page:
+                return None
+            arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
     def _journal_entry(self, raw: dict) -> dict:
         entry = _plain(raw)
         try:

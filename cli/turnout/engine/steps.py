@@ -13,19 +13,24 @@ A transition is a list of steps. Three kinds:
   (the reviewed vars and the live system agree).
 
 User hooks declared in the spec run at `pre` (after the built-in checks, before the first
-apply), `post` (at the end) or `error` (when a step fails).
+apply), `post` (at the end) or `error` (when a step fails). The spec's data stores are copied
+(an action each, `copy-<store>`) at their declared point, after the user's `pre` hooks or
+before the user's `post` hooks; `preflight` checks them before anything changes.
+
+After committed, `decommissioned` removes the migration's machinery (the old consumers'
+mappings, the replicators and their roles) and, last, the old streams.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from turnout.errors import TurnoutError
 from turnout.spec.model import MigrationSpec
 from turnout.spec.phases import Posture, posture_of
 
-FORWARD = ("baseline", "switched", "mirrored", "new-live", "committed")
+FORWARD = ("baseline", "switched", "mirrored", "new-live", "committed", "decommissioned")
 ROLLBACK_FROM = ("switched", "mirrored", "new-live")
 
 Args = Callable[[MigrationSpec], dict]
@@ -162,6 +167,33 @@ FORWARD_TRANSITIONS: dict[tuple[str, str], tuple[Step, ...]] = {
     ),
 }
 
+
+def _decommission_steps(spec: MigrationSpec) -> tuple[Step, ...]:
+    """Remove the migration's machinery: the old consumers' mappings, then (Terraform) the
+    replicators, their writer roles and monitoring; last, when the spec says so, the old streams,
+    once their retention has passed since the commit and nothing was written to them since."""
+    removed = posture_of("decommissioned")
+    steps: tuple[Step, ...] = (
+        HookStep("replication-off", "verify_replication_off", fact=True),
+        HookStep(
+            "old-consumers-paused", "verify_consumers_paused", _fixed(environment="old"), fact=True
+        ),
+        HookStep("remove-old-mappings", "remove_consumer_mappings", _fixed(environment="old")),
+        ApplyStep("remove-replication", removed),
+        HookStep("replication-removed", "verify_decommissioned", fact=True),
+    )
+    if not spec.decommission.delete_old_streams:
+        return steps
+    return (
+        *steps,
+        HookStep("old-streams-retired", "verify_old_streams_retired", fact=True),
+        ApplyStep("delete-old-streams", replace(removed, old_streams_deleted=True)),
+        HookStep(
+            "old-streams-deleted", "verify_decommissioned", _fixed(old_streams=True), fact=True
+        ),
+    )
+
+
 # Rollback: replication carries the new streams' tail back to old. Replication runs (and is
 # caught up) before the route flips back, so the window in which a key's replicated events can
 # land after its new direct events is only the replication lag at the flip.
@@ -188,9 +220,47 @@ class PathError(TurnoutError):
 def transition(from_phase: str, to_phase: str, spec: MigrationSpec) -> Transition:
     if to_phase == "rolled-back":
         steps = ROLLBACK_STEPS
+    elif to_phase == "decommissioned":
+        steps = _decommission_steps(spec)
     else:
         steps = FORWARD_TRANSITIONS[(from_phase, to_phase)]
     return Transition(from_phase, to_phase, _with_user_hooks(steps, spec, from_phase, to_phase))
+
+
+DATA_STORE_HOOKS = {"s3": "copy_s3", "dynamodb": "copy_dynamodb"}
+
+
+def data_store_steps(spec: MigrationSpec, name: str, when: str) -> list[HookStep]:
+    """The copies of the spec's data stores declared at transition `name`, point `when`: an
+    action each (done once; a killed copy resumes from its checkpoint)."""
+    return [
+        HookStep(
+            id=f"copy-{store.name}",
+            hook=DATA_STORE_HOOKS[store.kind],
+            args=_fixed(store=store.name),
+            timeout_seconds=store.timeout_seconds,
+        )
+        for store in spec.data_stores
+        if store.at.transition == name and store.at.when == when
+    ]
+
+
+def preflight(
+    spec: MigrationSpec, transitions: list[Transition], completed: list[str]
+) -> list[HookStep]:
+    """Read-only checks run before a cutover changes anything: every data store it will copy
+    (not already copied in a transition being resumed) can be copied."""
+    stores = [
+        step.args(spec)["store"]
+        for current in transitions
+        for step in current.steps
+        if isinstance(step, HookStep)
+        and step.hook in DATA_STORE_HOOKS.values()
+        and step.id not in completed
+    ]
+    if not stores:
+        return []
+    return [HookStep("data-stores-ready", "check_data_stores", _fixed(stores=stores), fact=True)]
 
 
 def _with_user_hooks(
@@ -211,6 +281,8 @@ def _with_user_hooks(
 
     pre = [as_step(index, hook) for index, hook in enumerate(mine) if hook.when == "pre"]
     post = [as_step(index, hook) for index, hook in enumerate(mine) if hook.when == "post"]
+    pre += data_store_steps(spec, name, "pre")
+    post = data_store_steps(spec, name, "post") + post
     first_apply = next(index for index, step in enumerate(steps) if isinstance(step, ApplyStep))
     return (*steps[:first_apply], *pre, *steps[first_apply:], *post)
 
@@ -245,9 +317,14 @@ def path(live: str, desired: str) -> list[tuple[str, str]]:
             "(they still hold the first attempt's events, which the replicator would copy into the "
             "old environment a second time) and start from baseline."
         )
-    if live == "committed":
+    if live == "committed" and desired != "decommissioned":
         raise PathError(
-            f"the migration is committed; '{desired}' cannot be reached from committed."
+            f"the migration is committed; '{desired}' cannot be reached from committed (only "
+            f"decommissioned: `turnout decommission`)."
+        )
+    if live == "decommissioned":
+        raise PathError(
+            f"the migration is decommissioned; '{desired}' cannot be reached from there."
         )
     if FORWARD.index(desired) < FORWARD.index(live):
         raise PathError(

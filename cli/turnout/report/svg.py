@@ -24,6 +24,7 @@ PHASE_COLOURS = {
     "new-live": "#8fd19e",
     "committed": "#3fa165",
     "rolled-back": "#d9837e",
+    "decommissioned": "#7f8c8d",
 }
 UNKNOWN_COLOUR = "#cccccc"
 SERIES_COLOURS = (

@@ -46,6 +46,7 @@ from turnout.sandbox.emulator.launcher import Emulator
 from turnout.sandbox.emulator.profile import FidelityProfile
 from turnout.sandbox.names import processed_table_name
 from turnout.sandbox.pipeline.create import consumer_mappings, create_pipeline
+from turnout.sandbox.pipeline.datastores import create_data_stores
 from turnout.sandbox.processes import BackgroundProcess, descendants
 from turnout.spec.loader import load_spec
 from turnout.spec.model import MigrationSpec
@@ -226,6 +227,7 @@ class Sandbox:
             self._apply_environments(spec, emulator, progress)
             progress("creating the sample pipeline (the user's existing consumers) ...")
             create_pipeline(spec, AwsAccess.for_emulator(spec, emulator), progress)
+            create_data_stores(spec, AwsAccess.for_emulator(spec, emulator), progress)
             self._write_state({"emulator_pid": emulator.pid, "pipeline_created_at": time.time()})
         else:
             progress("both environments and the sample pipeline are already in place.")

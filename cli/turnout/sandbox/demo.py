@@ -4,8 +4,11 @@ Sandbox up (emulator, both environments by Terraform, the sample pipeline, the l
 runtime, producers at `rate` events/s) → cutover to new-live → commit (or roll back) → stop the
 producers → wait until every event is where it must be → report: produced, processed by each
 environment, lost (must be 0), duplicates, per-key order, time per phase, and where the waits
-went. Last, before the sandbox goes down, the cutover report (`turnout report`): an HTML file and
-a PNG timeline under the work dir's `report/`.
+went. The data stores the spec declares (a bucket, a table, the old consumers' table) are copied
+and verified at the drained point of switched->mirrored; after a commit the demo prints the
+decommission plan (what `turnout decommission` would remove, and what stays). Last, before the
+sandbox goes down, the cutover report (`turnout report`): an HTML file and a PNG timeline under
+the work dir's `report/`.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from turnout.engine.decommission import decommission_plan, decommission_text
 from turnout.errors import TurnoutError
 from turnout.project import Project
 from turnout.report.command import make_report
@@ -32,6 +36,8 @@ class DemoResult:
     slowest_steps: list[dict] = field(default_factory=list)
     # The drawn cutover report: {"html": path, "png": path}, or {"error": why it is missing}.
     report_files: dict[str, str] = field(default_factory=dict)
+    data_stores: list[dict] = field(default_factory=list)  # each copy's journaled result
+    decommission_plan: str = ""
 
     @property
     def nothing_lost(self) -> bool:
@@ -45,6 +51,8 @@ class DemoResult:
             "slowest_steps": self.slowest_steps,
             "report": self.report,
             "report_files": self.report_files,
+            "data_stores": self.data_stores,
+            "decommission_plan": self.decommission_plan,
         }
 
 
@@ -78,6 +86,8 @@ def run_demo(
         timings["final delivery and report"] = round(time.monotonic() - stop, 1)
         timings["total"] = round(time.monotonic() - started, 1)
         slowest = sorted(steps, key=lambda step: step.seconds, reverse=True)[:6]
+        copies = data_store_results(engine)
+        plan = "" if rollback else show_decommission_plan(engine, progress)
         report_files = write_cutover_report(project, progress)
         return DemoResult(
             path="baseline -> new-live -> rolled-back"
@@ -87,10 +97,31 @@ def run_demo(
             timings=timings,
             slowest_steps=[vars(step) for step in slowest],
             report_files=report_files,
+            data_stores=copies,
+            decommission_plan=plan,
         )
     finally:
         if not keep:
             sandbox.down(progress=progress)
+
+
+def data_store_results(engine) -> list[dict]:
+    """Each data store copy's result, as the engine journaled it."""
+    return [
+        entry["details"]["outcome"]
+        for entry in engine.store.read_journal(newest_first=False)
+        if (entry["kind"], entry["action"]) == ("step", "completed")
+        and str(entry["details"].get("step", "")).startswith("copy-")
+    ]
+
+
+def show_decommission_plan(engine, progress: Progress) -> str:
+    """What `turnout decommission` would remove now (read-only: plans, no apply)."""
+    progress("the decommission plan (turnout decommission --dry-run) ...")
+    try:
+        return decommission_text(decommission_plan(engine))
+    except TurnoutError as problem:
+        return f"decommission plan not made: {problem}"
 
 
 def write_cutover_report(project: Project, progress: Progress) -> dict[str, str]:
@@ -141,6 +172,7 @@ def demo_text(result: DemoResult) -> str:
         "time per phase:",
     ]
     lines += [f"  {name}: {seconds} s" for name, seconds in result.timings.items()]
+    lines += data_store_lines(result.data_stores)
     lines.append("where the waits went (slowest steps):")
     lines += [
         f"  {step['transition']} / {step['step']} ({step['kind']}): {step['seconds']} s"
@@ -151,6 +183,31 @@ def demo_text(result: DemoResult) -> str:
     elif result.report_files:
         lines.append(f"cutover report: {result.report_files['html']}")
         lines.append(f"timeline (PNG): {result.report_files['png']}")
+    if result.decommission_plan:
+        lines += ["", result.decommission_plan]
     verdict = "nothing lost" if result.nothing_lost else "EVENTS LOST (see above)"
     lines += ["", f"result: {verdict}"]
     return "\n".join(lines)
+
+
+def data_store_lines(results: list[dict]) -> list[str]:
+    lines = ["data stores copied and verified (old -> new):"] if results else []
+    for result in results:
+        check = result.get("verification", {})
+        copy = result.get("copy", {})
+        if result.get("kind") == "s3":
+            lines.append(
+                f"  {result['store']} (s3 {result['source']} -> {result['target']}): "
+                f"{copy.get('copied', 0):,} objects copied ({copy.get('copied_bytes', 0):,} bytes), "
+                f"verified {check.get('matched', 0):,}/{check.get('source_objects', 0):,} objects "
+                f"identical, {check.get('differences', 0)} differences, {result['seconds']} s"
+            )
+        else:
+            lines.append(
+                f"  {result['store']} (dynamodb {result['source']} -> {result['target']}): "
+                f"{copy.get('items_written', 0):,} items written, verified "
+                f"{check.get('target_items', 0):,}/{check.get('source_items', 0):,} items, "
+                f"checksum {check.get('target_checksum', '?')[:12]} = "
+                f"{check.get('source_checksum', '?')[:12]}, {result['seconds']} s"
+            )
+    return lines

@@ -147,6 +147,27 @@ class EnvironmentNames:
         raise KeyError(f"no stream {logical!r} in the spec")
 
 
+def state_partition_key(spec: Any) -> str:
+    """The hash key of the migration's items in the control plane's state table."""
+    return f"migration#{spec.migration}"
+
+
+def datastore_checkpoint_key(store_name: str) -> str:
+    """The sort key of a data store's copy checkpoint in the state table."""
+    return f"datastore#{store_name}"
+
+
+def datastore_manifest_key(spec: Any, store_name: str) -> str:
+    """Where a data store's manifest goes in its target bucket (outside the copied prefix when
+    the target is a prefix; skipped by the copy's own comparison)."""
+    return f"turnout/{spec.migration}/{store_name}/manifest.ndjson"
+
+
+def datastore_manifest_file(store_name: str) -> str:
+    """The manifest's path under the work directory."""
+    return f"datastores/{store_name}/manifest.ndjson"
+
+
 def names(spec: Any, environment: str) -> EnvironmentNames:
     return EnvironmentNames(spec, environment)
 
@@ -223,6 +244,9 @@ __all__ = [
     "REPLICATION_METRIC_NAMESPACE",
     "EnvironmentNames",
     "control_plane",
+    "datastore_checkpoint_key",
+    "datastore_manifest_file",
+    "datastore_manifest_key",
     "direction_parameter",
     "emulator_deployer_role_arn",
     "names",
@@ -235,6 +259,7 @@ __all__ = [
     "state_key",
     "state_key_prefix",
     "state_lock_key",
+    "state_partition_key",
     "state_region",
     "stream_arn",
     "table_arn",

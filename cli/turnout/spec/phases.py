@@ -9,7 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Phase = Literal["baseline", "switched", "mirrored", "new-live", "committed", "rolled-back"]
+Phase = Literal[
+    "baseline", "switched", "mirrored", "new-live", "committed", "rolled-back", "decommissioned"
+]
 Direction = Literal["old_to_new", "new_to_old"]
 ActiveDirection = Literal["none", "old_to_new", "new_to_old"]
 
@@ -20,6 +22,7 @@ PHASES: tuple[str, ...] = (
     "new-live",
     "committed",
     "rolled-back",
+    "decommissioned",
 )
 DIRECTIONS: tuple[str, ...] = ("old_to_new", "new_to_old")
 ENVIRONMENTS: tuple[str, ...] = ("old", "new")
@@ -31,6 +34,7 @@ _ROUTE_TARGET = {
     "new-live": "new",
     "committed": "new",
     "rolled-back": "old",
+    "decommissioned": "new",
 }
 
 _REPLICATION = {
@@ -40,6 +44,7 @@ _REPLICATION = {
     "new-live": "new_to_old",
     "committed": "none",
     "rolled-back": "none",
+    "decommissioned": "none",
 }
 
 
@@ -53,16 +58,27 @@ class Posture:
 
     route_target: str
     active_direction: str
+    # Decommissioned: the replicators, their writer roles and monitoring are removed; and, last,
+    # the old streams (once their retention has passed since the commit).
+    replication_deployed: bool = True
+    old_streams_deleted: bool = False
 
     def describe(self) -> str:
         replication = (
             "off" if self.active_direction == "none" else self.active_direction.replace("_", " ")
         )
-        return f"producers -> {self.route_target}, replication {replication}"
+        if not self.replication_deployed:
+            replication = "removed"
+        text = f"producers -> {self.route_target}, replication {replication}"
+        return text + (", old streams deleted" if self.old_streams_deleted else "")
 
 
 def posture_of(phase: str) -> Posture:
-    return Posture(route_target(phase), direction_for_phase(phase))
+    return Posture(
+        route_target(phase),
+        direction_for_phase(phase),
+        replication_deployed=phase != "decommissioned",
+    )
 
 
 def route_target(phase: str) -> str:

@@ -18,6 +18,11 @@ probability:
   empty ``200`` (an answer lost after the write, as through a broken proxy). botocore parses it as
   ``{}``: a caller reading ``Records`` raises ``KeyError`` - a real exception in the middle of its
   work, after the write.
+- ``deny_resource``: every call of the operation whose request names this resource (a table
+  name in a JSON body, a bucket in an S3 path) is answered as AWS answers a caller no policy
+  allows: ``AccessDeniedException`` (HTTP 400, JSON protocols) or ``AccessDenied`` (HTTP 403,
+  S3). moto does not evaluate IAM policies, so this is how a test meets "a table the role
+  cannot read" over HTTP, with AWS's answer.
 
 Every decision and outcome is counted per rule (``GET /_turnout/faults``).
 """
@@ -48,6 +53,7 @@ class FaultRule:
     call_failure_rate: float = 0.0
     lost_answer_rate: float = 0.0
     user_agent: str | None = None
+    deny_resource: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("entry_failure_rate", "call_failure_rate", "lost_answer_rate"):
@@ -123,6 +129,8 @@ class FaultInjector:
                 rule, counters = self._rules[found], self._counters[found]
         if found is None:  # never call moto while holding the lock
             return self.inner(environ, start_response)
+        if rule.deny_resource:
+            return self._deny(environ, start_response, rule, operation, counters)
         with self._lock:
             counters.calls += 1
             draw = self._random.random()
@@ -159,6 +167,35 @@ class FaultInjector:
                 ("x-amzn-ErrorType", code),
             ],
         )
+        return [body]
+
+    def _deny(self, environ, start_response, rule: FaultRule, operation: str, counters):
+        raw = _read_body(environ)
+        resource = rule.deny_resource or ""
+        if resource.encode() not in raw and resource not in environ.get("PATH_INFO", ""):
+            environ["wsgi.input"] = io.BytesIO(raw)
+            return self.inner(environ, start_response)
+        service, _, action = operation.partition(" ")
+        message = (
+            f"User is not authorized to perform: {service}:{action} on resource: {resource} "
+            f"because no identity-based policy allows the {service}:{action} action"
+        )
+        with self._lock:
+            counters.calls += 1
+            counters.calls_failed["AccessDenied"] = counters.calls_failed.get("AccessDenied", 0) + 1
+        if service == "s3":
+            body = (
+                "<?xml version='1.0' encoding='UTF-8'?><Error><Code>AccessDenied</Code>"
+                f"<Message>{message}</Message></Error>"
+            ).encode()
+            headers = [("Content-Type", "application/xml")]
+            status = "403 Forbidden"
+        else:
+            code = "com.amazon.coral.service#AccessDeniedException"
+            body = json.dumps({"__type": code, "Message": message}).encode()
+            headers = [("Content-Type", "application/x-amz-json-1.0"), ("x-amzn-ErrorType", code)]
+            status = "400 Bad Request"
+        start_response(status, [*headers, ("Content-Length", str(len(body)))])
         return [body]
 
     def _lose_answer(self, environ, start_response, counters: RuleCounters):

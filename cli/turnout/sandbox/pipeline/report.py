@@ -14,7 +14,7 @@ Expected sets:
   when any of its sample consumer mappings is enabled now); nothing otherwise.
 
 LOST = expected but not processed (must be 0 once the pipeline has settled). Items copied into the
-new table by the consumer-table copy hook keep ``environment = "old"`` and are not counted as
+new table by the data store copy (`processed`) keep ``environment = "old"`` and are not counted as
 processings of new. Order is judged on the *first* processing of each event, per logical stream
 and key: an event processed first after a later event of its key is an order violation; in old, a
 replicated event (written to new) processed after a later direct event (written to old) of its key
@@ -331,7 +331,7 @@ def format_report(report: dict) -> str:
         ("replicated, processed", old["replicated_processed"], None),
         ("unparseable records", old["unparseable"], new["unparseable"]),
         ("unknown event ids", old["unknown_events"], new["unknown_events"]),
-        ("copied items (hook)", old["copied_items"], new["copied_items"]),
+        ("copied items (data store)", old["copied_items"], new["copied_items"]),
     ]
     lines = [
         f"events produced: {produced['total']:,} over {produced['keys']:,} keys "
