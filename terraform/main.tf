@@ -212,3 +212,19 @@ module "monitoring" {
 
   tags = local.tags
 }
+
+# The APIs whose hosted zone lives here: weighted records between the two environments' endpoints
+# and the new endpoint's health check; the weight comes from the posture (docs/apis.md).
+module "api_switch" {
+  source   = "../modules/api-switch"
+  for_each = var.apis
+
+  zone_id      = each.value.zone_id
+  record_name  = each.value.record_name
+  ttl          = each.value.ttl
+  endpoints    = each.value.endpoints
+  new_weight   = each.value.new_weight
+  health_check = each.value.health_check
+
+  tags = merge(local.tags, { "turnout:api" = each.key })
+}

@@ -83,3 +83,14 @@ output "producers" {
     stream_policies    = { for k, m in module.stream : k => m.producer_policy }
   }, null)
 }
+
+output "apis" {
+  description = "Per API whose zone is here: the records' weights, the new endpoint's health check and the records."
+  value = try({
+    for k, m in module.api_switch : k => {
+      weights         = m.weights
+      health_check_id = m.health_check_id
+      records         = m.records
+    }
+  }, {})
+}

@@ -360,3 +360,32 @@ variable "assume_deploy_role" {
   default     = true
   nullable    = false
 }
+
+variable "apis" {
+  description = "The spec's APIs whose hosted zone is in this environment (docs/apis.md), by name: zone, record, each environment's endpoint and set identifier, the new endpoint's weight in percent (from the posture) and its health check. Empty (the default): none."
+  type = map(object({
+    zone_id     = string
+    record_name = string
+    ttl         = number
+    endpoints = object({
+      old = object({ target = string, set_identifier = string })
+      new = object({ target = string, set_identifier = string })
+    })
+    new_weight = number
+    health_check = object({
+      name              = string
+      protocol          = string
+      port              = number
+      path              = string
+      ip_address        = optional(string)
+      request_interval  = number
+      failure_threshold = number
+    })
+  }))
+  default = {}
+
+  validation {
+    condition     = alltrue([for a in var.apis : a.new_weight >= 0 && a.new_weight <= 100])
+    error_message = "apis: new_weight is a percent, 0-100."
+  }
+}

@@ -35,8 +35,9 @@ def blocks(text: str, kind: str) -> dict[str, str]:
     return found
 
 
-def test_there_are_the_six_modules():
+def test_there_are_the_seven_modules():
     assert [path.name for path in MODULES] == [
+        "api-switch",
         "control-plane",
         "kinesis-stream",
         "kms-key",

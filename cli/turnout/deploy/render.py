@@ -18,8 +18,8 @@ from turnout.deploy.package import LambdaPackage, build_replicator_package
 from turnout.errors import RenderError
 from turnout.spec.adoption import adopted_streams, import_ids, load_adoption
 from turnout.spec.model import MigrationSpec
-from turnout.spec.names import names, route_value
-from turnout.spec.phases import ENVIRONMENTS, Posture, peer_of, route_target
+from turnout.spec.names import api_names, names, route_value
+from turnout.spec.phases import ENVIRONMENTS, Posture, api_switched_in, peer_of, route_target
 
 TEMPLATE_NAME = "environment.tfvars.json.j2"
 SHARD_LEVEL_METRICS = (
@@ -181,7 +181,9 @@ def environment_context(
             "active_direction": posture.active_direction,
             "replication_deployed": posture.replication_deployed,
             "old_streams_deleted": posture.old_streams_deleted,
+            "api_weights": api_weights(spec, phase, posture),
         },
+        "api_names": api_names(spec),
         "route_value": route_value(spec, posture.route_target),
         "streams": {
             stream.name: {
@@ -197,6 +199,16 @@ def environment_context(
         },
         "imports": import_ids(adoption, environment),
         "package": {"path": package.relative_path, "sha256": package.sha256_base64},
+    }
+
+
+def api_weights(spec: MigrationSpec, phase: str, posture: Posture) -> dict[str, int]:
+    """Each API's new weight: the posture's, or (a posture without it) the phase's own."""
+    return {
+        api.name: posture.api_weight(api.name)
+        if posture.api_weight(api.name) is not None
+        else (100 if api_switched_in(phase, api.at.transition) else 0)
+        for api in spec.apis
     }
 
 

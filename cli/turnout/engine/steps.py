@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, replace
 
 from turnout.errors import TurnoutError
 from turnout.spec.model import MigrationSpec
-from turnout.spec.phases import Posture, posture_of
+from turnout.spec.phases import Posture, api_switched_in, posture_of
 
 FORWARD = ("baseline", "switched", "mirrored", "new-live", "committed", "decommissioned")
 ROLLBACK_FROM = ("switched", "mirrored", "new-live")
@@ -59,6 +59,8 @@ class ApplyStep:
     id: str
     posture: Posture
     kind: str = "apply"
+    # An API weight step: (api name, the new endpoint's weight) that this apply sets.
+    api_weight: tuple[str, int] | None = None
 
 
 Step = HookStep | ApplyStep
@@ -224,7 +226,65 @@ def transition(from_phase: str, to_phase: str, spec: MigrationSpec) -> Transitio
         steps = _decommission_steps(spec)
     else:
         steps = FORWARD_TRANSITIONS[(from_phase, to_phase)]
-    return Transition(from_phase, to_phase, _with_user_hooks(steps, spec, from_phase, to_phase))
+    steps = _with_user_hooks(steps, spec, from_phase, to_phase)
+    return Transition(from_phase, to_phase, _with_api_weights(steps, spec, from_phase))
+
+
+def api_steps(spec: MigrationSpec, name: str, when: str, base: Posture) -> list[Step]:
+    """The API switches declared at transition `name`, point `when`: per API, the new endpoint
+    proven healthy before any weight moves, then per weight step an apply (the records'
+    weights, `base` otherwise), a check that Route 53 answers with those weights, and the
+    health check staying healthy for `healthy_seconds` (docs/apis.md)."""
+    steps: list[Step] = []
+    for api in spec.apis:
+        if api.at.transition != name or api.at.when != when:
+            continue
+        health = api.health_check
+        steps.append(_api_healthy(f"api-{api.name}-healthy", api.name, health, 0))
+        for weight in api.weights:
+            step = f"api-{api.name}-{weight}"
+            steps += [
+                ApplyStep(step, base, api_weight=(api.name, weight)),
+                HookStep(
+                    f"{step}-answered",
+                    "verify_api_weights",
+                    _fixed(api=api.name, new_weight=weight),
+                    fact=True,
+                ),
+                _api_healthy(f"{step}-healthy", api.name, health, health.healthy_seconds),
+            ]
+    return steps
+
+
+def _api_healthy(step: str, api: str, health, healthy_seconds: int) -> HookStep:
+    return HookStep(
+        step,
+        "verify_api_healthy",
+        _fixed(api=api, healthy_seconds=healthy_seconds),
+        fact=True,
+        timeout_seconds=health.timeout_seconds + healthy_seconds,
+    )
+
+
+def _with_api_weights(steps: tuple[Step, ...], spec: MigrationSpec, from_phase: str):
+    """Every apply carries the APIs' weights as they stand at that step: switched in an earlier
+    transition (100), moved by an API step of this one, or back on the old endpoint (0) once
+    an apply routes the producers back to old (a rollback)."""
+    weights = {
+        api.name: 100 if api_switched_in(from_phase, api.at.transition) else 0 for api in spec.apis
+    }
+    if not weights:
+        return steps
+    placed: list[Step] = []
+    for step in steps:
+        if isinstance(step, ApplyStep):
+            if step.api_weight is not None:
+                weights[step.api_weight[0]] = step.api_weight[1]
+            elif step.posture.route_target == "old":
+                weights = dict.fromkeys(weights, 0)
+            step = replace(step, posture=step.posture.with_api_weights(weights))
+        placed.append(step)
+    return tuple(placed)
 
 
 DATA_STORE_HOOKS = {"s3": "copy_s3", "dynamodb": "copy_dynamodb"}
@@ -249,18 +309,30 @@ def preflight(
     spec: MigrationSpec, transitions: list[Transition], completed: list[str]
 ) -> list[HookStep]:
     """Read-only checks run before a cutover changes anything: every data store it will copy
-    (not already copied in a transition being resumed) can be copied."""
-    stores = [
-        step.args(spec)["store"]
+    (not already copied in a transition being resumed) can be copied, and every API it will
+    switch has its hosted zone, its weighted records and its health check."""
+    pending = [
+        step
         for current in transitions
         for step in current.steps
-        if isinstance(step, HookStep)
-        and step.hook in DATA_STORE_HOOKS.values()
-        and step.id not in completed
+        if isinstance(step, HookStep) and step.id not in completed
     ]
-    if not stores:
-        return []
-    return [HookStep("data-stores-ready", "check_data_stores", _fixed(stores=stores), fact=True)]
+    stores = [
+        step.args(spec)["store"] for step in pending if step.hook in DATA_STORE_HOOKS.values()
+    ]
+    apis = list(
+        dict.fromkeys(
+            step.args(spec)["api"] for step in pending if step.hook == "verify_api_weights"
+        )
+    )
+    checks = []
+    if stores:
+        checks.append(
+            HookStep("data-stores-ready", "check_data_stores", _fixed(stores=stores), fact=True)
+        )
+    if apis:
+        checks.append(HookStep("apis-ready", "check_apis", _fixed(apis=apis), fact=True))
+    return checks
 
 
 def _with_user_hooks(
@@ -283,6 +355,9 @@ def _with_user_hooks(
     post = [as_step(index, hook) for index, hook in enumerate(mine) if hook.when == "post"]
     pre += data_store_steps(spec, name, "pre")
     post = data_store_steps(spec, name, "post") + post
+    if to_phase != "rolled-back" and to_phase != "decommissioned":
+        pre += api_steps(spec, name, "pre", posture_of(from_phase))
+        post = api_steps(spec, name, "post", posture_of(to_phase)) + post
     first_apply = next(index for index, step in enumerate(steps) if isinstance(step, ApplyStep))
     return (*steps[:first_apply], *pre, *steps[first_apply:], *post)
 

@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from turnout.spec.apis import Api, api_problems
 from turnout.spec.datastores import DataStore, Decommission, data_store_problems
 from turnout.spec.phases import (
     DIRECTIONS,
@@ -442,6 +443,7 @@ class MigrationSpec(Strict):
     producers: Annotated[list[Producer], Field(max_length=50)] = Field(default_factory=list)
     data_stores: Annotated[list[DataStore], Field(max_length=100)] = Field(default_factory=list)
     decommission: Decommission = Field(default_factory=Decommission)
+    apis: Annotated[list[Api], Field(max_length=50)] = Field(default_factory=list)
     tags: dict[
         Annotated[str, Field(pattern=r"^[A-Za-z0-9_ .:/=+@-]{1,128}$")],
         Annotated[str, Field(max_length=256)],
@@ -503,7 +505,7 @@ class MigrationSpec(Strict):
                             f"notify only SNS topics in their own region, {region} (the "
                             f"{environment} environment's)",
                         )
-        for location, message in data_store_problems(self.data_stores):
+        for location, message in data_store_problems(self.data_stores) + api_problems(self.apis):
             raise FieldProblem(location, message)
         enabled = self.replication.enabled_directions
         expected = direction_for_phase(self.phase)

@@ -168,6 +168,27 @@ def datastore_manifest_file(store_name: str) -> str:
     return f"datastores/{store_name}/manifest.ndjson"
 
 
+def api_set_identifier(environment: str) -> str:
+    """The set identifier of an API's weighted record that points at `environment`'s endpoint."""
+    return f"turnout-{environment}"
+
+
+def api_health_check_name(spec: Any, api: Any) -> str:
+    """The Name tag of an API's health check of the new endpoint (in the zone's environment)."""
+    return f"{names(spec, api.environment).prefix}turnout-api-{api.name}-new"
+
+
+def api_names(spec: Any) -> dict[str, dict]:
+    """Per API: its records' set identifiers and its health check's name (the rendered tfvars)."""
+    return {
+        api.name: {
+            "set_identifiers": {env: api_set_identifier(env) for env in ("old", "new")},
+            "health_check": api_health_check_name(spec, api),
+        }
+        for api in spec.apis
+    }
+
+
 def names(spec: Any, environment: str) -> EnvironmentNames:
     return EnvironmentNames(spec, environment)
 
@@ -243,6 +264,9 @@ __all__ = [
     "MARKER_KEY_PREFIX",
     "REPLICATION_METRIC_NAMESPACE",
     "EnvironmentNames",
+    "api_health_check_name",
+    "api_names",
+    "api_set_identifier",
     "control_plane",
     "datastore_checkpoint_key",
     "datastore_manifest_file",

@@ -6,7 +6,7 @@ the renderer asks only what the infrastructure looks like in a phase.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 Phase = Literal[
@@ -62,6 +62,15 @@ class Posture:
     # the old streams (once their retention has passed since the commit).
     replication_deployed: bool = True
     old_streams_deleted: bool = False
+    # The new endpoint's weight (percent) of each API of the spec's `apis:`, by name: Route 53
+    # records applied by Terraform like the route (docs/apis.md).
+    api_weights: tuple[tuple[str, int], ...] = ()
+
+    def with_api_weights(self, weights: dict[str, int]) -> Posture:
+        return replace(self, api_weights=tuple(sorted(weights.items())))
+
+    def api_weight(self, api: str) -> int | None:
+        return dict(self.api_weights).get(api)
 
     def describe(self) -> str:
         replication = (
@@ -70,7 +79,9 @@ class Posture:
         if not self.replication_deployed:
             replication = "removed"
         text = f"producers -> {self.route_target}, replication {replication}"
-        return text + (", old streams deleted" if self.old_streams_deleted else "")
+        text += ", old streams deleted" if self.old_streams_deleted else ""
+        apis = [f"{name} {weight}% new" for name, weight in self.api_weights]
+        return text + (f", APIs: {', '.join(apis)}" if apis else "")
 
 
 def posture_of(phase: str) -> Posture:
@@ -84,6 +95,15 @@ def posture_of(phase: str) -> Posture:
 def route_target(phase: str) -> str:
     """Which environment's streams the producers write to in `phase`."""
     return _ROUTE_TARGET[phase]
+
+
+def api_switched_in(phase: str, switch_transition: str) -> bool:
+    """Whether an API switched during `switch_transition` ('from->to') is on the new endpoint in
+    `phase`: from the transition's end on, until a rollback puts it back."""
+    if phase in ("baseline", "rolled-back"):
+        return False
+    forward = [p for p in PHASES if p != "rolled-back"]
+    return forward.index(phase) >= forward.index(switch_transition.split("->")[1])
 
 
 def direction_for_phase(phase: str) -> str:

@@ -1,0 +1,165 @@
+"""The spec's `apis:` section: the APIs whose DNS moves from the old environment to the new.
+
+An API is one Route 53 name in a hosted zone with two weighted records (set identifiers `old` and
+`new`, each pointing at its environment's endpoint) that Terraform declares. At a declared point
+of the cutover the new record's weight rises to 100 in steps, each gated by a Route 53 health
+check of the new endpoint; a rollback puts all the weight back on the old endpoint.
+Reference: docs/apis.md.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+# Route 53 hosted zone ids: upper-case letters and digits (https://docs.aws.amazon.com/Route53/latest/APIReference/API_HostedZone.html).
+ZONE_ID = r"^(/hostedzone/)?[A-Z0-9]{1,32}$"
+# A DNS name: labels of letters, digits and '-', at most 63 characters each, 255 in all
+# (https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/DomainNameFormat.html).
+LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+
+ApiTransition = Literal[
+    "baseline->switched", "switched->mirrored", "mirrored->new-live", "new-live->committed"
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_dns_name(value: str) -> str:
+    name = value.rstrip(".")
+    labels = name.split(".")
+    if len(name) > 253 or len(labels) < 2 or not all(LABEL.match(label) for label in labels):
+        raise ValueError(
+            f"'{value}' is not a DNS name: two or more labels of letters, digits and '-' "
+            "(1-63 characters each, 253 in all), separated by '.'"
+        )
+    return name.lower()
+
+
+class SwitchPoint(_Strict):
+    """Where the weight moves: `pre` = after the transition's checks, before its first apply;
+    `post` = after its last step. Default: at commit, while a rollback is still possible."""
+
+    transition: ApiTransition = "new-live->committed"
+    when: Literal["pre", "post"] = "pre"
+
+
+class Endpoints(_Strict):
+    """Each environment's endpoint: the DNS name the API's record points at (a CNAME)."""
+
+    old: str
+    new: str
+
+    @field_validator("old", "new")
+    @classmethod
+    def _dns_name(cls, value: str) -> str:
+        return _check_dns_name(value)
+
+
+class HealthCheck(_Strict):
+    """The Route 53 health check Terraform creates for the new endpoint, and how long it must
+    stay healthy after each weight step."""
+
+    # Route 53 health checks probe HTTP, HTTPS or TCP
+    # (https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/dns-failover-determining-health-of-endpoints.html).
+    protocol: Literal["HTTP", "HTTPS"] = "HTTPS"
+    port: Annotated[int, Field(ge=1, le=65535)] = 443
+    path: Annotated[str, Field(pattern=r"^/[^\s]{0,254}$")] = "/"
+    ip_address: str | None = Field(
+        default=None,
+        description="probe this IPv4 address instead of resolving the endpoint (the sandbox's)",
+    )
+    # Route 53 checks every 10 or 30 seconds (request_interval); 1-10 failures flip the status.
+    request_interval: Literal[10, 30] = 30
+    failure_threshold: Annotated[int, Field(ge=1, le=10)] = 3
+    healthy_seconds: Annotated[int, Field(ge=0, le=86400)] = 120
+    timeout_seconds: Annotated[int, Field(ge=10, le=86400)] = 900
+    poll_seconds: Annotated[float, Field(gt=0, le=300)] = 10
+
+    @field_validator("ip_address")
+    @classmethod
+    def _ipv4(cls, value: str | None) -> str | None:
+        parts = (value or "").split(".")
+        if value is not None and (
+            len(parts) != 4 or not all(p.isdigit() and int(p) < 256 for p in parts)
+        ):
+            raise ValueError(f"'{value}' is not an IPv4 address (four numbers 0-255)")
+        return value
+
+
+class Api(_Strict):
+    """One API name moved by weighted records from the old endpoint to the new one."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,40}$")]
+    environment: Literal["old", "new"] = Field(
+        default="old", description="the account that holds the hosted zone"
+    )
+    zone_id: Annotated[str, Field(pattern=ZONE_ID)]
+    record: str = Field(description="the API's DNS name, inside the zone")
+    ttl: Annotated[int, Field(ge=0, le=86400)] = 60
+    endpoints: Endpoints
+    at: SwitchPoint = Field(default_factory=SwitchPoint)
+    # The new endpoint's weight (percent) after each step; Route 53 weights are 0-255
+    # (https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/routing-policy-weighted.html).
+    weights: Annotated[list[Annotated[int, Field(ge=1, le=100)]], Field(min_length=1)] = [100]
+    health_check: HealthCheck = Field(default_factory=HealthCheck)
+
+    @field_validator("record")
+    @classmethod
+    def _record_name(cls, value: str) -> str:
+        return _check_dns_name(value)
+
+    @field_validator("zone_id")
+    @classmethod
+    def _bare_zone_id(cls, value: str) -> str:
+        return value.removeprefix("/hostedzone/")
+
+    @field_validator("weights")
+    @classmethod
+    def _rising_to_all(cls, value: list[int]) -> list[int]:
+        if value != sorted(set(value)) or value[-1] != 100:
+            raise ValueError(
+                f"{value} must rise strictly and end at 100 (the new endpoint's percent of the "
+                "answers after each step), e.g. [10, 50, 100]"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _two_endpoints(self) -> Api:
+        if self.endpoints.old == self.endpoints.new:
+            raise ValueError("endpoints.old and endpoints.new are the same name: nothing to move")
+        if self.record in (self.endpoints.old, self.endpoints.new):
+            raise ValueError("the record cannot point at itself (a CNAME loop)")
+        return self
+
+
+def api_problems(apis: list[Api]) -> list[tuple[tuple, str]]:
+    """Whole-list checks: (field location, message) for each problem."""
+    problems: list[tuple[tuple, str]] = []
+    names: dict[str, int] = {}
+    records: dict[tuple[str, str], int] = {}
+    for index, api in enumerate(apis):
+        if api.name in names:
+            problems.append(
+                (
+                    ("apis", index, "name"),
+                    f"'{api.name}' is already the name of apis[{names[api.name]}]; API names "
+                    "must be unique",
+                )
+            )
+        names.setdefault(api.name, index)
+        key = (api.zone_id, api.record)
+        if key in records:
+            problems.append(
+                (
+                    ("apis", index, "record"),
+                    f"'{api.record}' in zone {api.zone_id} is already apis[{records[key]}]; two "
+                    "APIs would fight over one record",
+                )
+            )
+        records.setdefault(key, index)
+    return problems
