@@ -18,6 +18,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("turnout", "turnout.errors", "turnout.project"),
     ("turnout.spec", "turnout.aws", "turnout.hooks", "turnout.producer"),
     (
+        "turnout.apis",
         "turnout.consumers",
         "turnout.datastores",
         "turnout.decommission",

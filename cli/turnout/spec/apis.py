@@ -98,7 +98,7 @@ class Api(_Strict):
     environment: Literal["old", "new"] = Field(
         default="old", description="the account that holds the hosted zone"
     )
-    zone_id: Annotated[str, Field(pattern=ZONE_ID)]
+    zone_id: str = Field(description="the Route 53 hosted zone that holds the record")
     record: str = Field(description="the API's DNS name, inside the zone")
     ttl: Annotated[int, Field(ge=0, le=86400)] = 60
     endpoints: Endpoints
@@ -116,6 +116,11 @@ class Api(_Strict):
     @field_validator("zone_id")
     @classmethod
     def _bare_zone_id(cls, value: str) -> str:
+        if not re.match(ZONE_ID, value):
+            raise ValueError(
+                f"'{value}' is not a Route 53 hosted zone id: upper-case letters and digits, "
+                "such as Z0123456789ABCDEFGHIJ (aws route53 list-hosted-zones)"
+            )
         return value.removeprefix("/hostedzone/")
 
     @field_validator("weights")

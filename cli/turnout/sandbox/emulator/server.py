@@ -65,6 +65,8 @@ normal HTTP API with three changes, all made before the first request:
 14. **Sessions that end** (off by default): ``--session-seconds N`` caps AssumeRole sessions at N
    seconds and refuses requests signed with an expired one, as AWS does
    (:mod:`turnout.sandbox.emulator.session_expiry`).
+15. **Route 53 health checks probe their endpoint** on loopback when GetHealthCheckStatus is
+   called (moto answers a fixed success): :mod:`turnout.sandbox.emulator.route53_health`.
 10. **``AWS/Kinesis`` ``IncomingRecords``/``IncomingBytes`` per minute, like AWS.** moto puts
    one CloudWatch datum per PutRecord(s) call, synchronously, into a list that every
    GetMetricData scans. :class:`KinesisMetricsAggregator` counts the calls in memory per
@@ -95,6 +97,7 @@ from urllib.parse import parse_qs, quote, unquote
 from turnout.sandbox.emulator.dynamodb_reads import read_tables_from_snapshots, size_items_once
 from turnout.sandbox.emulator.lambda_account import AnswerAccountSettings
 from turnout.sandbox.emulator.profile import FAST, FidelityProfile, Latency
+from turnout.sandbox.emulator.route53_health import probe_health_check_endpoints
 from turnout.sandbox.emulator.s3_fidelity import (
     atomic_conditional_puts,
     conditioned_statements_need_their_condition,
@@ -963,6 +966,7 @@ def main(argv: list[str] | None = None) -> int:
     read_tables_from_snapshots()
     size_items_once()
     atomic_conditional_puts()
+    probe_health_check_endpoints()
     conditioned_statements_need_their_condition()
     kinesis_metrics = KinesisMetricsAggregator()
     aggregate_kinesis_metrics(kinesis_metrics)
