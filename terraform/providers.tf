@@ -45,6 +45,7 @@ provider "aws" {
       kinesis    = endpoints.value
       kms        = endpoints.value
       lambda     = endpoints.value
+      route53    = endpoints.value
       logs       = endpoints.value
       sqs        = endpoints.value
       ssm        = endpoints.value

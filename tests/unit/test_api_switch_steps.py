@@ -66,7 +66,7 @@ def test_the_weight_moves_in_steps_each_gated_by_the_health_check_at_the_declare
     ]
     gate = next(s for s in steps if s.id == "api-orders-50-healthy")
     assert gate.args(spec) == {"api": "orders", "healthy_seconds": 120}
-    assert gate.timeout_seconds == 900 + 120, "the wait is bounded"
+    assert gate.timeout_seconds == 900 + 120 + 60, "the wait is bounded"
     first = next(s for s in steps if s.id == "api-orders-healthy")
     assert first.args(spec)["healthy_seconds"] == 0, "healthy once before any weight moves"
     moved = next(s for s in steps if s.id == "api-orders-10")

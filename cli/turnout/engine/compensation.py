@@ -36,6 +36,16 @@ def last_done_side_effect(current: Transition, progress: TransitionProgress) -> 
     return max(done, default=-1)
 
 
+def _api_weights(current: Transition, applied: list[str]) -> str:
+    """Where the last apply left the APIs' weights (they stay there until the next apply)."""
+    last = [s for s in current.steps if isinstance(s, ApplyStep) and s.id == applied[-1]]
+    weights = last[0].posture.api_weights if last else ()
+    if not weights:
+        return ""
+    shares = ", ".join(f"{name} {weight}% new" for name, weight in weights)
+    return f" The APIs' records stay as that apply left them ({shares})."
+
+
 def compensation(
     current: Transition, failed: Step, progress: TransitionProgress, problem: Exception
 ) -> str:
@@ -63,8 +73,8 @@ def compensation(
     if not applied:
         return (
             f"{where} Nothing was applied in this transition: producers, consumers and replication "
-            f"are as they were in '{current.from_phase}', and no record was touched. Fix the cause "
-            f"and run `turnout cutover` again."
+            f"(and the APIs' weights) are as they were in '{current.from_phase}', and no record "
+            f"was touched. Fix the cause and run `turnout cutover` again."
         )
     rollback = (
         "or roll back with `turnout rollback`"
@@ -72,7 +82,7 @@ def compensation(
         else "(rollback is no longer possible: replication to the old environment was stopped)"
     )
     return (
-        f"{where} Already applied in this transition: {', '.join(applied)}. Records are safe: "
+        f"{where} Already applied in this transition: {', '.join(applied)}.{_api_weights(current, applied)} Records are safe: "
         f"whatever the producers wrote stays in the streams (retention) until a consumer or the "
         f"replicator reads it. Run `turnout cutover` again to resume (checks are re-measured, "
         f"done steps are not repeated), {rollback}."

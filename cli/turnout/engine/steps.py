@@ -262,7 +262,8 @@ def _api_healthy(step: str, api: str, health, healthy_seconds: int) -> HookStep:
         "verify_api_healthy",
         _fixed(api=api, healthy_seconds=healthy_seconds),
         fact=True,
-        timeout_seconds=health.timeout_seconds + healthy_seconds,
+        # the wait itself is bounded by the health check's timeout; the margin is for the reads
+        timeout_seconds=health.timeout_seconds + healthy_seconds + 60,
     )
 
 

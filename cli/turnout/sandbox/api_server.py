@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from turnout.sandbox.processes import BackgroundProcess
+from turnout.sandbox.processes import BackgroundProcess, pid_alive
 
 MODULE = "turnout.sandbox.api_server"
 
@@ -63,12 +63,12 @@ class SandboxApi:
         self.port_file.unlink(missing_ok=True)
         argv = [python, "-m", MODULE, "--environment", self.environment]
         argv += ["--port-file", str(self.port_file)] + ([] if healthy else ["--unhealthy"])
-        self.process.start(argv, lifetime_seconds=lifetime_seconds)
+        pid = self.process.start(argv, lifetime_seconds=lifetime_seconds)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.port_file.is_file() and self.port_file.read_text().strip():
                 return int(self.port_file.read_text())
-            if not self.process.alive():
+            if not pid_alive(pid):  # not alive(): before exec its command line is not yet ours
                 break
             time.sleep(0.05)
         self.process.stop()
