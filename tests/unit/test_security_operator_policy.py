@@ -69,6 +69,7 @@ SERVICES = (
     "logs",
     "sns",
     "s3",
+    "route53",
 )
 
 # boto3 method -> the IAM action the operator needs for it. Names shared with turnout's own
@@ -96,6 +97,11 @@ METHOD_ACTIONS = {
     "get_parameter": "ssm:GetParameter",
     "get_metric_data": "cloudwatch:GetMetricData",
     "get_account_settings": "lambda:GetAccountSettings",
+    # the API switch (turnout.apis)
+    "get_hosted_zone": "route53:GetHostedZone",
+    "list_resource_record_sets": "route53:ListResourceRecordSets",
+    "get_health_check": "route53:GetHealthCheck",
+    "get_health_check_status": "route53:GetHealthCheckStatus",
     # data stores (turnout.datastores)
     "describe_table": "dynamodb:DescribeTable",
     "batch_write_item": "dynamodb:BatchWriteItem",
