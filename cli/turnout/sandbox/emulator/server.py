@@ -912,6 +912,25 @@ def keep_alive_handler(base: type[Any]) -> type[Any]:
     return KeepAliveRequestHandler
 
 
+def patch_moto(base_url: str) -> None:
+    """Every change to moto's behaviour listed in this module's docstring, before it serves."""
+    from turnout.sandbox.emulator.cross_account import serve_across_accounts
+
+    neutralise_lambda_delivery(base_url)
+    keep_stream_tags_on_create()
+    constant_time_kinesis_shards()
+    # Calls naming another account's stream or table by ARN, under its resource policy (moto
+    # served every call from the caller's own account): turnout.sandbox.emulator.cross_account.
+    serve_across_accounts()
+    list_moto_modules_once()
+    fast_put_records_response()
+    read_tables_from_snapshots()
+    size_items_once()
+    atomic_conditional_puts()
+    probe_health_check_endpoints()
+    conditioned_statements_need_their_condition()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="turnout's local AWS emulator (moto server)")
     parser.add_argument("--host", default="127.0.0.1")
@@ -952,22 +971,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     from werkzeug.serving import make_server
 
-    from turnout.sandbox.emulator.cross_account import serve_across_accounts
-
     base_url = f"http://{args.host}:{args.port}"
-    neutralise_lambda_delivery(base_url)
-    keep_stream_tags_on_create()
-    constant_time_kinesis_shards()
-    # Calls naming another account's stream or table by ARN, under its resource policy (moto
-    # served every call from the caller's own account): turnout.sandbox.emulator.cross_account.
-    serve_across_accounts()
-    list_moto_modules_once()
-    fast_put_records_response()
-    read_tables_from_snapshots()
-    size_items_once()
-    atomic_conditional_puts()
-    probe_health_check_endpoints()
-    conditioned_statements_need_their_condition()
+    patch_moto(base_url)
     kinesis_metrics = KinesisMetricsAggregator()
     aggregate_kinesis_metrics(kinesis_metrics)
     kinesis_metrics.start()
