@@ -7,6 +7,7 @@ import socket
 import subprocess
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -32,6 +33,11 @@ def dead_pid() -> int:
 def live_terraform_pid():
     # A process whose command line names terraform, as a running terraform's does.
     process = subprocess.Popen(["terraform-stand-in", "30"], executable="sleep")
+    # Until the child has exec'd, its command line is still this test process's.
+    deadline = time.monotonic() + 10
+    while b"terraform" not in Path(f"/proc/{process.pid}/cmdline").read_bytes():
+        assert time.monotonic() < deadline, "the stand-in never started"
+        time.sleep(0.01)
     yield process.pid
     process.kill()
     process.wait()
