@@ -33,8 +33,12 @@ $(CHECKOV_VENV)/bin/checkov:
 
 install: $(BIN)/turnout $(CHECKOV_VENV)/bin/checkov ## Create the virtual environments (turnout, checkov)
 
-test: $(BIN)/turnout ## Run the whole test suite (unit + integration on the local emulator)
-	$(BIN)/pytest
+# Three workers on two cores: most integration time is spent waiting (AWS latencies, mapping
+# state changes, the sandbox clock), not computing. One test file runs in one worker
+# (--dist loadfile), so module-scoped emulators and sandboxes stay shared by their tests.
+TEST_WORKERS ?= 3
+test: $(BIN)/turnout ## Run the whole test suite (unit + integration on the local emulator), TEST_WORKERS=3 in parallel
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 lint: lint-python lint-terraform checkov ## ruff, terraform fmt/validate, checkov
 

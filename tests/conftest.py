@@ -236,12 +236,24 @@ class LambdaKit:
         self.function_arns.add(resp["FunctionArn"])
         return resp["FunctionArn"]
 
-    def mapping(self, account: str, function_arn: str, stream_arn: str, **kwargs: Any) -> str:
+    def mapping(
+        self, account: str, function_arn: str, stream_arn: str, settle: bool = True, **kwargs: Any
+    ) -> str:
+        """Create a mapping and (unless `settle` is False) wait until it has left Creating, as
+        Terraform's provider waits: under the aws profile a new mapping is Creating for a while,
+        as on AWS, and a pause or a drain check meanwhile would meet a half-made mapping."""
         kwargs.setdefault("StartingPosition", "TRIM_HORIZON")
-        resp = self.client("lambda", account).create_event_source_mapping(
+        lam = self.client("lambda", account)
+        resp = lam.create_event_source_mapping(
             FunctionName=function_arn, EventSourceArn=stream_arn, **kwargs
         )
         self.mappings.append((account, resp["UUID"]))
+        if settle:
+            self.wait_for(
+                lambda: lam.get_event_source_mapping(UUID=resp["UUID"])["State"]
+                in ("Enabled", "Disabled"),
+                timeout=60,
+            )
         return resp["UUID"]
 
     def set_enabled(self, account: str, mapping_uuid: str, enabled: bool) -> dict[str, Any]:

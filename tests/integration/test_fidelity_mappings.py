@@ -34,7 +34,7 @@ def _check_timed_states(kit) -> None:
     stream = kit.stream()
     fn = kit.function(table=table)
     lam = kit.client("lambda")
-    uuid = kit.mapping("old", fn, stream, Enabled=False)
+    uuid = kit.mapping("old", fn, stream, settle=False, Enabled=False)
     assert lam.get_event_source_mapping(UUID=uuid)["State"] == "Creating"
     with pytest.raises(ClientError) as busy:
         lam.update_event_source_mapping(UUID=uuid, Enabled=True)

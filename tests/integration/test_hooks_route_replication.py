@@ -107,7 +107,8 @@ def test_replication_off_needs_disabled_mappings_and_parameters_that_enable_neit
     set_direction(emulator, spec, "new", "none")
 
     emulator.client("lambda", "old").update_event_source_mapping(UUID=old_mapping, Enabled=True)
-    with pytest.raises(HookFailed, match=f"mapping {old_mapping} .* is Enabled"):
+    # Enabling for a while, then Enabled (the aws profile, as AWS): not off either way.
+    with pytest.raises(HookFailed, match=f"mapping {old_mapping} .* is Enabl(ing|ed)"):
         run_hook("verify_replication_off", {}, ctx)
 
 

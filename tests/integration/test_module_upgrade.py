@@ -255,11 +255,23 @@ def _action(actions: list[str]) -> str:
     return "/".join(actions)
 
 
-def moves_only_violations(plan: dict) -> list[str]:
-    """Everything in a `terraform show -json` plan document that is not a pure move."""
+# In-place updates that come with the upgrade but not from the layout: the replicator's
+# behaviour changed since the previous modules (its metrics became embedded-metric-format log
+# lines, so its role lost cloudwatch:PutMetricData, and its code and settings changed). Updated in
+# place, never created, destroyed or replaced.
+REPLICATOR_UPDATES = frozenset(
+    {"module.replicator.aws_iam_role_policy.this", "module.replicator.aws_lambda_function.this"}
+)
+
+
+def moves_only_violations(plan: dict, updates: frozenset[str] = frozenset()) -> list[str]:
+    """Everything in a `terraform show -json` plan document that is not a pure move (or an
+    in-place update of one of `updates`)."""
     problems = []
     for change in plan.get("resource_changes", []):
         actions = change.get("change", {}).get("actions", [])
+        if actions == ["update"] and change.get("address") in updates:
+            continue
         if actions != ["no-op"]:
             problems.append(f"{change.get('address')}: {_action(actions)}")
         if change.get("change", {}).get("importing") is not None:
@@ -270,9 +282,12 @@ def moves_only_violations(plan: dict) -> list[str]:
     return problems
 
 
-def assert_moves_only(plan: dict, expected_moves: dict[str, str]) -> None:
-    """The plan moves exactly `expected_moves` (previous address -> address) and changes nothing."""
-    problems = moves_only_violations(plan)
+def assert_moves_only(
+    plan: dict, expected_moves: dict[str, str], updates: frozenset[str] = frozenset()
+) -> None:
+    """The plan moves exactly `expected_moves` (previous address -> address) and changes nothing
+    (but `updates`, in place)."""
+    problems = moves_only_violations(plan, updates)
     assert not problems, "the upgrade plan is not moves-only: " + "; ".join(problems)
     moves = {
         change["previous_address"]: change["address"]
@@ -470,7 +485,7 @@ def test_an_environment_of_the_previous_layout_upgrades_with_moves_only(
 
     root.use_modules(CURRENT_MODULES)
     upgrade = root.plan("upgrade")
-    assert_moves_only(upgrade, EXPECTED_MOVES)
+    assert_moves_only(upgrade, EXPECTED_MOVES, REPLICATOR_UPDATES)
     moved = [c for c in upgrade["resource_changes"] if c.get("previous_address")]
     # 3 keys and their aliases; 2 lag, 2 throttle, 3 replicator, 1 Lambda and 1 KCL alarm.
     assert len(moved) == 15

@@ -16,7 +16,7 @@ from turnout.spec.names import direction_parameter, names
 
 pytestmark = pytest.mark.integration
 
-REPLICATOR_MAPPING = 'module.replicator.aws_lambda_event_source_mapping.this["{stream}"]'
+REPLICATOR_MAPPING = 'module.replicator[0].aws_lambda_event_source_mapping.this["{stream}"]'
 
 
 @pytest.fixture(scope="module")

@@ -95,8 +95,7 @@ class PlanSummary:
         if self.output_changes:
             rows.append(f"  outputs changing: {', '.join(self.output_changes)}")
         rows += [f"  ! {destructive.describe()}" for destructive in self.destructive]
-        protected = {destructive.address for destructive in self.destructive}
-        rows += [f"  - destroys {address}" for address in self.removed if address not in protected]
+        rows += [f"  - destroys {address}" for address in self.removed]
         return "\n".join(rows)
 
     def markdown(self) -> str:

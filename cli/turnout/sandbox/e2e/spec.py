@@ -51,6 +51,10 @@ def e2e_document(example: dict, settings: E2eSettings, run_id: str) -> dict:
     document["route"]["cache_seconds"] = 2
     document["replication"]["external_id"] = f"turnout-e2e-{run_id}"
     document["cutover"] = dict(CUTOVER)
+    # The example's data stores are sandbox buckets and tables with fixed, global names; the run
+    # moves streams, consumers and producers only (the data stores' copy is proven on the
+    # sandbox: tests/integration/test_whole_move_sandbox.py, docs/e2e.md).
+    document["data_stores"] = []
     document["producers"] = [
         {
             "name": "e2e-producer",
