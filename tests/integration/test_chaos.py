@@ -26,12 +26,12 @@ SPEC = REPO / "terraform" / "migration.yaml"
 
 # One kill, early enough not to waste a whole Terraform apply; timed faults every 12-25 s. The
 # replicator packs up to 500 records per PutRecords call, so a short run makes a few dozen calls:
-# one answer in five is lost, so that the fault surely happens.
+# one answer in two is lost, so that the fault surely happens.
 BOUNDED_PLAN = FaultPlan(
     fault_interval=(12.0, 25.0),
     cutover_kills=1,
     cutover_kill_after=(5.0, 30.0),
-    replicator_lost_answer_rate=0.2,
+    replicator_lost_answer_rate=0.5,
 )
 # Held 20 s in mirrored: the replicator works under the faults too.
 BOUNDED_SIZE = RunSize(rate=100.0, keys=300, warmup_seconds=5.0, hold_seconds=20.0)

@@ -242,7 +242,7 @@ class E2eRun:
                 lambda: destroy_environments(
                     self.spec,
                     self.project,
-                    self.place.endpoint_url,
+                    self.aws,
                     self.package,
                     self.work / "teardown-tfvars",
                     self.progress,

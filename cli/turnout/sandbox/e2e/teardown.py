@@ -12,8 +12,9 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from turnout.deploy.package import LambdaPackage
+from turnout.deploy.preflight import prepare_terraform
 from turnout.deploy.render import render_environments
-from turnout.deploy.terraform import TerraformRunner, terraform_settings
+from turnout.deploy.terraform import TerraformRunner
 from turnout.project import Project
 from turnout.sandbox.names import consumer_log_group, consumer_role_name, processed_table_name
 from turnout.sandbox.pipeline.create import consumer_mappings, lambda_consumers
@@ -64,12 +65,13 @@ def delete_pipeline(spec: MigrationSpec, aws: Any, progress) -> dict[str, int]:
 def destroy_environments(
     spec: MigrationSpec,
     project: Project,
-    endpoint_url: str | None,
+    aws: Any,
     package: LambdaPackage,
     vars_dir: Path,
     progress,
 ) -> list[str]:
-    """terraform plan -destroy and apply, both environments side by side; the ones destroyed."""
+    """terraform plan -destroy and apply, both environments side by side, against the state and
+    with the credentials the run applied with; the ones destroyed."""
     vars_dir.mkdir(parents=True, exist_ok=True)
     files = render_environments(spec, project.terraform_dir, output_dir=vars_dir, package=package)
     for rendered in files:
@@ -77,7 +79,9 @@ def destroy_environments(
     package.write(project.root)
 
     def destroy(rendered) -> str:
-        runner = TerraformRunner(terraform_settings(project, endpoint_url), rendered.environment)
+        runner = TerraformRunner(
+            prepare_terraform(project, spec, rendered.environment, aws), rendered.environment
+        )
         runner.init()
         runner.apply(runner.plan([rendered.path], destroy=True))
         progress(f"[{rendered.environment}] destroyed by Terraform")
