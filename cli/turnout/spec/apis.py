@@ -14,6 +14,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from turnout.spec.repeats import repeats
+
 # Route 53 hosted zone ids: upper-case letters and digits (https://docs.aws.amazon.com/Route53/latest/APIReference/API_HostedZone.html).
 ZONE_ID = r"^(/hostedzone/)?[A-Z0-9]{1,32}$"
 # A DNS name: labels of letters, digits and '-', at most 63 characters each, 255 in all
@@ -144,27 +146,19 @@ class Api(_Strict):
 
 def api_problems(apis: list[Api]) -> list[tuple[tuple, str]]:
     """Whole-list checks: (field location, message) for each problem."""
-    problems: list[tuple[tuple, str]] = []
-    names: dict[str, int] = {}
-    records: dict[tuple[str, str], int] = {}
-    for index, api in enumerate(apis):
-        if api.name in names:
-            problems.append(
-                (
-                    ("apis", index, "name"),
-                    f"'{api.name}' is already the name of apis[{names[api.name]}]; API names "
-                    "must be unique",
-                )
-            )
-        names.setdefault(api.name, index)
-        key = (api.zone_id, api.record)
-        if key in records:
-            problems.append(
-                (
-                    ("apis", index, "record"),
-                    f"'{api.record}' in zone {api.zone_id} is already apis[{records[key]}]; two "
-                    "APIs would fight over one record",
-                )
-            )
-        records.setdefault(key, index)
+    problems: list[tuple[tuple, str]] = [
+        (
+            ("apis", index, "name"),
+            f"'{apis[index].name}' is already the name of apis[{first}]; API names must be unique",
+        )
+        for index, first in repeats(apis, lambda api: api.name)
+    ]
+    problems += [
+        (
+            ("apis", index, "record"),
+            f"'{apis[index].record}' in zone {apis[index].zone_id} is already apis[{first}]; two "
+            "APIs would fight over one record",
+        )
+        for index, first in repeats(apis, lambda api: (api.zone_id, api.record))
+    ]
     return problems

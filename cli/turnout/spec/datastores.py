@@ -13,6 +13,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from turnout.spec.repeats import repeats
+
 # S3 bucket naming rules (general purpose buckets):
 # https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html
 BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -133,29 +135,23 @@ class Decommission(_Strict):
 
 def data_store_problems(stores: list[S3DataStore | DynamoDbDataStore]) -> list[tuple[tuple, str]]:
     """Whole-list checks: (field location, message) for each problem."""
-    problems: list[tuple[tuple, str]] = []
-    seen_names: dict[str, int] = {}
-    seen_targets: dict[tuple[str, str], int] = {}
+    problems: list[tuple[tuple, str]] = [
+        (
+            ("data_stores", index, "name"),
+            f"'{stores[index].name}' is already the name of data_stores[{first}]; data store "
+            "names must be unique",
+        )
+        for index, first in repeats(stores, lambda store: store.name)
+    ]
+    problems += [
+        (
+            ("data_stores", index, "target"),
+            f"'{stores[index].target}' is already the target of data_stores[{first}]; two "
+            "copies into one target would overwrite each other",
+        )
+        for index, first in repeats(stores, lambda store: (store.kind, store.target))
+    ]
     for index, store in enumerate(stores):
-        if store.name in seen_names:
-            problems.append(
-                (
-                    ("data_stores", index, "name"),
-                    f"'{store.name}' is already the name of data_stores[{seen_names[store.name]}]; "
-                    "data store names must be unique",
-                )
-            )
-        seen_names.setdefault(store.name, index)
-        target = (store.kind, store.target)
-        if target in seen_targets:
-            problems.append(
-                (
-                    ("data_stores", index, "target"),
-                    f"'{store.target}' is already the target of data_stores[{seen_targets[target]}]; "
-                    "two copies into one target would overwrite each other",
-                )
-            )
-        seen_targets.setdefault(target, index)
         if isinstance(store, S3DataStore) and _overlaps(store):
             problems.append(
                 (
