@@ -250,8 +250,10 @@ class LambdaKit:
         self.mappings.append((account, resp["UUID"]))
         if settle:
             self.wait_for(
-                lambda: lam.get_event_source_mapping(UUID=resp["UUID"])["State"]
-                in ("Enabled", "Disabled"),
+                lambda: (
+                    lam.get_event_source_mapping(UUID=resp["UUID"])["State"]
+                    in ("Enabled", "Disabled")
+                ),
                 timeout=60,
             )
         return resp["UUID"]
