@@ -419,8 +419,7 @@ def test_metrics_published_by_the_local_runtime_decide_the_drain(emulator, lambd
     runtime = lambda_kit.runtime(metrics_interval=0.2).start_in_thread()
     ddb = emulator.client("dynamodb", "old")
     lambda_kit.wait_for(lambda: ddb.scan(TableName=table)["Count"] == 3)
-    # The runtime flushes its metrics every 0.2 s; on a loaded machine it may take longer.
-    lambda_kit.wait_for(lambda: predicate.check().verdict is not Verdict.UNKNOWN, timeout=60)
+    time.sleep(2.0)  # metrics flushes (every 0.2 s, slower on a loaded machine)
     late = kinesis.check_after_quiet(predicate, 2)
     assert late.verdict is Verdict.NOT_DRAINED, late.to_dict()
     assert "IteratorAge" in late.shards[0].reason
