@@ -103,7 +103,33 @@ def create_pipeline(spec: MigrationSpec, aws: Any, progress: Progress = print) -
             f"table {tables['processed_table']}, markers table {tables['markers_table']} "
             f"({'from Terraform' if tables['markers_owner'] == 'terraform' else 'created here'})"
         )
+    for environment in ENVIRONMENTS:
+        _wait_until_created(spec, aws, environment, progress)
     return created
+
+
+SETTLED = ("Enabled", "Disabled")
+
+
+def _wait_until_created(
+    spec: MigrationSpec, aws: Any, environment: str, progress: Progress, timeout: float = 180.0
+) -> None:
+    """A new mapping is Creating for a while (AWS, and the emulator's aws profile); the
+    pipeline is ready once every mapping is Enabled or Disabled, as a deployed one would be."""
+    deadline = time.monotonic() + timeout
+    while True:
+        pending = [
+            m for m in consumer_mappings(spec, aws, environment) if m["state"] not in SETTLED
+        ]
+        if not pending:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(
+                f"the sample consumers' mappings in {environment} did not settle within "
+                f"{timeout:.0f} s: " + ", ".join(f"{m['uuid']} {m['state']}" for m in pending)
+            )
+        progress(f"waiting for {len(pending)} {environment} consumer mapping(s) to be created ...")
+        time.sleep(2.0)
 
 
 def consumer_mappings(spec: MigrationSpec, aws: Any, environment: str) -> list[dict]:
