@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from .log import log_event
+from .periodic import PeriodicFlusher
 
 MAX_METRICS_PER_DIRECTIVE = 100
 MAX_DIMENSIONS_PER_SET = 30
@@ -156,7 +157,7 @@ def _complete_lines(path: Path, position: int) -> tuple[list[str], int]:
     return text.splitlines(), position + end + 1
 
 
-class EmfLogMetrics:
+class EmfLogMetrics(PeriodicFlusher):
     """Follows the function log files and puts the metrics of their EMF lines."""
 
     def __init__(
@@ -170,10 +171,9 @@ class EmfLogMetrics:
         self.log_dir = log_dir
         self.positions_file = positions_file
         self._client = client  # (account, region) -> CloudWatch client
+        super().__init__()
         self.interval = interval
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._positions: dict[str, int] = self._load_positions()
         self.sent = 0
         self.rejected = 0
@@ -241,25 +241,9 @@ class EmfLogMetrics:
             return False
         return True
 
-    def start(self) -> None:
-        if self._thread is None:
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._loop, daemon=True, name="lambda-emf")
-            self._thread.start()
+    thread_name = "lambda-emf"
 
-    def stop(self) -> None:
-        """Stop following after one last pass."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=self.interval + 10)
-            self._thread = None
-        self._flush_logged()
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
-            self._flush_logged()
-
-    def _flush_logged(self) -> None:
+    def flush_once(self) -> None:
         try:
             self.flush()
         except OSError as problem:  # a log file vanished or the state directory is unwritable

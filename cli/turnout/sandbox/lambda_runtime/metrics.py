@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .log import log_event
+from .periodic import PeriodicFlusher
 
 NAMESPACE = "AWS/Lambda"
 MAX_DATA_PER_CALL = 1000  # PutMetricData accepts up to 1,000 metrics per call
@@ -36,7 +37,7 @@ class _Aggregate:
     max_iterator_age_ms: float | None = None
 
 
-class LambdaMetricsPublisher:
+class LambdaMetricsPublisher(PeriodicFlusher):
     """Aggregates invocation samples per (account, region, function, period) and flushes them."""
 
     def __init__(
@@ -47,14 +48,13 @@ class LambdaMetricsPublisher:
         period: int = 60,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        super().__init__()
         self._client = client  # (account, region) -> CloudWatch client
         self.interval = interval
         self.period = period
         self._clock = clock
         self._lock = threading.Lock()
         self._pending: dict[tuple[str, str, str, int], _Aggregate] = {}
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self.sent = 0
         self.failed = 0
 
@@ -115,25 +115,10 @@ class LambdaMetricsPublisher:
         self.sent += sent
         return sent
 
-    def start(self) -> None:
-        if self._thread is None:
-            self._stop.clear()
-            self._thread = threading.Thread(
-                target=self._loop, daemon=True, name="lambda-runtime-metrics"
-            )
-            self._thread.start()
+    thread_name = "lambda-runtime-metrics"
 
-    def stop(self) -> None:
-        """Stop the flusher after one last flush."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=self.interval + 10)
-            self._thread = None
+    def flush_once(self) -> None:
         self.flush()
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
-            self.flush()
 
 
 def _datapoints(function_name: str, aggregate: _Aggregate) -> list[dict]:
