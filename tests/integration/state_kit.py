@@ -43,6 +43,17 @@ def run_cli(args: list[str], work: Path, monkeypatch, capsys) -> tuple[int, str,
     return code, captured.out, " ".join(captured.err.split())
 
 
+def bootstrap(spec: Path, url: str, work: Path, monkeypatch, capsys) -> None:
+    """`turnout state bootstrap` of `spec` on the emulator at `url`, which must succeed."""
+    code, _, error = run_cli(
+        ["state", "bootstrap", "--spec", str(spec), "--endpoint-url", url],
+        work,
+        monkeypatch,
+        capsys,
+    )
+    assert code == 0, error
+
+
 def tfstate_files_with_resources(directory: Path) -> list[Path]:
     """Files under `directory` that hold Terraform state (a `resources` list), not merely the
     backend configuration Terraform keeps in its data dir (.terraform/terraform.tfstate)."""

@@ -9,7 +9,7 @@ import time
 
 import pytest
 from botocore.exceptions import ClientError
-from state_kit import REPO, run_cli, scratch_project
+from state_kit import REPO, bootstrap, run_cli, scratch_project
 
 from turnout.aws.access import AwsAccess
 from turnout.aws.endpoint import EndpointAccounts, assume_role_credentials, role_arn
@@ -213,15 +213,7 @@ def test_a_reservation_the_account_cannot_spare_is_refused_before_planning(
     spec = scratch_project(tmp_path / "p", reserve)
     url = emulator.endpoint_url
     work = tmp_path / "work"
-    assert (
-        run_cli(
-            ["state", "bootstrap", "--spec", str(spec), "--endpoint-url", url],
-            work,
-            monkeypatch,
-            capsys,
-        )[0]
-        == 0
-    )
+    bootstrap(spec, url, work, monkeypatch, capsys)
     code, _, error = run_cli(
         ["plan", "--env", "old", "--spec", str(spec), "--endpoint-url", url],
         work,

@@ -10,7 +10,7 @@ import threading
 
 import pytest
 from botocore.exceptions import ClientError
-from state_kit import REPO, run_cli, scratch_project
+from state_kit import REPO, bootstrap, run_cli, scratch_project
 
 pytestmark = pytest.mark.integration
 
@@ -149,15 +149,7 @@ def test_migrate_moves_local_state_in_once_and_refuses_a_different_remote(
     spec = scratch_project(tmp_path / "p", state("turnout-state-migrated"))
     url = emulator.endpoint_url
     work = tmp_path / "work"
-    assert (
-        run_cli(
-            ["state", "bootstrap", "--spec", str(spec), "--endpoint-url", url],
-            work,
-            monkeypatch,
-            capsys,
-        )[0]
-        == 0
-    )
+    bootstrap(spec, url, work, monkeypatch, capsys)
     local = work / "state" / "new.tfstate"
     local.parent.mkdir(parents=True)
     document = {
@@ -248,8 +240,7 @@ def test_a_lock_held_on_another_host_is_refused_and_only_its_own_id_unlocks_it(
     spec = scratch_project(tmp_path / "p", state(bucket))
     url = emulator.endpoint_url
     work = tmp_path / "work"
-    bootstrap = ["state", "bootstrap", "--spec", str(spec), "--endpoint-url", url]
-    assert run_cli(bootstrap, work, monkeypatch, capsys)[0] == 0
+    bootstrap(spec, url, work, monkeypatch, capsys)
     key = "turnout/clickstream/old.tfstate"
     held = {
         "ID": lock_id,
