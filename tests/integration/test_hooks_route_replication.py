@@ -141,7 +141,7 @@ def test_quiet_streams_pass_after_the_quiet_window(emulator):
         {"environment": "old", "quiet_seconds": 1, "timeout_seconds": 10, "poll_seconds": 0.2},
         context(emulator, spec),
     )
-    assert 1.0 <= time.monotonic() - started < 5
+    assert 1.0 <= time.monotonic() - started < 10  # passed, without waiting for the timeout
     assert data["streams"]["events"]["records"] == 0
 
 
@@ -180,15 +180,31 @@ def test_a_producer_that_stops_restarts_the_quiet_window_then_passes(emulator):
     spec = make_spec(emulator)
     create_streams(emulator, spec, "old")
     name = spec.streams[0].name_in("old")
-    thread = writer(emulator, name, shard_ids(emulator, "old", name)[0], 0.2, for_seconds=1.2)
+    shard = shard_ids(emulator, "old", name)[0]
+    written: list[str] = []
+
+    def write_six_late_records() -> None:
+        for count in range(6):
+            put_to_shard(emulator, "old", name, shard, f"late-{count}")
+            written.append(f"late-{count}")
+            time.sleep(0.2)
+
+    thread = threading.Thread(target=write_six_late_records, daemon=True)
+
+    def start_writing_once_watched(message: str) -> None:
+        # The hook reports progress only after a full round of reads from its LATEST
+        # iterators: every record written from now on must be seen.
+        if thread.ident is None:
+            thread.start()
+
     data = run_hook(
         "detect_unrouted_producers",
-        {"environment": "old", "quiet_seconds": 1, "timeout_seconds": 15, "poll_seconds": 0.2},
-        context(emulator, spec),
+        {"environment": "old", "quiet_seconds": 3, "timeout_seconds": 60, "poll_seconds": 0.2},
+        context(emulator, spec, progress=start_writing_once_watched),
     )
     thread.join()
-    assert data["streams"]["events"]["records"] >= 2
-    assert data["elapsed_seconds"] >= 1.5
+    assert data["streams"]["events"]["records"] == len(written) == 6
+    assert data["elapsed_seconds"] >= 3 + 5 * 0.2
 
 
 # --------------------------------------------------------------------------- replicator ledger
