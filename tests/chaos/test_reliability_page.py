@@ -13,7 +13,13 @@ RECORD = {
     "scenario": "rollback",
     "seed": 3,
     "final_phase": "rolled-back",
-    "size": {"events": 12345, "keys": 1000, "traffic_seconds": 301.2, "run_seconds": 420.0},
+    "size": {
+        "events": 12345,
+        "keys": 1000,
+        "traffic_seconds": 301.2,
+        "run_seconds": 420.0,
+        "producer_ran_to_the_end": True,
+    },
     "faults": {
         "putrecords_entries_failed": 600,
         "putrecords_entries_seen": 12000,
@@ -27,6 +33,8 @@ RECORD = {
     },
     "outcome": {
         "produced": 12345,
+        "written_to_new": 9000,
+        "replicated_to_old": 8000,
         "lost": 0,
         "pending": 0,
         "duplicates_old": 321,
@@ -62,3 +70,15 @@ def test_a_lost_event_or_a_missed_phase_fails_the_suite():
     stuck = copy.deepcopy(RECORD)
     stuck["final_phase"] = "new-live"
     assert len(failed_runs([lost, stuck])) == 2
+
+
+def test_a_run_that_carried_less_than_planned_fails_the_suite():
+    """A producer that died mid-run or a replicator that delivered nothing: 0 lost proves little."""
+    died = copy.deepcopy(RECORD)
+    died["size"]["producer_ran_to_the_end"] = False
+    idle = copy.deepcopy(RECORD)
+    idle["outcome"]["replicated_to_old"] = 0
+    assert failed_runs([died, idle]) == [
+        "rollback seed 3: the producer died before the end of the traffic",
+        "rollback seed 3: the replicator delivered nothing to old",
+    ]

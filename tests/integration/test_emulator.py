@@ -277,6 +277,74 @@ def test_put_records_answer_is_the_bytes_of_motos_serializer(monkeypatch):
     assert compared == [1, 72, 500]
 
 
+def test_scan_and_query_answers_written_with_json_parse_like_motos_serializer(monkeypatch):
+    """The launcher writes plain Scan and Query answers with json.dumps; they must parse to what
+    moto's serializer writes, and an answer with a binary attribute must be left to moto."""
+    import boto3
+    from moto import mock_aws
+    from moto.dynamodb.responses import DynamoHandler
+
+    from turnout.sandbox.emulator.dynamodb_reads import read_answer_json
+
+    compared: list[tuple[str, int, bool]] = []
+
+    def comparing(operation):
+        original = getattr(DynamoHandler, operation)
+
+        def answer(self):
+            result = original(self)
+            fast = read_answer_json(result)
+            _, _, body = self.serialized(result)
+            if fast is not None:
+                assert json.loads(fast) == json.loads(body)
+            compared.append((operation, json.loads(body).get("Count", -1), fast is not None))
+            return result
+
+        monkeypatch.setattr(DynamoHandler, operation, answer)
+
+    comparing("scan")
+    comparing("query")
+    with mock_aws():
+        ddb = boto3.client("dynamodb", region_name="eu-west-1")
+        ddb.create_table(
+            TableName="answers",
+            KeySchema=[
+                {"AttributeName": "k", "KeyType": "HASH"},
+                {"AttributeName": "n", "KeyType": "RANGE"},
+            ],
+            AttributeDefinitions=[
+                {"AttributeName": "k", "AttributeType": "S"},
+                {"AttributeName": "n", "AttributeType": "N"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        for n in range(30):
+            ddb.put_item(
+                TableName="answers",
+                Item={
+                    "k": {"S": f"key-{n % 3}"},
+                    "n": {"N": str(n)},
+                    "price": {"N": "12.50"},
+                    "ok": {"BOOL": n % 2 == 0},
+                    "none": {"NULL": True},
+                    "tags": {"SS": ["a", "b"]},
+                    "sizes": {"NS": ["1", "2.5"]},
+                    "nested": {"M": {"list": {"L": [{"S": "x"}, {"N": "3"}]}}},
+                },
+            )
+        ddb.scan(TableName="answers", ReturnConsumedCapacity="TOTAL")
+        ddb.scan(TableName="answers", Limit=7)
+        ddb.query(
+            TableName="answers",
+            KeyConditionExpression="k = :k AND n > :n",
+            ExpressionAttributeValues={":k": {"S": "key-1"}, ":n": {"N": "5"}},
+            ProjectionExpression="k, n, nested.list",
+        )
+        ddb.put_item(TableName="answers", Item={"k": {"S": "bin"}, "n": {"N": "0"}, "b": {"B": b"\x00\xff"}})
+        ddb.scan(TableName="answers")
+    assert compared == [("scan", 30, True), ("scan", 7, True), ("query", 8, True), ("scan", 31, False)]
+
+
 def test_put_records_publish_kinesis_incoming_metrics_per_stream(emulator, lambda_kit):
     """Like AWS's basic stream metrics: `AWS/Kinesis IncomingRecords`/`IncomingBytes` per
     `StreamName`, one sample per PutRecord(s) call (Sum = records, Minimum/Maximum = records of

@@ -24,6 +24,9 @@ from pathlib import Path
 import pytest
 import replication_kit as kit
 
+from turnout.sandbox.chaos.api_faults import fault_status, set_faults
+from turnout.sandbox.chaos.faults import LAMBDA_USER_AGENT
+
 pytestmark = pytest.mark.integration
 
 MAIN = "relay-events"
@@ -167,6 +170,39 @@ def test_function_error_mid_batch_after_a_partial_write(deployment, state_dir):
     assert delivery.source_records == 6_000
     assert delivery.ok, (delivery.summary(), delivery.lost[:5], delivery.order_violations[:5])
     assert delivery.duplicates >= 1, "a partial write followed by a retry must re-send records"
+
+
+def test_lost_put_records_answers_are_sent_again_and_nothing_is_lost(deployment, state_dir):
+    """The emulator's fault mode executes a third of the replicator's PutRecords calls and loses
+    their answer (the answer that never reaches a Lambda function whose connection times out):
+    the replicator cannot know what was written, sends the call again, and the target gets
+    duplicates but loses nothing. Only requests from Lambda functions (their user agent) match."""
+    rule = {
+        "operation": "kinesis PutRecords",
+        "user_agent": LAMBDA_USER_AGENT,
+        "lost_answer_rate": 0.33,
+    }
+    set_faults(deployment.emulator.endpoint_url, [rule], seed=11)
+    kinesis = deployment.client("kinesis", "new")
+    records = kit.keyed_records("lost", 4_000, 200, seed=11)
+    try:
+        kit.put_records(kinesis, deployment.stream_name(FAULTS, "new"), records)
+        with deployment.runtime(state_dir):
+            source = kit.read_stream(kinesis, deployment.stream_name(FAULTS, "new"))
+            waited = _wait_replicated(deployment, FAULTS, source, timeout=180)
+        counters = fault_status(deployment.emulator.endpoint_url)["rules"][0]["counters"]
+    finally:
+        set_faults(deployment.emulator.endpoint_url, [])
+    _, _, delivery = _source_and_target(deployment, FAULTS, {"lost"})
+    print(
+        f"\n[lost answers] 4,000 records, 200 keys: {counters['answers_lost']} of "
+        f"{counters['calls']} replicator PutRecords answers lost, replicated in {waited:.1f}s; "
+        f"{delivery.summary()}"
+    )
+    assert counters["answers_lost"] >= 1, f"no replicator call matched the rule: {counters}"
+    assert delivery.source_records == 4_000
+    assert delivery.ok, (delivery.summary(), delivery.lost[:5], delivery.order_violations[:5])
+    assert delivery.duplicates >= 1, "a lost answer must make the replicator send again"
 
 
 def test_runtime_sigkilled_mid_replication_resumes_from_its_checkpoints(deployment, state_dir):

@@ -7,7 +7,22 @@ import io
 import json
 import random
 
+from botocore.exceptions import ClientError, ConnectionClosedError, ReadTimeoutError
+
 from turnout.sandbox.pipeline.producer import MAX_RECORDS_PER_CALL, Producer, recover
+
+
+# How a whole call fails: a socket error, botocore's connection errors (their `response` is None)
+# and a throttled call (a ClientError with its code).
+CALL_FAILURES = (
+    lambda: OSError("connection reset"),
+    lambda: ConnectionClosedError(endpoint_url="http://127.0.0.1:1"),
+    lambda: ReadTimeoutError(endpoint_url="http://127.0.0.1:1"),
+    lambda: ClientError(
+        {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}},
+        "PutRecords",
+    ),
+)
 
 
 class FlakyKinesis:
@@ -26,7 +41,7 @@ class FlakyKinesis:
         keys = [record["PartitionKey"] for record in Records]
         assert len(keys) == len(set(keys)), "one unacknowledged record per key per call"
         if self.random.random() < self.call_failure:
-            raise OSError("connection reset")
+            raise self.random.choice(CALL_FAILURES)()
         stream = self.streams.setdefault(StreamARN, [])
         results = []
         # PutRecords keeps no order across entries: accept them in a shuffled order.
@@ -91,6 +106,8 @@ def test_failed_entries_are_resent_before_later_records_of_their_key_and_never_d
             break
     assert producer.pending_count() == 0
     assert producer.counters.failed_entries > 100 and producer.counters.failed_calls > 5
+    # Throttled calls are told apart from connection errors, which carry no error code.
+    assert 0 < producer.counters.throttled_calls < producer.counters.failed_calls
     logged = [json.loads(line) for line in log.getvalue().splitlines()]
     assert len(logged) == producer.counters.generated == len({entry["id"] for entry in logged})
     assert {entry["env"] for entry in logged} == {"old", "new"}

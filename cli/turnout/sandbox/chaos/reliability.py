@@ -234,12 +234,21 @@ def _reordered(r: dict) -> int:
 
 
 def failed_runs(records: list[dict]) -> list[str]:
+    """Runs that lost an event, did not reach their phase, or proved less than planned: the
+    producer died before the end of the traffic, or the replicator carried nothing."""
     expected = {name: targets[-1] for name, targets in SCENARIOS.items()}
-    return [
-        f"{r['scenario']} seed {r['seed']}: lost {r['outcome']['lost']}, phase {r['final_phase']}"
-        for r in records
-        if r["outcome"]["lost"] or r["final_phase"] != expected[r["scenario"]]
-    ]
+    failures = []
+    for r in records:
+        outcome, problems = r["outcome"], []
+        if outcome["lost"] or r["final_phase"] != expected[r["scenario"]]:
+            problems.append(f"lost {outcome['lost']}, phase {r['final_phase']}")
+        if not r["size"].get("producer_ran_to_the_end", True):
+            problems.append("the producer died before the end of the traffic")
+        if not outcome.get("replicated_to_old", 1):
+            problems.append("the replicator delivered nothing to old")
+        if problems:
+            failures.append(f"{r['scenario']} seed {r['seed']}: {'; '.join(problems)}")
+    return failures
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -92,7 +92,7 @@ def run_scenario(
         schedule = None
         api = switch_off_api_faults(emulator.endpoint_url)
         traffic_seconds = time.monotonic() - traffic_started
-        sandbox.stop_traffic(progress=progress)
+        producer_died = None if sandbox.stop_traffic(progress=progress) else _last_lines(sandbox)
         wait_until_consumers_settle(sandbox, progress)
         report = sandbox.wait_for_report(
             timeout=300, new_required=targets[-1] == "committed", until=_settled
@@ -114,6 +114,7 @@ def run_scenario(
             repeated_side_effects=len(effects) - len(set(effects)),
             final_phase=engine.store.load().phase,
             stuck=stuck,
+            producer_died=producer_died,
         )
     finally:
         if schedule is not None:
@@ -184,8 +185,11 @@ def record(
     repeated_side_effects: int,
     final_phase: str,
     stuck: str | None = None,
+    producer_died: str | None = None,
 ) -> dict:
-    """The figures of one run, as docs/reliability.md shows them."""
+    """The figures of one run, as docs/reliability.md shows them. ``producer_died``: the end of
+    the producer's log when it was no longer running at the end of the traffic (the run then
+    carried less traffic than planned, and proves less)."""
     old, new = report["environments"]["old"], report["environments"]["new"]
     api_totals = api["totals"]
     return {
@@ -200,6 +204,7 @@ def record(
             "keys": report["produced"]["keys"],
             "streams": len(report["produced"]["by_stream"]),
             "traffic_seconds": round(traffic_seconds, 1),
+            "producer_ran_to_the_end": producer_died is None,
             "run_seconds": round(run_seconds, 1),
         },
         "faults": {
@@ -217,6 +222,8 @@ def record(
         },
         "outcome": {
             "produced": report["produced"]["total"],
+            "written_to_new": report["produced"]["new"],
+            "replicated_to_old": report["replication"]["delivered_to_old"],
             "lost": report["lost"],
             "pending": report["pending"],
             "nothing_lost": report["nothing_lost"],
@@ -239,5 +246,13 @@ def record(
             "timed_faults": injected.events,
             "schedule_errors": schedule_errors,
             "lost_sample": old["lost_sample"] + new["lost_sample"],
+            "producer_died": producer_died,
         },
     }
+
+
+def _last_lines(sandbox: Sandbox, count: int = 20) -> str:
+    try:
+        return "\n".join(sandbox.producer.log_file.read_text().splitlines()[-count:])
+    except OSError as problem:
+        return f"(the producer's log cannot be read: {problem})"

@@ -74,7 +74,8 @@ normal HTTP API with three changes, all made before the first request:
    Sum, Minimum, Maximum per call) stamped with the minute, as AWS's basic stream metrics are.
 13. **DynamoDB reads during writes** (:mod:`.dynamodb_reads`): moto's table iterates its live item
    dict to count and list items, so a write of another request thread made ``DescribeTable`` or
-   ``Scan`` fail with HTTP 500; they iterate a snapshot.
+   ``Scan`` fail with HTTP 500; they iterate a snapshot. ``Scan`` and ``Query`` answers of plain
+   JSON values are written with ``json.dumps`` (moto's serializer cost ~0.3 ms per item).
 """
 
 from __future__ import annotations
@@ -94,7 +95,11 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote
 
-from turnout.sandbox.emulator.dynamodb_reads import read_tables_from_snapshots, size_items_once
+from turnout.sandbox.emulator.dynamodb_reads import (
+    answer_reads_with_json,
+    read_tables_from_snapshots,
+    size_items_once,
+)
 from turnout.sandbox.emulator.lambda_account import AnswerAccountSettings
 from turnout.sandbox.emulator.profile import FAST, FidelityProfile, Latency
 from turnout.sandbox.emulator.route53_health import probe_health_check_endpoints
@@ -926,6 +931,7 @@ def patch_moto(base_url: str) -> None:
     fast_put_records_response()
     read_tables_from_snapshots()
     size_items_once()
+    answer_reads_with_json()
     atomic_conditional_puts()
     probe_health_check_endpoints()
     conditioned_statements_need_their_condition()

@@ -51,6 +51,7 @@ from urllib.parse import urlsplit
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from turnout.aws.errors import error_code
 from turnout.producer import (
     Route,
     RouteCache,
@@ -262,7 +263,8 @@ class Producer:
             )
         except (ClientError, BotoCoreError, OSError) as problem:
             self.counters.failed_calls += 1
-            if getattr(problem, "response", {}).get("Error", {}).get("Code") == THROTTLED:
+            # botocore's connection errors carry `response = None`: only a ClientError has a code.
+            if isinstance(problem, ClientError) and error_code(problem) == THROTTLED:
                 self.counters.throttled_calls += 1
             self.last_error = f"PutRecords {arn}: {type(problem).__name__}: {problem}"[:500]
             self._back_off(stream)
