@@ -340,9 +340,16 @@ def test_scan_and_query_answers_written_with_json_parse_like_motos_serializer(mo
             ExpressionAttributeValues={":k": {"S": "key-1"}, ":n": {"N": "5"}},
             ProjectionExpression="k, n, nested.list",
         )
-        ddb.put_item(TableName="answers", Item={"k": {"S": "bin"}, "n": {"N": "0"}, "b": {"B": b"\x00\xff"}})
+        ddb.put_item(
+            TableName="answers", Item={"k": {"S": "bin"}, "n": {"N": "0"}, "b": {"B": b"\x00\xff"}}
+        )
         ddb.scan(TableName="answers")
-    assert compared == [("scan", 30, True), ("scan", 7, True), ("query", 8, True), ("scan", 31, False)]
+    assert compared == [
+        ("scan", 30, True),
+        ("scan", 7, True),
+        ("query", 8, True),
+        ("scan", 31, False),
+    ]
 
 
 def test_put_records_publish_kinesis_incoming_metrics_per_stream(emulator, lambda_kit):

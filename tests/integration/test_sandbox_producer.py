@@ -11,7 +11,6 @@ from botocore.exceptions import ClientError, ConnectionClosedError, ReadTimeoutE
 
 from turnout.sandbox.pipeline.producer import MAX_RECORDS_PER_CALL, Producer, recover
 
-
 # How a whole call fails: a socket error, botocore's connection errors (their `response` is None)
 # and a throttled call (a ClientError with its code).
 CALL_FAILURES = (
