@@ -20,7 +20,7 @@ PARALLELIZATION_DOC = (
 )
 
 _DISCARDS = (
-    "Lambda then discards the batch (only its metadata reaches the on-failure queue) and moves "
+    "Lambda discards the batch (only its metadata reaches the on-failure queue) and moves "
     "on, and the replicator's ledger advances past records that were never copied, so a drain "
     "check would call the gap replicated"
 )
@@ -35,7 +35,7 @@ def discarding_settings(replication: Any) -> list[tuple[tuple, str]]:
         problems.append(
             (
                 ("replication", "retry", "maximum_attempts"),
-                f"is {attempts}: after {attempts} retries of a failing batch {_DISCARDS}; use -1 "
+                f"is {attempts}: after {attempts} retries of a failing batch, {_DISCARDS}; use -1 "
                 f"(retry until the record expires: the shard waits, visibly, and nothing is "
                 f"skipped) ({ON_FAILURE_DOC})",
             )
@@ -45,7 +45,7 @@ def discarding_settings(replication: Any) -> list[tuple[tuple, str]]:
         problems.append(
             (
                 ("replication", "retry", "maximum_record_age_seconds"),
-                f"is {age}: once a failing batch's records are {age} s old {_DISCARDS}; use -1 "
+                f"is {age}: once a failing batch's records are {age} s old, {_DISCARDS}; use -1 "
                 f"(no age limit below the stream's retention) ({ON_FAILURE_DOC})",
             )
         )

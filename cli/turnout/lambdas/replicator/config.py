@@ -19,9 +19,6 @@ MAX_RECORDS_PER_CALL = 500
 # https://docs.aws.amazon.com/streams/latest/dev/service-sizes-and-limits.html
 SHARD_RECORDS_PER_SECOND = 1000
 SHARD_BYTES_PER_SECOND = 1024 * 1024
-# How long each execution environment keeps a direction parameter it read (the loop guard,
-# guard.py); turnout's preflight estimates the parameters' GetParameter rate from it.
-DIRECTION_CACHE_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -73,7 +70,7 @@ class ReplicatorConfig:
     shard_records_per_second: int = SHARD_RECORDS_PER_SECOND
     shard_bytes_per_second: int = SHARD_BYTES_PER_SECOND
     shard_map_max_age_seconds: float = 300.0
-    direction_cache_seconds: float = DIRECTION_CACHE_SECONDS
+    direction_cache_seconds: float = 5.0
     credential_duration_seconds: int = 3600
     credential_refresh_margin_seconds: float = 300.0
     role_session_name: str = "turnout-replicator"
@@ -89,10 +86,8 @@ class ReplicatorConfig:
             raise ConfigurationError("TURNOUT_STREAM_MAP maps no stream")
         if self.max_record_bytes <= 0:
             raise ConfigurationError("TURNOUT_MAX_RECORD_BYTES must be positive")
-        if self.direction_cache_seconds > DIRECTION_CACHE_SECONDS:
-            raise ConfigurationError(
-                f"the direction parameters may be cached {DIRECTION_CACHE_SECONDS:g} s at most"
-            )
+        if self.direction_cache_seconds > 5.0:
+            raise ConfigurationError("the direction parameters may be cached 5 s at most")
         if self.prefix_window < 1:
             raise ConfigurationError("prefix_window must be at least 1")
         routes = {source: stream_route(source, value) for source, value in self.stream_map.items()}
