@@ -14,7 +14,7 @@ they were not given; AWS returns -1. Both are read as -1.
 
 from __future__ import annotations
 
-from turnout.preflight.live import ConsumerMappings, stream_of
+from turnout.preflight.live import READABLE, ConsumerMappings, stream_of
 from turnout.preflight.registry import PreflightContext, register
 from turnout.preflight.result import Check, Finding, Verdict
 
@@ -40,7 +40,7 @@ def consumer_retries(context: PreflightContext) -> Check:
 
 def _consumer(context: PreflightContext, consumer: ConsumerMappings) -> list[Finding]:
     if consumer.problem:
-        return [Finding(Verdict.UNKNOWN, consumer.problem, "make the mappings readable")]
+        return [Finding(Verdict.UNKNOWN, consumer.problem, READABLE)]
     if not consumer.mappings:
         return [
             Finding(

@@ -15,6 +15,11 @@ from turnout.aws.mappings import arn_reads_stream, mappings_reading
 from turnout.errors import TurnoutError
 from turnout.spec.names import names
 
+READABLE = (
+    "give the preflight credentials that can call lambda:ListEventSourceMappings in that "
+    "environment (the spec's profile or deploy role), then run it again"
+)
+
 
 @dataclass(frozen=True)
 class ConsumerMappings:
@@ -35,19 +40,29 @@ def read_consumer_mappings(spec: Any, aws: Any, environment: str) -> list[Consum
     """ListEventSourceMappings of every `kind: lambda` consumer of `consumers.<environment>`,
     kept to the mappings whose source is one of its streams (or their fan-out consumers)."""
     place = names(spec, environment)
+    consumers = [c for c in getattr(spec.consumers, environment) if c.kind == "lambda"]
+    try:
+        lam = aws.client(environment, "lambda") if consumers else None
+    except (TurnoutError, *READ_ERRORS) as problem:  # the environment's session itself
+        reason = _unreadable(f"the {environment} environment", problem)
+        return [
+            ConsumerMappings(environment, c.function_name, tuple(c.streams), [], reason)
+            for c in consumers
+        ]
     found = []
-    for consumer in getattr(spec.consumers, environment):
-        if consumer.kind != "lambda":
-            continue
+    for consumer in consumers:
         streams = tuple(consumer.streams)
         try:
-            lam = aws.client(environment, "lambda")
             mappings = mappings_reading(
                 lam, consumer.function_name, [place.stream_arn(name) for name in streams]
             )
-        except (TurnoutError, *READ_ERRORS) as problem:
-            reason = _unreadable(environment, consumer.function_name, problem)
-            found.append(ConsumerMappings(environment, consumer.function_name, streams, [], reason))
+        except READ_ERRORS as problem:
+            where = f"the event source mappings of {consumer.function_name} ({environment})"
+            found.append(
+                ConsumerMappings(
+                    environment, consumer.function_name, streams, [], _unreadable(where, problem)
+                )
+            )
             continue
         found.append(ConsumerMappings(environment, consumer.function_name, streams, mappings))
     return found
@@ -63,9 +78,9 @@ def stream_of(mapping: dict, spec: Any, environment: str) -> str:
     return source
 
 
-def _unreadable(environment: str, function_name: str, problem: Exception) -> str:
-    detail = " ".join(str(problem).split())
+def _unreadable(what: str, problem: Exception) -> str:
+    detail = " ".join(str(problem).split()).rstrip(".")
     return (
-        f"could not read the event source mappings of {function_name} in the {environment} "
-        f"environment (lambda:ListEventSourceMappings): {type(problem).__name__}: {detail}"
+        f"could not read {what} (lambda:ListEventSourceMappings): "
+        f"{type(problem).__name__}: {detail}"
     )

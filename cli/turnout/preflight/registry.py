@@ -25,13 +25,15 @@ class PreflightContext:
     spec: Any
     environments: tuple[str, ...] = ()
     aws: Any = None
-    _mappings: dict[str, list[ConsumerMappings]] = field(default_factory=dict)
+    mappings_read: dict[str, list[ConsumerMappings]] = field(default_factory=dict)
 
     def consumer_mappings(self, environment: str) -> list[ConsumerMappings]:
         """The Lambda consumers' mappings of `environment`, read once per run."""
-        if environment not in self._mappings:
-            self._mappings[environment] = read_consumer_mappings(self.spec, self.aws, environment)
-        return self._mappings[environment]
+        if environment not in self.mappings_read:
+            self.mappings_read[environment] = read_consumer_mappings(
+                self.spec, self.aws, environment
+            )
+        return self.mappings_read[environment]
 
 
 @dataclass(frozen=True)

@@ -60,10 +60,11 @@ class Check:
             return cls(name, verdict, "; ".join(facts), "", reads, tuple(findings))
         telling = [f for f in findings if f.verdict is not Verdict.PASS]
         changes = list(dict.fromkeys(f.change for f in telling if f.change))
+        facts = list(dict.fromkeys(f.fact for f in telling))  # one unreadable place, once
         return cls(
             name,
             verdict,
-            "; ".join(f.fact for f in telling),
+            "; ".join(facts),
             "; ".join(changes),
             reads,
             tuple(findings),

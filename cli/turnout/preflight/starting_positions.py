@@ -11,7 +11,7 @@ records the producers wrote to the new streams since the switch.
 
 from __future__ import annotations
 
-from turnout.preflight.live import ConsumerMappings, stream_of
+from turnout.preflight.live import READABLE, ConsumerMappings, stream_of
 from turnout.preflight.registry import PreflightContext, register
 from turnout.preflight.result import Check, Finding, Verdict
 
@@ -53,7 +53,7 @@ def _replicator(spec) -> Finding:
 
 def _consumer(context: PreflightContext, consumer: ConsumerMappings) -> list[Finding]:
     if consumer.problem:
-        return [Finding(Verdict.UNKNOWN, consumer.problem, "make the mappings readable")]
+        return [Finding(Verdict.UNKNOWN, consumer.problem, READABLE)]
     if not consumer.mappings:
         return [
             Finding(
