@@ -41,7 +41,6 @@ class CheckDefinition:
     name: str
     live_only: bool
     run: Callable[[PreflightContext], Check]
-    summary: str
 
 
 CHECKS: dict[str, CheckDefinition] = {}
@@ -49,8 +48,7 @@ CHECKS: dict[str, CheckDefinition] = {}
 
 def register(name: str, *, live_only: bool = False) -> Callable[[Callable], Callable]:
     def decorate(run: Callable[[PreflightContext], Check]) -> Callable[[PreflightContext], Check]:
-        summary = (run.__doc__ or "").strip().splitlines()[0] if run.__doc__ else ""
-        CHECKS[name] = CheckDefinition(name, live_only, run, summary)
+        CHECKS[name] = CheckDefinition(name, live_only, run)
         return run
 
     return decorate
