@@ -27,6 +27,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "turnout.drain",
         "turnout.verify",
         "turnout.discover",
+        "turnout.preflight",
     ),
     ("turnout.engine",),
     ("turnout.report",),

@@ -126,6 +126,26 @@ MALFORMED = {
         mutated(_set(["replication", "parallelization_factor"], 11)),
         "replication.parallelization_factor",
     ),
+    "replicator_discards_after_finite_retries": (
+        mutated(_set(["replication", "retry", "maximum_attempts"], 3)),
+        "replication.retry.maximum_attempts",
+    ),
+    "replicator_discards_old_records": (
+        mutated(_set(["replication", "retry", "maximum_record_age_seconds"], 3600)),
+        "replication.retry.maximum_record_age_seconds",
+    ),
+    "replicator_parallelization_breaks_the_ledger_prefix": (
+        mutated(_set(["replication", "parallelization_factor"], 2)),
+        "replication.parallelization_factor",
+    ),
+    "planned_window_of_zero_hours": (
+        mutated(_set(["cutover", "planned_window_hours"], 0)),
+        "cutover.planned_window_hours",
+    ),
+    "negative_retention_margin": (
+        mutated(_set(["cutover", "retention_margin_hours"], -1)),
+        "cutover.retention_margin_hours",
+    ),
     "starting_position_unknown": (
         mutated(_set(["replication", "starting_position"], "EARLIEST")),
         "replication.starting_position",

@@ -93,14 +93,15 @@ def test_reserved_concurrency_is_optional_and_renders_null(tmp_path):
 
 
 def test_reserved_concurrency_below_shards_times_parallelization_is_refused(tmp_path):
+    # The parallelization factor is always 1: a larger one is refused (it breaks the ledger).
     def change(document):
-        document["replication"].update(reserved_concurrency=12, parallelization_factor=2)
+        document["replication"].update(reserved_concurrency=6, parallelization_factor=1)
 
     message = refusal(tmp_path, change)
-    # clicks 2 + orders 1 + audit on-demand (at least 4) = 7 shards, x 2 = 14
+    # clicks 2 + orders 1 + audit on-demand (at least 4) = 7 shards, x 1 = 7
     assert "field 'replication.reserved_concurrency'" in message
     assert "7 shards (clicks 2, orders 1, audit 4 (on-demand, at least))" in message
-    assert "x parallelization_factor 2 = 14" in message and "set at least 14" in message
+    assert "x parallelization_factor 1 = 7" in message and "set at least 7" in message
 
 
 def test_reserved_concurrency_that_covers_every_shard_is_valid(tmp_path):

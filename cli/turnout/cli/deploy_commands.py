@@ -9,6 +9,7 @@ import typer
 from turnout import deploy
 from turnout.cli.app import app
 from turnout.cli.options import EndpointOption, EnvName, JsonOption, SpecOption, print_json
+from turnout.preflight.runner import run_preflight
 from turnout.project import Project
 from turnout.spec.loader import load_spec
 
@@ -51,17 +52,30 @@ def render(
 
 @app.command()
 def validate(spec: SpecOption = None) -> None:
-    """Check the migration spec and print what it declares.
+    """Check the migration spec, run the preflight checks that need only the spec
+    (docs/preflight.md) and print what it declares. Exit 1 when a preflight check fails.
 
     Example: turnout validate --spec terraform/migration.yaml
     """
     project = Project.locate(spec)
     loaded = load_spec(project.spec_path)
+    report = run_preflight(loaded)
+    failed = report.failed()
     streams = ", ".join(stream.name for stream in loaded.streams)
-    typer.echo(
-        f"{project.spec_path}: valid. Migration '{loaded.migration}', desired phase "
-        f"'{loaded.phase}', streams: {streams}."
-    )
+    if failed:
+        typer.echo(
+            f"{project.spec_path}: refused: the preflight check"
+            f"{'s' if len(failed) > 1 else ''} {', '.join(check.name for check in failed)} "
+            "failed: this spec would lose records on AWS (what to change is below)."
+        )
+    else:
+        typer.echo(
+            f"{project.spec_path}: valid. Migration '{loaded.migration}', desired phase "
+            f"'{loaded.phase}', streams: {streams}."
+        )
+    typer.echo(report.text())
+    if failed:
+        raise typer.Exit(1)
 
 
 @app.command()

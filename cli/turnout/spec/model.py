@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from turnout.spec.apis import Api, api_problems
 from turnout.spec.datastores import DataStore, Decommission, data_store_problems
+from turnout.spec.discarding import discarding_settings
 from turnout.spec.phases import (
     DIRECTIONS,
     ENVIRONMENTS,
@@ -296,6 +297,14 @@ class Replication(Strict):
             )
         return self
 
+    @model_validator(mode="after")
+    def _never_discards(self) -> Replication:
+        problems = discarding_settings(self)
+        if problems:
+            location, message = problems[0]
+            raise FieldProblem(location, message)
+        return self
+
     @field_validator("enabled_directions")
     @classmethod
     def _at_most_one_direction(cls, value: list[str] | None) -> list[str] | None:
@@ -338,6 +347,17 @@ class Cutover(Strict):
     drain_timeout_seconds: Annotated[int, Field(ge=1, le=604800)] = 3600
     max_replication_lag_seconds: Annotated[int, Field(ge=1, le=86400)] = 60
     lock_ttl_seconds: Annotated[int, Field(ge=30, le=3600)] = 120
+    planned_window_hours: Annotated[int, Field(ge=1, le=8760)] | None = Field(
+        default=None,
+        description="The planned time from the switch to the commit, in hours. While it runs, "
+        "the streams buffer what a paused consumer has not read: the preflight fails when it "
+        "plus retention_margin_hours exceeds a stream's retention_hours (docs/preflight.md).",
+    )
+    retention_margin_hours: Annotated[int, Field(ge=0, le=8760)] = Field(
+        default=6,
+        description="Hours of retention kept beyond the planned window: a commit that runs "
+        "late, consumers catching up once enabled, a rollback's drain.",
+    )
 
 
 SnsTopicArn = Annotated[

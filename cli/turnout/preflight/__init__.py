@@ -1,0 +1,14 @@
+"""Preflight: refuse a migration that would lose data before it starts (docs/preflight.md).
+
+One module per check, registered by name in `registry.CHECKS` when this package is imported
+(the imports below); `runner.run_preflight` runs the spec-only checks, or the spec and live ones
+for the environments it is given, and returns one row per check.
+"""
+
+from turnout.preflight import (
+    consumer_retries,  # noqa: F401
+    direction_flag_rate,  # noqa: F401
+    replicator_retries,  # noqa: F401
+    retention_window,  # noqa: F401
+    starting_positions,  # noqa: F401
+)

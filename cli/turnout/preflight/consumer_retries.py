@@ -1,0 +1,100 @@
+"""`consumer-retries`: the consumers' own mappings that can discard records.
+
+A Lambda consumer whose mapping has finite MaximumRetryAttempts or MaximumRecordAgeInSeconds
+drops a failing batch after them, sending only its metadata to its on-failure destination
+(https://docs.aws.amazon.com/lambda/latest/dg/kinesis-on-failure-destination.html; both default
+to -1, infinite: https://docs.aws.amazon.com/lambda/latest/dg/services-kinesis-parameters.html).
+Its drain check then sees the shard processed although records were discarded. Warned, not
+failed: the consumer's owner may accept it; reading those destinations in the drain checks is a
+later slice of issue #14.
+
+The emulator (moto) leaves MaximumRetryAttempts and MaximumRecordAgeInSeconds out (None) when
+they were not given; AWS returns -1. Both are read as -1.
+"""
+
+from __future__ import annotations
+
+from turnout.preflight.live import READABLE, ConsumerMappings, stream_of
+from turnout.preflight.registry import PreflightContext, register
+from turnout.preflight.result import Check, Finding, Verdict
+
+NAME = "consumer-retries"
+ON_FAILURE_DOC = "https://docs.aws.amazon.com/lambda/latest/dg/kinesis-on-failure-destination.html"
+
+
+@register(NAME, live_only=True)
+def consumer_retries(context: PreflightContext) -> Check:
+    """The consumers' mappings retry until records expire and send nothing to a failure queue."""
+    findings: list[Finding] = []
+    for environment in context.environments:
+        for consumer in context.consumer_mappings(environment):
+            findings += _consumer(context, consumer)
+    return Check.of(
+        NAME,
+        "+".join(context.environments),
+        findings,
+        passed="no Lambda consumer's mapping discards records (retries and record age -1, "
+        "no on-failure destination)",
+    )
+
+
+def _consumer(context: PreflightContext, consumer: ConsumerMappings) -> list[Finding]:
+    if consumer.problem:
+        return [Finding(Verdict.UNKNOWN, consumer.problem, READABLE)]
+    if not consumer.mappings:
+        return [
+            Finding(
+                Verdict.UNKNOWN,
+                f"{consumer.label} has no event source mapping reading "
+                f"{', '.join(consumer.streams)}: its retries cannot be read",
+                "create its mappings before the migration starts",
+            )
+        ]
+    return [f for mapping in consumer.mappings for f in _mapping(context, consumer, mapping)]
+
+
+def _mapping(context: PreflightContext, consumer: ConsumerMappings, mapping: dict) -> list:
+    where = (
+        f"{consumer.label} mapping {mapping.get('UUID')} on "
+        f"{stream_of(mapping, context.spec, consumer.environment)}"
+    )
+    attempts = _unbounded(mapping.get("MaximumRetryAttempts"))
+    age = _unbounded(mapping.get("MaximumRecordAgeInSeconds"))
+    destination = ((mapping.get("DestinationConfig") or {}).get("OnFailure") or {}).get(
+        "Destination"
+    )
+    findings = []
+    limits = [
+        text
+        for text in (
+            f"MaximumRetryAttempts {attempts}" if attempts != -1 else "",
+            f"MaximumRecordAgeInSeconds {age}" if age != -1 else "",
+        )
+        if text
+    ]
+    if limits:
+        findings.append(
+            Finding(
+                Verdict.WARN,
+                f"{where} has {' and '.join(limits)}: after them Lambda discards a failing "
+                f"batch and the drain check sees the shard as processed ({ON_FAILURE_DOC})",
+                "set MaximumRetryAttempts and MaximumRecordAgeInSeconds to -1 on the "
+                "consumers' mappings, or accept and watch the discards",
+            )
+        )
+    if destination:
+        findings.append(
+            Finding(
+                Verdict.WARN,
+                f"{where} sends discarded batches to {destination}; no drain check reads that "
+                "destination yet (a later slice of issue #14), so 'drained' can hide records "
+                "discarded there",
+                f"look in {destination} before each transition: every message names a shard "
+                "and sequence range to re-drive while it is in retention",
+            )
+        )
+    return findings or [Finding(Verdict.PASS, "")]
+
+
+def _unbounded(value) -> int:
+    return -1 if value is None else int(value)

@@ -1,0 +1,54 @@
+"""The named preflight checks and what each one reads.
+
+A check is a function of a `PreflightContext` returning one `Check` row, registered with
+`@register(name)`. It always runs (`turnout validate` too) and reads the spec, and also the
+environments named by `--env` when it has something to read there (`context.environments`).
+`@register(name, live_only=True)`: it has nothing to say without an environment, and runs only
+when some are named. A later check is one more module with one `@register` line and
+one import in `turnout/preflight/__init__.py`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from turnout.preflight.live import ConsumerMappings, read_consumer_mappings
+from turnout.preflight.result import Check
+
+
+@dataclass
+class PreflightContext:
+    """The spec, the environments to read (none: spec only) and access to them."""
+
+    spec: Any
+    environments: tuple[str, ...] = ()
+    aws: Any = None
+    mappings_read: dict[str, list[ConsumerMappings]] = field(default_factory=dict)
+
+    def consumer_mappings(self, environment: str) -> list[ConsumerMappings]:
+        """The Lambda consumers' mappings of `environment`, read once per run."""
+        if environment not in self.mappings_read:
+            self.mappings_read[environment] = read_consumer_mappings(
+                self.spec, self.aws, environment
+            )
+        return self.mappings_read[environment]
+
+
+@dataclass(frozen=True)
+class CheckDefinition:
+    name: str
+    live_only: bool
+    run: Callable[[PreflightContext], Check]
+
+
+CHECKS: dict[str, CheckDefinition] = {}
+
+
+def register(name: str, *, live_only: bool = False) -> Callable[[Callable], Callable]:
+    def decorate(run: Callable[[PreflightContext], Check]) -> Callable[[PreflightContext], Check]:
+        CHECKS[name] = CheckDefinition(name, live_only, run)
+        return run
+
+    return decorate
