@@ -335,3 +335,17 @@ def test_the_dry_run_lists_the_checks_of_each_transition():
     assert "starting-positions, consumer-retries, retention-window" in gates[0]
     assert "(accepted: consumer-retries)" in gates[0]
     assert "replicator-retries, direction-flag-rate (reads the spec)" in gates[1]
+
+
+def test_a_refusal_after_earlier_transitions_of_the_run_says_where_the_run_took_the_phase():
+    engine = engine_for(example_spec(), new_position="LATEST")
+    accepted = {"starting-positions": "no: a fail cannot be accepted"}
+    engine.store.state.phase = "switched"  # the LATEST mapping was made after the switch
+    with pytest.raises(CutoverFailed) as refused:
+        engine.run("new-live", accepted=accepted)
+    message = str(refused.value)
+    assert "starting-positions failed (a fail cannot be accepted)" in message
+    assert "this run first took the live phase from 'switched' to 'mirrored'" in message
+    assert "mirrored->new-live did not start, the live phase is still 'mirrored'" in message
+    assert engine.store.state.phase == "mirrored" and engine.store.state.transition is None
+    assert "resume-new-consumers" not in engine.hooks.ran

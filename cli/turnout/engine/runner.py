@@ -226,7 +226,7 @@ class CutoverEngine:
             self._preflight(state, transitions, run_id)
             report = RunReport(run_id, state.phase, state.phase)
             for current in transitions:
-                self._gate(current, state, run_id)
+                self._gate(current, state, run_id, report.start_phase)
                 started = time.monotonic()
                 state = self._run_transition(current, state, run_id, report)
                 report.phase_seconds[current.name] = round(time.monotonic() - started, 1)
@@ -412,7 +412,9 @@ class CutoverEngine:
                 ) from None
             self.store.journal(run_id, "preflight", "completed", step=step.id, outcome=outcome)
 
-    def _gate(self, current: Transition, state: MigrationState, run_id: str) -> None:
+    def _gate(
+        self, current: Transition, state: MigrationState, run_id: str, start_phase: str
+    ) -> None:
         """The preflight checks that guard `current`, before it starts (or resumes). A refusal
         leaves the migration state as it was; only the journal records it."""
         step = gate(current, self.accepted)
@@ -440,8 +442,13 @@ class CutoverEngine:
                 if state.transition
                 else f"{current.name} did not start"
             )
+            earlier = (
+                f" (this run first took the live phase from '{start_phase}' to '{state.phase}')"
+                if state.phase != start_phase
+                else ""
+            )
             raise CutoverFailed(
-                f"{problem} Nothing was changed: {pending}, the live phase is still "
+                f"{problem} Nothing was changed{earlier}: {pending}, the live phase is still "
                 f"'{state.phase}' and the migration state is as it was (the journal records the "
                 f"refusal)."
             ) from None
