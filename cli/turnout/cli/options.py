@@ -51,6 +51,7 @@ ReasonOption = Annotated[
     list[str] | None,
     typer.Option(
         "--reason",
+        metavar="TEXT",
         help="Why the accepted check is safe to pass (journaled); one per --accept, or one for all.",
     ),
 ]
