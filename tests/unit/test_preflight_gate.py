@@ -9,9 +9,11 @@ real checks, reading the consumers' mappings from a fake Lambda client.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from botocore.exceptions import ConnectionClosedError
 
 from turnout.engine.hook_runner import HookRunner
 from turnout.engine.runner import CutoverEngine, CutoverFailed
@@ -97,16 +99,25 @@ class StepHooks:
 
     def run(self, step, spec, context) -> dict:
         if step.hook == "check_preflight":
-            return self.real.run(step, spec, context)
+            quick = replace(step, args=lambda spec, args=step.args: {**args(spec), **REREAD_FAST})
+            return self.real.run(quick, spec, context)
         self.ran.append(step.id)
         return {}
 
 
+REREAD_FAST = {"reread_seconds": 0.01, "unknown_wait_seconds": 0.05}  # 5 reads again
+
+
 class FakeLambda:
-    def __init__(self, mappings: dict[str, list[dict]]) -> None:
+    def __init__(self, mappings: dict[str, list[dict]], failing_calls: int = 0) -> None:
         self.mappings = mappings
+        self.failing_calls = failing_calls  # the first calls fail as a dropped connection does
+        self.calls = 0
 
     def list_event_source_mappings(self, FunctionName: str, **_) -> dict:
+        self.calls += 1
+        if self.calls <= self.failing_calls:
+            raise ConnectionClosedError(endpoint_url="https://lambda.eu-west-1.amazonaws.com")
         return {"EventSourceMappings": self.mappings.get(FunctionName, [])}
 
 
@@ -313,6 +324,29 @@ def test_an_unreadable_environment_is_unknown_and_refused_unless_accepted():
     assert engine.store.saves == 0
     accepted = {"starting-positions": "checked by hand", "consumer-retries": "checked by hand"}
     assert engine.run("switched", accepted=accepted).end_phase == "switched"
+
+
+def test_a_read_that_fails_for_a_moment_is_read_again_and_the_gate_passes():
+    spec = example_spec()
+    engine = engine_for(spec)
+    flaky = mappings_of(spec, "new")
+    flaky.failing_calls = 2
+    engine.aws.lambdas["new"] = flaky
+    assert engine.run("switched").end_phase == "switched"
+    assert flaky.calls > 2
+
+
+def test_a_read_that_keeps_failing_is_unknown_and_refused_after_the_rereads():
+    spec = example_spec()
+    engine = engine_for(spec)
+    down = mappings_of(spec, "new")
+    down.failing_calls = 10_000
+    engine.aws.lambdas["new"] = down
+    with pytest.raises(CutoverFailed, match="starting-positions is unknown"):
+        engine.run("switched")
+    assert engine.store.saves == 0
+    consumers = len(spec.consumers.new)
+    assert down.calls == 6 * consumers  # 1 read and 5 again, of each Lambda consumer
 
 
 def test_the_gate_runs_before_each_transition_of_a_longer_run():
