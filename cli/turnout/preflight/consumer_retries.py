@@ -40,7 +40,7 @@ def consumer_retries(context: PreflightContext) -> Check:
 
 def _consumer(context: PreflightContext, consumer: ConsumerMappings) -> list[Finding]:
     if consumer.problem:
-        return [Finding(Verdict.UNKNOWN, consumer.problem, READABLE)]
+        return [Finding(Verdict.UNKNOWN, consumer.problem, READABLE, unread=True)]
     if not consumer.mappings:
         return [
             Finding(

@@ -53,7 +53,7 @@ def _replicator(spec) -> Finding:
 
 def _consumer(context: PreflightContext, consumer: ConsumerMappings) -> list[Finding]:
     if consumer.problem:
-        return [Finding(Verdict.UNKNOWN, consumer.problem, READABLE)]
+        return [Finding(Verdict.UNKNOWN, consumer.problem, READABLE, unread=True)]
     if not consumer.mappings:
         return [
             Finding(

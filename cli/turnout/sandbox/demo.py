@@ -1,7 +1,8 @@
 """The main job on the sandbox: a whole migration with live traffic, then the proof.
 
 Sandbox up (emulator, both environments by Terraform, the sample pipeline, the local Lambda
-runtime, producers at `rate` events/s) → cutover to new-live → commit (or roll back) → stop the
+runtime, producers at `rate` events/s) → `turnout preflight --env both`'s checks against the
+sandbox, printed as its table (the engine's gate runs them again before each transition) → cutover to new-live → commit (or roll back) → stop the
 producers → wait until every event is where it must be → report: produced, processed by each
 environment, lost (must be 0), duplicates, per-key order, time per phase, and where the waits
 went. The data stores the spec declares (a bucket, a table, the old consumers' table) are copied
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 
 from turnout.engine.decommission import decommission_plan, decommission_text
 from turnout.errors import TurnoutError
+from turnout.preflight.runner import PreflightReport, run_preflight
 from turnout.project import Project
 from turnout.report.command import make_report
 from turnout.sandbox.box import Sandbox
@@ -38,6 +40,8 @@ class DemoResult:
     report_files: dict[str, str] = field(default_factory=dict)
     data_stores: list[dict] = field(default_factory=list)  # each copy's journaled result
     decommission_plan: str = ""
+    preflight: dict = field(default_factory=dict)  # `turnout preflight --env both --json`
+    preflight_table: str = ""  # its text table, as `turnout preflight --env both` prints it
 
     @property
     def nothing_lost(self) -> bool:
@@ -53,6 +57,7 @@ class DemoResult:
             "report_files": self.report_files,
             "data_stores": self.data_stores,
             "decommission_plan": self.decommission_plan,
+            "preflight": self.preflight,
         }
 
 
@@ -72,6 +77,7 @@ def run_demo(
         sandbox.up(progress=progress, rate=rate)
         timings["sandbox up"] = round(time.monotonic() - started, 1)
         engine = sandbox.engine(progress)
+        checked = run_sandbox_preflight(sandbox, progress)
         targets = ["new-live", "rolled-back"] if rollback else ["new-live", "committed"]
         for target in targets:
             progress(f"=== cutover to {target} (live traffic at {rate:g} events/s) ===")
@@ -99,10 +105,22 @@ def run_demo(
             report_files=report_files,
             data_stores=copies,
             decommission_plan=plan,
+            preflight=checked.to_dict(),
+            preflight_table=checked.text(),
         )
     finally:
         if not keep:
             sandbox.down(progress=progress)
+
+
+def run_sandbox_preflight(sandbox: Sandbox, progress: Progress) -> PreflightReport:
+    """`turnout preflight --env both` against the running sandbox, printed before the cutover.
+    Its verdict is not enforced here: the engine's gate refuses a transition on it."""
+    progress("=== preflight (turnout preflight --env both) ===")
+    report = run_preflight(sandbox.spec(), ("old", "new"), sandbox.client_aws())
+    for line in report.text().splitlines():
+        progress(line)
+    return report
 
 
 def data_store_results(engine) -> list[dict]:
@@ -164,9 +182,12 @@ def wait_until_consumers_settle(sandbox: Sandbox, progress: Progress, timeout: f
 def demo_text(result: DemoResult) -> str:
     from turnout.sandbox.pipeline.report import format_report
 
-    lines = [
-        f"migration path: {result.path}",
-        "",
+    lines = [f"migration path: {result.path}", ""]
+    if result.preflight_table:
+        lines += ["preflight before the cutover (turnout preflight --env both):"]
+        lines += [f"  {line}" for line in result.preflight_table.splitlines()]
+        lines.append("")
+    lines += [
         format_report(result.report),
         "",
         "time per phase:",
