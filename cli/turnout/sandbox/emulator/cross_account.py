@@ -9,7 +9,9 @@ answers ``AccessDeniedException`` otherwise, as AWS does.
 
 - Kinesis: ``PutRecord``, ``PutRecords``, ``ListShards``, ``DescribeStreamSummary`` with a
   ``StreamARN`` of another account (the data-stream actions a resource policy can share that
-  producers use; https://docs.aws.amazon.com/streams/latest/dev/controlling-access.html).
+  producers use; https://docs.aws.amazon.com/streams/latest/dev/controlling-access.html), and
+  the reads of a cross-account Lambda mapping (``DescribeStream``, ``GetShardIterator``,
+  ``GetRecords``: :mod:`.read_across`).
 - DynamoDB: any item or table read/write whose ``TableName`` is another account's table ARN
   (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/rbac-cross-account-access.html).
 - The caller is the IAM role whose credentials signed the request (moto records the role behind
@@ -27,7 +29,15 @@ from typing import Any
 from turnout.sandbox.emulator.resource_policy import allows
 from turnout.spec.names import account_root_arn
 
-KINESIS_SHARED_ACTIONS = ("PutRecord", "PutRecords", "ListShards", "DescribeStreamSummary")
+KINESIS_SHARED_ACTIONS = (
+    "PutRecord",
+    "PutRecords",
+    "ListShards",
+    "DescribeStreamSummary",
+    "DescribeStream",
+    "GetShardIterator",
+    "GetRecords",
+)
 _applied = False
 _lock = threading.Lock()
 _counts = {"cross_account_calls": 0, "cross_account_denied": 0}

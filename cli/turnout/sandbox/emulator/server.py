@@ -920,6 +920,7 @@ def keep_alive_handler(base: type[Any]) -> type[Any]:
 def patch_moto(base_url: str) -> None:
     """Every change to moto's behaviour listed in this module's docstring, before it serves."""
     from turnout.sandbox.emulator.cross_account import serve_across_accounts
+    from turnout.sandbox.emulator.read_across import map_streams_across_accounts
 
     neutralise_lambda_delivery(base_url)
     keep_stream_tags_on_create()
@@ -927,6 +928,8 @@ def patch_moto(base_url: str) -> None:
     # Calls naming another account's stream or table by ARN, under its resource policy (moto
     # served every call from the caller's own account): turnout.sandbox.emulator.cross_account.
     serve_across_accounts()
+    # Lambda mappings on another account's stream, under its policy: .read_across
+    map_streams_across_accounts()
     list_moto_modules_once()
     fast_put_records_response()
     read_tables_from_snapshots()

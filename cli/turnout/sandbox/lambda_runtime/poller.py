@@ -154,7 +154,7 @@ class ShardPoller(threading.Thread):
         if entry is None:
             entry = self.rt.store.init_shard(uuid, self.shard_id, self._start_spec())
         cfg = self.runner.config
-        kinesis = self.rt.client("kinesis", cfg.stream_account, cfg.stream_region)
+        kinesis = self.rt.stream_client(cfg)
         reader = ShardReader(self, kinesis, entry.get("checkpoint"), entry["start"])
         progress = ShardProgress(lambda seq: self.rt.store.checkpoint(uuid, self.shard_id, seq))
         log_event(

@@ -161,13 +161,14 @@ class LocalLambdaRuntime:
                 self._role_creds[role] = creds
             return creds
 
-    def client(self, service: str, account_id: str, region: str) -> Any:
-        key = (service, account_id, region)
+    def client(self, service: str, account_id: str, region: str, role: str | None = None) -> Any:
+        """A client of the runtime's role in `account_id`, or of `role` when given."""
+        key = (service, role or account_id, region)
         with self._lock:
             client = self._clients.get(key)
             if client is None:
                 creds = self.role_credentials(
-                    role_arn(account_id), "turnout-lambda-runtime", region
+                    role or role_arn(account_id), "turnout-lambda-runtime", region
                 )
                 session = boto3.Session(
                     aws_access_key_id=creds["AccessKeyId"],
@@ -184,6 +185,19 @@ class LocalLambdaRuntime:
                 )
                 self._clients[key] = client
             return client
+
+    def stream_client(self, mapping: MappingConfig) -> Any:
+        """The Kinesis client a mapping reads with. A stream of another account is read with
+        the function's execution role, as Lambda does, so the stream's resource policy must
+        allow that role (emulator: ``read_across``); the mapping's own account's streams with
+        the runtime's role."""
+        if mapping.stream_account == mapping.account_id:
+            return self.client("kinesis", mapping.stream_account, mapping.stream_region)
+        with self._lock:
+            function = self._functions.get(_unqualified(mapping.function_arn))
+        if function is None or not function.role:
+            raise LookupError(f"no execution role known for {mapping.function_arn}")
+        return self.client("kinesis", mapping.account_id, mapping.stream_region, function.role)
 
     def send_to_destination(self, destination_arn: str, message: dict[str, Any]) -> None:
         parts = destination_arn.split(":")
@@ -283,7 +297,7 @@ class LocalLambdaRuntime:
         self.count("refreshes")
 
     def _list_shards(self, mapping: MappingConfig) -> list[dict[str, Any]]:
-        kinesis = self.client("kinesis", mapping.stream_account, mapping.stream_region)
+        kinesis = self.stream_client(mapping)
         shards: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {"StreamARN": mapping.event_source_arn}
         while True:
