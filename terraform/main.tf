@@ -69,6 +69,7 @@ module "stream" {
   shard_level_metrics = each.value.shard_level_metrics
 
   producer_principal_arns = local.stream_producers[each.key]
+  reader_principal_arns   = var.read_across.reader_role_arns
 
   # moto drops the Tags of CreateStream; turnout's emulator launcher restores them
   # (cli/turnout/sandbox/emulator/server.py), so the same tags go to AWS and the emulator.
@@ -227,4 +228,25 @@ module "api_switch" {
   health_check = each.value.health_check
 
   tags = merge(local.tags, { "turnout:api" = each.key })
+}
+
+# Replication mode read-across (docs/read-across.md): the old Lambda consumers read the new
+# streams themselves, one mapping per consumer and stream, allowed by the new streams' resource
+# policy (their reader_principal_arns). Created at mirrored, reading from the trim horizon (the
+# new streams were proven empty at the switch), disabled at the commit or at the end of a
+# rollback (the position is kept), removed with the decommission. Retries until the record
+# expires and no on-failure destination: a failing batch blocks its shard, it is never skipped.
+# https://docs.aws.amazon.com/lambda/latest/dg/services-kinesis-create.html
+resource "aws_lambda_event_source_mapping" "read_across" {
+  for_each = var.read_across.state == "absent" ? {} : var.read_across.mappings
+
+  function_name     = each.value.function_name
+  event_source_arn  = each.value.stream_arn
+  enabled           = var.read_across.state == "enabled"
+  starting_position = "TRIM_HORIZON"
+
+  maximum_retry_attempts        = -1
+  maximum_record_age_in_seconds = -1
+
+  tags = merge(local.tags, { "turnout:read-across" = each.key })
 }

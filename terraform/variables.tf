@@ -249,6 +249,34 @@ variable "replication" {
   }
 }
 
+variable "read_across" {
+  description = "Replication mode read-across (docs/read-across.md). In the old environment: the state of the old Lambda consumers' event source mappings on the new streams (absent, enabled or disabled) and, per \"<function>/<stream>\", the function and the new stream's ARN. In the new environment: the consumers' execution roles its streams' resource policy lets read. Copy mode: absent and empty."
+  type = object({
+    state = optional(string, "absent")
+    mappings = optional(map(object({
+      function_name = string
+      stream_arn    = string
+    })), {})
+    reader_role_arns = optional(list(string), [])
+  })
+  default = {}
+
+  validation {
+    condition     = contains(["absent", "enabled", "disabled"], var.read_across.state)
+    error_message = "read_across.state must be absent, enabled or disabled."
+  }
+
+  validation {
+    condition     = alltrue([for m in values(var.read_across.mappings) : can(regex("^arn:aws[a-z-]*:kinesis:[a-z0-9-]+:[0-9]{12}:stream/[a-zA-Z0-9_.-]{1,128}$", m.stream_arn))])
+    error_message = "read_across.mappings[*].stream_arn must be Kinesis stream ARNs."
+  }
+
+  validation {
+    condition     = alltrue([for arn in var.read_across.reader_role_arns : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:role/", arn))])
+    error_message = "read_across.reader_role_arns must be IAM role ARNs (Kinesis resource policies take no wildcard principal)."
+  }
+}
+
 variable "route" {
   description = "The producer route: whether its SSM parameters live in this environment, their names, the environment they point to, and the exact value (compact JSON)."
   type = object({

@@ -124,6 +124,17 @@ variable "producer_principal_arns" {
   }
 }
 
+variable "reader_principal_arns" {
+  description = "IAM roles of other accounts whose Lambda event source mappings may read this stream (turnout's read-across mode: the old environment's consumers). The resource policy grants them the reads Lambda needs, and a customer-managed key lets them decrypt through Kinesis."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for arn in var.reader_principal_arns : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:role/", arn))])
+    error_message = "reader_principal_arns must be IAM role ARNs."
+  }
+}
+
 variable "tags" {
   description = "Tags applied to every resource of the module."
   type        = map(string)

@@ -169,6 +169,7 @@ def test_the_parser_finds_the_policies_it_must_check():
         ("kms-key", "DelegateToAccountIam"),
         ("replicator", "AllowCloudWatchLogsForThisLogGroup"),
         ("kinesis-stream", "ProducersEncryptThroughKinesis"),
+        ("kinesis-stream", "ReadersDecryptThroughKinesis"),
     }
     assert all(s.actions for s in KEY_STATEMENTS), "every key policy statement names its actions"
 

@@ -139,8 +139,15 @@ def test_each_posture_expects_its_own_destroys_and_no_other():
         for step in transition("committed", "decommissioned", spec).steps
         if isinstance(step, ApplyStep)
     ]
-    assert expected_destroys(removal.posture, "old") == ("module.replicator[0].",)
-    assert expected_destroys(deletion.posture, "old") == ("module.replicator[0].", "module.stream[")
+    # The old consumers' read-across mappings exist only in replication mode read-across
+    # (docs/read-across.md); the decommission removes them with the replication.
+    read_across = "aws_lambda_event_source_mapping.read_across["
+    assert expected_destroys(removal.posture, "old") == ("module.replicator[0].", read_across)
+    assert expected_destroys(deletion.posture, "old") == (
+        "module.replicator[0].",
+        read_across,
+        "module.stream[",
+    )
     assert expected_destroys(deletion.posture, "new") == ("module.replicator[0].",)
     mirrored = transition("switched", "mirrored", spec).steps
     assert all(

@@ -129,6 +129,8 @@ def expected_destroys(posture: Posture, environment: str) -> tuple[str, ...]:
     expected: tuple[str, ...] = ()
     if not posture.replication_deployed:
         expected += ("module.replicator[0].",)
+        if environment == "old":  # read-across mode: the old consumers' mappings on new streams
+            expected += ("aws_lambda_event_source_mapping.read_across[",)
     if posture.old_streams_deleted and environment == "old":
         expected += ("module.stream[",)
     return expected

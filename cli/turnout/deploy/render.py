@@ -19,7 +19,15 @@ from turnout.errors import RenderError
 from turnout.spec.adoption import adopted_streams, import_ids, load_adoption
 from turnout.spec.model import MigrationSpec
 from turnout.spec.names import api_names, names, route_value
-from turnout.spec.phases import ENVIRONMENTS, Posture, api_switched_in, peer_of, route_target
+from turnout.spec.phases import (
+    ENVIRONMENTS,
+    Posture,
+    api_switched_in,
+    peer_of,
+    read_across_in,
+    route_target,
+)
+from turnout.spec.read_across import read_across_roles
 
 TEMPLATE_NAME = "environment.tfvars.json.j2"
 SHARD_LEVEL_METRICS = (
@@ -181,6 +189,7 @@ def environment_context(
             "active_direction": posture.active_direction,
             "replication_deployed": posture.replication_deployed,
             "old_streams_deleted": posture.old_streams_deleted,
+            "read_across": posture.read_across,
             "api_weights": api_weights(spec, phase, posture),
         },
         "api_names": api_names(spec),
@@ -198,6 +207,7 @@ def environment_context(
             for stream in spec.streams
         },
         "imports": import_ids(adoption, environment),
+        "read_across": read_across_context(spec, environment, phase, posture),
         "package": {"path": package.relative_path, "sha256": package.sha256_base64},
     }
 
@@ -212,6 +222,30 @@ def api_weights(spec: MigrationSpec, phase: str, posture: Posture) -> dict[str, 
     }
 
 
+def read_across_context(
+    spec: MigrationSpec, environment: str, phase: str, posture: Posture
+) -> dict:
+    """Read-across mode (docs/read-across.md). Old: the mappings of each Lambda consumer on the
+    new streams it reads, in the posture's state. New: the consumers' execution roles its
+    streams' policy lets read (from the start, so the policy is in place before the old
+    environment creates a mapping, which AWS checks; gone once decommissioned)."""
+    if environment == "old":
+        new = names(spec, "new")
+        mappings = {
+            f"{consumer.function_name}/{logical}": {
+                "function_name": consumer.function_name,
+                "stream_arn": new.stream_arn(logical),
+            }
+            for consumer in spec.consumers.old
+            if consumer.kind == "lambda"
+            for logical in consumer.streams
+        }
+        state = posture.read_across if mappings else "absent"
+        return {"state": state, "mappings": mappings if state != "absent" else {}, "readers": []}
+    readers = read_across_roles(spec) if phase != "decommissioned" else []
+    return {"state": "absent", "mappings": {}, "readers": readers}
+
+
 def phase_posture(spec: MigrationSpec, phase: str) -> Posture:
     """The posture the spec's `phase` ends in. Decommissioned: no replication and, when the spec
     says so, no old streams."""
@@ -220,4 +254,5 @@ def phase_posture(spec: MigrationSpec, phase: str) -> Posture:
         spec.active_direction(phase),
         replication_deployed=phase != "decommissioned",
         old_streams_deleted=phase == "decommissioned" and spec.decommission.delete_old_streams,
+        read_across=read_across_in(phase) if spec.replication.mode == "read-across" else "absent",
     )

@@ -23,6 +23,7 @@ from turnout.spec.phases import (
     Phase,
     direction_for_phase,
 )
+from turnout.spec.read_across import MODE_HELP, MODES, read_across_problems
 
 SPEC_FORMAT_VERSION = 1
 
@@ -139,6 +140,11 @@ class LambdaConsumer(Strict):
         default="metrics",
         description="How a drain is proven: CloudWatch metrics, or marker records the consumer acknowledges.",
     )
+    execution_role_arn: RoleArn | None = Field(
+        default=None,
+        description="The function's execution role; required for the old consumers in "
+        "replication mode read-across (the new streams' policy lets it read them).",
+    )
 
 
 class KclConsumer(Strict):
@@ -238,6 +244,9 @@ class Retry(Strict):
 
 
 class Replication(Strict):
+    # copy: the replicator copies the new streams back to the old ones; read-across: the old
+    # Lambda consumers read the new streams themselves (docs/read-across.md).
+    mode: str = "copy"
     external_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_+=,.@:/-]{2,1224}$")]
     # 2,000: the per-key order rule fills a call with at most one record per key, so a bigger
     # batch (more distinct keys pending at once) means fuller calls (docs/replicator.md).
@@ -285,6 +294,13 @@ class Replication(Strict):
         default=None,
         description="Override of the phase's replication direction: [] halts replication.",
     )
+
+    @field_validator("mode")
+    @classmethod
+    def _known_mode(cls, value: str) -> str:
+        if value not in MODES:
+            raise ValueError(f"{value!r}: {MODE_HELP}")
+        return value
 
     @model_validator(mode="after")
     def _timestamp_with_at_timestamp(self) -> Replication:
@@ -525,7 +541,11 @@ class MigrationSpec(Strict):
                             f"notify only SNS topics in their own region, {region} (the "
                             f"{environment} environment's)",
                         )
-        for location, message in data_store_problems(self.data_stores) + api_problems(self.apis):
+        for location, message in (
+            data_store_problems(self.data_stores)
+            + api_problems(self.apis)
+            + read_across_problems(self)
+        ):
             raise FieldProblem(location, message)
         enabled = self.replication.enabled_directions
         expected = direction_for_phase(self.phase)
@@ -581,7 +601,7 @@ class MigrationSpec(Strict):
 
     def active_direction(self, phase: str | None = None) -> str:
         """The replication direction the reviewed spec asks for in `phase` (default: its own)."""
-        if self.replication.enabled_directions == []:
+        if self.replication.enabled_directions == [] or self.replication.mode == "read-across":
             return "none"
         return direction_for_phase(phase or self.phase)
 

@@ -47,6 +47,21 @@ _REPLICATION = {
     "decommissioned": "none",
 }
 
+# Replication mode read-across (docs/read-across.md): instead of a replicator, the old Lambda
+# consumers' mappings on the new streams. Absent until mirrored (created then, reading the new
+# streams from their trim horizon: they were proven empty at the switch), enabled until the
+# commit, then disabled (their position kept); removed only with the decommission.
+_READ_ACROSS = {
+    "baseline": "absent",
+    "switched": "absent",
+    "mirrored": "enabled",
+    "new-live": "enabled",
+    "committed": "disabled",
+    "rolled-back": "disabled",
+    "decommissioned": "absent",
+}
+READ_ACROSS_STATES = ("absent", "enabled", "disabled")
+
 
 @dataclass(frozen=True)
 class Posture:
@@ -65,6 +80,9 @@ class Posture:
     # The new endpoint's weight (percent) of each API of the spec's `apis:`, by name: Route 53
     # records applied by Terraform like the route (docs/apis.md).
     api_weights: tuple[tuple[str, int], ...] = ()
+    # Read-across mode: the old consumers' mappings on the new streams (absent, enabled or
+    # disabled); always absent in copy mode.
+    read_across: str = "absent"
 
     def with_api_weights(self, weights: dict[str, int]) -> Posture:
         return replace(self, api_weights=tuple(sorted(weights.items())))
@@ -79,17 +97,32 @@ class Posture:
         if not self.replication_deployed:
             replication = "removed"
         text = f"producers -> {self.route_target}, replication {replication}"
+        if self.read_across != "absent":
+            text += f", old consumers' mappings on the new streams {self.read_across}"
         text += ", old streams deleted" if self.old_streams_deleted else ""
         apis = [f"{name} {weight}% new" for name, weight in self.api_weights]
         return text + (f", APIs: {', '.join(apis)}" if apis else "")
 
 
-def posture_of(phase: str) -> Posture:
+def posture_of(phase: str, mode: str = "copy") -> Posture:
+    """The posture a phase ends in, in replication mode `mode` ("copy" or "read-across")."""
+    if mode == "read-across":
+        return Posture(
+            route_target(phase),
+            "none",
+            replication_deployed=phase != "decommissioned",
+            read_across=read_across_in(phase),
+        )
     return Posture(
         route_target(phase),
         direction_for_phase(phase),
         replication_deployed=phase != "decommissioned",
     )
+
+
+def read_across_in(phase: str) -> str:
+    """The old consumers' mappings on the new streams in `phase`, in read-across mode."""
+    return _READ_ACROSS[phase]
 
 
 def route_target(phase: str) -> str:
