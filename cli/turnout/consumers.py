@@ -17,6 +17,7 @@ from pydantic import Field
 from turnout.aws.kinesis import describe_stream_arn
 from turnout.aws.mappings import mappings_reading, settle_mappings
 from turnout.hooks import Hook, HookArgs, HookContext, HookError, HookFailed, load_hook_class
+from turnout.spec.names import names
 
 
 def consumer_stream_arns(context: Any, environment: str, consumer: Any) -> dict[str, str]:
@@ -66,6 +67,31 @@ def consumer_mapping_states(context: Any, environment: str, wanted: str) -> dict
             if entry["state"] != wanted
         )
     return {"environment": environment, "wanted": wanted, "consumers": consumers, "wrong": wrong}
+
+
+def read_across_mapping_states(context: Any, wanted: str) -> dict:
+    """Replication mode read-across: each old Lambda consumer's mapping on each NEW stream it
+    reads (docs/read-across.md), against `wanted` ("Enabled"/"Disabled"); `wrong` lists the
+    mappings in another state and the (consumer, stream) pairs without one."""
+    new = names(context.spec, "new")
+    lam = context.client("old", "lambda")
+    found, wrong = [], []
+    for consumer in context.spec.consumers.old:
+        if consumer.kind != "lambda":
+            continue
+        for logical in consumer.streams:
+            arn = new.stream_arn(logical)
+            label = f"lambda:{consumer.function_name} on new {logical}"
+            mappings = mappings_reading(lam, consumer.function_name, [arn])
+            if not mappings:
+                wrong.append(f"{label}: no mapping")
+            for mapping in mappings:
+                found.append(
+                    {"consumer": label, "uuid": mapping["UUID"], "state": mapping["State"]}
+                )
+                if mapping["State"] != wanted:
+                    wrong.append(f"{label}: mapping {mapping['UUID']} is {mapping['State']}")
+    return {"wanted": wanted, "mappings": found, "wrong": wrong}
 
 
 def run_command(command: str, cwd: Any, timeout_seconds: float) -> dict:

@@ -127,3 +127,18 @@ def test_copied_unparseable_and_unknown_items_are_reported_apart():
     assert old["unparseable"] == 1 and old["unknown_events"] == 1 and old["lost"] == 0
     assert new["copied_items"] == 1 and new["processings"] == 0
     assert_nothing_lost(report)
+
+
+def test_read_across_expects_in_old_what_was_written_to_new_up_to_the_given_time():
+    events = [event("o1", "old", 1, 1), event("n2", "new", 2, 10), event("n3", "new", 3, 11)]
+    events[1]["accepted_at"], events[2]["accepted_at"] = 100.0, 200.0
+    processed = {"old": [processing("o1", "old", 1, 1), processing("n2", "old", 2, 2)], "new": []}
+    until_150 = compute_report(events, processed, {}, new_required=False, old_reads_new_until=150)
+    assert until_150["environments"]["old"]["expected"] == 2 and until_150["lost"] == 0
+    assert until_150["pending"] == 1  # n3: read by neither yet
+    whole_tail = compute_report(
+        events, processed, {}, new_required=False, old_reads_new_until=float("inf")
+    )
+    assert whole_tail["environments"]["old"]["lost_sample"] == ["n3"]
+    copy_mode = compute_report(events, processed, {}, new_required=False)
+    assert copy_mode["environments"]["old"]["expected"] == 1  # no ledger: nothing delivered

@@ -216,15 +216,75 @@ ROLLBACK_STEPS: tuple[Step, ...] = (
 )
 
 
+# Replication mode read-across (docs/read-across.md): no replicator. The old Lambda consumers'
+# mappings on the new streams (Terraform, in the old environment) are created and enabled at
+# mirrored, once the old consumers have drained the old streams, and read the new streams from
+# their trim horizon (proven empty at the switch): every record producers wrote since the switch,
+# once. They stay enabled until the commit, like the replication they replace; a rollback keeps
+# them reading until the new streams are quiet and their tail is acknowledged by the old
+# consumers (markers), and only then disables them.
+def _read_across(state: str) -> HookStep:
+    return HookStep(
+        f"read-across-{state.lower()}", "verify_read_across", _fixed(state=state), fact=True
+    )
+
+
+def _read_across_drained(spec: MigrationSpec) -> dict:
+    return {"timeout_seconds": spec.cutover.drain_timeout_seconds}
+
+
+READ_ACROSS_ON = Posture("new", "none", read_across="enabled")
+READ_ACROSS_TRANSITIONS: dict[tuple[str, str], tuple[Step, ...]] = {
+    ("baseline", "switched"): (
+        *FORWARD_TRANSITIONS[("baseline", "switched")][:3],
+        ApplyStep("route-to-new", posture_of("switched", "read-across")),
+        *FORWARD_TRANSITIONS[("baseline", "switched")][4:],
+    ),
+    ("switched", "mirrored"): (
+        *FORWARD_TRANSITIONS[("switched", "mirrored")][:2],
+        ApplyStep("old-consumers-read-new", posture_of("mirrored", "read-across")),
+        _read_across("Enabled"),
+    ),
+    ("mirrored", "new-live"): (
+        _read_across("Enabled"),
+        ApplyStep("new-live-vars", posture_of("new-live", "read-across")),
+        *FORWARD_TRANSITIONS[("mirrored", "new-live")][2:],
+    ),
+    ("new-live", "committed"): (
+        FORWARD_TRANSITIONS[("new-live", "committed")][0],
+        ApplyStep("stop-read-across", posture_of("committed", "read-across")),
+        _read_across("Disabled"),
+        HookStep("stop-old-consumers", "pause_consumers", _fixed(environment="old")),
+    ),
+}
+READ_ACROSS_ROLLBACK: tuple[Step, ...] = (
+    HookStep("pause-new-consumers", "pause_consumers", _fixed(environment="new")),
+    ApplyStep("read-across-before-flip", READ_ACROSS_ON),
+    _read_across("Enabled"),
+    ApplyStep("route-back-to-old", replace(READ_ACROSS_ON, route_target="old")),
+    HookStep("route-is-old", "verify_route", _fixed(target="old"), fact=True),
+    HookStep("new-streams-quiet", "detect_unrouted_producers", _quiet("new"), fact=True),
+    HookStep("new-tail-read-across", "verify_read_across_drained", _read_across_drained, fact=True),
+    ApplyStep("stop-read-across", posture_of("rolled-back", "read-across")),
+    _read_across("Disabled"),
+    HookStep(
+        "new-consumers-paused", "verify_consumers_paused", _fixed(environment="new"), fact=True
+    ),
+)
+
+
 class PathError(TurnoutError):
     """There is no safe way from the live phase to the desired one."""
 
 
 def transition(from_phase: str, to_phase: str, spec: MigrationSpec) -> Transition:
+    read_across = spec.replication.mode == "read-across"
     if to_phase == "rolled-back":
-        steps = ROLLBACK_STEPS
+        steps = READ_ACROSS_ROLLBACK if read_across else ROLLBACK_STEPS
     elif to_phase == "decommissioned":
         steps = _decommission_steps(spec)
+    elif read_across:
+        steps = READ_ACROSS_TRANSITIONS[(from_phase, to_phase)]
     else:
         steps = FORWARD_TRANSITIONS[(from_phase, to_phase)]
     steps = _with_user_hooks(steps, spec, from_phase, to_phase)

@@ -427,7 +427,9 @@ class Sandbox:
             return None
 
     # ------------------------------------------------------------------ report
-    def report(self, new_required: bool | None = None) -> dict:
+    def report(
+        self, new_required: bool | None = None, old_reads_new_until: float | None = None
+    ) -> dict:
         """The traffic report (turnout.sandbox.pipeline.report.build_report) of the running sandbox."""
         from turnout.sandbox.pipeline.report import build_report
 
@@ -439,16 +441,22 @@ class Sandbox:
             self.events_log,
             new_required=new_required,
             producer_status=self.producer_status(),
+            old_reads_new_until=old_reads_new_until,
         )
 
     def wait_for_report(
-        self, timeout: float = 60.0, new_required: bool | None = None, **options
+        self,
+        timeout: float = 60.0,
+        new_required: bool | None = None,
+        old_reads_new_until: float | None = None,
+        **options,
     ) -> dict:
-        """Report again every second until nothing is lost (or ``timeout``); returns the last."""
+        """Report again every second until nothing is lost (or ``timeout``); returns the last.
+        ``old_reads_new_until``: replication mode read-across (``compute_report``)."""
         from turnout.sandbox.pipeline.report import wait_for_report
 
         return wait_for_report(
-            lambda: self.report(new_required=new_required), timeout=timeout, **options
+            lambda: self.report(new_required, old_reads_new_until), timeout=timeout, **options
         )
 
     def drift(self, progress: Progress = print) -> dict[str, bool]:

@@ -10,6 +10,9 @@ Expected sets:
 - **old** must have processed every event written to old, and every event written to new that the
   replicator delivered: a new-stream record is delivered once its shard's sequence number is <= the
   ledger's ``last_sequence_number`` for ``<stream name>/<shard id>``.
+  In replication mode read-across (no replicator, no ledger) the old consumers read the new
+  streams themselves: every event written to new and accepted at or before ``old_reads_new_until``
+  (a time the caller knows they had read up to: the end of a rollback, or new-live) is expected.
 - **new** must have processed every event written to new when its consumers were resumed (default:
   when any of its sample consumer mappings is enabled now); nothing otherwise.
 
@@ -124,6 +127,7 @@ def build_report(
     *,
     new_required: bool | None = None,
     producer_status: dict | None = None,
+    old_reads_new_until: float | None = None,
 ) -> dict:
     """Read everything and compute the report (see ``compute_report``)."""
     events = read_events(events_log)
@@ -136,7 +140,13 @@ def build_report(
     ledger = read_ledger(aws.client("new", "dynamodb"), names(spec, "new").ledger_table)
     if new_required is None:
         new_required = new_consumers_resumed(spec, aws)
-    report = compute_report(events, processed, ledger, new_required=new_required)
+    report = compute_report(
+        events,
+        processed,
+        ledger,
+        new_required=new_required,
+        old_reads_new_until=old_reads_new_until,
+    )
     report["sources"] = {
         "events_log": str(events_log),
         "processed_tables": {
@@ -175,6 +185,7 @@ def compute_report(
     ledger: dict[str, int],
     *,
     new_required: bool,
+    old_reads_new_until: float | None = None,
 ) -> dict:
     """The report from plain data (tests call this directly)."""
     by_id = {event["id"]: event for event in events}
@@ -187,6 +198,12 @@ def compute_report(
         if ledger.get(f"{by_id[event_id]['stream_name']}/{by_id[event_id]['shard']}", -1)
         >= int(by_id[event_id]["sn"])
     }
+    if old_reads_new_until is not None:  # read-across: the old consumers read new themselves
+        delivered |= {
+            event_id
+            for event_id in written["new"]
+            if float(by_id[event_id].get("accepted_at", 0)) <= old_reads_new_until
+        }
     expected = {
         "old": written["old"] | delivered,
         "new": set(written["new"]) if new_required else set(),

@@ -1,0 +1,66 @@
+"""The drain of the old consumers' read-across mappings (replication mode read-across,
+docs/read-across.md): have the old Lambda consumers processed everything in the NEW streams?
+
+The evidence is the markers predicate's (`LambdaMarkers`), over a scope that puts the markers
+into the new streams (the new environment's Kinesis) and reads the acknowledgements from the
+old environment's markers table and the consumers' mappings from the old environment's Lambda:
+the old consumer acknowledges a marker once it has processed every record before it in that
+shard of the new stream, which is what "drained" means here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from turnout.aws.kinesis import ShardReader
+from turnout.drain.lambda_consumers import LambdaMarkers
+from turnout.drain.scope import DrainScope, pooled_clients
+
+
+@dataclass
+class ReadAcrossScope(DrainScope):
+    """The old environment's scope (markers table, Lambda), reading the new environment's
+    streams."""
+
+    streams_environment: str = "new"
+
+    def physical(self, logical: str) -> str:
+        return self.stream(logical).name_in(self.streams_environment)
+
+
+def read_across_scope(
+    context: Any, *, reads_per_second: float = 2.0, workers: int = 8, progress: Any = None
+) -> ReadAcrossScope:
+    old = pooled_clients(context, "old", workers)
+    new = pooled_clients(context, "new", workers)
+
+    def client(service: str) -> Any:
+        return new(service) if service == "kinesis" else old(service)
+
+    reader = ShardReader(
+        new("kinesis"), clock=context.clock, sleep=context.sleep, reads_per_second=reads_per_second
+    )
+    return ReadAcrossScope(
+        spec=context.spec,
+        environment="old",
+        client=client,
+        reader=reader,
+        clock=context.clock,
+        dry_run=context.dry_run,
+        workers=workers,
+        progress=progress,
+    )
+
+
+def read_across_predicates(scope: ReadAcrossScope) -> list[LambdaMarkers]:
+    """One markers predicate per old Lambda consumer (the spec requires marker evidence for
+    them in read-across mode)."""
+    return [
+        LambdaMarkers(consumer, scope)
+        for consumer in scope.spec.consumers.old
+        if consumer.kind == "lambda"
+    ]
+
+
+__all__ = ["ReadAcrossScope", "read_across_predicates", "read_across_scope"]

@@ -1,0 +1,200 @@
+"""Replication mode read-across (docs/read-across.md): the spec's checks, the step table (no
+replicator, the old consumers' mappings on the new streams enabled at mirrored and disabled only
+after a rollback proved the new streams' tail read), and the tfvars it renders."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from turnout.deploy.posture import expected_destroys
+from turnout.deploy.render import render_environments
+from turnout.engine.steps import ApplyStep, HookStep, path, transition
+from turnout.errors import SpecError
+from turnout.spec.loader import load_spec
+from turnout.spec.phases import posture_of
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = REPO / "terraform" / "migration.yaml"
+ROLE = "arn:aws:iam::111111111111:role/legacy-consumers"
+
+
+def document(**replication) -> dict:
+    doc = copy.deepcopy(yaml.safe_load(EXAMPLE.read_text()))
+    doc["replication"].update(mode="read-across", **replication)
+    for consumer in doc["consumers"]["old"]:
+        consumer["execution_role_arn"] = ROLE
+    for stream in doc["streams"]:
+        stream["encryption"] = "customer_managed"
+    return doc
+
+
+def write(tmp_path: Path, doc: dict) -> Path:
+    spec = tmp_path / "migration.yaml"
+    spec.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return spec
+
+
+def refusal(tmp_path: Path, doc: dict) -> str:
+    with pytest.raises(SpecError) as refused:
+        load_spec(write(tmp_path, doc))
+    message = str(refused.value)
+    assert "Traceback" not in message and "\n" not in message.strip()
+    return message
+
+
+def test_copy_is_the_default_mode_and_an_unknown_mode_is_one_paragraph_naming_both(tmp_path):
+    assert load_spec(EXAMPLE).replication.mode == "copy"
+    doc = document()
+    doc["replication"]["mode"] = "mirror"
+    message = refusal(tmp_path, doc)
+    assert "'replication.mode'" in message and "'mirror'" in message
+    assert "'copy'" in message and "'read-across'" in message
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "says"),
+    [
+        (
+            lambda d: d["consumers"]["old"][0].pop("execution_role_arn"),
+            "execution_role_arn",
+            "required",
+        ),
+        (
+            lambda d: d["consumers"]["old"][1].update(
+                execution_role_arn="arn:aws:iam::222222222222:role/x"
+            ),
+            "execution_role_arn",
+            "account 222222222222",
+        ),
+        (
+            lambda d: d["streams"][2].update(encryption="aws_managed"),
+            "encryption",
+            "another account",
+        ),
+        (
+            lambda d: d["consumers"]["old"][0].update(drain_evidence="metrics"),
+            "drain_evidence",
+            "markers",
+        ),
+        (
+            lambda d: d["consumers"]["old"].append(
+                {
+                    "kind": "kcl",
+                    "application": "app",
+                    "lease_table": "leases",
+                    "streams": ["clicks"],
+                }
+            ),
+            "kind",
+            "only Lambda consumers",
+        ),
+        (
+            lambda d: d["replication"].update(enabled_directions=["new_to_old"]),
+            "enabled_directions",
+            "runs none",
+        ),
+    ],
+)
+def test_what_read_across_cannot_serve_is_refused_naming_the_field(tmp_path, change, field, says):
+    doc = document()
+    if field == "enabled_directions":
+        doc["phase"] = "mirrored"
+    change(doc)
+    message = refusal(tmp_path, doc)
+    assert field in message and says in message
+
+
+def test_read_across_transitions_run_no_replicator_and_toggle_the_mappings(tmp_path):
+    spec = load_spec(write(tmp_path, document()))
+    steps = {
+        pair: transition(*pair, spec).steps
+        for pair in [*path("baseline", "committed"), ("new-live", "rolled-back")]
+    }
+    hooks = {step.hook for chain in steps.values() for step in chain if isinstance(step, HookStep)}
+    assert not hooks & {
+        "verify_replication_flowing",
+        "verify_replication_complete",
+        "verify_replicator_drained",
+    }
+    applies = [step for chain in steps.values() for step in chain if isinstance(step, ApplyStep)]
+    assert {step.posture.active_direction for step in applies} == {"none"}
+    mirrored = [step.id for step in steps[("switched", "mirrored")]]
+    assert mirrored.index("old-consumers-drained") < mirrored.index("old-consumers-read-new")
+    commit = steps[("new-live", "committed")]
+    assert [step.id for step in commit] == [
+        "new-consumers-running",
+        "stop-read-across",
+        "read-across-disabled",
+        "stop-old-consumers",
+    ]
+    assert commit[1].posture.read_across == "disabled" and commit[1].posture.route_target == "new"
+
+
+def test_a_read_across_rollback_disables_the_mappings_only_after_the_new_tail_was_read(tmp_path):
+    spec = load_spec(write(tmp_path, document()))
+    for live in ("switched", "mirrored", "new-live"):
+        steps = transition(live, "rolled-back", spec).steps
+        ids = [step.id for step in steps]
+        postures = {step.id: step.posture for step in steps if isinstance(step, ApplyStep)}
+        assert postures["read-across-before-flip"].read_across == "enabled"
+        assert postures["route-back-to-old"].route_target == "old"
+        assert postures["route-back-to-old"].read_across == "enabled"
+        assert postures["stop-read-across"].read_across == "disabled"
+        assert (
+            ids.index("route-back-to-old")
+            < ids.index("new-streams-quiet")
+            < ids.index("new-tail-read-across")
+            < ids.index("stop-read-across")
+            < ids.index("read-across-disabled")
+        )
+
+
+def test_the_old_tfvars_carry_each_consumers_mapping_on_the_new_streams_and_the_new_its_readers(
+    tmp_path,
+):
+    spec = load_spec(write(tmp_path, document()))
+    states = {}
+    for phase in ("baseline", "switched", "mirrored", "new-live", "committed", "rolled-back"):
+        rendered = render_environments(spec, REPO / "terraform", phase=phase, output_dir=tmp_path)
+        old, new = (json.loads(file.content) for file in rendered)
+        states[phase] = old["read_across"]["state"]
+        assert old["replication"]["active_direction"] == "none"
+        assert new["read_across"] == {"state": "absent", "mappings": {}, "reader_role_arns": [ROLE]}
+        if states[phase] != "absent":
+            assert old["read_across"]["mappings"]["legacy-audit-archiver/audit"] == {
+                "function_name": "legacy-audit-archiver",
+                "stream_arn": "arn:aws:kinesis:eu-west-1:222222222222:stream/audit",
+            }
+            assert len(old["read_across"]["mappings"]) == 3
+    assert states == {
+        "baseline": "absent",
+        "switched": "absent",
+        "mirrored": "enabled",
+        "new-live": "enabled",
+        "committed": "disabled",
+        "rolled-back": "disabled",
+    }
+
+
+def test_copy_mode_renders_no_read_across():
+    spec = load_spec(EXAMPLE)
+    for file in render_environments(
+        spec, REPO / "terraform", phase="mirrored", output_dir=Path("/tmp")
+    ):
+        assert json.loads(file.content)["read_across"] == {
+            "state": "absent",
+            "mappings": {},
+            "reader_role_arns": [],
+        }
+
+
+def test_only_the_decommission_may_destroy_the_read_across_mappings():
+    mapping = "aws_lambda_event_source_mapping.read_across["
+    assert mapping in expected_destroys(posture_of("decommissioned", "read-across"), "old")
+    for phase in ("mirrored", "committed", "rolled-back"):
+        assert mapping not in expected_destroys(posture_of(phase, "read-across"), "old")
