@@ -245,8 +245,12 @@ resource "aws_lambda_event_source_mapping" "read_across" {
   enabled           = var.read_across.state == "enabled"
   starting_position = "TRIM_HORIZON"
 
-  maximum_retry_attempts        = -1
-  maximum_record_age_in_seconds = -1
+  batch_size                         = each.value.batch_size
+  maximum_batching_window_in_seconds = each.value.batching_window_seconds
+  function_response_types            = each.value.report_batch_item_failures ? ["ReportBatchItemFailures"] : []
+  bisect_batch_on_function_error     = each.value.bisect_on_error
+  maximum_retry_attempts             = -1
+  maximum_record_age_in_seconds      = -1
 
   tags = merge(local.tags, { "turnout:read-across" = each.key })
 }

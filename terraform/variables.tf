@@ -250,12 +250,16 @@ variable "replication" {
 }
 
 variable "read_across" {
-  description = "Replication mode read-across (docs/read-across.md). In the old environment: the state of the old Lambda consumers' event source mappings on the new streams (absent, enabled or disabled) and, per \"<function>/<stream>\", the function and the new stream's ARN. In the new environment: the consumers' execution roles its streams' resource policy lets read. Copy mode: absent and empty."
+  description = "Replication mode read-across (docs/read-across.md). In the old environment: the state of the old Lambda consumers' event source mappings on the new streams (absent, enabled or disabled) and, per \"<function>/<stream>\", the function, the new stream's ARN and the mapping's batch settings (those of the consumer's own mappings). In the new environment: the consumers' execution roles its streams' resource policy lets read. Copy mode: absent and empty."
   type = object({
     state = optional(string, "absent")
     mappings = optional(map(object({
-      function_name = string
-      stream_arn    = string
+      function_name              = string
+      stream_arn                 = string
+      batch_size                 = optional(number, 100)
+      batching_window_seconds    = optional(number, 0)
+      report_batch_item_failures = optional(bool, false)
+      bisect_on_error            = optional(bool, false)
     })), {})
     reader_role_arns = optional(list(string), [])
   })
@@ -269,6 +273,11 @@ variable "read_across" {
   validation {
     condition     = alltrue([for m in values(var.read_across.mappings) : can(regex("^arn:aws[a-z-]*:kinesis:[a-z0-9-]+:[0-9]{12}:stream/[a-zA-Z0-9_.-]{1,128}$", m.stream_arn))])
     error_message = "read_across.mappings[*].stream_arn must be Kinesis stream ARNs."
+  }
+
+  validation {
+    condition     = alltrue([for m in values(var.read_across.mappings) : m.batch_size >= 1 && m.batch_size <= 10000 && m.batching_window_seconds >= 0 && m.batching_window_seconds <= 300])
+    error_message = "read_across.mappings[*]: batch_size must be 1-10000 and batching_window_seconds 0-300."
   }
 
   validation {

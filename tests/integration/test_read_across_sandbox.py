@@ -20,6 +20,7 @@ from turnout.hooks import HookContext
 from turnout.project import Project
 from turnout.sandbox.box import Sandbox
 from turnout.sandbox.names import consumer_role_name
+from turnout.sandbox.pipeline.create import MAPPING_SETTINGS
 from turnout.sandbox.pipeline.report import assert_nothing_lost, format_report
 from turnout.spec.loader import load_spec
 from turnout.spec.names import role_arn
@@ -32,7 +33,8 @@ RATE = 100
 
 def read_across_spec(root: Path) -> Path:
     """The example spec in read-across mode: the old consumers' execution role (the sandbox's
-    consumer role) named, every stream under a key the old account may use."""
+    consumer role) and mapping settings named, every stream under a key the old account may
+    use."""
     document = yaml.safe_load((REPO / "terraform" / "migration.yaml").read_text())
     document["replication"]["mode"] = "read-across"
     for stream in document["streams"]:
@@ -41,6 +43,12 @@ def read_across_spec(root: Path) -> Path:
     role = role_arn(spec.environments.old.account_id, consumer_role_name(spec, "old"))
     for consumer in document["consumers"]["old"]:
         consumer["execution_role_arn"] = role
+        # As the sandbox's own consumer mappings (pipeline.create.MAPPING_SETTINGS).
+        consumer["read_across_mapping"] = {
+            "batch_size": MAPPING_SETTINGS["BatchSize"],
+            "batching_window_seconds": MAPPING_SETTINGS["MaximumBatchingWindowInSeconds"],
+            "report_batch_item_failures": True,
+        }
     root.mkdir(parents=True, exist_ok=True)
     path = root / "migration.yaml"
     path.write_text(yaml.safe_dump(document, sort_keys=False))

@@ -28,6 +28,7 @@ def document(**replication) -> dict:
     doc["replication"].update(mode="read-across", **replication)
     for consumer in doc["consumers"]["old"]:
         consumer["execution_role_arn"] = ROLE
+        consumer["read_across_mapping"] = {"report_batch_item_failures": True}
     for stream in doc["streams"]:
         stream["encryption"] = "customer_managed"
     return doc
@@ -169,6 +170,10 @@ def test_the_old_tfvars_carry_each_consumers_mapping_on_the_new_streams_and_the_
             assert old["read_across"]["mappings"]["legacy-audit-archiver/audit"] == {
                 "function_name": "legacy-audit-archiver",
                 "stream_arn": "arn:aws:kinesis:eu-west-1:222222222222:stream/audit",
+                "batch_size": 100,
+                "batching_window_seconds": 0,
+                "report_batch_item_failures": True,
+                "bisect_on_error": False,
             }
             assert len(old["read_across"]["mappings"]) == 3
     assert states == {

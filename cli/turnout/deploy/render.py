@@ -235,6 +235,7 @@ def read_across_context(
             f"{consumer.function_name}/{logical}": {
                 "function_name": consumer.function_name,
                 "stream_arn": new.stream_arn(logical),
+                **consumer.read_across_mapping.model_dump(),
             }
             for consumer in spec.consumers.old
             if consumer.kind == "lambda"

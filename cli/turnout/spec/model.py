@@ -132,6 +132,19 @@ class Stream(Strict):
         return explicit or self.name
 
 
+class ReadAcrossMapping(Strict):
+    """The settings of an old Lambda consumer's mapping on the new streams (read-across mode):
+    they must match how the function handles its batches, i.e. its own mappings' settings
+    (https://docs.aws.amazon.com/lambda/latest/dg/services-kinesis-parameters.html)."""
+
+    batch_size: Annotated[int, Field(ge=1, le=10000)] = 100
+    batching_window_seconds: Annotated[int, Field(ge=0, le=300)] = 0
+    # A function that answers batchItemFailures needs it: without it Lambda takes the answer
+    # for success and moves past the records the function did not store.
+    report_batch_item_failures: bool = False
+    bisect_on_error: bool = False
+
+
 class LambdaConsumer(Strict):
     kind: Literal["lambda"]
     function_name: Annotated[str, Field(pattern=r"^[a-zA-Z0-9_-]{1,64}$")]
@@ -144,6 +157,11 @@ class LambdaConsumer(Strict):
         default=None,
         description="The function's execution role; required for the old consumers in "
         "replication mode read-across (the new streams' policy lets it read them).",
+    )
+    read_across_mapping: ReadAcrossMapping = Field(
+        default_factory=ReadAcrossMapping,
+        description="Read-across mode: the settings of its mappings on the new streams, the "
+        "same as its own mappings'.",
     )
 
 
