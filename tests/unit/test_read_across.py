@@ -13,6 +13,8 @@ import yaml
 
 from turnout.deploy.posture import expected_destroys
 from turnout.deploy.render import render_environments
+from turnout.engine.compensation import compensation
+from turnout.engine.state import TransitionProgress
 from turnout.engine.steps import ApplyStep, HookStep, path, transition
 from turnout.errors import SpecError
 from turnout.spec.loader import load_spec
@@ -203,3 +205,13 @@ def test_only_the_decommission_may_destroy_the_read_across_mappings():
     assert mapping in expected_destroys(posture_of("decommissioned", "read-across"), "old")
     for phase in ("mirrored", "committed", "rolled-back"):
         assert mapping not in expected_destroys(posture_of(phase, "read-across"), "old")
+
+
+def test_a_failed_read_across_rollback_says_the_mappings_stay_until_the_tail_is_read(tmp_path):
+    spec = load_spec(write(tmp_path, document()))
+    current = transition("mirrored", "rolled-back", spec)
+    failed = next(step for step in current.steps if step.id == "new-tail-read-across")
+    progress = TransitionProgress("mirrored", "rolled-back", "run", "now", ["pause-new-consumers"])
+    message = compensation(current, failed, progress, RuntimeError("markers not acknowledged"))
+    assert "never disabled before those consumers have processed the new streams' tail" in message
+    assert "replication" not in message

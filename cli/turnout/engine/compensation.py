@@ -57,10 +57,18 @@ def compensation(
     ]
     where = f"step '{failed.id}' of {current.name} failed: {problem}"
     if current.to_phase == "rolled-back":
+        # Read-across mode (docs/read-across.md): the old consumers read the tail themselves.
+        read_across = any(step.id == "new-tail-read-across" for step in current.steps)
+        guard = (
+            "the old consumers' mappings on the new streams are never disabled before those "
+            "consumers have processed the new streams' tail"
+            if read_across
+            else "replication is never stopped before the new streams' tail has reached the old ones"
+        )
         return (
-            f"{where} The rollback is recorded as in progress; replication is never stopped before "
-            f"the new streams' tail has reached the old ones, so no record is lost. Fix the cause "
-            f"and run `turnout rollback` again: done steps are not repeated, checks are re-measured."
+            f"{where} The rollback is recorded as in progress; {guard}, so no record is lost. Fix "
+            f"the cause and run `turnout rollback` again: done steps are not repeated, checks are "
+            f"re-measured."
         )
     if current.to_phase == "decommissioned":
         return (
