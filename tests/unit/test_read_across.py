@@ -148,6 +148,7 @@ def test_a_read_across_rollback_disables_the_mappings_only_after_the_new_tail_wa
         assert postures["route-back-to-old"].route_target == "old"
         assert postures["route-back-to-old"].read_across == "enabled"
         assert postures["stop-read-across"].read_across == "disabled"
+        assert ids.index("old-consumers-drained") < ids.index("read-across-before-flip")
         assert (
             ids.index("route-back-to-old")
             < ids.index("new-streams-quiet")

@@ -257,8 +257,14 @@ READ_ACROSS_TRANSITIONS: dict[tuple[str, str], tuple[Step, ...]] = {
         HookStep("stop-old-consumers", "pause_consumers", _fixed(environment="old")),
     ),
 }
+# A rollback from switched enables the mappings for the first time: the old consumers first
+# finish their old streams (nothing writes to them since the switch), so that a key's events
+# from before the switch are processed before its events in the new streams.
 READ_ACROSS_ROLLBACK: tuple[Step, ...] = (
     HookStep("pause-new-consumers", "pause_consumers", _fixed(environment="new")),
+    HookStep(
+        "old-consumers-drained", "verify_consumers_drained", _drained_consumers("old"), fact=True
+    ),
     ApplyStep("read-across-before-flip", READ_ACROSS_ON),
     _read_across("Enabled"),
     ApplyStep("route-back-to-old", replace(READ_ACROSS_ON, route_target="old")),
