@@ -61,6 +61,7 @@ def test_old_must_have_what_was_written_to_it_and_what_the_ledger_delivered():
         "ledger_shards": 1,
         "delivered_to_old": 2,
         "not_yet_delivered": 1,
+        "read_across_until": None,  # copy mode
     }
     assert report["pending"] == 1  # n5: neither delivered nor processed by new
     assert not report["nothing_lost"]
@@ -142,3 +143,7 @@ def test_read_across_expects_in_old_what_was_written_to_new_up_to_the_given_time
     assert whole_tail["environments"]["old"]["lost_sample"] == ["n3"]
     copy_mode = compute_report(events, processed, {}, new_required=False)
     assert copy_mode["environments"]["old"]["expected"] == 1  # no ledger: nothing delivered
+    assert "read across (no replicator): the old consumers must have read 1 of 2" in (
+        format_report(until_150)
+    )
+    assert "replication new→old: 0 of 2" in format_report(copy_mode)

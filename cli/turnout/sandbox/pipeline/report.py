@@ -240,6 +240,7 @@ def compute_report(
             "ledger_shards": len(ledger),
             "delivered_to_old": len(delivered),
             "not_yet_delivered": len(not_delivered),
+            "read_across_until": old_reads_new_until,
         },
         "environments": environments,
         "lost": sum(section["lost"] for section in environments.values()),
@@ -358,12 +359,17 @@ def format_report(report: dict) -> str:
     ]
     lines += [f"{label:24}{cell(a):>14}{cell(b):>14}" for label, a, b in rows]
     replication = report["replication"]
-    lines += [
-        "",
-        f"replication new→old: {replication['delivered_to_old']:,} of {produced['new']:,} events "
-        f"written to new delivered (ledger: {replication['ledger_shards']} shard(s)); "
-        f"{report['pending']:,} neither delivered nor processed by new yet",
-    ]
+    if replication.get("read_across_until") is not None:
+        delivery = (
+            f"read across (no replicator): the old consumers must have read "
+            f"{replication['delivered_to_old']:,} of {produced['new']:,} events written to new; "
+        )
+    else:
+        delivery = (
+            f"replication new→old: {replication['delivered_to_old']:,} of {produced['new']:,} "
+            f"events written to new delivered (ledger: {replication['ledger_shards']} shard(s)); "
+        )
+    lines += ["", delivery + f"{report['pending']:,} neither delivered nor processed by new yet"]
     for change in report.get("route_changes", []):
         stamp = time.strftime("%H:%M:%S", time.localtime(change["at"]))
         lines.append(f"route: {change['from'] or '(start)'} → {change['to']} at {stamp}")
