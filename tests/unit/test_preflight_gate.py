@@ -37,6 +37,7 @@ class FakeStore:
         self.state = MigrationState("baseline", 1)
         self.entries: list[dict] = []
         self.saves = 0
+        self.switch_started: str | None = None  # the journal's first start of the switch
 
     def load(self) -> MigrationState:
         return self.state
@@ -55,6 +56,9 @@ class FakeStore:
 
     def phase_reached_at(self, phase: str) -> None:
         return None
+
+    def transition_first_started_at(self, transition: str) -> str | None:
+        return self.switch_started if transition == "baseline->switched" else None
 
     def kinds(self) -> list[tuple[str, str]]:
         return [(entry["kind"], entry["action"]) for entry in self.entries]
@@ -383,3 +387,51 @@ def test_a_refusal_after_earlier_transitions_of_the_run_says_where_the_run_took_
     assert "mirrored->new-live did not start, the live phase is still 'mirrored'" in message
     assert engine.store.state.phase == "mirrored" and engine.store.state.transition is None
     assert "resume-new-consumers" not in engine.hooks.ran
+
+
+def at_timestamp_mappings(spec, stamp: float) -> FakeLambda:
+    lam = mappings_of(spec, "new")
+    for found in lam.mappings.values():
+        for one in found:
+            one.update(StartingPosition="AT_TIMESTAMP", StartingPositionTimestamp=stamp)
+    return lam
+
+
+SWITCH = "2026-03-02T10:00:00+00:00"  # 1772445600.0
+SWITCH_EPOCH = 1772445600.0
+
+
+def test_a_new_consumer_starting_after_the_journaled_switch_is_refused_naming_both_times():
+    spec = example_spec()
+    engine = engine_for(spec)
+    engine.store.state.phase, engine.store.switch_started = "mirrored", SWITCH
+    engine.aws.lambdas["new"] = at_timestamp_mappings(spec, SWITCH_EPOCH + 90)
+    with pytest.raises(CutoverFailed) as refused:
+        engine.run("new-live")
+    message = str(refused.value)
+    assert "starting-positions failed" in message
+    assert "starts AT_TIMESTAMP 2026-03-02T10:01:30+00:00, later than the switch, which " in (
+        message
+    )
+    assert "started at 2026-03-02T10:00:00+00:00" in message
+    assert engine.store.state.phase == "mirrored" and engine.store.saves == 0
+
+
+def test_a_new_consumer_starting_no_later_than_the_journaled_switch_passes_the_gate():
+    spec = example_spec()
+    engine = engine_for(spec)
+    engine.store.state.phase, engine.store.switch_started = "mirrored", SWITCH
+    engine.aws.lambdas["new"] = at_timestamp_mappings(spec, SWITCH_EPOCH - 1)
+    engine.run("new-live")
+    assert engine.store.state.phase == "new-live"
+    assert "resume-new-consumers" in engine.hooks.ran
+
+
+def test_a_new_consumer_starting_in_the_future_is_refused_before_the_switch():
+    spec = example_spec()
+    engine = engine_for(spec)
+    engine.clock = lambda: SWITCH_EPOCH
+    engine.aws.lambdas["new"] = at_timestamp_mappings(spec, SWITCH_EPOCH + 3600)
+    with pytest.raises(CutoverFailed, match=r"later than now .* the switch has not started"):
+        engine.run("switched")
+    assert engine.store.state.phase == "baseline" and engine.store.saves == 0
