@@ -125,13 +125,41 @@ class FakeLambda:
         return {"EventSourceMappings": self.mappings.get(FunctionName, [])}
 
 
+class FakeKinesis:
+    """Each stream one shard; `oldest[stream]` = (age in seconds, shards behind its tip) or
+    absent for an empty stream. Retention 24 h."""
+
+    def __init__(self) -> None:
+        self.oldest: dict[str, float] = {}
+
+    def describe_stream_summary(self, StreamName: str) -> dict:
+        return {"StreamDescriptionSummary": {"RetentionPeriodHours": 24}}
+
+    def list_shards(self, StreamName: str = "", **_) -> dict:
+        return {"Shards": [{"ShardId": "shardId-000000000000"}]}
+
+    def get_shard_iterator(self, StreamName: str, **_) -> dict:
+        return {"ShardIterator": StreamName}
+
+    def get_records(self, ShardIterator: str, Limit: int) -> dict:
+        age = self.oldest.get(ShardIterator)
+        if age is None:
+            return {"Records": [], "MillisBehindLatest": 0}
+        record = {"SequenceNumber": "1", "ApproximateArrivalTimestamp": 1e9}
+        return {"Records": [record], "MillisBehindLatest": int(age * 1000)}
+
+
 class FakeAws:
-    """Lambda clients with canned mappings; DynamoDB is never reached (the store is fake)."""
+    """Lambda clients with canned mappings, one Kinesis of the new streams; DynamoDB is never
+    reached (the store is fake)."""
 
     def __init__(self, lambdas: dict[str, FakeLambda]) -> None:
         self.lambdas = lambdas
+        self.kinesis = FakeKinesis()
 
     def client(self, environment: str, service: str):
+        if service == "kinesis":
+            return self.kinesis
         return self.lambdas[environment] if service == "lambda" else object()
 
 
@@ -194,9 +222,10 @@ def test_the_transitions_that_enable_replication_or_resume_consumers_are_guarded
     assert {"starting-positions", "consumer-retries", "retention-window"} <= set(before_switch)
     for step in (guarded["switched->mirrored"], rollback, guarded["baseline->switched"]):
         assert {"replicator-retries", "direction-flag-rate"} <= set(step.args(spec)["checks"])
+    assert "retention-clock" in guarded["switched->mirrored"].args(spec)["checks"]
     assert guarded["mirrored->new-live"].args(spec) == {
         "transition": "mirrored->new-live",
-        "checks": ["starting-positions", "consumer-retries"],
+        "checks": ["starting-positions", "consumer-retries", "retention-clock"],
         "environments": ["new"],
         "accepted": {},
     }
@@ -372,7 +401,7 @@ def test_the_dry_run_lists_the_checks_of_each_transition():
     assert len(gates) == 2
     assert "starting-positions, consumer-retries, retention-window" in gates[0]
     assert "(accepted: consumer-retries)" in gates[0]
-    assert "replicator-retries, direction-flag-rate (reads the spec)" in gates[1]
+    assert "direction-flag-rate, retention-clock (reads the spec + the new environment)" in gates[1]
 
 
 def test_a_refusal_after_earlier_transitions_of_the_run_says_where_the_run_took_the_phase():
@@ -435,3 +464,39 @@ def test_a_new_consumer_starting_in_the_future_is_refused_before_the_switch():
     with pytest.raises(CutoverFailed, match=r"later than now .* the switch has not started"):
         engine.run("switched")
     assert engine.store.state.phase == "baseline" and engine.store.saves == 0
+
+
+# ---------------------------------------------------------------- the retention clock
+def test_a_paused_new_stream_whose_oldest_record_reached_retention_refuses_new_live():
+    spec = example_spec()
+    engine = engine_for(spec)
+    engine.store.state.phase = "mirrored"
+    orders = names(spec, "new").stream("orders")
+    engine.aws.kinesis.oldest[orders] = 24 * 3600 - 60  # a minute before retention
+    with pytest.raises(CutoverFailed) as refused:
+        engine.run("new-live", accepted={"retention-clock": "a fail cannot be accepted"})
+    message = str(refused.value)
+    assert "retention-clock failed (a fail cannot be accepted)" in message
+    assert "orders: its oldest record (shardId-000000000000) is 24.0 h old, 100% of its " in (
+        message
+    )
+    assert "records written to it before this one are gone (an unknown number" in message
+    assert "its paused consumers would start after that gap" in message
+    assert "resume-new-consumers" not in engine.hooks.ran
+    assert engine.store.state.phase == "mirrored" and engine.store.saves == 0
+
+
+def test_a_paused_new_stream_above_80_percent_of_retention_is_refused_unless_accepted():
+    spec = example_spec()
+    engine = engine_for(spec)
+    engine.store.state.phase = "mirrored"
+    engine.aws.kinesis.oldest[names(spec, "new").stream("clicks")] = 20 * 3600
+    with pytest.raises(CutoverFailed) as refused:
+        engine.run("new-live")
+    assert "retention-clock is warn: clicks: its oldest record" in str(refused.value)
+    assert "83% of its 24.0 h retention" in str(refused.value)
+    assert "4.0 h left before Kinesis trims it" in str(refused.value)
+    engine.run("new-live", accepted={"retention-clock": "consumers enabled now, 4 h to spare"})
+    assert engine.store.state.phase == "new-live"
+    accepted = [e for e in engine.store.entries if (e["kind"], e["action"]) == ("gate", "accepted")]
+    assert accepted[0]["details"]["check"] == "retention-clock"

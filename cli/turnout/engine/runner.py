@@ -168,7 +168,7 @@ class CutoverEngine:
     def gate_text(self, step: HookStep) -> str:
         """The checks a transition's preflight gate runs, what they read, and what is accepted."""
         args = step.args(self.spec)
-        reads = "the spec" + "".join(f" + {env} consumers" for env in args["environments"])
+        reads = "the spec" + "".join(f" + the {env} environment" for env in args["environments"])
         accepted = ", ".join(args["accepted"])
         return (
             f"preflight {', '.join(args['checks'])} (reads {reads}); a fail refuses, a warn or "
