@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import EndpointConnectionError
 
+from turnout.engine.status import retention_status, status_text
 from turnout.preflight.registry import CHECKS, PreflightContext
 from turnout.preflight.result import Verdict
 from turnout.preflight.stream_age import (
@@ -174,3 +175,39 @@ def test_an_unreadable_new_environment_is_unknown_naming_the_read(spec):
     row = CHECKS["retention-clock"].run(context)
     assert row.verdict is Verdict.UNKNOWN and row.unread
     assert "could not read the new environment (kinesis): EndpointConnectionError" in row.fact
+
+
+def test_status_shows_each_paused_new_streams_oldest_record_against_retention(spec):
+    by_name = {
+        physical(spec, "orders"): {"s-0": [record(1e9, 6 * HOUR)]},
+        physical(spec, "clicks"): {"s-0": [{"MillisBehindLatest": 0}]},
+    }
+    aws = Access(Shards(by_name))
+    assert retention_status(spec, aws, "new-live") == []  # consumers running: not buffering
+    entries = {entry["stream"]: entry for entry in retention_status(spec, aws, "switched")}
+    orders = entries["orders"]
+    assert (orders["oldest_age_seconds"], orders["left_seconds"], orders["share"]) == (
+        6 * HOUR,
+        18 * HOUR,
+        0.25,
+    )
+    text = status_text(
+        {
+            "migration": "m",
+            "live_phase": "switched",
+            "desired_phase": "new-live",
+            "in_progress": None,
+            "lock": None,
+            "route": {},
+            "replication": {},
+            "consumers": {},
+            "retention": list(entries.values()),
+            "journal": [],
+        }
+    )
+    assert (
+        "retention new/orders: oldest record not processed by its paused consumers and the "
+        "replicator is 6.0 h old of 24 h retention (25% used), 18.0 h left; paused: "
+        "lambda:v2-clicks-processor"
+    ) in text
+    assert "retention new/clicks: no record waiting (retention 24 h)" in text
