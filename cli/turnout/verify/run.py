@@ -235,10 +235,14 @@ def verify(
     document = _document(window, options, streams, reads, notes, seconds)
     if discards is not None:
         progress("verify: reading the Lambda consumers' on-failure destinations")
-        document["discards"] = discards()
-        failed = [entry for entry in document["discards"] if entry["verdict"] != "drained"]
-        document["passed"] = document["passed"] and not failed
+        document = with_discards(document, discards())
     return VerifyReport(document)
+
+
+def with_discards(document: dict, discards: list[dict]) -> dict:
+    """The report with the consumers' discard verdicts: any not `drained` fails it."""
+    failed = any(entry["verdict"] != "drained" for entry in discards)
+    return {**document, "discards": discards, "passed": document["passed"] and not failed}
 
 
 def _stream_sides(spec: Any, aws: Any, window: Window, options: VerifyOptions) -> list[StreamSide]:
@@ -478,4 +482,5 @@ __all__ = [
     "since_window",
     "verify",
     "window_from_journal",
+    "with_discards",
 ]
