@@ -215,7 +215,7 @@ def test_consumer_mappings_that_discard_are_warned_naming_the_destination(tmp_pa
     assert row.verdict is Verdict.WARN
     assert "mapping uuid-clicks on clicks has MaximumRetryAttempts 2" in row.fact
     assert f"sends discarded batches to {queue}" in row.fact
-    assert "no drain check reads that destination yet" in row.fact
+    assert "the drain and verify checks fail on what an SQS destination receives" in row.fact
 
 
 def test_consumer_mappings_that_retry_until_expiry_pass(tmp_path):

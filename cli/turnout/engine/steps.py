@@ -122,6 +122,8 @@ FORWARD_TRANSITIONS: dict[tuple[str, str], tuple[Step, ...]] = {
         ),
         HookStep("replication-off", "verify_replication_off", fact=True),
         HookStep("new-streams-empty", "verify_new_streams_empty", fact=True),
+        # what the consumers' on-failure queues hold before anything moves (docs/drain.md)
+        HookStep("discard-baselines", "record_discard_baselines"),
         ApplyStep("route-to-new", posture_of("switched")),
         HookStep("route-is-new", "verify_route", _fixed(target="new"), fact=True),
         HookStep("old-streams-quiet", "detect_unrouted_producers", _quiet("old"), fact=True),
