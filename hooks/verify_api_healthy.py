@@ -20,7 +20,7 @@ class VerifyApiHealthy(Hook):
     def run(self, context: HookContext) -> dict:
         index, api = api_of(context.spec, self.args.api)
         route53 = context.client(api.environment, "route53")
-        records = weighted_records(route53, api)
+        records = weighted_records(route53, api, index)
         check_id = records.get("new", {}).get("health_check_id")
         if not check_id:
             raise HookFailed(
