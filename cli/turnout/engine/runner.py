@@ -410,10 +410,13 @@ class CutoverEngine:
 
     def _step_inputs(self, step: Step) -> dict:
         if isinstance(step, ApplyStep):
-            return {
+            inputs = {
                 "route_target": step.posture.route_target,
                 "active_direction": step.posture.active_direction,
             }
+            if step.posture.api_weights:  # the report draws the API switch from these
+                inputs["api_weights"] = dict(step.posture.api_weights)
+            return inputs
         return {"hook": step.hook, "args": step.args(self.spec)}
 
     def _run_step(self, current: Transition, step: Step, context: HookContext) -> dict:
