@@ -16,8 +16,9 @@ state bucket is bootstrapped there (`turnout state bootstrap`'s code) and every 
 goes through the S3 backend and its lock file; no state file is written under the work dir. A
 spec that chooses local state gets the emulator's S3 all the same in the sandbox.
 Layout of the work dir: emulator/, terraform/ (Terraform's data directories and saved plans),
-tfvars/, apis/ (the sample APIs' pid, log and port files), runtime/ (the Lambda runtime's state, pid and logs), traffic/ (the producer's pid, log,
-events.ndjson and status), sandbox.json.
+tfvars/, apis/ (the sample APIs' pid, log and port files), runtime/ (the Lambda runtime's
+state, pid and logs), traffic/ (the producer's pid, log, events.ndjson and status),
+sandbox.json.
 """
 
 from __future__ import annotations

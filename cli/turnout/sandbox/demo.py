@@ -9,9 +9,9 @@ and verified at the drained point of switched->mirrored; after a commit the demo
 decommission plan (what `turnout decommission` would remove, and what stays). The spec's API
 (`apis:`) moves at new-live->committed in weighted steps, each gated by its health check; after
 the baseline and after each phase the demo prints what the API's record answers: the weights
-Route 53 holds and which environment's API answered a call to the endpoint chosen. Last, before the
-sandbox goes down, the cutover report (`turnout report`): an HTML file and a PNG timeline under
-the work dir's `report/`.
+Route 53 holds and which environment's API answered a call to the endpoint chosen. Last, before
+the sandbox goes down, the cutover report (`turnout report`): an HTML file and a PNG timeline
+under the work dir's `report/`.
 """
 
 from __future__ import annotations
