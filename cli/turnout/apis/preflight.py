@@ -82,9 +82,10 @@ def _records_as_declared(api: Any, index: int, records: dict[str, dict]) -> str:
     if missing:
         wanted = ", ".join(api_set_identifier(env) for env in missing)
         raise ApiUnready(
-            f"API '{api.name}' (apis[{index}].record): hosted zone {api.zone_label} has no weighted "
-            f"CNAME record '{api.record}' with set identifier {wanted}. turnout switches only "
-            "records its Terraform declared (modules/api-switch): run `turnout render` and apply "
+            f"API '{api.name}' (apis[{index}].record): hosted zone {api.zone_label} has no "
+            f"weighted CNAME record '{api.record}' with set identifier {wanted}. turnout "
+            "switches only records its Terraform declared (modules/api-switch): run `turnout "
+            "render` and apply "
             f"the {api.environment} environment, or correct apis[{index}].record. Nothing was "
             "changed."
         )

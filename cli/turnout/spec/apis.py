@@ -154,8 +154,8 @@ class Api(_Strict):
             raise ValueError(
                 "give exactly one of zone_id (the hosted zone's id, e.g. Z0123456789ABCDEFGHIJ) "
                 "and zone (its DNS name, e.g. example.com, found by ListHostedZonesByName "
-                f"among the account's public hosted zones); {'both are' if self.zone else 'neither is'} "
-                "set"
+                "among the account's public hosted zones); "
+                f"{'both are' if self.zone else 'neither is'} set"
             )
         if self.zone is not None and not (
             self.record == self.zone or self.record.endswith("." + self.zone)
