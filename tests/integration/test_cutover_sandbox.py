@@ -25,8 +25,7 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
-from state_kit import tfstate_files_with_resources
+from state_kit import sandbox_project, tfstate_files_with_resources
 
 from turnout.engine.state import now_iso
 from turnout.engine.steps import transition
@@ -44,8 +43,6 @@ from turnout.spec.names import state_bucket, state_key
 from turnout.targets import build_engine
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(2400)]
-REPO = Path(__file__).resolve().parents[2]
-EXAMPLE = REPO / "terraform" / "migration.yaml"
 RATE = 200
 
 ROLLBACK_PATH = [
@@ -59,15 +56,16 @@ KILL_PLAN = [("rollback-path", a, b) for a, b in ROLLBACK_PATH] + [
 ]
 
 
+def without_apis(document: dict) -> None:
+    document["apis"] = []  # see the module's docstring
+
+
 class Sandboxes:
     """One sandbox at a time: asking for another takes the previous one down first."""
 
     def __init__(self, root: Path):
         self.root = root
-        self.spec_path = root / "migration.yaml"
-        document = yaml.safe_load(EXAMPLE.read_text())
-        document["apis"] = []  # see the module's docstring
-        self.spec_path.write_text(yaml.safe_dump(document, sort_keys=False))
+        self.spec_path = sandbox_project(root / "project", without_apis)
         self.current: tuple[str, Project, Sandbox] | None = None
         self.finished: dict[str, dict] = {}
 
@@ -75,7 +73,7 @@ class Sandboxes:
         if self.current and self.current[0] == name:
             return self.current[1], self.current[2]
         self.close()
-        project = Project(REPO, self.spec_path, self.root / name)
+        project = Project(self.root / "project", self.spec_path, self.root / name)
         sandbox = Sandbox(project)
         sandbox.up(progress=print, rate=RATE, lifetime_seconds=2400)
         self.current = (name, project, sandbox)

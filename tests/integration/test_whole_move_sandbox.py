@@ -21,11 +21,10 @@ import signal
 import subprocess
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
-import yaml
 from datastores_kit import checkpoint_item, listing, wait_for
+from state_kit import sandbox_project
 
 from turnout.datastores.dynamodb_verify import key_names, table_digest
 from turnout.engine.decommission import decommission_plan, decommission_text
@@ -41,8 +40,6 @@ from turnout.sandbox.pipeline.report import assert_nothing_lost, format_report
 from turnout.spec.names import names
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(2400)]
-REPO = Path(__file__).resolve().parents[2]
-EXAMPLE = REPO / "terraform" / "migration.yaml"
 RATE = 100
 HOURS = 3600
 FOUND: dict = {}  # what an earlier test of the module measured
@@ -51,10 +48,12 @@ FOUND: dict = {}  # what an earlier test of the module measured
 @pytest.fixture(scope="module")
 def move(tmp_path_factory, terraform_ready):
     work_dir = tmp_path_factory.mktemp("whole-move")
-    document = yaml.safe_load(EXAMPLE.read_text())
-    document["apis"][0]["weights"] = [100]  # see the module's docstring
-    (work_dir / "migration.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
-    project = Project(REPO, work_dir / "migration.yaml", work_dir)
+
+    def one_api_step(document: dict) -> None:
+        document["apis"][0]["weights"] = [100]  # see the module's docstring
+
+    spec_path = sandbox_project(work_dir / "project", one_api_step)
+    project = Project(work_dir / "project", spec_path, work_dir / "work")
     sandbox = Sandbox(project)
     sandbox.up(progress=print, rate=RATE, lifetime_seconds=2400)
     FOUND["answers"] = {"baseline": api_answer(sandbox)}
