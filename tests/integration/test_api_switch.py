@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 from datastores_kit import make_spec, prepare_control_plane
-from test_engine_journal_lock_resume import HOOK_TEMPLATE
+from test_engine_journal_lock_resume import HOOK_TEMPLATE, write_gate_stand_in
 from test_monitoring_module import mirror_only_cli_config
 from test_whole_move_engine import state_item
 
@@ -190,6 +190,7 @@ def engine_for(emulator, spec, tmp_path, monkeypatch):
         (hooks / f"{name}.py").write_text(HOOK_TEMPLATE.format(cls=cls, name=name))
     for name in API_HOOKS:
         shutil.copy(REPO / "hooks" / f"{name}.py", hooks)
+    write_gate_stand_in(hooks)
     monkeypatch.setenv("ENGINE_TEST_LOG", str(tmp_path / "hooks.log"))
     monkeypatch.setenv("ENGINE_TEST_FAIL", str(tmp_path / "fail"))
     prepare_control_plane(emulator, spec)

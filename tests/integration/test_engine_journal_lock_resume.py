@@ -46,6 +46,26 @@ class {cls}(Hook):
         return {{"ran": "{name}"}}
 """
 
+# The preflight gate before each transition (hook check_preflight) passes here: its checks and
+# decisions are proved in test_preflight_gate.py and tests/unit/test_preflight_gate.py. This
+# stand-in logs nothing, so the hook calls the tests compare are the transitions' steps only.
+GATE_STAND_IN = """
+from turnout.hooks import Hook, HookArgs
+
+class Args(HookArgs):
+    model_config = {"extra": "allow"}
+
+class CheckPreflight(Hook):
+    Args = Args
+    def run(self, context):
+        return {"checks": [], "accepted": []}
+"""
+
+
+def write_gate_stand_in(hooks_dir: Path) -> None:
+    (hooks_dir / "check_preflight.py").write_text(GATE_STAND_IN)
+
+
 HOOK_NAMES = {
     step.hook
     for pair in [
@@ -99,6 +119,7 @@ def harness(spec, emulator, tables, tmp_path, monkeypatch):
     for name in HOOK_NAMES:
         cls = "".join(part.title() for part in name.split("_"))
         (hooks_dir / f"{name}.py").write_text(HOOK_TEMPLATE.format(cls=cls, name=name))
+    write_gate_stand_in(hooks_dir)
     log = tmp_path / "hooks.log"
     fail = tmp_path / "fail"
     monkeypatch.setenv("ENGINE_TEST_LOG", str(log))

@@ -145,11 +145,12 @@ def test_quiet_streams_pass_after_the_quiet_window(emulator):
     assert data["streams"]["events"]["records"] == 0
 
 
-def writer(emulator, name: str, shard: str, every: float, for_seconds: float) -> threading.Thread:
+def writer(
+    emulator, name: str, shard: str, every: float, stop: threading.Event
+) -> threading.Thread:
     def run() -> None:
-        end = time.monotonic() + for_seconds
         count = 0
-        while time.monotonic() < end:
+        while not stop.is_set():
             put_to_shard(emulator, "old", name, shard, f"late-{count}")
             count += 1
             time.sleep(every)
@@ -164,16 +165,24 @@ def test_a_producer_that_keeps_writing_fails_the_check_naming_its_shard(emulator
     create_streams(emulator, spec, "old")
     name = spec.streams[0].name_in("old")
     busy = shard_ids(emulator, "old", name)[1]
-    thread = writer(emulator, name, busy, every=0.2, for_seconds=4)
-    time.sleep(0.3)
-    with pytest.raises(HookFailed, match=f"{busy}: [1-9][0-9]* records") as failure:
-        run_hook(
-            "detect_unrouted_producers",
-            {"environment": "old", "quiet_seconds": 1, "timeout_seconds": 2, "poll_seconds": 0.2},
-            context(emulator, spec),
-        )
+    stop = threading.Event()
+    thread = writer(emulator, name, busy, every=0.2, stop=stop)
+    try:
+        with pytest.raises(HookFailed, match=f"{busy}: [1-9][0-9]* records") as failure:
+            run_hook(
+                "detect_unrouted_producers",
+                {
+                    "environment": "old",
+                    "quiet_seconds": 3,
+                    "timeout_seconds": 6,
+                    "poll_seconds": 0.2,
+                },
+                context(emulator, spec),
+            )
+    finally:
+        stop.set()
+        thread.join()
     assert failure.value.data["streams"]["events"]["records"] > 0
-    thread.join()
 
 
 def test_a_producer_that_stops_restarts_the_quiet_window_then_passes(emulator):

@@ -121,7 +121,12 @@ def _put_metrics(emulator, spec: MigrationSpec, changes: list[datetime]) -> None
     minute missing; Kinesis incoming records for clicks in both environments."""
     clicks = next(stream for stream in spec.streams if stream.name == "clicks")
     replicator = emulator.client("cloudwatch", "new")
-    mirrored_at = changes[1]
+    # Never on a whole minute: lag datapoints all on minutes read as standard resolution (the
+    # report then draws the lag per minute); with the journal's start second drawn from the
+    # clock, one run in 60 put them all there.
+    mirrored_at = changes[1] + timedelta(seconds=10)
+    if mirrored_at.second == 0:
+        mirrored_at += timedelta(seconds=15)
     for minute in range(LAG_MINUTES + 1):
         if minute == 6:
             continue  # a gap: must stay a gap in the drawing
@@ -134,7 +139,7 @@ def _put_metrics(emulator, spec: MigrationSpec, changes: list[datetime]) -> None
                         {"Name": "Direction", "Value": "new_to_old"},
                         {"Name": "Stream", "Value": clicks.name_in("new")},
                     ],
-                    "Timestamp": mirrored_at + timedelta(minutes=minute, seconds=10),
+                    "Timestamp": mirrored_at + timedelta(minutes=minute),
                     "Value": value,
                     "Unit": unit,
                 }

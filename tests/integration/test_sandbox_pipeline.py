@@ -52,8 +52,8 @@ def test_up_starts_everything_records_pids_and_is_idempotent(sandbox):
     assert status["running"]
     processes = status["processes"]
     assert processes["producer"]["alive"] and processes["runtime"]["alive"]
-    assert int(sandbox.producer.pid_file.read_text()) == processes["producer"]["pid"]
-    assert int(sandbox.runtime.pid_file.read_text()) == processes["runtime"]["pid"]
+    assert int(sandbox.producer.pid_file.read_text().split()[0]) == processes["producer"]["pid"]
+    assert int(sandbox.runtime.pid_file.read_text().split()[0]) == processes["runtime"]["pid"]
     spec = sandbox.spec()
     aws = sandbox.aws()
     for environment, expected in (("old", "Enabled"), ("new", "Disabled")):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from datastores_kit import create_buckets, create_table, make_spec, prepare_control_plane, unique
-from test_engine_journal_lock_resume import HOOK_TEMPLATE
+from test_engine_journal_lock_resume import HOOK_TEMPLATE, write_gate_stand_in
 
 from turnout.aws.access import AwsAccess
 from turnout.engine.hook_runner import HookRunner
@@ -51,6 +51,7 @@ def engine_for(emulator, spec: MigrationSpec, tmp_path: Path, monkeypatch) -> tu
         cls = "".join(part.title() for part in name.split("_"))
         (hooks / f"{name}.py").write_text(HOOK_TEMPLATE.format(cls=cls, name=name))
     shutil.copy(REPO / "hooks" / "check_data_stores.py", hooks)
+    write_gate_stand_in(hooks)
     monkeypatch.setenv("ENGINE_TEST_LOG", str(tmp_path / "hooks.log"))
     monkeypatch.setenv("ENGINE_TEST_FAIL", str(tmp_path / "fail"))
     dynamodb = emulator.client("dynamodb", "old")

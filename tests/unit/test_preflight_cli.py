@@ -83,3 +83,35 @@ def test_preflight_help_has_an_example(capsys):
     text = " ".join(capsys.readouterr().out.split())
     assert "Example: turnout preflight --env new --json" in text
     assert "3 something could not be read" in text
+
+
+def test_plan_refuses_a_failing_spec_check_before_terraform_runs(tmp_path, capsys, monkeypatch):
+    from turnout import deploy
+
+    def terraform_must_not_run(*args, **kwargs):
+        raise AssertionError("deploy.plan ran although a preflight check failed")
+
+    monkeypatch.setattr(deploy, "plan", terraform_must_not_run)
+    code = main(["plan", "--env", "new", "--spec", write_spec(tmp_path, long_window)])
+    captured = capsys.readouterr()
+    message = " ".join((captured.err + captured.out).split())
+    assert code == 1
+    assert "refused: `turnout plan` runs the preflight checks that need only the spec first" in (
+        message
+    )
+    assert "retention-window failed" in message and "stream clicks keeps records 24 h" in message
+    assert "Nothing was planned and Terraform did not run" in message
+    assert "Traceback" not in message
+    assert not (tmp_path / "terraform" / "new.tfvars.json").exists(), "nothing was rendered"
+
+
+def test_cutover_refuses_bad_accept_input_before_reading_anything(tmp_path, capsys):
+    spec = write_spec(tmp_path)
+    code = main(["cutover", "--spec", spec, "--accept", "no-such-check", "--reason", "r"])
+    message = " ".join(capsys.readouterr().err.split())
+    assert code == 2
+    assert "--accept 'no-such-check': no preflight check has that name; valid:" in message
+    assert "consumer-retries, direction-flag-rate, replicator-retries" in message
+    code = main(["rollback", "--spec", spec, "--accept", "retention-window"])
+    message = " ".join(capsys.readouterr().err.split())
+    assert code == 2 and "--accept retention-window needs --reason" in message

@@ -9,8 +9,10 @@ import typer
 
 from turnout.cli.app import app
 from turnout.cli.options import (
+    AcceptOption,
     DryRunOption,
     JsonOption,
+    ReasonOption,
     SandboxOption,
     SpecOption,
     YesOption,
@@ -21,6 +23,7 @@ from turnout.engine.decommission import decommission_plan, decommission_text
 from turnout.engine.state import new_run_id
 from turnout.engine.status import gather_status, status_text
 from turnout.errors import TurnoutError
+from turnout.preflight.gate import parse_acceptances
 from turnout.project import Project
 from turnout.spec.loader import load_spec
 from turnout.spec.phases import PHASES
@@ -35,36 +38,47 @@ def cutover(
     ] = None,
     dry_run: DryRunOption = False,
     yes: YesOption = False,
+    accept: AcceptOption = None,
+    reason: ReasonOption = None,
     sandbox: SandboxOption = False,
     spec: SpecOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Drive the live phase to the spec's desired phase, one verified step at a time.
+    """Drive the live phase to the spec's desired phase, one verified step at a time. Before
+    each transition its preflight checks run: a fail refuses it, a warning or unknown too unless
+    accepted with --accept CHECK --reason "..." (journaled).
 
     Example: turnout cutover --dry-run
+    (accepting a warning: turnout cutover --accept consumer-retries --reason "its DLQ is
+    replayed by the on-call runbook")
     """
     chosen = _phase_option(to) if to else None
+    accepted = parse_acceptances(accept or [], reason or [])
     project = Project.locate(spec)
     engine = build_engine(project, sandbox, progress(as_json))
     desired = chosen or engine.spec.phase
-    _drive(engine, desired, dry_run, yes, as_json)
+    _drive(engine, desired, dry_run, yes, as_json, accepted=accepted)
 
 
 @app.command()
 def rollback(
     dry_run: DryRunOption = False,
     yes: YesOption = False,
+    accept: AcceptOption = None,
+    reason: ReasonOption = None,
     sandbox: SandboxOption = False,
     spec: SpecOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Roll back to the old environment from switched, mirrored or new-live, losing nothing.
+    The replication checks of the preflight run first (--accept/--reason as for cutover).
 
     Example: turnout rollback --yes
     """
+    accepted = parse_acceptances(accept or [], reason or [])
     project = Project.locate(spec)
     engine = build_engine(project, sandbox, progress(as_json))
-    _drive(engine, "rolled-back", dry_run, yes, as_json)
+    _drive(engine, "rolled-back", dry_run, yes, as_json, accepted=accepted)
 
 
 @app.command()
@@ -122,8 +136,15 @@ def _phase_option(value: str) -> str:
 
 
 def _drive(
-    engine, desired: str, dry_run: bool, yes: bool, as_json: bool, allow_destroy: bool = False
+    engine,
+    desired: str,
+    dry_run: bool,
+    yes: bool,
+    as_json: bool,
+    allow_destroy: bool = False,
+    accepted: dict[str, str] | None = None,
 ) -> None:
+    engine.accepted = dict(accepted or {})  # shown by the dry run's gate lines
     plan = engine.describe(desired)
     if dry_run:
         if as_json:
@@ -142,7 +163,7 @@ def _drive(
         return
     if not yes and not typer.confirm("Run these steps now?", default=False):
         raise typer.Abort()
-    report = engine.run(desired, allow_destroy=allow_destroy)
+    report = engine.run(desired, allow_destroy=allow_destroy, accepted=accepted)
     if as_json:
         print_json(report.as_dict())
         return

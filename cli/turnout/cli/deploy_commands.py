@@ -9,6 +9,7 @@ import typer
 from turnout import deploy
 from turnout.cli.app import app
 from turnout.cli.options import EndpointOption, EnvName, JsonOption, SpecOption, print_json
+from turnout.preflight.gate import refuse_failed_spec
 from turnout.preflight.runner import run_preflight
 from turnout.project import Project
 from turnout.spec.loader import load_spec
@@ -112,13 +113,15 @@ def plan(
     spec: SpecOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Render, init and plan one environment to a saved plan, and summarise it.
+    """Run the spec's preflight checks, then render, init and plan one environment to a saved
+    plan, and summarise it. A failed preflight check refuses the plan before Terraform runs.
 
     Example: turnout plan --env new
     (a plan that replaces a protected resource is refused; to accept one:
     turnout plan --env new --allow-destroy 'module.stream["orders"].aws_kinesis_stream.this')
     """
     project = Project.locate(spec)
+    refuse_failed_spec(run_preflight(load_spec(project.spec_path)), "plan")
     result = deploy.plan(project, env.value, allow_destroy or (), endpoint_url, read_only=read_only)
     if as_json:
         print_json({**result.summary.as_dict(), "plan": str(result.plan_path)})

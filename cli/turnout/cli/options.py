@@ -36,6 +36,25 @@ SandboxOption = Annotated[
     typer.Option("--sandbox", help="Act on the running sandbox (local emulator) instead of AWS."),
 ]
 DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Print every step; change nothing.")]
+AcceptOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--accept",
+        metavar="CHECK",
+        help=(
+            "Accept a preflight check's warning or unknown for this run (never a fail); needs "
+            "--reason. Repeat for several (docs/preflight.md)."
+        ),
+    ),
+]
+ReasonOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--reason",
+        metavar="TEXT",
+        help="Why the accepted check is safe to pass (journaled); one per --accept, or one for all.",
+    ),
+]
 YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 
 

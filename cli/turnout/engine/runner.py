@@ -26,9 +26,11 @@ from turnout.engine.state import MigrationState, StateStore, TransitionProgress,
 from turnout.engine.steps import (
     ROLLBACK_FROM,
     ApplyStep,
+    HookStep,
     Step,
     Transition,
     error_hooks,
+    gate,
     path,
     preflight,
     transition,
@@ -103,6 +105,7 @@ class CutoverEngine:
         # Deleting the old streams (the last step of decommissioned) needs the operator's
         # --allow-destroy on the run that reaches it; `clock` is the hooks' wall clock.
         self.allow_destroy = False
+        self.accepted: dict[str, str] = {}
         self.clock: Callable[[], float] = time.time
         control = control_plane(spec)
         dynamodb = aws.client(control.environment, "dynamodb")
@@ -155,9 +158,22 @@ class CutoverEngine:
             lines += [f"  {step.id}: {self.step_text(step)}" for step in checks]
         for current in transitions:
             lines.append(f"transition {current.name}:")
+            guard = gate(current, self.accepted)
+            if guard is not None:
+                lines.append(f"  {guard.id} (before it starts): {self.gate_text(guard)}")
             for step in current.steps:
                 lines.append(f"  {step.id}: {self.step_text(step)}")
         return lines
+
+    def gate_text(self, step: HookStep) -> str:
+        """The checks a transition's preflight gate runs, what they read, and what is accepted."""
+        args = step.args(self.spec)
+        reads = "the spec" + "".join(f" + {env} consumers" for env in args["environments"])
+        accepted = ", ".join(args["accepted"])
+        return (
+            f"preflight {', '.join(args['checks'])} (reads {reads}); a fail refuses, a warn or "
+            f"unknown refuses unless accepted" + (f" (accepted: {accepted})" if accepted else "")
+        )
 
     def step_text(self, step: Step) -> str:
         if isinstance(step, ApplyStep):
@@ -186,8 +202,13 @@ class CutoverEngine:
         return texts
 
     # ------------------------------------------------------------------ running
-    def run(self, desired: str, allow_destroy: bool = False) -> RunReport:
+    def run(
+        self, desired: str, allow_destroy: bool = False, accepted: dict[str, str] | None = None
+    ) -> RunReport:
+        """`accepted`: {preflight check: reason} the operator accepted for this run (`--accept`);
+        a warning or unknown of such a check does not refuse a transition (journaled)."""
         self.allow_destroy = allow_destroy
+        self.accepted = dict(accepted or {})
         run_id = new_run_id()
         previous = self.lock.acquire(run_id)
         if previous is not None:
@@ -205,6 +226,7 @@ class CutoverEngine:
             self._preflight(state, transitions, run_id)
             report = RunReport(run_id, state.phase, state.phase)
             for current in transitions:
+                self._gate(current, state, run_id, report.start_phase)
                 started = time.monotonic()
                 state = self._run_transition(current, state, run_id, report)
                 report.phase_seconds[current.name] = round(time.monotonic() - started, 1)
@@ -389,6 +411,56 @@ class CutoverEngine:
                     f"again."
                 ) from None
             self.store.journal(run_id, "preflight", "completed", step=step.id, outcome=outcome)
+
+    def _gate(
+        self, current: Transition, state: MigrationState, run_id: str, start_phase: str
+    ) -> None:
+        """The preflight checks that guard `current`, before it starts (or resumes). A refusal
+        leaves the migration state as it was; only the journal records it."""
+        step = gate(current, self.accepted)
+        if step is None:
+            return
+        context = HookContext(
+            spec=self.spec,
+            aws=self.aws,
+            phase_from=current.from_phase,
+            phase_to=current.to_phase,
+            project_root=self.hooks.project_root,
+            progress=self.progress,
+            clock=self.clock,
+        )
+        self.progress(f"[{current.name} preflight] {self.gate_text(step)}")
+        try:
+            outcome = self.hooks.run(step, self.spec, context)
+        except TurnoutError as problem:
+            self.store.journal(
+                run_id, "gate", "refused", transition=current.name, step=step.id, error=str(problem)
+            )
+            pending = (
+                f"the transition in progress ({state.transition.from_phase} -> "
+                f"{state.transition.to_phase}) stays where it was"
+                if state.transition
+                else f"{current.name} did not start"
+            )
+            earlier = (
+                f" (this run first took the live phase from '{start_phase}' to '{state.phase}')"
+                if state.phase != start_phase
+                else ""
+            )
+            raise CutoverFailed(
+                f"{problem} Nothing was changed{earlier}: {pending}, the live phase is still "
+                f"'{state.phase}' and the migration state is as it was (the journal records the "
+                f"refusal)."
+            ) from None
+        for acceptance in outcome.get("accepted", []):
+            self.store.journal(run_id, "gate", "accepted", transition=current.name, **acceptance)
+            self.progress(
+                f"[{current.name} preflight] accepted {acceptance['check']} "
+                f"({acceptance['verdict']}): {acceptance['reason']}"
+            )
+        self.store.journal(
+            run_id, "gate", "passed", transition=current.name, step=step.id, outcome=outcome
+        )
 
     def _refuse_without_allow_destroy(self, current: Transition, step: Step, run_id: str) -> None:
         """Before the old streams are deleted, the run must carry --allow-destroy. Refused

@@ -49,7 +49,7 @@ def gather_status(engine: Any, journal_entries: int = 10) -> dict:
             "who": entry["who"],
             **{
                 key: entry["details"][key]
-                for key in ("step", "transition", "error", "reason")
+                for key in ("step", "transition", "error", "reason", "check", "verdict")
                 if key in entry["details"]
             },
         }
@@ -173,6 +173,12 @@ def status_text(document: dict) -> str:
         lines.append("  last journal entries:")
         for entry in document["journal"]:
             subject = entry.get("step") or entry.get("transition") or ""
+            if entry["kind"] == "gate" and entry["action"] == "accepted":
+                # an accepted preflight warning stays visible with its reason
+                subject = (
+                    f"{entry.get('transition', '')}: {entry.get('check')} ({entry.get('verdict')}) "
+                    f'because "{entry.get("reason", "")}"'
+                )
             lines.append(
                 f"    {entry['at']} {entry['kind']} {entry['action']} {subject} ({entry['who']})"
             )

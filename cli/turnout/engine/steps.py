@@ -15,7 +15,8 @@ A transition is a list of steps. Three kinds:
 User hooks declared in the spec run at `pre` (after the built-in checks, before the first
 apply), `post` (at the end) or `error` (when a step fails). The spec's data stores are copied
 (an action each, `copy-<store>`) at their declared point, after the user's `pre` hooks or
-before the user's `post` hooks; `preflight` checks them before anything changes.
+before the user's `post` hooks; `preflight` checks them before anything changes. Before each
+transition, its `gate` runs the preflight checks of `CHECKS_BEFORE` (docs/preflight.md).
 
 After committed, `decommissioned` removes the migration's machinery (the old consumers'
 mappings, the replicators and their roles) and, last, the old streams.
@@ -334,6 +335,48 @@ def preflight(
     if apis:
         checks.append(HookStep("apis-ready", "check_apis", _fixed(apis=apis), fact=True))
     return checks
+
+
+# The preflight checks (docs/preflight.md) run before each transition, and the environments
+# whose consumers' mappings they read. The consumers' checks guard the transitions that start
+# consumers reading: the new ones at mirrored->new-live, and baseline->switched, the last point
+# where nothing has moved (the old consumers are drained next and the new ones resumed later).
+# The replicator's checks guard every transition that enables replication, and baseline->switched
+# too: from switched every way on, forward or back, replicates, so a replication that would
+# lose records or stall must be refused while nothing has moved yet.
+REPLICATION_CHECKS = ("replicator-retries", "direction-flag-rate")
+CONSUMER_CHECKS = ("starting-positions", "consumer-retries")
+CHECKS_BEFORE: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "baseline->switched": (
+        (*CONSUMER_CHECKS, "retention-window", *REPLICATION_CHECKS),
+        ("old", "new"),
+    ),
+    "switched->mirrored": (REPLICATION_CHECKS, ()),
+    "mirrored->new-live": (CONSUMER_CHECKS, ("new",)),
+    "rollback": (REPLICATION_CHECKS, ()),
+}
+GATE_STEP = "preflight-checks"
+
+
+def gate(current: Transition, accepted: dict[str, str]) -> HookStep | None:
+    """The read-only preflight gate run before `current` starts (None when no check guards it):
+    a fail refuses it; a warning or unknown too, unless accepted with a reason."""
+    if current.name not in CHECKS_BEFORE:
+        return None
+    checks, environments = CHECKS_BEFORE[current.name]
+    return HookStep(
+        GATE_STEP,
+        "check_preflight",
+        _fixed(
+            transition=current.name,
+            checks=list(checks),
+            environments=list(environments),
+            accepted=dict(accepted),
+        ),
+        fact=True,
+        # each read is bounded by botocore's timeouts and retries; this bounds the whole gate
+        timeout_seconds=300,
+    )
 
 
 def _with_user_hooks(

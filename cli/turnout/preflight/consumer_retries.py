@@ -14,7 +14,7 @@ they were not given; AWS returns -1. Both are read as -1.
 
 from __future__ import annotations
 
-from turnout.preflight.live import READABLE, ConsumerMappings, stream_of
+from turnout.preflight.live import ConsumerMappings, mapping_place, unjudged
 from turnout.preflight.registry import PreflightContext, register
 from turnout.preflight.result import Check, Finding, Verdict
 
@@ -39,25 +39,16 @@ def consumer_retries(context: PreflightContext) -> Check:
 
 
 def _consumer(context: PreflightContext, consumer: ConsumerMappings) -> list[Finding]:
-    if consumer.problem:
-        return [Finding(Verdict.UNKNOWN, consumer.problem, READABLE)]
-    if not consumer.mappings:
-        return [
-            Finding(
-                Verdict.UNKNOWN,
-                f"{consumer.label} has no event source mapping reading "
-                f"{', '.join(consumer.streams)}: its retries cannot be read",
-                "create its mappings before the migration starts",
-            )
-        ]
+    unseen = unjudged(
+        consumer, "its retries cannot be read", "create its mappings before the migration starts"
+    )
+    if unseen is not None:
+        return unseen
     return [f for mapping in consumer.mappings for f in _mapping(context, consumer, mapping)]
 
 
 def _mapping(context: PreflightContext, consumer: ConsumerMappings, mapping: dict) -> list:
-    where = (
-        f"{consumer.label} mapping {mapping.get('UUID')} on "
-        f"{stream_of(mapping, context.spec, consumer.environment)}"
-    )
+    where = mapping_place(context.spec, consumer, mapping)
     attempts = _unbounded(mapping.get("MaximumRetryAttempts"))
     age = _unbounded(mapping.get("MaximumRecordAgeInSeconds"))
     destination = ((mapping.get("DestinationConfig") or {}).get("OnFailure") or {}).get(

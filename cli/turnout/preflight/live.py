@@ -13,6 +13,7 @@ from typing import Any
 from turnout.aws.errors import READ_ERRORS
 from turnout.aws.mappings import arn_reads_stream, mappings_reading
 from turnout.errors import TurnoutError
+from turnout.preflight.result import Finding, Verdict
 from turnout.spec.names import names
 
 READABLE = (
@@ -84,3 +85,21 @@ def _unreadable(what: str, problem: Exception) -> str:
         f"could not read {what} (lambda:ListEventSourceMappings): "
         f"{type(problem).__name__}: {detail}"
     )
+
+
+def unjudged(consumer: ConsumerMappings, missing: str, create: str) -> list[Finding] | None:
+    """The finding of a consumer whose mappings could not be read, or that has none (`missing`:
+    what that leaves unknown; `create`: what to do); None when its mappings can be judged."""
+    if consumer.problem:
+        return [Finding(Verdict.UNKNOWN, consumer.problem, READABLE, unread=True)]
+    if consumer.mappings:
+        return None
+    streams = ", ".join(consumer.streams)
+    fact = f"{consumer.label} has no event source mapping reading {streams}: {missing}"
+    return [Finding(Verdict.UNKNOWN, fact, create)]
+
+
+def mapping_place(spec: Any, consumer: ConsumerMappings, mapping: dict) -> str:
+    """`lambda:<function> (<environment>) mapping <uuid> on <stream>`, for a finding's fact."""
+    stream = stream_of(mapping, spec, consumer.environment)
+    return f"{consumer.label} mapping {mapping.get('UUID')} on {stream}"

@@ -37,6 +37,7 @@ class Finding:
     verdict: Verdict
     fact: str
     change: str = ""
+    unread: bool = False  # unknown because a read failed (it may pass when read again)
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,10 @@ class Check:
             reads,
             tuple(findings),
         )
+
+    @property
+    def unread(self) -> bool:
+        return any(finding.unread for finding in self.findings)
 
     def to_dict(self) -> dict:
         return {

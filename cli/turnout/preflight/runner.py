@@ -7,6 +7,7 @@ Read-only. Exit codes (`PreflightReport.exit_code`): 0 every row pass or warn, 1
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,16 +59,20 @@ class PreflightReport:
 
 
 def run_preflight(
-    spec: Any, environments: tuple[str, ...] = (), aws: Any = None
+    spec: Any,
+    environments: tuple[str, ...] = (),
+    aws: Any = None,
+    only: Collection[str] | None = None,
 ) -> PreflightReport:
-    """Every registered check, by name. Without environments only the spec-only ones run;
-    with them (and `aws`, an AwsAccess) the live ones too, reading those environments."""
+    """Every registered check (or those named in `only`), by name. Without environments only
+    the spec-only ones run; with them (and `aws`, an AwsAccess) the live ones too, reading
+    those environments."""
     if environments and aws is None:
         raise ValueError("live checks need AWS access")
     context = PreflightContext(spec, tuple(environments), aws)
     checks = [
         definition.run(context)
         for name, definition in sorted(CHECKS.items())
-        if environments or not definition.live_only
+        if (environments or not definition.live_only) and (only is None or name in only)
     ]
     return PreflightReport(tuple(environments), checks)

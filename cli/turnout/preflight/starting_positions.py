@@ -11,7 +11,7 @@ records the producers wrote to the new streams since the switch.
 
 from __future__ import annotations
 
-from turnout.preflight.live import READABLE, ConsumerMappings, stream_of
+from turnout.preflight.live import ConsumerMappings, mapping_place, unjudged
 from turnout.preflight.registry import PreflightContext, register
 from turnout.preflight.result import Check, Finding, Verdict
 
@@ -52,26 +52,19 @@ def _replicator(spec) -> Finding:
 
 
 def _consumer(context: PreflightContext, consumer: ConsumerMappings) -> list[Finding]:
-    if consumer.problem:
-        return [Finding(Verdict.UNKNOWN, consumer.problem, READABLE)]
-    if not consumer.mappings:
-        return [
-            Finding(
-                Verdict.UNKNOWN,
-                f"{consumer.label} has no event source mapping reading "
-                f"{', '.join(consumer.streams)}: nothing shows where it will start",
-                "create its mappings (disabled, at TRIM_HORIZON) before the migration starts",
-            )
-        ]
+    unseen = unjudged(
+        consumer,
+        "nothing shows where it will start",
+        "create its mappings (disabled, at TRIM_HORIZON) before the migration starts",
+    )
+    if unseen is not None:
+        return unseen
     return [_mapping(context, consumer, mapping) for mapping in consumer.mappings]
 
 
 def _mapping(context: PreflightContext, consumer: ConsumerMappings, mapping: dict) -> Finding:
     position = mapping.get("StartingPosition") or "TRIM_HORIZON"
-    where = (
-        f"{consumer.label} mapping {mapping.get('UUID')} on "
-        f"{stream_of(mapping, context.spec, consumer.environment)}"
-    )
+    where = mapping_place(context.spec, consumer, mapping)
     if position == "AT_TIMESTAMP":
         stamp = mapping.get("StartingPositionTimestamp")
         return Finding(

@@ -447,7 +447,11 @@ class Sandbox:
                     tail = "\n".join(self.producer.log_file.read_text().splitlines()[-20:])
                 except OSError:
                     tail = "(no log)"
-                raise TurnoutError(f"the producer (pid {pid}) exited at start-up:\n{tail}")
+                raise TurnoutError(
+                    f"the producer (pid {pid}) exited at start-up "
+                    f"({self.producer.how_it_ended(pid)}); the end of "
+                    f"{self.producer.log_file}:\n{tail or '(empty)'}"
+                )
             time.sleep(0.1)
 
     def stop_traffic(self, progress: Progress = print) -> int | None:

@@ -1,7 +1,8 @@
 """The main job on the sandbox: a whole migration with live traffic, then the proof.
 
 Sandbox up (emulator, both environments by Terraform, the sample pipeline, the local Lambda
-runtime, producers at `rate` events/s) → cutover to new-live → commit (or roll back) → stop the
+runtime, producers at `rate` events/s) → `turnout preflight --env both`'s checks against the
+sandbox, printed as its table (the engine's gate runs them again before each transition) → cutover to new-live → commit (or roll back) → stop the
 producers → wait until every event is where it must be → report: produced, processed by each
 environment, lost (must be 0), duplicates, per-key order, time per phase, and where the waits
 went. The data stores the spec declares (a bucket, a table, the old consumers' table) are copied
@@ -24,6 +25,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from turnout.engine.decommission import decommission_plan, decommission_text
 from turnout.errors import TurnoutError
+from turnout.preflight.runner import PreflightReport, run_preflight
 from turnout.project import Project
 from turnout.report.command import make_report
 from turnout.sandbox.box import Sandbox
@@ -47,6 +49,8 @@ class DemoResult:
     # After the baseline and each phase: {"phase", "answers": [per API: weights, endpoint
     # chosen, which environment answered]} (or {"phase", "error"}).
     apis: list[dict] = field(default_factory=list)
+    preflight: dict = field(default_factory=dict)  # `turnout preflight --env both --json`
+    preflight_table: str = ""  # its text table, as `turnout preflight --env both` prints it
 
     @property
     def nothing_lost(self) -> bool:
@@ -63,6 +67,7 @@ class DemoResult:
             "data_stores": self.data_stores,
             "decommission_plan": self.decommission_plan,
             "apis": self.apis,
+            "preflight": self.preflight,
         }
 
 
@@ -84,6 +89,7 @@ def run_demo(
         timings["sandbox up"] = round(time.monotonic() - started, 1)
         answers.append(api_answers(sandbox, "baseline", progress))
         engine = sandbox.engine(progress)
+        checked = run_sandbox_preflight(sandbox, progress)
         targets = ["new-live", "rolled-back"] if rollback else ["new-live", "committed"]
         for target in targets:
             progress(f"=== cutover to {target} (live traffic at {rate:g} events/s) ===")
@@ -113,6 +119,8 @@ def run_demo(
             data_stores=copies,
             decommission_plan=plan,
             apis=[entry for entry in answers if entry.get("answers") or entry.get("error")],
+            preflight=checked.to_dict(),
+            preflight_table=checked.text(),
         )
     finally:
         if not keep:
@@ -129,6 +137,16 @@ def api_answers(sandbox: Sandbox, phase: str, progress: Progress) -> dict:
     for answer in answers:
         progress(f"after {phase}: {answer_text(answer)}")
     return {"phase": phase, "answers": answers}
+
+
+def run_sandbox_preflight(sandbox: Sandbox, progress: Progress) -> PreflightReport:
+    """`turnout preflight --env both` against the running sandbox, printed before the cutover.
+    Its verdict is not enforced here: the engine's gate refuses a transition on it."""
+    progress("=== preflight (turnout preflight --env both) ===")
+    report = run_preflight(sandbox.spec(), ("old", "new"), sandbox.client_aws())
+    for line in report.text().splitlines():
+        progress(line)
+    return report
 
 
 def data_store_results(engine) -> list[dict]:
@@ -190,9 +208,12 @@ def wait_until_consumers_settle(sandbox: Sandbox, progress: Progress, timeout: f
 def demo_text(result: DemoResult) -> str:
     from turnout.sandbox.pipeline.report import format_report
 
-    lines = [
-        f"migration path: {result.path}",
-        "",
+    lines = [f"migration path: {result.path}", ""]
+    if result.preflight_table:
+        lines += ["preflight before the cutover (turnout preflight --env both):"]
+        lines += [f"  {line}" for line in result.preflight_table.splitlines()]
+        lines.append("")
+    lines += [
         format_report(result.report),
         "",
         "time per phase:",

@@ -32,6 +32,16 @@ def pid_alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
+def start_ticks(pid: int) -> str | None:
+    """When ``pid`` started (clock ticks since boot, /proc/<pid>/stat field 22): with the PID,
+    it names one process for good, as PIDs are reused once the counter wraps."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[-1].split()[19]
+
+
 def cmdline(pid: int) -> list[str] | None:
     try:
         raw = Path(f"/proc/{pid}/cmdline").read_bytes()
@@ -62,7 +72,8 @@ def descendants(pid: int) -> list[int]:
 
 @dataclass(frozen=True)
 class BackgroundProcess:
-    """One named background process: ``<dir>/<name>.pid`` and ``<dir>/<name>.log``."""
+    """One named background process: ``<dir>/<name>.pid`` (its PID and start time) and
+    ``<dir>/<name>.log``."""
 
     name: str
     directory: Path
@@ -79,9 +90,17 @@ class BackgroundProcess:
     def pid(self) -> int | None:
         """The recorded PID if that process is alive and is ours; else None."""
         try:
-            pid = int(self.pid_file.read_text().split()[0])
+            pid_and_start = self.pid_file.read_text().split()
+            pid = int(pid_and_start[0])
         except (OSError, ValueError, IndexError):
             return None
+        if len(pid_and_start) > 1 and start_ticks(pid) not in (None, pid_and_start[1]):
+            return None  # the PID was reused, maybe by another sandbox's process of this kind
+        started_here = _reapers.get(pid)
+        if started_here is not None and any(self.marker in str(a) for a in started_here.args):
+            # Our own child: its Popen knows for sure (no /proc reading that a busy machine or a
+            # process being set up could make look empty).
+            return pid if started_here.poll() is None else None
         if not pid_alive(pid):
             return None
         command = cmdline(pid)
@@ -91,6 +110,19 @@ class BackgroundProcess:
 
     def alive(self) -> bool:
         return self.pid() is not None
+
+    def how_it_ended(self, pid: int) -> str:
+        """How a process this Python process started ended: its exit code or the signal that
+        killed it ("unknown" for one started elsewhere or still running)."""
+        process = _reapers.get(pid)
+        code = process.poll() if process is not None else None
+        if code is None:
+            return "exit status unknown"
+        if code < 0:
+            with contextlib.suppress(ValueError):
+                return f"killed by {signal.Signals(-code).name}"
+            return f"killed by signal {-code}"
+        return f"exit code {code}"
 
     def start(
         self,
@@ -125,7 +157,7 @@ class BackgroundProcess:
                 env=env,
                 start_new_session=True,
             )
-        self.pid_file.write_text(f"{process.pid}\n")
+        self.pid_file.write_text(f"{process.pid} {start_ticks(process.pid) or ''}".rstrip() + "\n")
         # Popen objects are not kept: the process outlives this Python process (CLI `up`). Reap it
         # in the background if it exits while we are still around, so it does not linger as a
         # zombie that still answers kill(pid, 0).

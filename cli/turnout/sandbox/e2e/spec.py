@@ -22,6 +22,10 @@ CUTOVER = {
     "drain_timeout_seconds": 1200,
     "max_replication_lag_seconds": 60,
     "lock_ttl_seconds": 120,
+    # An e2e run lasts minutes: the preflight gate compares this window (plus the margin) with
+    # the streams' retention before the switch, and refuses a cutover that declares none.
+    "planned_window_hours": 1,
+    "retention_margin_hours": 6,
 }
 
 

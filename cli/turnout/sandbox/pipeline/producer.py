@@ -467,6 +467,7 @@ def main(argv: list[str] | None = None) -> int:
     if parts.hostname not in ("127.0.0.1", "localhost", "::1") or not parts.port:
         parser.error("--endpoint must be the local emulator on loopback, with a port")
     status_file = args.status_file or args.log.with_suffix(".status.json")
+    print(f"producer (pid {os.getpid()}) starting: {args.rate:g} events/s", flush=True)
     clients = _EmulatorClients(args, status_file, parts.hostname, parts.port)
     stop = threading.Event()
 

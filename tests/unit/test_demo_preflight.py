@@ -1,0 +1,85 @@
+"""`make demo` runs `turnout preflight --env both`'s checks against the sandbox before the
+cutover and prints the table (and puts it in its --json result). Tested at unit level with the
+sandbox's example spec and its consumers' mappings as the sandbox creates them (TRIM_HORIZON,
+retries unbounded), read through a fake Lambda client; the demo itself runs in the slow suite."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from turnout.sandbox.demo import DemoResult, demo_text, run_sandbox_preflight
+from turnout.sandbox.pipeline.create import MAPPING_SETTINGS
+from turnout.sandbox.pipeline.report import compute_report
+from turnout.spec.loader import load_spec
+from turnout.spec.names import names
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "terraform" / "migration.yaml"
+
+
+class SandboxMappings:
+    """Each environment's consumers' mappings as the sandbox's pipeline creates them."""
+
+    def __init__(self, spec, environment: str) -> None:
+        place = names(spec, environment)
+        self.by_function = {
+            consumer.function_name: [
+                {
+                    **MAPPING_SETTINGS,
+                    "UUID": f"{consumer.function_name}-{stream}",
+                    "EventSourceArn": place.stream_arn(stream),
+                }
+                for stream in consumer.streams
+            ]
+            for consumer in getattr(spec.consumers, environment)
+        }
+
+    def list_event_source_mappings(self, FunctionName: str, **_) -> dict:
+        return {"EventSourceMappings": self.by_function.get(FunctionName, [])}
+
+
+class FakeSandbox:
+    def __init__(self) -> None:
+        self.example = load_spec(EXAMPLE)
+
+    def spec(self):
+        return self.example
+
+    def client_aws(self):
+        spec = self.example
+
+        class Access:
+            def client(self, environment, service):
+                assert service == "lambda"
+                return SandboxMappings(spec, environment)
+
+        return Access()
+
+
+def test_the_demo_prints_the_preflight_table_of_both_environments_before_the_cutover():
+    printed: list[str] = []
+    report = run_sandbox_preflight(FakeSandbox(), printed.append)
+    assert printed[0] == "=== preflight (turnout preflight --env both) ==="
+    assert printed[-1] == "preflight (old, new): pass", printed
+    verdicts = {check.name: check.verdict.value for check in report.checks}
+    assert verdicts == {
+        "consumer-retries": "pass",
+        "direction-flag-rate": "pass",
+        "replicator-retries": "pass",
+        "retention-window": "pass",
+        "starting-positions": "pass",
+    }, "the sandbox's example spec passes every check, so the demo's cutover is not refused"
+
+    result = DemoResult(
+        path="baseline -> new-live -> committed",
+        report=compute_report([], {"old": [], "new": []}, {}, new_required=True),
+        preflight=report.to_dict(),
+        preflight_table=report.text(),
+    )
+    text = demo_text(result)
+    table_at = text.index("preflight before the cutover (turnout preflight --env both):")
+    assert table_at < text.index("time per phase:")
+    for name in verdicts:
+        assert f"  pass    {name}" in text
+    assert "  preflight (old, new): pass" in text
+    assert result.as_dict()["preflight"]["verdict"] == "pass"
+    assert {row["name"] for row in result.as_dict()["preflight"]["checks"]} == set(verdicts)
