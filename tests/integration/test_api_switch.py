@@ -117,7 +117,7 @@ class ApiSwitchApplier:
         assert done.returncode in expect, done.stdout[-3000:] + done.stderr[-3000:]
         return done.returncode
 
-    def apply(self, phase, posture, label):
+    def apply(self, phase, posture, label, environments=("old", "new")):
         files = render_environments(
             self.spec, REPO / "terraform", phase=phase, output_dir=self.dir, posture=posture
         )

@@ -192,3 +192,55 @@ def test_the_api_steps_are_hooks_of_the_built_in_folder():
     for name in ("verify_api_weights", "verify_api_healthy"):
         assert name in hooks and (REPO / "hooks" / f"{name}.py").is_file()
     assert (REPO / "hooks" / "check_apis.py").is_file()
+
+
+@pytest.mark.parametrize("when", ["pre", "post"])
+@pytest.mark.parametrize("zone_environment", ["old", "new"])
+def test_a_weight_step_applies_only_the_zones_environment_whose_other_vars_stay_as_applied(
+    tmp_path, when, zone_environment
+):
+    """The other environment is left out of an API step's apply because its tfvars are exactly
+    those of the apply before: applying it could change nothing."""
+    spec = example(
+        apis=[
+            api(
+                environment=zone_environment,
+                weights=[50, 100],
+                at={"transition": "new-live->committed", "when": when},
+            )
+        ]
+    )
+    other = "new" if zone_environment == "old" else "old"
+    current = transition("new-live", "committed", spec)
+    previous = render_environments(
+        spec,
+        REPO / "terraform",
+        phase="new-live",
+        output_dir=tmp_path / "phase",
+    )
+    last_vars = {f.environment: json.loads(f.content) for f in previous}
+    weight_steps = 0
+    for index, step in enumerate(s for s in current.steps if isinstance(s, ApplyStep)):
+        files = render_environments(
+            spec,
+            REPO / "terraform",
+            phase="committed",
+            output_dir=tmp_path / str(index),
+            posture=step.posture,
+        )
+        rendered = {f.environment: json.loads(f.content) for f in files}
+        if step.api_weight is not None:
+            weight_steps += 1
+            assert step.environments == (zone_environment,)
+            assert _without_phase(rendered[other]) == _without_phase(last_vars[other])
+        else:
+            assert step.environments == ("old", "new")
+        last_vars = {env: rendered[env] for env in step.environments} | {
+            env: last_vars[env] for env in ("old", "new") if env not in step.environments
+        }
+    assert weight_steps == 2
+
+
+def _without_phase(tfvars: dict) -> dict:
+    """The tfvars but `migration.phase`, a label that no resource reads (only a validation)."""
+    return {**tfvars, "migration": {**tfvars["migration"], "phase": None}}
