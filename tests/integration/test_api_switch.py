@@ -333,3 +333,51 @@ def test_a_health_check_that_never_turns_healthy_fails_the_gate_with_the_weights
     assert ("step", "failed", "api-orders-healthy") in [
         (e["kind"], e["action"], e["details"].get("step")) for e in journal
     ]
+
+
+def test_a_5xx_alarm_in_alarm_blocks_the_weight_step_and_once_ok_lets_it_move(
+    emulator, terraform_ready, apis, tmp_path, monkeypatch
+):
+    """The gate reads the operator's CloudWatch alarm instead of the Route 53 health check (the
+    new API answers its health path with 503, so only the alarm can let the step pass). The
+    emulator never evaluates an alarm against its metric: the test sets its state, as CloudWatch
+    would on AWS when the 5xx count crosses the threshold or falls back under it."""
+    ports = apis(new_healthy=False)
+    alarm = f"orders-new-5xx-{uuid.uuid4().hex[:6]}"
+    cloudwatch = emulator.client("cloudwatch", "new")
+    cloudwatch.put_metric_alarm(
+        AlarmName=alarm,
+        Namespace="AWS/ApiGateway",
+        MetricName="5XXError",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=1,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+        TreatMissingData="notBreaching",
+    )
+    cloudwatch.set_alarm_state(AlarmName=alarm, StateValue="ALARM", StateReason="5xx: 12 >= 1")
+    at = {"transition": "baseline->switched", "when": "pre"}
+    health = {"healthy_seconds": 2, "timeout_seconds": 10, "poll_seconds": 1}
+    spec, _ = api_spec(emulator, ports, at)
+    entry = spec.apis[0].model_dump(mode="json", exclude_none=True)
+    entry["health_check"] = {**entry["health_check"], **health, "alarm": {"name": alarm}}
+    document = {**spec.model_dump(mode="json"), "apis": [entry]}
+    spec = MigrationSpec.model_validate(document)
+    engine, applier, progress = engine_for(emulator, spec, tmp_path, monkeypatch)
+    applier.apply("baseline", phase_posture(spec, "baseline"), "setup")
+    with pytest.raises(CutoverFailed) as failed:
+        engine.run("switched")
+    message = str(failed.value)
+    assert f"CloudWatch alarm '{alarm}' (new environment)" in message, message
+    assert "alarm state ALARM (5xx: 12 >= 1)" in message
+    assert "The records keep their weights (the new endpoint has 0% of the answers" in message
+    assert [label for label, _ in applier.applied] == ["setup"], "no weight step was applied"
+    assert engine.store.load().phase == "baseline"
+
+    cloudwatch.set_alarm_state(AlarmName=alarm, StateValue="OK", StateReason="5xx: 0 < 1")
+    engine.run("switched")
+    assert engine.store.load().phase == "switched"
+    moved = [label.rsplit("/", 1)[-1] for label, _ in applier.applied]
+    assert "api-orders-50" in moved and "api-orders-100" in moved
+    assert any(f"CloudWatch alarm '{alarm}'" in line and "healthy" in line for line in progress)

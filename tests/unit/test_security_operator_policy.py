@@ -96,6 +96,7 @@ METHOD_ACTIONS = {
     "get_function_configuration": "lambda:GetFunctionConfiguration",
     "get_parameter": "ssm:GetParameter",
     "get_metric_data": "cloudwatch:GetMetricData",
+    "describe_alarms": "cloudwatch:DescribeAlarms",
     "get_account_settings": "lambda:GetAccountSettings",
     # the API switch (turnout.apis)
     "get_hosted_zone": "route53:GetHostedZone",

@@ -9,6 +9,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from turnout.apis.health import observe_alarm
 from turnout.apis.records import weighted_records
 from turnout.apis.zones import hosted_zone_id
 from turnout.aws.errors import error_code, error_message
@@ -30,6 +31,7 @@ def check_api(context: Any, index: int) -> dict:
         records = weighted_records(route53, api, index, zone_id)
         check_id = _records_as_declared(api, index, records)
         route53.get_health_check(HealthCheckId=check_id)
+        alarm = alarm_gate(context, api, index)
     except (ClientError, BotoCoreError) as problem:
         code = error_code(problem) if isinstance(problem, ClientError) else ""
         if code == "NoSuchHealthCheck":
@@ -43,7 +45,8 @@ def check_api(context: Any, index: int) -> dict:
             f"API '{api.name}' (apis[{index}]): checking its hosted zone {api.zone_label} in the "
             f"{api.environment} environment failed with {code or type(problem).__name__}: "
             f"{detail}; the credentials need route53:GetHostedZone, ListHostedZonesByName, "
-            "ListResourceRecordSets, GetHealthCheck and GetHealthCheckStatus (docs/apis.md)."
+            "ListResourceRecordSets, GetHealthCheck and GetHealthCheckStatus, and with "
+            "health_check.alarm cloudwatch:DescribeAlarms (docs/apis.md)."
         ) from None
     return {
         "api": api.name,
@@ -52,7 +55,27 @@ def check_api(context: Any, index: int) -> dict:
         "record": api.record,
         "weights": {env: records[env]["weight"] for env in ENVIRONMENTS},
         "health_check_id": check_id,
+        **alarm,
     }
+
+
+def alarm_gate(context: Any, api: Any, index: int) -> dict:
+    """The gate's CloudWatch alarm exists and what state it is in ({} without one)."""
+    alarm = api.health_check.alarm
+    if alarm is None:
+        return {}
+    cloudwatch = context.client(alarm.environment, "cloudwatch")
+    try:
+        seen = observe_alarm(cloudwatch, alarm.name)
+    except LookupError:
+        raise ApiUnready(
+            f"API '{api.name}' (apis[{index}].health_check.alarm.name): no CloudWatch metric "
+            f"alarm named '{alarm.name}' in the {alarm.environment} environment's account and "
+            "region; name an existing alarm (aws cloudwatch describe-alarms), e.g. one on the "
+            "new endpoint's 5xx count, or set health_check.alarm.environment to the environment "
+            "that holds it. Nothing was changed."
+        ) from None
+    return {"alarm": alarm.name, "alarm_state": seen.state}
 
 
 def _zone_name(route53: Any, api: Any, index: int, zone_id: str) -> str:

@@ -62,9 +62,22 @@ class Endpoints(_Strict):
         return _check_dns_name(value)
 
 
+class AlarmGate(_Strict):
+    """A CloudWatch metric alarm of the operator's (e.g. on the new endpoint's 5xx) that gates
+    each weight step instead of the Route 53 health check: it must be OK for `healthy_seconds`."""
+
+    # AlarmName: 1-255 characters, no control characters
+    # (https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html).
+    name: Annotated[str, Field(pattern=r"^[^\x00-\x1f]{1,255}$")]
+    environment: Literal["old", "new"] = Field(
+        default="new", description="the account whose CloudWatch holds the alarm"
+    )
+
+
 class HealthCheck(_Strict):
     """The Route 53 health check Terraform creates for the new endpoint, and how long it must
-    stay healthy after each weight step."""
+    stay healthy after each weight step. With `alarm`, the gate reads that CloudWatch alarm
+    instead (the health check still guards Route 53's answers)."""
 
     # Route 53 health checks probe HTTP, HTTPS or TCP
     # (https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/dns-failover-determining-health-of-endpoints.html).
@@ -81,6 +94,7 @@ class HealthCheck(_Strict):
     healthy_seconds: Annotated[int, Field(ge=0, le=86400)] = 120
     timeout_seconds: Annotated[int, Field(ge=10, le=86400)] = 900
     poll_seconds: Annotated[float, Field(gt=0, le=300)] = 10
+    alarm: AlarmGate | None = None
 
     @field_validator("ip_address")
     @classmethod
