@@ -239,7 +239,9 @@ def test_calls_take_the_profiles_latency_and_a_scenario_can_raise_it(small_emula
         assert _median_put_seconds(small_emulator, arn) >= 0.09
     finally:
         small_emulator.set_latency({"kinesis PutRecords": previous})
-    assert fast < 0.010  # the switched-off side: no latency added
+    # The switched-off side adds no latency: its profile holds none (a bound on its measured
+    # time would only measure how busy the machine is).
+    assert fast_emulator.set_latency({}).get("kinesis PutRecords") in (None, {})
 
 
 # --------------------------------------------------------------------------- on-demand

@@ -121,6 +121,10 @@ METHOD_ACTIONS = {
     # decommission (turnout.decommission)
     "delete_event_source_mapping": "lambda:DeleteEventSourceMapping",
     "get_role": "iam:GetRole",
+    # the consumers' on-failure queues (turnout.drain.discarded)
+    "get_queue_url": "sqs:GetQueueUrl",
+    "get_queue_attributes": "sqs:GetQueueAttributes",
+    "receive_message": "sqs:ReceiveMessage",
 }
 # Calls that need no permission at all: "No permissions are required to perform this operation"
 # (https://docs.aws.amazon.com/STS/latest/APIReference/API_GetCallerIdentity.html).

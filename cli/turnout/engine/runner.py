@@ -170,7 +170,7 @@ class CutoverEngine:
     def gate_text(self, step: HookStep) -> str:
         """The checks a transition's preflight gate runs, what they read, and what is accepted."""
         args = step.args(self.spec)
-        reads = "the spec" + "".join(f" + {env} consumers" for env in args["environments"])
+        reads = "the spec" + "".join(f" + the {env} environment" for env in args["environments"])
         accepted = ", ".join(args["accepted"])
         return (
             f"preflight {', '.join(args['checks'])} (reads {reads}); a fail refuses, a warn or "
@@ -426,6 +426,11 @@ class CutoverEngine:
         step = gate(current, self.accepted)
         if step is None:
             return
+        switched = (
+            None
+            if current.from_phase == "baseline"
+            else self.store.transition_first_started_at("baseline->switched")
+        )
         context = HookContext(
             spec=self.spec,
             aws=self.aws,
@@ -434,6 +439,7 @@ class CutoverEngine:
             project_root=self.hooks.project_root,
             progress=self.progress,
             clock=self.clock,
+            switched_at=switched,
         )
         self.progress(f"[{current.name} preflight] {self.gate_text(step)}")
         try:
