@@ -370,6 +370,7 @@ def test_a_5xx_alarm_in_alarm_blocks_the_weight_step_and_once_ok_lets_it_move(
     spec, _ = api_spec(emulator, ports, at)
     entry = spec.apis[0].model_dump(mode="json", exclude_none=True)
     entry["health_check"] = {**entry["health_check"], **health, "alarm": {"name": alarm}}
+    entry["weights"] = [100]  # one step: the gate, not the stepping, is under test here
     document = {**spec.model_dump(mode="json"), "apis": [entry]}
     spec = MigrationSpec.model_validate(document)
     engine, applier, progress = engine_for(emulator, spec, tmp_path, monkeypatch)
@@ -387,5 +388,5 @@ def test_a_5xx_alarm_in_alarm_blocks_the_weight_step_and_once_ok_lets_it_move(
     engine.run("switched")
     assert engine.store.load().phase == "switched"
     moved = [label.rsplit("/", 1)[-1] for label, _ in applier.applied]
-    assert "api-orders-50" in moved and "api-orders-100" in moved
+    assert "api-orders-100" in moved
     assert any(f"CloudWatch alarm '{alarm}'" in line and "healthy" in line for line in progress)
