@@ -129,7 +129,7 @@ def harness(spec, emulator, tables, tmp_path, monkeypatch):
     class FakeApplier:
         """Stands in for Terraform: records each apply and fails the one named in `fail`."""
 
-        def apply(self, phase, posture, label):
+        def apply(self, phase, posture, label, environments=("old", "new")):
             applied.append(label.replace("/", ":"))
             step_id = label.rsplit("/", 1)[-1]
             if fail.exists() and fail.read_text().strip() == step_id:

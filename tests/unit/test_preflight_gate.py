@@ -85,7 +85,7 @@ class FakeApplier:
     def __init__(self) -> None:
         self.applied: list[str] = []
 
-    def apply(self, phase, posture, label):
+    def apply(self, phase, posture, label, environments=("old", "new")):
         self.applied.append(label)
         return {}
 

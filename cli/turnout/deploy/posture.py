@@ -53,11 +53,18 @@ class PostureApplier:
             rendered.write()
         return {rendered.environment: rendered.path for rendered in files}
 
-    def apply(self, phase: str, posture: Posture, label: str) -> dict:
+    def apply(
+        self,
+        phase: str,
+        posture: Posture,
+        label: str,
+        environments: tuple[str, ...] = ENVIRONMENTS,
+    ) -> dict:
+        """Apply `posture` to `environments` (both unless only one can change), side by side."""
         files = self.render(phase, posture, label)
         with ThreadPoolExecutor(max_workers=2) as pool:
-            results = pool.map(lambda env: self._apply_one(env, files[env], posture), ENVIRONMENTS)
-            by_environment = dict(zip(ENVIRONMENTS, results, strict=True))
+            results = pool.map(lambda env: self._apply_one(env, files[env], posture), environments)
+            by_environment = dict(zip(environments, results, strict=True))
         return {"posture": posture.describe(), **by_environment}
 
     def plan_texts(self, phase: str, posture: Posture, label: str) -> list[str]:

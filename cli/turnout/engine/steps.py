@@ -62,6 +62,9 @@ class ApplyStep:
     kind: str = "apply"
     # An API weight step: (api name, the new endpoint's weight) that this apply sets.
     api_weight: tuple[str, int] | None = None
+    # The environments applied: both, but an API weight step changes only its zone's records
+    # (the other environment's tfvars are those it already has, so its apply would be empty).
+    environments: tuple[str, ...] = ("old", "new")
 
 
 Step = HookStep | ApplyStep
@@ -247,7 +250,9 @@ def api_steps(spec: MigrationSpec, name: str, when: str, base: Posture) -> list[
         for weight in api.weights:
             step = f"api-{api.name}-{weight}"
             steps += [
-                ApplyStep(step, base, api_weight=(api.name, weight)),
+                ApplyStep(
+                    step, base, api_weight=(api.name, weight), environments=(api.environment,)
+                ),
                 HookStep(
                     f"{step}-answered",
                     "verify_api_weights",
