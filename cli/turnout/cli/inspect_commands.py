@@ -14,6 +14,7 @@ from turnout.cli.options import (
     EndpointOption,
     EnvName,
     JsonOption,
+    PeekDiscardsOption,
     SandboxOption,
     SpecOption,
     print_json,
@@ -82,16 +83,7 @@ def verify(
             help="Report duplicated records but pass (replication is at-least-once).",
         ),
     ] = False,
-    peek_discards: Annotated[
-        bool,
-        typer.Option(
-            "--peek-discards",
-            help="Read the Lambda consumers' on-failure queues' messages for exact counts of "
-            "discarded records of their streams (ReceiveMessage: hides each message for 30 s and "
-            "raises its receive count). Default: compare the queue's message count with its "
-            "baseline, receiving nothing.",
-        ),
-    ] = False,
+    peek_discards: PeekDiscardsOption = False,
     sandbox: SandboxOption = False,
     spec: SpecOption = None,
     as_json: JsonOption = False,
@@ -272,16 +264,7 @@ def drain_check(
             "--workers", min=1, max=256, metavar="N", help="Shards read side by side (1-256)."
         ),
     ] = 32,
-    peek_discards: Annotated[
-        bool,
-        typer.Option(
-            "--peek-discards",
-            help="Read the Lambda consumers' on-failure queues' messages for exact counts of "
-            "discarded records of their streams (ReceiveMessage: hides each message for 30 s and "
-            "raises its receive count). Default: compare the queue's message count with its "
-            "baseline, receiving nothing.",
-        ),
-    ] = False,
+    peek_discards: PeekDiscardsOption = False,
     sandbox: SandboxOption = False,
     endpoint_url: EndpointOption = None,
     spec: SpecOption = None,
