@@ -72,12 +72,15 @@ class PostureApplier:
         return [summary.text() for summary in self.plan_summaries(phase, posture, label)]
 
     def plan_summaries(self, phase: str, posture: Posture, label: str) -> list[PlanSummary]:
-        """The plan of each environment for `posture`, applying nothing."""
+        """The plan of each environment for `posture`, applying nothing (side by side: separate
+        states and accounts, as in `apply`)."""
         files = self.render(phase, posture, label)
-        return [
-            self._plan(env, files[env], expected_destroys(posture, env)).summary
-            for env in ENVIRONMENTS
-        ]
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            results = pool.map(
+                lambda env: self._plan(env, files[env], expected_destroys(posture, env)),
+                ENVIRONMENTS,
+            )
+            return [result.summary for result in results]
 
     def _apply_one(self, environment: str, var_file: Path, posture: Posture) -> dict:
         summary = workflow.plan_and_apply(

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -99,14 +100,17 @@ def run_demo(
             answers.append(api_answers(sandbox, target, progress))
         progress("stopping the producers; waiting until every event is where it must be ...")
         stop = time.monotonic()
-        sandbox.stop_traffic(progress=progress)
-        wait_until_consumers_settle(sandbox, progress)
-        final = sandbox.wait_for_report(timeout=180, new_required=not rollback)
-        timings["final delivery and report"] = round(time.monotonic() - stop, 1)
+        # The decommission plan (Terraform plans, read-only) is made while the consumers settle.
+        with ThreadPoolExecutor(max_workers=1) as planner:
+            planned = None if rollback else planner.submit(show_decommission_plan, engine, progress)
+            sandbox.stop_traffic(progress=progress)
+            wait_until_consumers_settle(sandbox, progress)
+            final = sandbox.wait_for_report(timeout=180, new_required=not rollback)
+            timings["final delivery and report"] = round(time.monotonic() - stop, 1)
+            plan = "" if planned is None else planned.result()
         timings["total"] = round(time.monotonic() - started, 1)
         slowest = sorted(steps, key=lambda step: step.seconds, reverse=True)[:6]
         copies = data_store_results(engine)
-        plan = "" if rollback else show_decommission_plan(engine, progress)
         report_files = write_cutover_report(project, progress)
         return DemoResult(
             path="baseline -> new-live -> rolled-back"
