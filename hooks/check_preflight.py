@@ -13,6 +13,8 @@ before an unknown row counts; a lasting cause (credentials, access denied) still
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from pydantic import Field
 
 from turnout.hooks import Hook, HookArgs, HookContext
@@ -49,6 +51,14 @@ class CheckPreflight(Hook):
         return decide(report, self.args.accepted, self.args.transition)
 
     def _read(self, context: HookContext) -> PreflightReport:
+        switched_at = (
+            datetime.fromisoformat(context.switched_at).timestamp() if context.switched_at else None
+        )
+        migration = {
+            "phase": context.phase_from,
+            "switched_at": switched_at,
+            "clock": context.clock,
+        }
         return run_preflight(
-            context.spec, self.args.environments, context.aws, only=self.args.checks
+            context.spec, self.args.environments, context.aws, self.args.checks, migration
         )

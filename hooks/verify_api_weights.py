@@ -16,7 +16,7 @@ class VerifyApiWeights(Hook):
 
     def run(self, context: HookContext) -> dict:
         index, api = api_of(context.spec, self.args.api)
-        records = weighted_records(context.client(api.environment, "route53"), api)
+        records = weighted_records(context.client(api.environment, "route53"), api, index)
         share = new_share(records)
         data = {"api": api.name, "record": api.record, "records": records, "new_share": share}
         if share != self.args.new_weight:

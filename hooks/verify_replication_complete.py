@@ -1,11 +1,16 @@
 """The commit gate: everything the new streams received since the switch reached the old streams
 through replication, per partition key, complete, once and in order (`turnout verify`,
-docs/verify.md). Fails listing the missing, extra, duplicated and reordered records."""
+docs/verify.md), and no Lambda consumer of either environment discarded records to its
+on-failure destination during the migration (`turnout.drain.discarded`). Fails listing the
+missing, extra, duplicated and reordered records and the discards."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
+from turnout.drain.discarded import check_environments
 from turnout.engine.state import StateStore
 from turnout.hooks import Hook, HookArgs, HookContext, HookFailed
 from turnout.spec.names import control_plane
@@ -29,6 +34,8 @@ class VerifyReplicationComplete(Hook):
         workers: int = Field(default=8, ge=1, le=64)
         allow_duplicates: bool = False
         since: str | None = None  # default: the switch and replication start in the journal
+        # how on-failure queues are read: count (queue attributes) or peek (receives messages)
+        discards: Literal["count", "peek"] = "count"
 
     def run(self, context: HookContext) -> dict:
         if self.args.since is not None:
@@ -50,12 +57,20 @@ class VerifyReplicationComplete(Hook):
             clock=context.clock,
             sleep=context.sleep,
         )
-        report = verify(context.spec, context.aws, window, options, context.progress)
+
+        def discards() -> list[dict]:
+            found = check_environments(
+                context.spec, context.aws, ["old", "new"], context.clock, self.args.discards
+            )
+            return [verdict.to_dict() for verdict in found]
+
+        report = verify(context.spec, context.aws, window, options, context.progress, discards)
         data = compact(report.document)
         if not report.passed:
             error = HookFailed(
-                "replication is not complete: the old streams do not hold exactly what the new "
-                f"streams received since the switch, in order: {problems_text(data)}. Commit "
+                "replication is not complete, or a consumer discarded records: the old streams "
+                "must hold exactly what the new streams received since the switch, in order, and "
+                f"no consumer may have skipped a batch: {problems_text(data)}. Commit "
                 "would stop replication and leave the old environment with this difference. "
                 "Run `turnout verify` for the full report; fix the replication (failure queue, "
                 "replicator logs) and run the cutover again, or roll back."
@@ -70,6 +85,7 @@ def compact(document: dict) -> dict:
     per-shard detail stays in `turnout verify --json`."""
     return {
         **{key: document[key] for key in ("passed", "window", "sample", "totals", "seconds")},
+        "discards": document.get("discards", []),
         "records_per_second": document["records_per_second"],
         "streams": {
             name: {

@@ -221,6 +221,7 @@ module "api_switch" {
   for_each = var.apis
 
   zone_id      = each.value.zone_id
+  zone_name    = each.value.zone_name
   record_name  = each.value.record_name
   ttl          = each.value.ttl
   endpoints    = each.value.endpoints

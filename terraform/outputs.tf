@@ -85,9 +85,10 @@ output "producers" {
 }
 
 output "apis" {
-  description = "Per API whose zone is here: the records' weights, the new endpoint's health check and the records."
+  description = "Per API whose zone is here: the hosted zone, the records' weights, the new endpoint's health check and the records."
   value = try({
     for k, m in module.api_switch : k => {
+      zone_id         = m.zone_id
       weights         = m.weights
       health_check_id = m.health_check_id
       records         = m.records

@@ -399,9 +399,10 @@ variable "assume_deploy_role" {
 }
 
 variable "apis" {
-  description = "The spec's APIs whose hosted zone is in this environment (docs/apis.md), by name: zone, record, each environment's endpoint and set identifier, the new endpoint's weight in percent (from the posture) and its health check. Empty (the default): none."
+  description = "The spec's APIs whose hosted zone is in this environment (docs/apis.md), by name: the zone (zone_id, or zone_name: its DNS name), record, each environment's endpoint and set identifier, the new endpoint's weight in percent (from the posture) and its health check. Empty (the default): none."
   type = map(object({
-    zone_id     = string
+    zone_id     = optional(string)
+    zone_name   = optional(string)
     record_name = string
     ttl         = number
     endpoints = object({
@@ -424,5 +425,10 @@ variable "apis" {
   validation {
     condition     = alltrue([for a in var.apis : a.new_weight >= 0 && a.new_weight <= 100])
     error_message = "apis: new_weight is a percent, 0-100."
+  }
+
+  validation {
+    condition     = alltrue([for a in var.apis : (a.zone_id == null) != (a.zone_name == null)])
+    error_message = "apis: each API gives exactly one of zone_id and zone_name."
   }
 }

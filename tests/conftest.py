@@ -16,8 +16,13 @@ from typing import Any
 
 import pytest
 
+from turnout.aws.access import AwsAccess
 from turnout.sandbox.emulator.launcher import Emulator, EmulatorError
 from turnout.sandbox.lambda_runtime import LocalLambdaRuntime
+from turnout.sandbox.pipeline.apis import create_api_zones
+from turnout.spec.loader import load_spec
+
+EXAMPLE_SPEC = Path(__file__).resolve().parents[1] / "terraform" / "migration.yaml"
 
 REGION = "eu-west-1"
 
@@ -32,6 +37,10 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
     except EmulatorError as exc:
         pytest.fail(f"the local AWS emulator did not start: {exc}", pytrace=False)
     try:
+        # The example spec's API names its hosted zone, existing DNS an operator's account has
+        # (the sandbox creates it at `up`): Terraform of the example looks it up by name.
+        spec = load_spec(EXAMPLE_SPEC)
+        create_api_zones(spec, AwsAccess.for_emulator(spec, emu), progress=lambda _: None)
         yield emu
     finally:
         emu.stop()

@@ -65,6 +65,9 @@ class HookContext:
     work_dir: Path | None = None
     # When the live phase (phase_from) was reached (ISO-8601, from the journal), if known.
     phase_since: str | None = None
+    # When the switch (baseline->switched) first started (ISO-8601, from the journal): the
+    # preflight compares the new consumers' AT_TIMESTAMP with it. None before the switch.
+    switched_at: str | None = None
 
     def client(self, environment: str, service: str) -> Any:
         return self.aws.client(environment, service)

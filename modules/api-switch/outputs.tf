@@ -1,3 +1,8 @@
+output "zone_id" {
+  description = "The hosted zone that holds the records (zone_id, or the zone found by zone_name)."
+  value       = try(local.zone_id, null)
+}
+
 output "weights" {
   description = "The weight of each environment's record (old, new)."
   value       = try(local.weights, null)

@@ -1,10 +1,27 @@
 variable "zone_id" {
-  description = "The Route 53 hosted zone that holds the API's name (created and owned outside turnout)."
+  description = "The Route 53 hosted zone that holds the API's name (created and owned outside turnout), by id. Give this or zone_name."
   type        = string
+  default     = null
 
   validation {
-    condition     = can(regex("^[A-Z0-9]{1,32}$", var.zone_id))
+    condition     = var.zone_id == null || can(regex("^[A-Z0-9]{1,32}$", var.zone_id))
     error_message = "zone_id: a hosted zone id such as Z0123456789ABCDEFGHIJ (without /hostedzone/)."
+  }
+}
+
+variable "zone_name" {
+  description = "The same hosted zone by its DNS name, instead of zone_id: the one public hosted zone of the account with that name (looked up with data \"aws_route53_zone\")."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = (var.zone_name == null) != (var.zone_id == null)
+    error_message = "zone_id, zone_name: give exactly one of them (the zone's id, or its DNS name)."
+  }
+
+  validation {
+    condition     = var.zone_name == null || can(regex("^([A-Za-z0-9-]{1,63}\\.)+[A-Za-z0-9-]{1,63}\\.?$", var.zone_name))
+    error_message = "zone_name: a DNS name of two or more labels, e.g. example.com."
   }
 }
 

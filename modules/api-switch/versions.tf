@@ -1,5 +1,5 @@
 terraform {
-  required_version = ">= 1.5"
+  required_version = ">= 1.9" # a variable's validation reads another variable (zone_id, zone_name)
 
   required_providers {
     aws = {

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from state_kit import sandbox_project
 
 from turnout.engine.state import now_iso
 from turnout.engine.steps import transition
@@ -28,8 +29,6 @@ from turnout.sandbox.pipeline.report import assert_nothing_lost, format_report
 from turnout.spec.loader import load_spec
 from turnout.targets import build_engine
 
-REPO = Path(__file__).resolve().parents[2]
-SPEC = REPO / "terraform" / "migration.yaml"
 RATE = 200
 
 ROLLBACK_PATH = [
@@ -41,11 +40,19 @@ ROLLBACK_PATH = [
 COMMIT_PATH = [("new-live", "committed")]  # reached new-live in one clean run first
 
 
+def without_apis(document: dict) -> None:
+    """The example spec without its API: its switch adds seven steps to new-live->committed
+    (two of them applies), each of which the kill tests would kill and run again; the switch
+    itself runs on the sandbox in test_whole_move_sandbox.py and `make demo`."""
+    document["apis"] = []
+
+
 class Sandboxes:
     """One sandbox at a time: asking for another takes the previous one down first."""
 
     def __init__(self, root: Path):
         self.root = root
+        self.spec_path = sandbox_project(root / "project", without_apis)
         self.current: tuple[str, Project, Sandbox] | None = None
         self.finished: dict[str, dict] = {}
 
@@ -53,7 +60,7 @@ class Sandboxes:
         if self.current and self.current[0] == name:
             return self.current[1], self.current[2]
         self.close()
-        project = Project(REPO, SPEC, self.root / name)
+        project = Project(self.root / "project", self.spec_path, self.root / name)
         sandbox = Sandbox(project)
         sandbox.up(progress=print, rate=RATE, lifetime_seconds=2400)
         self.current = (name, project, sandbox)
@@ -70,7 +77,7 @@ def drive_with_a_kill_at_every_step(
 ) -> list[str]:
     """Start the CLI, SIGKILL it (with its terraform children) once step k has started, for
     every k; then run it to completion. Returns the steps it was killed in."""
-    spec = load_spec(SPEC)
+    spec = load_spec(project.spec_path)
     current = transition(from_phase, to_phase, spec)
     engine = build_engine(project, sandbox=True, progress=lambda message: None)
     killed = []
@@ -78,7 +85,7 @@ def drive_with_a_kill_at_every_step(
         since = now_iso()
         log = (logs / f"{current.name.replace('>', '')}-{step.id}.log").open("w")
         process = subprocess.Popen(
-            cli_command(SPEC, to_phase),
+            cli_command(project.spec_path, to_phase),
             env=cli_env(project),
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -105,7 +112,7 @@ def drive_with_a_kill_at_every_step(
         killed.append(step.id)
         print(f"killed {current.name} during {step.id}")
     completed = subprocess.run(
-        cli_command(SPEC, to_phase),
+        cli_command(project.spec_path, to_phase),
         env=cli_env(project),
         capture_output=True,
         text=True,
@@ -127,7 +134,7 @@ def kill_through(sandboxes: Sandboxes, path_name: str, from_phase: str, to_phase
     if engine.store.load().phase != from_phase:
         engine.run(from_phase)  # the commit path reaches new-live in one clean run
     killed = drive_with_a_kill_at_every_step(project, from_phase, to_phase, logs)
-    steps = transition(from_phase, to_phase, load_spec(SPEC)).steps
+    steps = transition(from_phase, to_phase, load_spec(project.spec_path)).steps
     assert killed == [step.id for step in steps][: len(killed)] and len(killed) >= len(steps) - 1
     side_effects = side_effects_completed(engine)
     assert len(side_effects) == len(set(side_effects)), (

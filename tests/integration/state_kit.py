@@ -34,6 +34,14 @@ def scratch_project(root: Path, change: Callable[[dict], object] | None = None) 
     return spec
 
 
+def sandbox_project(root: Path, change: Callable[[dict], object]) -> Path:
+    """`scratch_project` with hooks/ linked too, for a sandbox the CLI drives (it finds the
+    project from the spec's path, and the cutover runs the project's hooks)."""
+    spec = scratch_project(root, change)
+    (root / "hooks").symlink_to(REPO / "hooks", target_is_directory=True)
+    return spec
+
+
 def run_cli(args: list[str], work: Path, monkeypatch, capsys) -> tuple[int, str, str]:
     """`turnout ARGS` with its work dir at `work`: exit code, stdout, stderr (one paragraph)."""
     monkeypatch.setenv("TURNOUT_WORK_DIR", str(work))

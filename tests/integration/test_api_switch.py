@@ -6,8 +6,10 @@ weights) and calls the endpoint it chose. The cutover's stream hooks are stand-i
 test runs them); the API hooks, the engine, its state, journal and lock are the real ones.
 
 Proven: the weight moves at the declared point in steps, each gated by the health check, and a
-rollback after the switch puts it back on the old endpoint; a record that does not exist stops
-the cutover before anything changes; a health check that never turns healthy fails the step
+rollback after the switch puts it back on the old endpoint; a record or zone that does not
+exist, or a zone name held by no zone or by two, stops the cutover before anything changes (a
+zone found by its name, through Terraform's data source and the hooks, is proven on the sandbox:
+test_whole_move_sandbox.py); a health check that never turns healthy fails the step
 after its bounded wait with one paragraph, the weights where they were and the live phase as the
 journal says.
 """
@@ -29,6 +31,7 @@ from test_engine_journal_lock_resume import HOOK_TEMPLATE, write_gate_stand_in
 from test_monitoring_module import mirror_only_cli_config
 from test_whole_move_engine import state_item
 
+from turnout.apis.zones import hosted_zone_id
 from turnout.aws.access import AwsAccess
 from turnout.deploy.render import phase_posture, render_environments
 from turnout.deploy.terraform import EMULATOR_CREDENTIALS
@@ -68,6 +71,7 @@ module "api_switch" {
   source       = "./api-switch"
   for_each     = var.apis
   zone_id      = each.value.zone_id
+  zone_name    = each.value.zone_name
   record_name  = each.value.record_name
   ttl          = each.value.ttl
   endpoints    = each.value.endpoints
@@ -83,6 +87,7 @@ class ApiSwitchApplier:
 
     def __init__(self, spec: MigrationSpec, directory: Path, emulator) -> None:
         self.spec, self.dir, self.applied = spec, directory, []
+        self.last_tfvars: str | None = None
         directory.mkdir()
         (directory / "main.tf").write_text(ROOT)
         shutil.copytree(REPO / "modules" / "api-switch", directory / "api-switch")
@@ -113,14 +118,19 @@ class ApiSwitchApplier:
         assert done.returncode in expect, done.stdout[-3000:] + done.stderr[-3000:]
         return done.returncode
 
-    def apply(self, phase, posture, label):
+    def apply(self, phase, posture, label, environments=("old", "new")):
         files = render_environments(
             self.spec, REPO / "terraform", phase=phase, output_dir=self.dir, posture=posture
         )
         apis = json.loads(next(f.content for f in files if f.environment == "old"))["apis"]
-        (self.dir / "terraform.tfvars.json").write_text(json.dumps({**self.base, "apis": apis}))
-        self.terraform("apply", "-input=false", "-auto-approve")
-        self.terraform("plan", "-input=false", "-detailed-exitcode")  # 2 would be drift
+        tfvars = json.dumps({**self.base, "apis": apis})
+        # Like the engine, whose apply changes nothing when the plan shows no changes: vars the
+        # records already have are not applied again (most postures carry the same weights).
+        if tfvars != self.last_tfvars:
+            (self.dir / "terraform.tfvars.json").write_text(tfvars)
+            self.terraform("apply", "-input=false", "-auto-approve")
+            self.terraform("plan", "-input=false", "-detailed-exitcode")  # 2 would be drift
+            self.last_tfvars = tfvars
         self.applied.append((label.rsplit("/", 1)[-1], posture.api_weight("orders")))
         return {"posture": posture.describe()}
 
@@ -207,8 +217,11 @@ def resolve_and_call(emulator, spec, ports: dict[str, int]) -> tuple[dict, str]:
     """The record's weights, and the environment of the endpoint a weighted answer chose (the
     heaviest record; the sandbox maps each endpoint name to its loopback port)."""
     api = spec.apis[0]
-    records = emulator.client("route53", "old").list_resource_record_sets(
-        HostedZoneId=api.zone_id, StartRecordName=api.record, StartRecordType="CNAME"
+    route53 = emulator.client("route53", "old")
+    records = route53.list_resource_record_sets(
+        HostedZoneId=hosted_zone_id(route53, api),
+        StartRecordName=api.record,
+        StartRecordType="CNAME",
     )["ResourceRecordSets"]
     mine = [r for r in records if r["Name"].rstrip(".") == api.record]
     weights = {r["SetIdentifier"]: r["Weight"] for r in mine}
@@ -252,13 +265,27 @@ def test_the_api_moves_in_gated_steps_and_a_rollback_after_the_switch_puts_it_ba
     )
 
 
-@pytest.mark.parametrize("missing", ["record", "hosted zone"])
+def by_zone_name(spec: MigrationSpec, zone: str, **changes) -> MigrationSpec:
+    document = spec.model_dump(mode="json")
+    document["apis"][0].update(zone_id=None, zone=zone, **changes)
+    return MigrationSpec.model_validate(document)
+
+
+@pytest.mark.parametrize(
+    "missing", ["record", "hosted zone", "zone by name", "zone name held twice"]
+)
 def test_an_api_record_that_does_not_exist_stops_the_cutover_before_anything_changes(
     emulator, terraform_ready, apis, tmp_path, monkeypatch, missing
 ):
     at = {"transition": "baseline->switched", "when": "pre"}
     changes = {"zone_id": "ZNOSUCHZONE0001"} if missing == "hosted zone" else {}
-    spec, _ = api_spec(emulator, apis(), at, **changes)  # Terraform never made the records
+    spec, zone = api_spec(emulator, apis(), at, **changes)  # Terraform never made the records
+    if missing == "zone by name":
+        spec = by_zone_name(spec, f"gone-{zone}", record=f"orders.gone-{zone}")
+    elif missing == "zone name held twice":
+        route53 = emulator.client("route53", "old")
+        route53.create_hosted_zone(Name=zone, CallerReference=uuid.uuid4().hex)
+        spec = by_zone_name(spec, zone)
     engine, applier, _ = engine_for(emulator, spec, tmp_path, monkeypatch)
     dynamodb = emulator.client("dynamodb", "old")
     engine.run("baseline")
@@ -268,8 +295,15 @@ def test_an_api_record_that_does_not_exist_stops_the_cutover_before_anything_cha
     message = str(refused.value)
     if missing == "record":
         assert "apis[0].record" in message and "has no weighted CNAME record" in message
-    else:
+    elif missing == "hosted zone":
         assert "apis[0].zone_id" in message and "ZNOSUCHZONE0001 does not exist" in message
+    elif missing == "zone by name":
+        assert (
+            "apis[0].zone" in message and f"no public hosted zone is named 'gone-{zone}'" in message
+        )
+    else:
+        assert "apis[0].zone" in message and f"2 public hosted zones are named '{zone}'" in message
+        assert "zone_id instead" in message
     assert "Nothing was changed: no step ran, the live phase is still 'baseline'" in message
     assert "\n" not in message and "Traceback" not in message
     assert state_item(dynamodb, spec) == before, "the migration state is exactly as it was"
@@ -300,8 +334,59 @@ def test_a_health_check_that_never_turns_healthy_fails_the_gate_with_the_weights
     assert state.phase == "baseline", "the live phase is unchanged"
     assert state.transition.to_phase == "switched"
     assert "api-orders-healthy" not in state.transition.completed_steps
-    assert state.transition.started_side_effects == [], "no apply started"
+    # The on-failure queues' baselines are recorded before the API's gate (a record in the
+    # markers table, nothing of the pipeline); no apply started.
+    assert state.transition.started_side_effects == ["discard-baselines"], "no apply started"
     journal = engine.store.read_journal(newest_first=False)
     assert ("step", "failed", "api-orders-healthy") in [
         (e["kind"], e["action"], e["details"].get("step")) for e in journal
     ]
+
+
+def test_a_5xx_alarm_in_alarm_blocks_the_weight_step_and_once_ok_lets_it_move(
+    emulator, terraform_ready, apis, tmp_path, monkeypatch
+):
+    """The gate reads the operator's CloudWatch alarm instead of the Route 53 health check (the
+    new API answers its health path with 503, so only the alarm can let the step pass). The
+    emulator never evaluates an alarm against its metric: the test sets its state, as CloudWatch
+    would on AWS when the 5xx count crosses the threshold or falls back under it."""
+    ports = apis(new_healthy=False)
+    alarm = f"orders-new-5xx-{uuid.uuid4().hex[:6]}"
+    cloudwatch = emulator.client("cloudwatch", "new")
+    cloudwatch.put_metric_alarm(
+        AlarmName=alarm,
+        Namespace="AWS/ApiGateway",
+        MetricName="5XXError",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=1,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+        TreatMissingData="notBreaching",
+    )
+    cloudwatch.set_alarm_state(AlarmName=alarm, StateValue="ALARM", StateReason="5xx: 12 >= 1")
+    at = {"transition": "baseline->switched", "when": "pre"}
+    health = {"healthy_seconds": 2, "timeout_seconds": 10, "poll_seconds": 1}
+    spec, _ = api_spec(emulator, ports, at)
+    entry = spec.apis[0].model_dump(mode="json", exclude_none=True)
+    entry["health_check"] = {**entry["health_check"], **health, "alarm": {"name": alarm}}
+    entry["weights"] = [100]  # one step: the gate, not the stepping, is under test here
+    document = {**spec.model_dump(mode="json"), "apis": [entry]}
+    spec = MigrationSpec.model_validate(document)
+    engine, applier, progress = engine_for(emulator, spec, tmp_path, monkeypatch)
+    applier.apply("baseline", phase_posture(spec, "baseline"), "setup")
+    with pytest.raises(CutoverFailed) as failed:
+        engine.run("switched")
+    message = str(failed.value)
+    assert f"CloudWatch alarm '{alarm}' (new environment)" in message, message
+    assert "alarm state ALARM (5xx: 12 >= 1)" in message
+    assert "The records keep their weights (the new endpoint has 0% of the answers" in message
+    assert [label for label, _ in applier.applied] == ["setup"], "no weight step was applied"
+    assert engine.store.load().phase == "baseline"
+
+    cloudwatch.set_alarm_state(AlarmName=alarm, StateValue="OK", StateReason="5xx: 0 < 1")
+    engine.run("switched")
+    assert engine.store.load().phase == "switched"
+    moved = [label.rsplit("/", 1)[-1] for label, _ in applier.applied]
+    assert "api-orders-100" in moved
+    assert any(f"CloudWatch alarm '{alarm}'" in line and "healthy" in line for line in progress)

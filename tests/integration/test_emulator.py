@@ -139,7 +139,7 @@ def test_start_and_stop_by_pid(tmp_path):
     emu = Emulator(tmp_path / "emu", old_account_id="333333333333")
     with emu:
         pid = emu.pid
-        assert int(emu.pid_file.read_text()) == pid
+        assert int(emu.pid_file.read_text().split()[0]) == pid
         assert json.loads(emu.state_file.read_text())["pid"] == pid
         assert emu.client("sts", "old").get_caller_identity()["Account"] == "333333333333"
     assert not emu.pid_file.exists()

@@ -77,7 +77,7 @@ HOOK_NAMES = {
     ]
     for step in transition(*pair, load_spec(REPO / "terraform" / "migration.yaml")).steps
     if isinstance(step, HookStep)
-} | {"check_data_stores"}  # the preflight of a path that copies data stores
+} | {"check_data_stores", "check_apis"}  # the preflights of data stores and APIs
 
 
 @pytest.fixture
@@ -86,6 +86,7 @@ def spec(emulator) -> MigrationSpec:
         mode="json", exclude_none=True
     )
     document["migration"] = f"engine-{int(time.time() * 1000) % 10**9}"
+    document["apis"] = []  # the API switch's steps have their own tests (test_api_switch.py)
     # Own control-plane table names: the session's emulator also holds the example spec's
     # tables, applied by Terraform in test_terraform_apply.py.
     document["environments"]["old"]["name_prefix"] = "engine-old-"
@@ -129,7 +130,7 @@ def harness(spec, emulator, tables, tmp_path, monkeypatch):
     class FakeApplier:
         """Stands in for Terraform: records each apply and fails the one named in `fail`."""
 
-        def apply(self, phase, posture, label):
+        def apply(self, phase, posture, label, environments=("old", "new")):
             applied.append(label.replace("/", ":"))
             step_id = label.rsplit("/", 1)[-1]
             if fail.exists() and fail.read_text().strip() == step_id:

@@ -60,6 +60,19 @@ def test_up_starts_everything_records_pids_and_is_idempotent(sandbox):
         mappings = consumer_mappings(spec, aws, environment)
         assert len(mappings) == 3  # clicks+orders, audit
         assert {mapping["state"] for mapping in mappings} == {expected}
+    assert processes["api-old"]["alive"] and processes["api-new"]["alive"]
+    (api,) = spec.apis
+    new_port = int((sandbox.api_dir / "api-new.port").read_text())
+    assert (api.health_check.ip_address, api.health_check.port) == ("127.0.0.1", new_port), (
+        "the spec the sandbox runs probes its new API"
+    )
+    route53 = aws.client("old", "route53")
+    zones = route53.list_hosted_zones_by_name(DNSName=api.zone)["HostedZones"]
+    zone_id = next(z["Id"] for z in zones if z["Name"] == f"{api.zone}.")
+    records = route53.list_resource_record_sets(HostedZoneId=zone_id)["ResourceRecordSets"]
+    check_id = next(r["HealthCheckId"] for r in records if r.get("SetIdentifier") == "turnout-new")
+    config = route53.get_health_check(HealthCheckId=check_id)["HealthCheck"]["HealthCheckConfig"]
+    assert config["Port"] == new_port, "Terraform's health check probes the new API's port"
     started = time.monotonic()
     again = sandbox.up(progress=lambda message: None, rate=RATE)
     assert time.monotonic() - started < 20, "a second up must reuse what runs (no Terraform)"
@@ -190,7 +203,11 @@ def test_down_stops_every_process_it_started(sandbox):
     pids = {
         "emulator": status["pid"],
         "runtime": status["processes"]["runtime"]["pid"],
+        # the example spec's API: one loopback HTTP API per environment (docs/apis.md)
+        "api-old": status["processes"]["api-old"]["pid"],
+        "api-new": status["processes"]["api-new"]["pid"],
     }
+    assert None not in pids.values()
     # The producer was stopped by the previous test; start it again so down has to stop it.
     pids["producer"] = sandbox.start_traffic(RATE, progress=lambda message: None)
     everything = set(pids.values())
@@ -204,7 +221,7 @@ def test_down_stops_every_process_it_started(sandbox):
     assert sandbox.status() == {
         "running": False,
         "processes": {
-            "producer": {"pid": None, "alive": False},
-            "runtime": {"pid": None, "alive": False},
+            name: {"pid": None, "alive": False}
+            for name in ("producer", "runtime", "api-old", "api-new")
         },
     }

@@ -33,7 +33,7 @@ class RecordingApplier:
     def __init__(self) -> None:
         self.applied: list[str] = []
 
-    def apply(self, phase, posture, label):
+    def apply(self, phase, posture, label, environments=("old", "new")):
         self.applied.append(label.rsplit("/", 1)[-1])
         return {"posture": posture.describe()}
 

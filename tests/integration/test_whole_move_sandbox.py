@@ -2,12 +2,16 @@
 stores (a bucket with files above the multipart threshold, a profiles table and the old
 consumers' processed table) are copied at the drained point of switched->mirrored by the real
 CLI, which is killed with SIGKILL in the middle of a copy and run again; the copy resumes from its
-checkpoint and writes only the rest; the cutover commits with nothing lost; then the
+checkpoint and writes only the rest; the cutover commits with nothing lost, switching the
+spec's API on the way (its record, resolved after each phase, answers with the old endpoint until
+the API's step at new-live->committed, and with the new one after the commit); then the
 decommission: its plan, the replication and the old consumers' mappings removed, the old
 streams kept until their retention has passed since the commit, and deleted only then and only
 with --allow-destroy.
 
-One sandbox for the module, the tests in order (each builds on the previous one).
+One sandbox for the module, the tests in order (each builds on the previous one). The example
+spec's API moves in one step here (weights [100]) instead of the demo's two: the 50 % step is one
+more Terraform apply of the old environment and is proven in test_api_switch.py.
 """
 
 from __future__ import annotations
@@ -16,25 +20,26 @@ import os
 import signal
 import subprocess
 import time
-from pathlib import Path
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from datastores_kit import checkpoint_item, listing, wait_for
+from state_kit import sandbox_project
 
 from turnout.datastores.dynamodb_verify import key_names, table_digest
 from turnout.engine.decommission import decommission_plan, decommission_text
 from turnout.engine.runner import CutoverFailed
 from turnout.project import Project
+from turnout.report.apis import api_switch_rows
 from turnout.sandbox.box import Sandbox
 from turnout.sandbox.chaos.cutover_runs import cli_command, cli_env
 from turnout.sandbox.names import processed_table_name
+from turnout.sandbox.pipeline.apis import resolve_apis
 from turnout.sandbox.pipeline.create import consumer_mappings
 from turnout.sandbox.pipeline.report import assert_nothing_lost, format_report
 from turnout.spec.names import names
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(2400)]
-REPO = Path(__file__).resolve().parents[2]
-SPEC = REPO / "terraform" / "migration.yaml"
 RATE = 100
 HOURS = 3600
 FOUND: dict = {}  # what an earlier test of the module measured
@@ -42,13 +47,32 @@ FOUND: dict = {}  # what an earlier test of the module measured
 
 @pytest.fixture(scope="module")
 def move(tmp_path_factory, terraform_ready):
-    project = Project(REPO, SPEC, tmp_path_factory.mktemp("whole-move"))
+    work_dir = tmp_path_factory.mktemp("whole-move")
+
+    def one_api_step(document: dict) -> None:
+        document["apis"][0]["weights"] = [100]  # see the module's docstring
+
+    spec_path = sandbox_project(work_dir / "project", one_api_step)
+    project = Project(work_dir / "project", spec_path, work_dir / "work")
     sandbox = Sandbox(project)
     sandbox.up(progress=print, rate=RATE, lifetime_seconds=2400)
+    FOUND["answers"] = {"baseline": api_answer(sandbox)}
     try:
         yield project, sandbox
     finally:
         sandbox.down(progress=print)
+
+
+def api_answer(sandbox: Sandbox) -> tuple[dict, str, str | None]:
+    """What the API's record answers now: the weights, the environment whose endpoint a
+    weighted answer chooses, and the environment whose API answered a call to it."""
+    (answer,) = resolve_apis(sandbox.spec(), sandbox.aws(), sandbox.api_dir)
+    print(answer)
+    return answer["weights"], answer["chosen"], answer["answered_by"]
+
+
+OLD_ONLY = ({"old": 100, "new": 0}, "old", "old")
+NEW_ONLY = ({"old": 0, "new": 100}, "new", "new")
 
 
 def snapshot_old(sandbox: Sandbox) -> dict:
@@ -75,7 +99,7 @@ def test_data_stores_are_copied_at_the_drained_point_and_a_killed_copy_resumes(m
     before = snapshot_old(sandbox)
     log = (tmp_path / "cutover.log").open("w")
     process = subprocess.Popen(
-        cli_command(SPEC, "mirrored"),
+        cli_command(project.spec_path, "mirrored"),
         env=cli_env(project),
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -118,6 +142,8 @@ def test_data_stores_are_copied_at_the_drained_point_and_a_killed_copy_resumes(m
     assets = results["copy-assets"]["verification"]
     assert assets["matched"] == assets["source_objects"] == 203 and assets["differences"] == 0
     assert results["copy-assets"]["copy"]["this_run"].get("copied") == 203
+    assert FOUND["answers"]["baseline"] == OLD_ONLY
+    assert api_answer(sandbox) == OLD_ONLY, "mirrored: the API still answers with old"
     profiles = results["copy-profiles"]["verification"]
     assert profiles["source_items"] == profiles["target_items"] == 1000
     assert snapshot_old(sandbox) == before, "the copy only read the old environment"
@@ -127,7 +153,31 @@ def test_data_stores_are_copied_at_the_drained_point_and_a_killed_copy_resumes(m
 def test_the_cutover_commits_with_nothing_lost_and_the_copies_in_place(move):
     _, sandbox = move
     spec, aws = sandbox.spec(), sandbox.aws()
-    assert sandbox.engine(print).run("committed").end_phase == "committed"
+    engine = sandbox.engine(print)
+    assert engine.run("new-live").end_phase == "new-live"
+    assert api_answer(sandbox) == OLD_ONLY, "new-live: the API moves only at the commit"
+    assert engine.run("committed").end_phase == "committed"
+    assert api_answer(sandbox) == NEW_ONLY, "committed: the API answers with new"
+    api_steps = [
+        (entry["details"]["step"], entry["details"]["seconds"])
+        for entry in engine.store.read_journal(newest_first=False)
+        if (entry["kind"], entry["action"]) == ("step", "completed")
+        and entry["details"]["step"].startswith("api-")
+    ]
+    print(f"the API switch's steps: {api_steps}, {sum(s for _, s in api_steps):.1f} s in all")
+    assert [step for step, _ in api_steps] == [
+        "api-orders-healthy",
+        "api-orders-100",
+        "api-orders-100-answered",
+        "api-orders-100-healthy",
+    ]
+    journal = engine.store.read_journal(newest_first=False)
+    rows = api_switch_rows(journal, datetime.now(UTC) - timedelta(hours=2), datetime.now(UTC))
+    assert [(row.step, row.new_percent, row.what) for row in rows] == [
+        ("route-to-new", 0, "applied"),
+        ("api-orders-100", 100, "applied"),
+        ("api-orders-100-answered", 100, "Route 53 answers old 0 / new 100"),
+    ], "the report's API switch: 0 from the first apply, then the step and its answer"
     sandbox.stop_traffic(progress=print)
     report = sandbox.wait_for_report(timeout=240, new_required=True)
     print(format_report(report))

@@ -42,14 +42,18 @@ DOWN = "Failure: HTTP Status Code 503, Service Unavailable"
 def test_healthy_for_the_wanted_time_in_a_row_passes():
     context = FakeContext()
     route53 = FakeRoute53([DOWN, OK, OK, OK, OK, OK])
-    seen = wait_until_healthy_for(context, route53, "hc-1", Patience(30, 300, 10))
+    seen = wait_until_healthy_for(
+        context, lambda: observe(route53, "hc-1"), "health check hc-1", Patience(30, 300, 10)
+    )
     assert seen["healthy"] and seen["healthy_for_seconds"] >= 30
     assert context.now == 40.0, "one unhealthy poll, then healthy from 10 s to 40 s"
 
 
 def test_a_check_that_never_turns_healthy_ends_at_the_timeout_with_progress():
     context = FakeContext()
-    seen = wait_until_healthy_for(context, FakeRoute53([DOWN]), "hc-1", Patience(0, 60, 10))
+    seen = wait_until_healthy_for(
+        context, lambda: observe(FakeRoute53([DOWN]), "hc-1"), "hc-1", Patience(0, 60, 10)
+    )
     assert not seen["healthy"] and seen["waited_seconds"] == 60
     assert seen["last"].startswith("0 of 1 checkers report it healthy (last: Failure")
     assert len(context.messages) == 6 and "unhealthy" in context.messages[0]
@@ -59,7 +63,9 @@ def test_a_check_that_never_turns_healthy_ends_at_the_timeout_with_progress():
 def test_a_relapse_restarts_the_healthy_count():
     context = FakeContext()
     route53 = FakeRoute53([OK, OK, DOWN, OK, OK, OK, OK])
-    seen = wait_until_healthy_for(context, route53, "hc-1", Patience(20, 600, 10))
+    seen = wait_until_healthy_for(
+        context, lambda: observe(route53, "hc-1"), "health check hc-1", Patience(20, 600, 10)
+    )
     assert seen["healthy"] and context.now == 50.0
 
 

@@ -135,6 +135,10 @@ def test_the_rendered_tfvars_hold_the_api_in_its_zones_environment_with_the_phas
         ({"endpoints": {"old": "a.example.com", "new": "a.example.com"}}, "apis[0]", "the same"),
         ({"at": {"transition": "rollback"}}, "apis[0].at.transition", "new-live->committed"),
         ({"health_check": {"ip_address": "300.1.1.1"}}, "apis[0].health_check.ip_address", "IPv4"),
+        ({"zone": "example.com"}, "apis[0]", "give exactly one of zone_id"),
+        ({"zone_id": None}, "apis[0]", "neither is set"),
+        ({"zone_id": None, "zone": "other.com"}, "apis[0]", "is not inside zone 'other.com'"),
+        ({"zone_id": None, "zone": "not a zone"}, "apis[0].zone", "is not a DNS name"),
     ],
 )
 def test_a_bad_api_entry_is_one_paragraph_naming_the_field(change, field, words, tmp_path):
@@ -147,6 +151,32 @@ def test_a_bad_api_entry_is_one_paragraph_naming_the_field(change, field, words,
     message = str(refused.value)
     assert field in message and words in message, message
     assert "Traceback" not in message
+
+
+def test_a_zone_named_by_dns_name_renders_as_zone_name_and_the_id_as_before(tmp_path):
+    by_name = api(zone_id=None, zone="Example.com.")
+    spec = example(apis=[by_name, api(name="billing", record="billing.example.com")])
+    files = render_environments(spec, REPO / "terraform", phase="baseline", output_dir=tmp_path)
+    rendered = json.loads(next(f.content for f in files if f.environment == "old"))["apis"]
+    assert (rendered["orders"]["zone_id"], rendered["orders"]["zone_name"]) == (None, "example.com")
+    assert (rendered["billing"]["zone_id"], rendered["billing"]["zone_name"]) == (
+        "Z0123456789ABC",
+        None,
+    )
+
+
+def test_the_example_spec_switches_the_sandbox_api_at_commit_in_two_steps():
+    (orders,) = load_spec(EXAMPLE).apis
+    assert (orders.zone, orders.zone_id) == ("sandbox.turnout.test", None)
+    assert (orders.at.transition, orders.at.when, orders.weights) == (
+        "new-live->committed",
+        "pre",
+        [50, 100],
+    )
+    steps = [s.id for s in transition("new-live", "committed", load_spec(EXAMPLE)).steps]
+    assert steps.index("api-orders-100-healthy") < steps.index("stop-replication"), (
+        "the API moves while a rollback is still possible"
+    )
 
 
 def test_two_apis_on_one_record_are_refused():
@@ -162,3 +192,55 @@ def test_the_api_steps_are_hooks_of_the_built_in_folder():
     for name in ("verify_api_weights", "verify_api_healthy"):
         assert name in hooks and (REPO / "hooks" / f"{name}.py").is_file()
     assert (REPO / "hooks" / "check_apis.py").is_file()
+
+
+@pytest.mark.parametrize("when", ["pre", "post"])
+@pytest.mark.parametrize("zone_environment", ["old", "new"])
+def test_a_weight_step_applies_only_the_zones_environment_whose_other_vars_stay_as_applied(
+    tmp_path, when, zone_environment
+):
+    """The other environment is left out of an API step's apply because its tfvars are exactly
+    those of the apply before: applying it could change nothing."""
+    spec = example(
+        apis=[
+            api(
+                environment=zone_environment,
+                weights=[50, 100],
+                at={"transition": "new-live->committed", "when": when},
+            )
+        ]
+    )
+    other = "new" if zone_environment == "old" else "old"
+    current = transition("new-live", "committed", spec)
+    previous = render_environments(
+        spec,
+        REPO / "terraform",
+        phase="new-live",
+        output_dir=tmp_path / "phase",
+    )
+    last_vars = {f.environment: json.loads(f.content) for f in previous}
+    weight_steps = 0
+    for index, step in enumerate(s for s in current.steps if isinstance(s, ApplyStep)):
+        files = render_environments(
+            spec,
+            REPO / "terraform",
+            phase="committed",
+            output_dir=tmp_path / str(index),
+            posture=step.posture,
+        )
+        rendered = {f.environment: json.loads(f.content) for f in files}
+        if step.api_weight is not None:
+            weight_steps += 1
+            assert step.environments == (zone_environment,)
+            assert _without_phase(rendered[other]) == _without_phase(last_vars[other])
+        else:
+            assert step.environments == ("old", "new")
+        last_vars = {env: rendered[env] for env in step.environments} | {
+            env: last_vars[env] for env in ("old", "new") if env not in step.environments
+        }
+    assert weight_steps == 2
+
+
+def _without_phase(tfvars: dict) -> dict:
+    """The tfvars but `migration.phase`, a label that no resource reads (only a validation)."""
+    return {**tfvars, "migration": {**tfvars["migration"], "phase": None}}

@@ -37,6 +37,22 @@ class SandboxMappings:
         return {"EventSourceMappings": self.by_function.get(FunctionName, [])}
 
 
+class EmptyStreams:
+    """The new environment's streams before the cutover: one shard each, no record yet."""
+
+    def describe_stream_summary(self, StreamName: str) -> dict:
+        return {"StreamDescriptionSummary": {"RetentionPeriodHours": 24}}
+
+    def list_shards(self, **_) -> dict:
+        return {"Shards": [{"ShardId": "shardId-000000000000"}]}
+
+    def get_shard_iterator(self, **_) -> dict:
+        return {"ShardIterator": "trim-horizon"}
+
+    def get_records(self, **_) -> dict:
+        return {"Records": [], "MillisBehindLatest": 0, "NextShardIterator": "next"}
+
+
 class FakeSandbox:
     def __init__(self) -> None:
         self.example = load_spec(EXAMPLE)
@@ -49,6 +65,8 @@ class FakeSandbox:
 
         class Access:
             def client(self, environment, service):
+                if service == "kinesis":
+                    return EmptyStreams()
                 assert service == "lambda"
                 return SandboxMappings(spec, environment)
 
@@ -65,6 +83,7 @@ def test_the_demo_prints_the_preflight_table_of_both_environments_before_the_cut
         "consumer-retries": "pass",
         "direction-flag-rate": "pass",
         "replicator-retries": "pass",
+        "retention-clock": "pass",
         "retention-window": "pass",
         "starting-positions": "pass",
     }, "the sandbox's example spec passes every check, so the demo's cutover is not refused"

@@ -80,6 +80,9 @@ def test_the_runs_spec_has_its_names_its_roles_customer_keys_and_its_producer(tm
     assert all(consumer.function_name.startswith("e2ea1b2c3") for consumer in spec.consumers.old)
     assert spec.producers[0].principal_arns == [settings.producer_role_arn]
     assert spec.cutover.quiet_seconds > spec.route.cache_seconds
+    assert spec.data_stores == [] and spec.apis == [], (
+        "the sandbox's fixed-name stores and loopback API cannot exist on AWS"
+    )
 
 
 def test_on_the_emulator_the_producer_is_a_third_account_and_no_deploy_role_is_assumed(tmp_path):

@@ -100,3 +100,94 @@ def test_an_item_is_sized_once_and_stored_as_moto_stores_it(monkeypatch):
     assert len(calls) == len(attrs) < moto_calls
     with pytest.raises(ItemSizeTooLarge):
         Item(key, None, {"pk": {"S": "k"}, "big": {"S": "x" * 406_000}})
+
+
+def _pages(table_name: str, **arguments) -> list[tuple[list[dict], dict | None]]:
+    ddb = boto3.client("dynamodb", region_name="eu-west-1")
+    pages, kwargs = [], {"TableName": table_name, **arguments}
+    while True:
+        page = ddb.scan(**kwargs)
+        pages.append((page["Items"], page.get("LastEvaluatedKey")))
+        if "LastEvaluatedKey" not in page:
+            return pages
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def _scans_of_keyed_tables() -> dict[str, list]:
+    """Every page of paginated Scans of a string-keyed, a number-keyed and a composite-keyed
+    table (numbers that sort differently as text: 9 < 10), with and without a filter."""
+    ddb = boto3.client("dynamodb", region_name="eu-west-1")
+    schemas = {
+        "by_text": ([("pk", "HASH", "S")], lambda i: {"pk": {"S": f"k{i * 7919 % 1000}"}}),
+        "by_number": ([("pk", "HASH", "N")], lambda i: {"pk": {"N": str(i * 7919 % 1000)}}),
+        "composite": (
+            [("pk", "HASH", "S"), ("sk", "RANGE", "N")],
+            lambda i: {"pk": {"S": f"k{i % 13}"}, "sk": {"N": str(i * 31 % 997)}},
+        ),
+    }
+    scans = {}
+    for name, (keys, key_of) in schemas.items():
+        ddb.create_table(
+            TableName=name,
+            KeySchema=[{"AttributeName": a, "KeyType": k} for a, k, _ in keys],
+            AttributeDefinitions=[{"AttributeName": a, "AttributeType": t} for a, _, t in keys],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        for i in range(600):
+            ddb.put_item(TableName=name, Item={**key_of(i), "n": {"N": str(i)}})
+        scans[name] = _pages(name, Limit=37)
+        scans[f"{name} filtered"] = _pages(
+            name,
+            Limit=50,
+            FilterExpression="n < :half",
+            ExpressionAttributeValues={":half": {"N": "300"}},
+        )
+    return scans
+
+
+def test_a_paginated_scan_gives_moto_s_pages_when_pages_start_by_bisection(monkeypatch):
+    """scan_pages_from_their_start: the same items, order and LastEvaluatedKey on every page as
+    moto's own walk (which costs the whole table per page)."""
+    from turnout.sandbox.emulator.dynamodb_reads import scan_pages_from_their_start
+
+    for name in ("__len__", "all_items", "has_idx_items", "scan"):
+        monkeypatch.setattr(Table, name, getattr(Table, name))  # restored after the test
+    with mock_aws():
+        by_moto = _scans_of_keyed_tables()
+    read_tables_from_snapshots()
+    scan_pages_from_their_start()
+    with mock_aws():
+        by_bisection = _scans_of_keyed_tables()
+    assert by_bisection == by_moto
+    assert all(len(pages) > 5 for pages in by_moto.values())
+
+
+def test_a_scan_page_skips_the_earlier_pages_without_comparing_them(monkeypatch):
+    """A page deep in the table is found without moto's item-by-item comparison with the start
+    key: switched off (moto's walk), the comparisons grow with the table."""
+    from turnout.sandbox.emulator.dynamodb_reads import scan_pages_from_their_start
+
+    for name in ("__len__", "all_items", "has_idx_items", "scan", "_item_comes_before_dct"):
+        monkeypatch.setattr(Table, name, getattr(Table, name))
+    read_tables_from_snapshots()
+    scan_pages_from_their_start()
+    compared = []
+    original = Table._item_comes_before_dct
+    monkeypatch.setattr(
+        Table,
+        "_item_comes_before_dct",
+        lambda self, *args: compared.append(1) or original(self, *args),
+    )
+    with mock_aws():
+        ddb = boto3.client("dynamodb", region_name="eu-west-1")
+        ddb.create_table(
+            TableName="deep",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        for i in range(2000):
+            ddb.put_item(TableName="deep", Item={"pk": {"S": f"k{i:05d}"}})
+        page = ddb.scan(TableName="deep", Limit=10, ExclusiveStartKey={"pk": {"S": "k01500"}})
+    assert [item["pk"]["S"] for item in page["Items"]] == [f"k{i:05d}" for i in range(1501, 1511)]
+    assert len(compared) <= 1

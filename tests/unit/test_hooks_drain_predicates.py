@@ -441,10 +441,12 @@ def test_a_drain_of_a_few_seconds_is_seen_when_it_happens_not_a_poll_later():
     started = clock.time()
 
     class DrainsAfterThreeSeconds:
-        def check(self):
+        def verdict(self):
             drained = clock.time() - started >= 3
             verdict = Verdict.DRAINED if drained else Verdict.NOT_DRAINED
-            return SimpleNamespace(verdict=verdict, shards=[1], drained_count=int(drained))
+            return SimpleNamespace(
+                verdict=verdict, shards=[1], drained_count=int(drained), final=False
+            )
 
     outcome = wait_until_drained(
         [DrainsAfterThreeSeconds()],

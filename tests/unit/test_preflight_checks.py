@@ -4,6 +4,7 @@ an unreadable environment is `unknown`, never a pass."""
 from __future__ import annotations
 
 import copy
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -96,6 +97,62 @@ def test_new_consumer_mappings_at_trim_horizon_or_a_timestamp_pass(tmp_path):
     assert "starts AT_TIMESTAMP" in row.fact
 
 
+def at_timestamp(spec, stamp):
+    return new_consumers(
+        spec,
+        mapping(spec, "clicks"),
+        mapping(spec, "orders", StartingPosition="AT_TIMESTAMP", StartingPositionTimestamp=stamp),
+    )
+
+
+def run_at(spec, found, **migration):
+    context = PreflightContext(spec, ("new",), aws=object(), clock=lambda: 2_000.0, **migration)
+    context.mappings_read.update(found)
+    return CHECKS["starting-positions"].run(context)
+
+
+@pytest.mark.parametrize(
+    ("stamp", "migration", "verdict", "says"),
+    [
+        (1_000.0, {"phase": "baseline"}, Verdict.PASS, "before the switch, which has not started"),
+        (2_500.0, {"phase": "baseline"}, Verdict.FAIL, "later than now (1970-01-01T00:33:20"),
+        (2_500.0, {}, Verdict.FAIL, "the switch is not known here"),
+        (1_000.0, {}, Verdict.PASS, "`turnout preflight` does not read the migration state"),
+        (
+            1_000.0,
+            {"phase": "mirrored", "switched_at": 1_500.0},
+            Verdict.PASS,
+            "no later than the switch (1970-01-01T00:25:00+00:00)",
+        ),
+        (
+            1_600.0,
+            {"phase": "switched", "switched_at": 1_500.0},
+            Verdict.FAIL,
+            "later than the switch, which started at 1970-01-01T00:25:00+00:00: the records "
+            "written to the new stream from 1970-01-01T00:25:00+00:00 to "
+            "1970-01-01T00:26:40+00:00 are never processed",
+        ),
+        (1_000.0, {"phase": "mirrored"}, Verdict.UNKNOWN, "holds no start of baseline->switched"),
+        ("soon", {"phase": "baseline"}, Verdict.UNKNOWN, "is not a time"),
+    ],
+)
+def test_an_at_timestamp_mapping_is_compared_with_the_switch(
+    tmp_path, stamp, migration, verdict, says
+):
+    spec = spec_with(tmp_path)
+    row = run_at(spec, at_timestamp(spec, stamp), **migration)
+    assert row.verdict is verdict, row.fact
+    assert says in row.fact
+    assert "lambda:v2-clicks-processor (new) mapping uuid-orders on orders" in row.fact
+
+
+def test_an_at_timestamp_given_as_a_datetime_by_boto3_is_compared_too(tmp_path):
+    spec = spec_with(tmp_path)
+    later = datetime(1970, 1, 1, 0, 26, 40, tzinfo=UTC)
+    row = run_at(spec, at_timestamp(spec, later), phase="switched", switched_at=1_500.0)
+    assert row.verdict is Verdict.FAIL, row.fact
+
+
 def test_a_new_consumer_without_a_mapping_is_unknown(tmp_path):
     spec = spec_with(tmp_path)
     row = run_check("starting-positions", spec, ("new",), new_consumers(spec))
@@ -158,7 +215,7 @@ def test_consumer_mappings_that_discard_are_warned_naming_the_destination(tmp_pa
     assert row.verdict is Verdict.WARN
     assert "mapping uuid-clicks on clicks has MaximumRetryAttempts 2" in row.fact
     assert f"sends discarded batches to {queue}" in row.fact
-    assert "no drain check reads that destination yet" in row.fact
+    assert "the drain and verify checks fail on what an SQS destination receives" in row.fact
 
 
 def test_consumer_mappings_that_retry_until_expiry_pass(tmp_path):

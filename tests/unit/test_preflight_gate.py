@@ -37,6 +37,7 @@ class FakeStore:
         self.state = MigrationState("baseline", 1)
         self.entries: list[dict] = []
         self.saves = 0
+        self.switch_started: str | None = None  # the journal's first start of the switch
 
     def load(self) -> MigrationState:
         return self.state
@@ -55,6 +56,9 @@ class FakeStore:
 
     def phase_reached_at(self, phase: str) -> None:
         return None
+
+    def transition_first_started_at(self, transition: str) -> str | None:
+        return self.switch_started if transition == "baseline->switched" else None
 
     def kinds(self) -> list[tuple[str, str]]:
         return [(entry["kind"], entry["action"]) for entry in self.entries]
@@ -81,7 +85,7 @@ class FakeApplier:
     def __init__(self) -> None:
         self.applied: list[str] = []
 
-    def apply(self, phase, posture, label):
+    def apply(self, phase, posture, label, environments=("old", "new")):
         self.applied.append(label)
         return {}
 
@@ -121,13 +125,41 @@ class FakeLambda:
         return {"EventSourceMappings": self.mappings.get(FunctionName, [])}
 
 
+class FakeKinesis:
+    """Each stream one shard; `oldest[stream]` = (age in seconds, shards behind its tip) or
+    absent for an empty stream. Retention 24 h."""
+
+    def __init__(self) -> None:
+        self.oldest: dict[str, float] = {}
+
+    def describe_stream_summary(self, StreamName: str) -> dict:
+        return {"StreamDescriptionSummary": {"RetentionPeriodHours": 24}}
+
+    def list_shards(self, StreamName: str = "", **_) -> dict:
+        return {"Shards": [{"ShardId": "shardId-000000000000"}]}
+
+    def get_shard_iterator(self, StreamName: str, **_) -> dict:
+        return {"ShardIterator": StreamName}
+
+    def get_records(self, ShardIterator: str, Limit: int) -> dict:
+        age = self.oldest.get(ShardIterator)
+        if age is None:
+            return {"Records": [], "MillisBehindLatest": 0}
+        record = {"SequenceNumber": "1", "ApproximateArrivalTimestamp": 1e9}
+        return {"Records": [record], "MillisBehindLatest": int(age * 1000)}
+
+
 class FakeAws:
-    """Lambda clients with canned mappings; DynamoDB is never reached (the store is fake)."""
+    """Lambda clients with canned mappings, one Kinesis of the new streams; DynamoDB is never
+    reached (the store is fake)."""
 
     def __init__(self, lambdas: dict[str, FakeLambda]) -> None:
         self.lambdas = lambdas
+        self.kinesis = FakeKinesis()
 
     def client(self, environment: str, service: str):
+        if service == "kinesis":
+            return self.kinesis
         return self.lambdas[environment] if service == "lambda" else object()
 
 
@@ -190,9 +222,10 @@ def test_the_transitions_that_enable_replication_or_resume_consumers_are_guarded
     assert {"starting-positions", "consumer-retries", "retention-window"} <= set(before_switch)
     for step in (guarded["switched->mirrored"], rollback, guarded["baseline->switched"]):
         assert {"replicator-retries", "direction-flag-rate"} <= set(step.args(spec)["checks"])
+    assert "retention-clock" in guarded["switched->mirrored"].args(spec)["checks"]
     assert guarded["mirrored->new-live"].args(spec) == {
         "transition": "mirrored->new-live",
-        "checks": ["starting-positions", "consumer-retries"],
+        "checks": ["starting-positions", "consumer-retries", "retention-clock"],
         "environments": ["new"],
         "accepted": {},
     }
@@ -368,7 +401,7 @@ def test_the_dry_run_lists_the_checks_of_each_transition():
     assert len(gates) == 2
     assert "starting-positions, consumer-retries, retention-window" in gates[0]
     assert "(accepted: consumer-retries)" in gates[0]
-    assert "replicator-retries, direction-flag-rate (reads the spec)" in gates[1]
+    assert "direction-flag-rate, retention-clock (reads the spec + the new environment)" in gates[1]
 
 
 def test_a_refusal_after_earlier_transitions_of_the_run_says_where_the_run_took_the_phase():
@@ -383,3 +416,87 @@ def test_a_refusal_after_earlier_transitions_of_the_run_says_where_the_run_took_
     assert "mirrored->new-live did not start, the live phase is still 'mirrored'" in message
     assert engine.store.state.phase == "mirrored" and engine.store.state.transition is None
     assert "resume-new-consumers" not in engine.hooks.ran
+
+
+def at_timestamp_mappings(spec, stamp: float) -> FakeLambda:
+    lam = mappings_of(spec, "new")
+    for found in lam.mappings.values():
+        for one in found:
+            one.update(StartingPosition="AT_TIMESTAMP", StartingPositionTimestamp=stamp)
+    return lam
+
+
+SWITCH = "2026-03-02T10:00:00+00:00"  # 1772445600.0
+SWITCH_EPOCH = 1772445600.0
+
+
+def test_a_new_consumer_starting_after_the_journaled_switch_is_refused_naming_both_times():
+    spec = example_spec()
+    engine = engine_for(spec)
+    engine.store.state.phase, engine.store.switch_started = "mirrored", SWITCH
+    engine.aws.lambdas["new"] = at_timestamp_mappings(spec, SWITCH_EPOCH + 90)
+    with pytest.raises(CutoverFailed) as refused:
+        engine.run("new-live")
+    message = str(refused.value)
+    assert "starting-positions failed" in message
+    assert "starts AT_TIMESTAMP 2026-03-02T10:01:30+00:00, later than the switch, which " in (
+        message
+    )
+    assert "started at 2026-03-02T10:00:00+00:00" in message
+    assert engine.store.state.phase == "mirrored" and engine.store.saves == 0
+
+
+def test_a_new_consumer_starting_no_later_than_the_journaled_switch_passes_the_gate():
+    spec = example_spec()
+    engine = engine_for(spec)
+    engine.store.state.phase, engine.store.switch_started = "mirrored", SWITCH
+    engine.aws.lambdas["new"] = at_timestamp_mappings(spec, SWITCH_EPOCH - 1)
+    engine.run("new-live")
+    assert engine.store.state.phase == "new-live"
+    assert "resume-new-consumers" in engine.hooks.ran
+
+
+def test_a_new_consumer_starting_in_the_future_is_refused_before_the_switch():
+    spec = example_spec()
+    engine = engine_for(spec)
+    engine.clock = lambda: SWITCH_EPOCH
+    engine.aws.lambdas["new"] = at_timestamp_mappings(spec, SWITCH_EPOCH + 3600)
+    with pytest.raises(CutoverFailed, match=r"later than now .* the switch has not started"):
+        engine.run("switched")
+    assert engine.store.state.phase == "baseline" and engine.store.saves == 0
+
+
+# ---------------------------------------------------------------- the retention clock
+def test_a_paused_new_stream_whose_oldest_record_reached_retention_refuses_new_live():
+    spec = example_spec()
+    engine = engine_for(spec)
+    engine.store.state.phase = "mirrored"
+    orders = names(spec, "new").stream("orders")
+    engine.aws.kinesis.oldest[orders] = 24 * 3600 - 60  # a minute before retention
+    with pytest.raises(CutoverFailed) as refused:
+        engine.run("new-live", accepted={"retention-clock": "a fail cannot be accepted"})
+    message = str(refused.value)
+    assert "retention-clock failed (a fail cannot be accepted)" in message
+    assert "orders: its oldest record (shardId-000000000000) is 24.0 h old, 100% of its " in (
+        message
+    )
+    assert "records written to it before this one are gone (an unknown number" in message
+    assert "its paused consumers would start after that gap" in message
+    assert "resume-new-consumers" not in engine.hooks.ran
+    assert engine.store.state.phase == "mirrored" and engine.store.saves == 0
+
+
+def test_a_paused_new_stream_above_80_percent_of_retention_is_refused_unless_accepted():
+    spec = example_spec()
+    engine = engine_for(spec)
+    engine.store.state.phase = "mirrored"
+    engine.aws.kinesis.oldest[names(spec, "new").stream("clicks")] = 20 * 3600
+    with pytest.raises(CutoverFailed) as refused:
+        engine.run("new-live")
+    assert "retention-clock is warn: clicks: its oldest record" in str(refused.value)
+    assert "83% of its 24.0 h retention" in str(refused.value)
+    assert "4.0 h left before Kinesis trims it" in str(refused.value)
+    engine.run("new-live", accepted={"retention-clock": "consumers enabled now, 4 h to spare"})
+    assert engine.store.state.phase == "new-live"
+    accepted = [e for e in engine.store.entries if (e["kind"], e["action"]) == ("gate", "accepted")]
+    assert accepted[0]["details"]["check"] == "retention-clock"

@@ -101,3 +101,16 @@ def test_the_shortest_useful_timeout_fits_one_guarded_call():
     outcome = replicator.process(make_event(records), context)
     assert outcome.calls == 1
     assert context.get_remaining_time_in_millis() > 0
+
+
+def test_credentials_that_turn_stale_during_the_guards_reads_are_budgeted():
+    """Found by the property above: the credentials were fresh when the step was judged, turned
+    stale during the guard's two parameter reads, and the call's AssumeRole (5 s) then pushed the
+    ledger update past Lambda's timeout (0.0 s left). The AssumeRole is now counted."""
+    aws = slow_aws([0.3, PUT_WORST, PUT_WORST, PUT_WORST], ledger_failures=0)
+    replicator, _ = make_replicator(aws, rng=WorstJitter())
+    records = make_shard(1500, keys=3)
+    context = FakeContext(aws.clock, budget_ms=100_000)
+    outcome = replicator.process(make_event(records), context)
+    assert context.get_remaining_time_in_millis() > 0
+    assert outcome.stop_reason == "time" and outcome.ledger == "advanced"

@@ -96,9 +96,11 @@ METHOD_ACTIONS = {
     "get_function_configuration": "lambda:GetFunctionConfiguration",
     "get_parameter": "ssm:GetParameter",
     "get_metric_data": "cloudwatch:GetMetricData",
+    "describe_alarms": "cloudwatch:DescribeAlarms",
     "get_account_settings": "lambda:GetAccountSettings",
     # the API switch (turnout.apis)
     "get_hosted_zone": "route53:GetHostedZone",
+    "list_hosted_zones_by_name": "route53:ListHostedZonesByName",
     "list_resource_record_sets": "route53:ListResourceRecordSets",
     "get_health_check": "route53:GetHealthCheck",
     "get_health_check_status": "route53:GetHealthCheckStatus",
@@ -119,6 +121,10 @@ METHOD_ACTIONS = {
     # decommission (turnout.decommission)
     "delete_event_source_mapping": "lambda:DeleteEventSourceMapping",
     "get_role": "iam:GetRole",
+    # the consumers' on-failure queues (turnout.drain.discarded)
+    "get_queue_url": "sqs:GetQueueUrl",
+    "get_queue_attributes": "sqs:GetQueueAttributes",
+    "receive_message": "sqs:ReceiveMessage",
 }
 # Calls that need no permission at all: "No permissions are required to perform this operation"
 # (https://docs.aws.amazon.com/STS/latest/APIReference/API_GetCallerIdentity.html).
@@ -128,6 +134,8 @@ STAR_RESOURCE_ACTIONS = {
     "lambda:ListEventSourceMappings",
     "cloudwatch:GetMetricData",
     "lambda:GetAccountSettings",
+    # https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonroute53.html
+    "route53:ListHostedZonesByName",
 }
 
 

@@ -61,8 +61,9 @@ def test_data_stores_are_copied_at_their_declared_point_after_the_user_pre_hooks
 def test_the_preflight_checks_every_copy_on_the_path_not_done_yet():
     spec = load_spec(EXAMPLE)
     forward = [transition(a, b, spec) for a, b in path("baseline", "committed")]
-    (check,) = preflight(spec, forward, completed=[])
+    check, apis = preflight(spec, forward, completed=[])
     assert check.hook == "check_data_stores" and check.fact
+    assert apis.hook == "check_apis", "the example's API is switched on this path too"
     assert check.args(spec) == {"stores": ["assets", "profiles", "processed"]}
     resumed = preflight(spec, forward, completed=["copy-assets"])
     assert resumed[0].args(spec) == {"stores": ["profiles", "processed"]}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from turnout.apis.zones import hosted_zone_id
 from turnout.spec.names import api_set_identifier
 from turnout.spec.phases import ENVIRONMENTS
 
@@ -16,15 +17,20 @@ def api_of(spec: Any, name: str) -> tuple[int, Any]:
     raise KeyError(f"no API {name!r} in the spec")
 
 
-def weighted_records(route53: Any, api: Any) -> dict[str, dict]:
+def weighted_records(
+    route53: Any, api: Any, index: int | None = None, zone_id: str | None = None
+) -> dict[str, dict]:
     """Per environment whose record exists: its weight, target and health check id. Route 53
     lists the records of one name together, from StartRecordName on, in DNS order
-    (https://docs.aws.amazon.com/Route53/latest/APIReference/API_ListResourceRecordSets.html)."""
+    (https://docs.aws.amazon.com/Route53/latest/APIReference/API_ListResourceRecordSets.html).
+    `zone_id`: the zone already resolved (else from the spec's zone_id or zone)."""
     wanted = {api_set_identifier(env): env for env in ENVIRONMENTS}
     found: dict[str, dict] = {}
     paginator = route53.get_paginator("list_resource_record_sets")
     pages = paginator.paginate(
-        HostedZoneId=api.zone_id, StartRecordName=api.record, StartRecordType="CNAME"
+        HostedZoneId=zone_id or hosted_zone_id(route53, api, index),
+        StartRecordName=api.record,
+        StartRecordType="CNAME",
     )
     for page in pages:
         for record in page["ResourceRecordSets"]:

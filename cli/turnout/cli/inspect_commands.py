@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -13,6 +14,7 @@ from turnout.cli.options import (
     EndpointOption,
     EnvName,
     JsonOption,
+    PeekDiscardsOption,
     SandboxOption,
     SpecOption,
     print_json,
@@ -22,6 +24,7 @@ from turnout.discover.classify import discover as discover_account
 from turnout.discover.output import discovery_text, report_document, write_discovery
 from turnout.discover.reader import AccountReader, DiscoveryError, check_region
 from turnout.drain.check import drain_check as run_drain_check
+from turnout.drain.discarded import check_environments
 from turnout.project import Project
 from turnout.report.command import make_report, report_text
 from turnout.spec.loader import load_spec
@@ -80,13 +83,15 @@ def verify(
             help="Report duplicated records but pass (replication is at-least-once).",
         ),
     ] = False,
+    peek_discards: PeekDiscardsOption = False,
     sandbox: SandboxOption = False,
     spec: SpecOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Compare what the new streams received with what replication put in the old streams,
-    per shard and partition key: missing, extra, duplicated, reordered. Exit 0 when it passes,
-    1 when it finds problems, 2 for operator errors.
+    per shard and partition key: missing, extra, duplicated, reordered; and read the Lambda
+    consumers' on-failure destinations (records discarded there fail it). Exit 0 when it
+    passes, 1 when it finds problems, 2 for operator errors.
 
     Example: turnout verify --sandbox --since 30m --json
     """
@@ -105,7 +110,13 @@ def verify(
     if grace_seconds is None:
         options.grace_seconds = float(engine.spec.cutover.max_replication_lag_seconds)
     window = window_from_journal(engine.store) if since_epoch is None else since_window(since_epoch)
-    report = run_verify(engine.spec, engine.aws, window, options, progress(as_json))
+    mode = "peek" if peek_discards else "count"
+
+    def discards() -> list[dict]:
+        found = check_environments(engine.spec, engine.aws, ["old", "new"], time.time, mode)
+        return [verdict.to_dict() for verdict in found]
+
+    report = run_verify(engine.spec, engine.aws, window, options, progress(as_json), discards)
     if as_json:
         print_json(report.document)
     else:
@@ -253,6 +264,7 @@ def drain_check(
             "--workers", min=1, max=256, metavar="N", help="Shards read side by side (1-256)."
         ),
     ] = 32,
+    peek_discards: PeekDiscardsOption = False,
     sandbox: SandboxOption = False,
     endpoint_url: EndpointOption = None,
     spec: SpecOption = None,
@@ -262,8 +274,11 @@ def drain_check(
 
     Runs each consumer's drain predicate (its spec `drain_evidence`: Lambda markers or metrics,
     KCL lease table) and the replicator's ledger, and prints per consumer and per shard
-    (open and closed shards in retention) what it saw. Read-only, except that consumers with
-    `drain_evidence: markers` get one marker record put into each open shard of their streams.
+    (open and closed shards in retention) what it saw. A Lambda consumer whose mappings send
+    discarded batches to an on-failure queue is not drained when the queue received any during
+    the migration ("not drained: N records discarded to <queue>"). Read-only, except that
+    consumers with `drain_evidence: markers` get one marker record put into each open shard of
+    their streams, and each on-failure queue's baseline is recorded when none is yet.
 
     Exit codes: 0 all drained, 1 something not drained, 3 something unknown (evidence missing;
     never taken as drained), 2 bad input.
@@ -281,6 +296,7 @@ def drain_check(
         wait_seconds=wait,
         workers=workers,
         progress=progress(False),
+        discards="peek" if peek_discards else "count",
     )
     if as_json:
         print_json(report.to_dict())

@@ -56,6 +56,16 @@ ReasonOption = Annotated[
     ),
 ]
 YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+PeekDiscardsOption = Annotated[
+    bool,
+    typer.Option(
+        "--peek-discards",
+        help="Read the Lambda consumers' on-failure queues' messages for exact counts of "
+        "discarded records of their streams (ReceiveMessage: hides each message for 30 s and "
+        "raises its receive count). Default: compare the queue's message count with its "
+        "baseline, receiving nothing.",
+    ),
+]
 
 
 def progress(quiet: bool) -> Callable[[str], None]:

@@ -53,11 +53,18 @@ class PostureApplier:
             rendered.write()
         return {rendered.environment: rendered.path for rendered in files}
 
-    def apply(self, phase: str, posture: Posture, label: str) -> dict:
+    def apply(
+        self,
+        phase: str,
+        posture: Posture,
+        label: str,
+        environments: tuple[str, ...] = ENVIRONMENTS,
+    ) -> dict:
+        """Apply `posture` to `environments` (both unless only one can change), side by side."""
         files = self.render(phase, posture, label)
         with ThreadPoolExecutor(max_workers=2) as pool:
-            results = pool.map(lambda env: self._apply_one(env, files[env], posture), ENVIRONMENTS)
-            by_environment = dict(zip(ENVIRONMENTS, results, strict=True))
+            results = pool.map(lambda env: self._apply_one(env, files[env], posture), environments)
+            by_environment = dict(zip(environments, results, strict=True))
         return {"posture": posture.describe(), **by_environment}
 
     def plan_texts(self, phase: str, posture: Posture, label: str) -> list[str]:
@@ -65,12 +72,15 @@ class PostureApplier:
         return [summary.text() for summary in self.plan_summaries(phase, posture, label)]
 
     def plan_summaries(self, phase: str, posture: Posture, label: str) -> list[PlanSummary]:
-        """The plan of each environment for `posture`, applying nothing."""
+        """The plan of each environment for `posture`, applying nothing (side by side: separate
+        states and accounts, as in `apply`)."""
         files = self.render(phase, posture, label)
-        return [
-            self._plan(env, files[env], expected_destroys(posture, env)).summary
-            for env in ENVIRONMENTS
-        ]
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            results = pool.map(
+                lambda env: self._plan(env, files[env], expected_destroys(posture, env)),
+                ENVIRONMENTS,
+            )
+            return [result.summary for result in results]
 
     def _apply_one(self, environment: str, var_file: Path, posture: Posture) -> dict:
         summary = workflow.plan_and_apply(

@@ -2,7 +2,8 @@
 
 `verdicts` (drained / not drained / unknown), `scope` (what a predicate may use, per-shard
 work), `base` (the predicate interface, its registry, waiting until drained), one module per
-kind of evidence (`ledger` for the replicator, `lambda_consumers`, `kcl`), and `check`
+kind of evidence (`ledger` for the replicator, `lambda_consumers`, `kcl`), `discarded` (what
+the Lambda consumers' on-failure destinations received), and `check`
 (`turnout drain-check`). Importing this package registers every kind of evidence.
 """
 

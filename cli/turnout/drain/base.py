@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from turnout.drain.discarded import DiscardWatch
 from turnout.drain.scope import DrainScope
 from turnout.drain.verdicts import ConsumerVerdict, ShardVerdict, Verdict
 
@@ -36,7 +37,8 @@ from turnout.drain.verdicts import ConsumerVerdict, ShardVerdict, Verdict
 
 class DrainPredicate(ABC):
     """One consumer's drain evidence. `prepare()` once (side effects, idempotent), then `check()`
-    as often as needed; each check is a fresh point-in-time verdict."""
+    as often as needed; each check is a fresh point-in-time verdict. `start()` and `verdict()`
+    add what the consumer's on-failure destinations received (`discards`, when watched)."""
 
     kind: ClassVar[str] = ""
     evidence: ClassVar[str] = ""
@@ -45,6 +47,21 @@ class DrainPredicate(ABC):
         self.consumer = consumer
         self.scope = scope
         self.settings = settings
+        self.discards: DiscardWatch | None = None
+
+    def start(self) -> dict:
+        prepared = self.prepare()
+        if self.discards is not None:
+            baselines = self.discards.prepare()
+            if baselines:
+                prepared = {**prepared, "discard_baselines": baselines}
+        return prepared
+
+    def verdict(self) -> ConsumerVerdict:
+        verdict = self.check()
+        if self.discards is not None:
+            verdict.discards = self.discards.check()
+        return verdict
 
     @property
     def consumer_name(self) -> str:
@@ -96,6 +113,23 @@ def predicate_for(consumer: Any, scope: DrainScope, **settings: Any) -> DrainPre
     return cls(consumer, scope, **settings)
 
 
+def watch_discards(predicates: list[DrainPredicate], mode: str = "count") -> None:
+    """Make every Lambda consumer's verdict read its on-failure destinations
+    (`turnout.drain.discarded`; `mode` count or peek)."""
+    for predicate in predicates:
+        if getattr(predicate.consumer, "kind", "") == "lambda":
+            scope = predicate.scope
+            predicate.discards = DiscardWatch(
+                predicate.consumer,
+                scope.spec,
+                scope.environment,
+                scope.client,
+                scope.clock,
+                mode,
+                scope.dry_run,
+            )
+
+
 class NoEvidence(DrainPredicate):
     """Consumers without a drain predicate (custom consumers, for now): always unknown."""
 
@@ -120,9 +154,14 @@ class WaitOutcome:
     elapsed: float
     rounds: int
 
+    @property
+    def discarded(self) -> bool:
+        return any(verdict.final for verdict in self.verdicts)
+
     def to_dict(self) -> dict:
         return {
             "drained": self.drained,
+            "records_discarded": self.discarded,
             "elapsed_seconds": round(self.elapsed, 1),
             "rounds": self.rounds,
             "consumers": [verdict.to_dict() for verdict in self.verdicts],
@@ -144,8 +183,9 @@ def wait_until_drained(
     sleep: Callable[[float], None],
     progress: Callable[[str], None],
 ) -> WaitOutcome:
-    """Check every predicate until all say drained, or `timeout_seconds` passed (then the last
-    verdicts are returned with drained=False). At least one round always runs.
+    """Check every predicate until all say drained, or `timeout_seconds` passed, or a consumer
+    discarded records (then the last verdicts are returned with drained=False: a discard is
+    final, waiting cannot undo it). At least one round always runs.
 
     The pause between rounds starts at 1 s and doubles up to `poll_seconds`: a drain that takes
     a few seconds (consumers finishing their last batch) is seen when it happens, not a whole
@@ -154,11 +194,11 @@ def wait_until_drained(
     rounds = 0
     while True:
         rounds += 1
-        verdicts = [predicate.check() for predicate in predicates]
+        verdicts = [predicate.verdict() for predicate in predicates]
         elapsed = clock() - started
         if all(verdict.verdict is Verdict.DRAINED for verdict in verdicts):
             return WaitOutcome(verdicts, True, elapsed, rounds)
-        if elapsed >= timeout_seconds:
+        if elapsed >= timeout_seconds or any(verdict.final for verdict in verdicts):
             return WaitOutcome(verdicts, False, elapsed, rounds)
         total = sum(len(verdict.shards) for verdict in verdicts)
         done = sum(verdict.drained_count for verdict in verdicts)

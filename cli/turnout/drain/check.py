@@ -3,7 +3,8 @@
 The consumers come from the spec (`consumers.<env>`, each judged by its `drain_evidence`); the
 environment's replicator is judged by its ledger when its function is deployed there. Exit codes:
 0 every verdict drained, 1 something not drained, 3 something unknown (and nothing not drained).
-Read-only, except the marker records put for consumers with `drain_evidence: markers`.
+Read-only, except the marker records put for consumers with `drain_evidence: markers` and the
+baseline of each on-failure queue (markers table) when none was recorded yet.
 """
 
 from __future__ import annotations
@@ -16,7 +17,13 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from turnout.aws.errors import error_code
-from turnout.drain.base import DrainPredicate, consumer_label, predicate_for, wait_until_drained
+from turnout.drain.base import (
+    DrainPredicate,
+    consumer_label,
+    predicate_for,
+    wait_until_drained,
+    watch_discards,
+)
 from turnout.drain.ledger import ReplicatorConsumer, ReplicatorLedger
 from turnout.drain.scope import DEFAULT_WORKERS, scope_from_context
 from turnout.drain.verdicts import ConsumerVerdict, Verdict, combine
@@ -76,6 +83,8 @@ class DrainReport:
                 lines.append(
                     f"  {shard.stream}/{shard.shard}: {shard.verdict.value} ({shard.reason})"
                 )
+            for discard in verdict.discards:
+                lines.append(f"  on-failure {discard.verdict.value}: {discard.reason}")
         lines.extend(f"skipped: {reason}" for reason in self.skipped)
         lines.append(
             f"{self.environment} environment: {self.verdict.value} "
@@ -145,9 +154,11 @@ def drain_check(
     reads_per_second: float = 2.0,
     progress: Callable[[str], None] = lambda message: None,
     settings: dict | None = None,
+    discards: str = "count",
 ) -> DrainReport:
     """One round of every predicate (`wait_seconds` 0), or rounds until all are drained or
-    `wait_seconds` passed."""
+    `wait_seconds` passed. Every Lambda consumer's on-failure destinations are read too
+    (`discards`: count or peek, `turnout.drain.discarded`)."""
     context = CheckContext(spec=spec, aws=aws)
     scope = scope_from_context(
         context,
@@ -159,11 +170,12 @@ def drain_check(
     predicates, skipped = select_predicates(
         spec, environment, scope, list(consumers or []), settings or {}
     )
+    watch_discards(predicates, discards)
     started = time.monotonic()
     for predicate in predicates:
-        predicate.prepare()
+        predicate.start()
     if wait_seconds <= 0:
-        verdicts = [predicate.check() for predicate in predicates]
+        verdicts = [predicate.verdict() for predicate in predicates]
     else:
         verdicts = wait_until_drained(
             predicates,

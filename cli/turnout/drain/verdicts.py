@@ -3,6 +3,9 @@
 - `drained`: evidence proves that every record of the shard was processed;
 - `not_drained`: evidence shows records the consumer has not processed (yet);
 - `unknown`: the evidence that would decide is missing. An unknown is never treated as drained.
+
+A consumer's verdict also counts its on-failure destinations (`DiscardVerdict`): records
+discarded there make it not drained, whatever its shards say.
 """
 
 from __future__ import annotations
@@ -47,16 +50,50 @@ class ShardVerdict:
 
 
 @dataclass
+class DiscardVerdict:
+    """What one on-failure destination of a consumer received during the migration
+    (`turnout.drain.discarded`): drained means read and nothing new."""
+
+    consumer: str
+    destination: str
+    verdict: Verdict
+    reason: str
+    detail: dict = field(default_factory=dict)
+
+    @property
+    def final(self) -> bool:
+        """Records were discarded: no later check can make this consumer drained."""
+        return self.verdict is Verdict.NOT_DRAINED
+
+    def to_dict(self) -> dict:
+        return {
+            "consumer": self.consumer,
+            "destination": self.destination,
+            "verdict": self.verdict.value,
+            "reason": self.reason,
+            "detail": self.detail,
+        }
+
+
+@dataclass
 class ConsumerVerdict:
     consumer: str
     kind: str
     evidence: str
     shards: list[ShardVerdict] = field(default_factory=list)
     note: str = ""
+    discards: list[DiscardVerdict] = field(default_factory=list)  # on-failure destinations
 
     @property
     def verdict(self) -> Verdict:
-        return combine([shard.verdict for shard in self.shards])
+        """The shards' verdict, made worse by any on-failure destination not proven empty."""
+        shards = combine([shard.verdict for shard in self.shards])
+        return combine([shards, *(discard.verdict for discard in self.discards)])
+
+    @property
+    def final(self) -> bool:
+        """Records were discarded: waiting longer cannot make this consumer drained."""
+        return any(discard.final for discard in self.discards)
 
     @property
     def drained_count(self) -> int:
@@ -71,14 +108,21 @@ class ConsumerVerdict:
             "drained_shards": self.drained_count,
             "shards": [shard.to_dict() for shard in self.shards],
             **({"note": self.note} if self.note else {}),
+            **({"discards": [d.to_dict() for d in self.discards]} if self.discards else {}),
         }
 
     def problems(self) -> list[str]:
-        return [
+        discarded = [
+            f"{self.consumer}: {discard.reason}"
+            for discard in self.discards
+            if discard.verdict is not Verdict.DRAINED
+        ]
+        shards = [
             f"{self.consumer} {shard.stream}/{shard.shard}: {shard.verdict.value} ({shard.reason})"
             for shard in self.shards
             if shard.verdict is not Verdict.DRAINED
         ] or ([f"{self.consumer}: {self.verdict.value} ({self.note})"] if not self.shards else [])
+        return discarded + shards
 
 
 def read_failure(logical: str, shard_id: str, problem: Exception, detail: dict) -> ShardVerdict:

@@ -51,7 +51,9 @@ class CutoverFailed(TurnoutError):
 class PostureApplier(Protocol):
     """Makes both environments look like a posture (turnout.deploy.posture.PostureApplier)."""
 
-    def apply(self, phase: str, posture: Posture, label: str) -> dict: ...
+    def apply(
+        self, phase: str, posture: Posture, label: str, environments: tuple[str, ...] = ...
+    ) -> dict: ...
 
     def plan_texts(self, phase: str, posture: Posture, label: str) -> list[str]: ...
 
@@ -168,7 +170,7 @@ class CutoverEngine:
     def gate_text(self, step: HookStep) -> str:
         """The checks a transition's preflight gate runs, what they read, and what is accepted."""
         args = step.args(self.spec)
-        reads = "the spec" + "".join(f" + {env} consumers" for env in args["environments"])
+        reads = "the spec" + "".join(f" + the {env} environment" for env in args["environments"])
         accepted = ", ".join(args["accepted"])
         return (
             f"preflight {', '.join(args['checks'])} (reads {reads}); a fail refuses, a warn or "
@@ -178,9 +180,13 @@ class CutoverEngine:
     def step_text(self, step: Step) -> str:
         if isinstance(step, ApplyStep):
             needs = " (needs --allow-destroy)" if step.posture.old_streams_deleted else ""
+            which = (
+                "both environments"
+                if len(step.environments) > 1
+                else f"the {step.environments[0]} environment (the zone's)"
+            )
             return (
-                f"terraform apply both environments ({step.posture.describe()}), then plan: "
-                f"no changes{needs}"
+                f"terraform apply {which} ({step.posture.describe()}), then plan: no changes{needs}"
             )
         args = step.args(self.spec)
         arguments = ", ".join(f"{key}={value!r}" for key, value in args.items())
@@ -420,6 +426,11 @@ class CutoverEngine:
         step = gate(current, self.accepted)
         if step is None:
             return
+        switched = (
+            None
+            if current.from_phase == "baseline"
+            else self.store.transition_first_started_at("baseline->switched")
+        )
         context = HookContext(
             spec=self.spec,
             aws=self.aws,
@@ -428,6 +439,7 @@ class CutoverEngine:
             project_root=self.hooks.project_root,
             progress=self.progress,
             clock=self.clock,
+            switched_at=switched,
         )
         self.progress(f"[{current.name} preflight] {self.gate_text(step)}")
         try:
@@ -482,15 +494,20 @@ class CutoverEngine:
 
     def _step_inputs(self, step: Step) -> dict:
         if isinstance(step, ApplyStep):
-            return {
+            inputs = {
                 "route_target": step.posture.route_target,
                 "active_direction": step.posture.active_direction,
             }
+            if step.posture.api_weights:  # the report draws the API switch from these
+                inputs["api_weights"] = dict(step.posture.api_weights)
+            return inputs
         return {"hook": step.hook, "args": step.args(self.spec)}
 
     def _run_step(self, current: Transition, step: Step, context: HookContext) -> dict:
         if isinstance(step, ApplyStep):
-            return self.applier.apply(current.to_phase, step.posture, step_label(current, step))
+            return self.applier.apply(
+                current.to_phase, step.posture, step_label(current, step), step.environments
+            )
         return self.hooks.run(step, self.spec, context)
 
     def _run_error_hooks(self, current: Transition, context: HookContext, run_id: str) -> None:

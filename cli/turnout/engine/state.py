@@ -258,20 +258,32 @@ class StateStore:
 
     def phase_reached_at(self, phase: str) -> str | None:
         """When the newest transition into `phase` completed (ISO-8601), or None."""
+        return self._first_entry_at("completed", "phase", phase, newest_first=True)
+
+    def transition_first_started_at(self, transition: str) -> str | None:
+        """When `transition` (e.g. `baseline->switched`) first started (ISO-8601), or None:
+        before that moment none of its steps had run."""
+        return self._first_entry_at("started", "transition", transition, newest_first=False)
+
+    def _first_entry_at(
+        self, action: str, detail: str, value: str, newest_first: bool
+    ) -> str | None:
+        """The time of the first `transition <action>` journal entry (in the order asked) whose
+        `detail` is `value`."""
         arguments: dict[str, Any] = {
             "TableName": self.table,
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
             "ExpressionAttributeValues": {":pk": {"S": self.pk}, ":prefix": {"S": "journal#"}},
-            "ScanIndexForward": False,
+            "ScanIndexForward": not newest_first,
             "ConsistentRead": True,
         }
         while True:
             page = self.dynamodb.query(**arguments)
             for raw in page.get("Items", []):
                 entry = _plain(raw)
-                if (entry.get("kind"), entry.get("action")) != ("transition", "completed"):
+                if (entry.get("kind"), entry.get("action")) != ("transition", action):
                     continue
-                if self._journal_entry(raw)["details"].get("phase") == phase:
+                if self._journal_entry(raw)["details"].get(detail) == value:
                     return entry.get("at")
             if "LastEvaluatedKey" not in page:
                 return None

@@ -8,6 +8,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from turnout.preflight.retention_clock import readers
+from turnout.preflight.stream_age import hours, measure_streams
 from turnout.spec.names import direction_parameter, names
 from turnout.spec.phases import ENVIRONMENTS, direction_of_replicator_in, peer_of
 
@@ -27,6 +29,7 @@ def gather_status(engine: Any, journal_entries: int = 10) -> dict:
         "route": _route(spec, aws),
         "replication": {},
         "consumers": {},
+        "retention": retention_status(spec, aws, state.phase),
         "journal": [],
     }
     if state.transition:
@@ -56,6 +59,39 @@ def gather_status(engine: Any, journal_entries: int = 10) -> dict:
         for entry in engine.store.read_journal(limit=journal_entries)
     ]
     return document
+
+
+# From the switch until new-live the new consumers are paused and the new streams buffer what
+# the producers write (at switched, replication new -> old is off too).
+BUFFERING = ("switched", "mirrored")
+
+
+def retention_status(spec: Any, aws: Any, phase: str) -> list[dict]:
+    """Per new stream while its consumers are paused: the oldest record not yet processed
+    against the stream's retention (docs/preflight.md, `retention-clock`)."""
+    if phase not in BUFFERING:
+        return []
+    waiting = (
+        "its paused consumers and the replicator" if phase == "switched" else "its paused consumers"
+    )
+    return [
+        {**age.to_dict(), "paused": readers(spec, age.stream), "unprocessed_by": waiting}
+        for age in measure_streams(spec, aws, "new")
+    ]
+
+
+def _retention_line(entry: dict) -> str:
+    where = f"  retention new/{entry['stream']}"
+    if entry["problem"]:
+        return f"{where}: unknown, {entry['problem']}"
+    if entry["oldest_age_seconds"] is None:
+        return f"{where}: no record waiting (retention {entry['retention_hours']} h)"
+    return (
+        f"{where}: oldest record not processed by {entry['unprocessed_by']} is "
+        f"{hours(entry['oldest_age_seconds'])} old of {entry['retention_hours']} h retention "
+        f"({entry['share']:.0%} used), {hours(entry['left_seconds'])} left; paused: "
+        f"{entry['paused']}"
+    )
 
 
 def _route(spec: Any, aws: Any) -> dict:
@@ -169,6 +205,7 @@ def status_text(document: dict) -> str:
             lines.append(
                 f"  consumer {environment}/{consumer['name']}: {', '.join(consumer.get('states', [consumer['kind']]))}"
             )
+    lines += [_retention_line(entry) for entry in document.get("retention", [])]
     if document["journal"]:
         lines.append("  last journal entries:")
         for entry in document["journal"]:

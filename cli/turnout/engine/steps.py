@@ -62,6 +62,9 @@ class ApplyStep:
     kind: str = "apply"
     # An API weight step: (api name, the new endpoint's weight) that this apply sets.
     api_weight: tuple[str, int] | None = None
+    # The environments applied: both, but an API weight step changes only its zone's records
+    # (the other environment's tfvars are those it already has, so its apply would be empty).
+    environments: tuple[str, ...] = ("old", "new")
 
 
 Step = HookStep | ApplyStep
@@ -122,6 +125,8 @@ FORWARD_TRANSITIONS: dict[tuple[str, str], tuple[Step, ...]] = {
         ),
         HookStep("replication-off", "verify_replication_off", fact=True),
         HookStep("new-streams-empty", "verify_new_streams_empty", fact=True),
+        # what the consumers' on-failure queues hold before anything moves (docs/drain.md)
+        HookStep("discard-baselines", "record_discard_baselines"),
         ApplyStep("route-to-new", posture_of("switched")),
         HookStep("route-is-new", "verify_route", _fixed(target="new"), fact=True),
         HookStep("old-streams-quiet", "detect_unrouted_producers", _quiet("old"), fact=True),
@@ -311,7 +316,9 @@ def api_steps(spec: MigrationSpec, name: str, when: str, base: Posture) -> list[
         for weight in api.weights:
             step = f"api-{api.name}-{weight}"
             steps += [
-                ApplyStep(step, base, api_weight=(api.name, weight)),
+                ApplyStep(
+                    step, base, api_weight=(api.name, weight), environments=(api.environment,)
+                ),
                 HookStep(
                     f"{step}-answered",
                     "verify_api_weights",
@@ -410,6 +417,9 @@ def preflight(
 # The replicator's checks guard every transition that enables replication, and baseline->switched
 # too: from switched every way on, forward or back, replicates, so a replication that would
 # lose records or stall must be refused while nothing has moved yet.
+# The retention clock guards the two transitions that start something reading the new streams
+# from their oldest record: the replicator (switched->mirrored) and the new consumers
+# (mirrored->new-live); a record trimmed before then is never read by them.
 REPLICATION_CHECKS = ("replicator-retries", "direction-flag-rate")
 CONSUMER_CHECKS = ("starting-positions", "consumer-retries")
 CHECKS_BEFORE: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -417,8 +427,8 @@ CHECKS_BEFORE: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         (*CONSUMER_CHECKS, "retention-window", *REPLICATION_CHECKS),
         ("old", "new"),
     ),
-    "switched->mirrored": (REPLICATION_CHECKS, ()),
-    "mirrored->new-live": (CONSUMER_CHECKS, ("new",)),
+    "switched->mirrored": ((*REPLICATION_CHECKS, "retention-clock"), ("new",)),
+    "mirrored->new-live": ((*CONSUMER_CHECKS, "retention-clock"), ("new",)),
     "rollback": (REPLICATION_CHECKS, ()),
 }
 GATE_STEP = "preflight-checks"

@@ -9,6 +9,7 @@ from turnout.preflight import (
     consumer_retries,  # noqa: F401
     direction_flag_rate,  # noqa: F401
     replicator_retries,  # noqa: F401
+    retention_clock,  # noqa: F401
     retention_window,  # noqa: F401
     starting_positions,  # noqa: F401
 )

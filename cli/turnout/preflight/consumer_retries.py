@@ -4,9 +4,11 @@ A Lambda consumer whose mapping has finite MaximumRetryAttempts or MaximumRecord
 drops a failing batch after them, sending only its metadata to its on-failure destination
 (https://docs.aws.amazon.com/lambda/latest/dg/kinesis-on-failure-destination.html; both default
 to -1, infinite: https://docs.aws.amazon.com/lambda/latest/dg/services-kinesis-parameters.html).
-Its drain check then sees the shard processed although records were discarded. Warned, not
-failed: the consumer's owner may accept it; reading those destinations in the drain checks is a
-later slice of issue #14.
+Its drain evidence then sees the shard processed although records were discarded. Warned, not
+failed: the consumer's owner may accept it. The drain and verify verdicts read an SQS
+destination and fail on what it received during the migration (`turnout.drain.discarded`); an
+SNS or S3 destination cannot be counted there and leaves the consumer unknown; without a
+destination the discards leave no trace at all.
 
 The emulator (moto) leaves MaximumRetryAttempts and MaximumRecordAgeInSeconds out (None) when
 they were not given; AWS returns -1. Both are read as -1.
@@ -77,11 +79,11 @@ def _mapping(context: PreflightContext, consumer: ConsumerMappings, mapping: dic
         findings.append(
             Finding(
                 Verdict.WARN,
-                f"{where} sends discarded batches to {destination}; no drain check reads that "
-                "destination yet (a later slice of issue #14), so 'drained' can hide records "
-                "discarded there",
-                f"look in {destination} before each transition: every message names a shard "
-                "and sequence range to re-drive while it is in retention",
+                f"{where} sends discarded batches to {destination}; the drain and verify checks "
+                "fail on what an SQS destination receives during the migration, and cannot "
+                "count an SNS or S3 one (unknown, never drained)",
+                f"keep {destination} an SQS queue nothing else consumes during the migration; "
+                "every message names a shard and sequence range to re-drive while in retention",
             )
         )
     return findings or [Finding(Verdict.PASS, "")]

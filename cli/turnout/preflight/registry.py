@@ -10,6 +10,7 @@ one import in `turnout/preflight/__init__.py`.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,12 +21,23 @@ from turnout.preflight.result import Check
 
 @dataclass
 class PreflightContext:
-    """The spec, the environments to read (none: spec only) and access to them."""
+    """The spec, the environments to read (none: spec only) and access to them; when the engine
+    runs the checks, the migration's live phase and when its switch started."""
 
     spec: Any
     environments: tuple[str, ...] = ()
     aws: Any = None
     mappings_read: dict[str, list[ConsumerMappings]] = field(default_factory=dict)
+    # None: the migration state was not read (`turnout preflight`); the gate gives the live phase.
+    phase: str | None = None
+    # When baseline->switched first started (epoch seconds), None before the switch or unknown.
+    switched_at: float | None = None
+    clock: Callable[[], float] = time.time
+
+    @property
+    def switched(self) -> bool | None:
+        """Whether the producers may have been switched (None: the state was not read)."""
+        return None if self.phase is None else self.phase != "baseline"
 
     def consumer_mappings(self, environment: str) -> list[ConsumerMappings]:
         """The Lambda consumers' mappings of `environment`, read once per run."""

@@ -63,13 +63,15 @@ def run_preflight(
     environments: tuple[str, ...] = (),
     aws: Any = None,
     only: Collection[str] | None = None,
+    migration: dict[str, Any] | None = None,
 ) -> PreflightReport:
     """Every registered check (or those named in `only`), by name. Without environments only
     the spec-only ones run; with them (and `aws`, an AwsAccess) the live ones too, reading
-    those environments."""
+    those environments. `migration`: what the engine knows of the migration
+    (`phase`, `switched_at`, `clock`: PreflightContext's fields)."""
     if environments and aws is None:
         raise ValueError("live checks need AWS access")
-    context = PreflightContext(spec, tuple(environments), aws)
+    context = PreflightContext(spec, tuple(environments), aws, **(migration or {}))
     checks = [
         definition.run(context)
         for name, definition in sorted(CHECKS.items())

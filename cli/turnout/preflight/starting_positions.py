@@ -11,6 +11,9 @@ records the producers wrote to the new streams since the switch.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from typing import Any
+
 from turnout.preflight.live import ConsumerMappings, mapping_place, unjudged
 from turnout.preflight.registry import PreflightContext, register
 from turnout.preflight.result import Check, Finding, Verdict
@@ -18,6 +21,16 @@ from turnout.preflight.result import Check, Finding, Verdict
 NAME = "starting-positions"
 STARTING_POSITIONS_DOC = "https://docs.aws.amazon.com/lambda/latest/dg/with-kinesis.html"
 SAFE = ("TRIM_HORIZON", "AT_TIMESTAMP")
+# AT_TIMESTAMP: "the time from which to start reading"; Kinesis returns the records that arrived
+# at or after it (GetShardIterator, AT_TIMESTAMP).
+AT_TIMESTAMP_DOC = (
+    "https://docs.aws.amazon.com/kinesis/latest/APIReference/API_GetShardIterator.html"
+)
+RESTART = (
+    "recreate the mapping, disabled, with StartingPosition TRIM_HORIZON (or AT_TIMESTAMP no "
+    "later than the switch): while the new consumers are paused the stream still holds what "
+    "was written since the switch"
+)
 
 
 @register(NAME)
@@ -66,12 +79,7 @@ def _mapping(context: PreflightContext, consumer: ConsumerMappings, mapping: dic
     position = mapping.get("StartingPosition") or "TRIM_HORIZON"
     where = mapping_place(context.spec, consumer, mapping)
     if position == "AT_TIMESTAMP":
-        stamp = mapping.get("StartingPositionTimestamp")
-        return Finding(
-            Verdict.PASS,
-            f"{where} starts AT_TIMESTAMP {stamp} (it must be no later than the switch; "
-            "comparing it with the switch time is not done yet)",
-        )
+        return _at_timestamp(context, where, mapping.get("StartingPositionTimestamp"))
     if position in SAFE:
         return Finding(Verdict.PASS, "")
     return Finding(
@@ -82,6 +90,68 @@ def _mapping(context: PreflightContext, consumer: ConsumerMappings, mapping: dic
         "recreate the new consumers' mappings with StartingPosition TRIM_HORIZON (or "
         "AT_TIMESTAMP no later than the switch), disabled, before the switch",
     )
+
+
+def _at_timestamp(context: PreflightContext, where: str, raw: Any) -> Finding:
+    """AT_TIMESTAMP reads from the first record that arrived at or after the timestamp, so the
+    mapping must start no later than the first record written to the new stream after the
+    switch: no later than the moment the switch started."""
+    stamp = _epoch(raw)
+    if stamp is None:
+        return Finding(
+            Verdict.UNKNOWN,
+            f"{where} starts AT_TIMESTAMP but its StartingPositionTimestamp ({raw!r}) is not a "
+            "time: where it starts cannot be compared with the switch",
+            RESTART,
+        )
+    starts = f"{where} starts AT_TIMESTAMP {_shown(stamp)}"
+    now = context.clock()
+    if context.switched is not True and stamp > now:
+        state = "has not started" if context.switched is False else "is not known here"
+        return Finding(
+            Verdict.FAIL,
+            f"{starts}, later than now ({_shown(now)}): the switch {state}, and every record "
+            f"written to the new stream from the switch until that time would never be "
+            f"processed ({AT_TIMESTAMP_DOC})",
+            RESTART,
+        )
+    if context.switched is None:
+        return Finding(
+            Verdict.PASS,
+            f"{starts}, before now (the cutover's gate compares it with the switch time; "
+            "`turnout preflight` does not read the migration state)",
+        )
+    if context.switched is False:
+        return Finding(Verdict.PASS, f"{starts}, before the switch, which has not started")
+    if context.switched_at is None:
+        return Finding(
+            Verdict.UNKNOWN,
+            f"{starts}, and the journal holds no start of baseline->switched to compare it with",
+            RESTART,
+        )
+    switch = _shown(context.switched_at)
+    if stamp > context.switched_at:
+        return Finding(
+            Verdict.FAIL,
+            f"{starts}, later than the switch, which started at {switch}: the records written to "
+            f"the new stream from {switch} to {_shown(stamp)} are never processed "
+            f"({AT_TIMESTAMP_DOC})",
+            RESTART,
+        )
+    return Finding(Verdict.PASS, f"{starts}, no later than the switch ({switch})")
+
+
+def _epoch(raw: Any) -> float | None:
+    """boto3 gives the timestamp as a datetime; a number is Unix seconds."""
+    if isinstance(raw, datetime):
+        return raw.timestamp()
+    if isinstance(raw, int | float) and not isinstance(raw, bool):
+        return float(raw)
+    return None
+
+
+def _shown(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds")
 
 
 def _not_readable_kinds(spec) -> list[Finding]:

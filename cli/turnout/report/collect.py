@@ -24,6 +24,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from turnout.aws.cloudwatch import metric_data, metric_stat
 from turnout.engine.state import StateStore
 from turnout.errors import TurnoutError
+from turnout.report.apis import api_switch_rows
 from turnout.report.model import CutoverReport, Series
 from turnout.report.timeline import build_timeline, entry_time
 from turnout.report.window import align, choose_lag_period, choose_period, report_window
@@ -262,6 +263,7 @@ def collect_report(
     timeline = build_timeline(entries, start, end, current_phase)
     report.phases, report.transitions = timeline.phases, timeline.transitions
     report.steps, report.journal = timeline.steps, timeline.journal
+    report.api_switch = api_switch_rows(entries, start, end)
     queries = metric_queries(spec)
     for environment in ENVIRONMENTS:
         mine = [query for query in queries if query.environment == environment]

@@ -102,6 +102,7 @@ def render_html(report: CutoverReport) -> str:
             '<p class="no-data">no step ran in this window.</p>',
         ]
     )
+    parts += _api_switch_section(report)
     parts += _journal_section(report)
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
@@ -217,6 +218,27 @@ def _counted_section(report: CutoverReport) -> list[str]:
         'from retries only. "no data": the replicator of that direction did not run.</p>',
         '<table class="counted"><thead><tr><th>stream</th><th>direction</th><th>order</th>'
         "<th>duplicates</th><th>inversions</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table>",
+    ]
+
+
+def _api_switch_section(report: CutoverReport) -> list[str]:
+    """Each API's weight over time (none without `apis:`)."""
+    if not report.api_switch:
+        return []
+    rows = "".join(
+        f'<tr class="api-row"><td>{_text(row.at.strftime("%H:%M:%S"))}</td>'
+        f"<td>{_text(row.api)}</td><td>{_text(row.transition)}</td><td>{_text(row.step)}</td>"
+        f'<td class="num">{"" if row.new_percent is None else _text(row.new_percent)}</td>'
+        f"<td>{_text(row.what)}</td></tr>"
+        for row in report.api_switch
+    )
+    return [
+        "<h2>API switch</h2>",
+        "<p class=\"meta\">The new endpoint's share of each API's answers: as each apply set the "
+        "weighted records, and as Route 53 answered after it (docs/apis.md).</p>",
+        '<table class="api-switch"><thead><tr><th>time (UTC)</th><th>API</th><th>transition</th>'
+        "<th>step</th><th>new %</th><th>what</th></tr></thead>"
         f"<tbody>{rows}</tbody></table>",
     ]
 

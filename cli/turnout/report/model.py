@@ -66,6 +66,18 @@ class JournalRow:
     seconds: float | None = None
 
 
+@dataclass(frozen=True)
+class ApiWeightRow:
+    """One API's weight at a moment: set by an apply, or answered by Route 53 (a check)."""
+
+    at: datetime
+    transition: str
+    step: str
+    api: str
+    new_percent: int | None  # the new endpoint's share of the answers
+    what: str  # "applied" or "Route 53 answers old X / new Y"
+
+
 @dataclass
 class CutoverReport:
     migration: str
@@ -84,6 +96,8 @@ class CutoverReport:
     orderings: dict[str, str] = field(default_factory=dict)  # logical stream -> strict|relaxed
     # Things the reader must know (metrics that could not be read, ...): plain sentences.
     notes: list[str] = field(default_factory=list)
+    # The API switch: each API's weight applied and answered over time (turnout.report.apis).
+    api_switch: list[ApiWeightRow] = field(default_factory=list)
 
     def series_of(self, kind: str) -> list[Series]:
         return [series for series in self.series if series.kind == kind]
@@ -168,6 +182,17 @@ class CutoverReport:
                 for peak in worst_lag(self.series)
             ],
             "counted": self.counted(),
+            "api_switch": [
+                {
+                    "at": _iso(row.at),
+                    "transition": row.transition,
+                    "step": row.step,
+                    "api": row.api,
+                    "new_percent": row.new_percent,
+                    "what": row.what,
+                }
+                for row in self.api_switch
+            ],
             "journal_entries": len(self.journal),
             "notes": list(self.notes),
         }

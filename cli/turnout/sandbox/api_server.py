@@ -1,7 +1,8 @@
 """The sandbox's small HTTP API, one per environment, on loopback.
 
-Run as ``python -m turnout.sandbox.api_server --environment new --port-file F [--unhealthy]``:
-binds 127.0.0.1 on a free port (written to the port file once listening) and answers
+Run as ``python -m turnout.sandbox.api_server --environment new --port-file F [--port N]
+[--unhealthy]``: binds 127.0.0.1 on a free port, or on port N (written to the port file once
+listening) and answers
 ``GET /health`` with 200 (503 with ``--unhealthy``: an endpoint whose health check never turns
 healthy) and any other GET with ``{"environment": ...}``, so a caller sees which environment's
 endpoint Route 53 chose. `SandboxApi` starts it as a background process with a bounded lifetime
@@ -58,10 +59,13 @@ class SandboxApi:
     def port_file(self) -> Path:
         return self.directory / f"api-{self.environment}.port"
 
-    def start(self, python: str, lifetime_seconds: float, healthy: bool = True) -> int:
-        """Start it (bounded lifetime) and return its port once it listens."""
+    def start(
+        self, python: str, lifetime_seconds: float, healthy: bool = True, port: int = 0
+    ) -> int:
+        """Start it (bounded lifetime) and return its port once it listens; ``port`` 0: a free
+        one."""
         self.port_file.unlink(missing_ok=True)
-        argv = [python, "-m", MODULE, "--environment", self.environment]
+        argv = [python, "-m", MODULE, "--environment", self.environment, "--port", str(port)]
         argv += ["--port-file", str(self.port_file)] + ([] if healthy else ["--unhealthy"])
         pid = self.process.start(argv, lifetime_seconds=lifetime_seconds)
         deadline = time.monotonic() + 30
@@ -80,15 +84,23 @@ class SandboxApi:
     def stop(self) -> int | None:
         return self.process.stop(grace=5.0)
 
+    def recorded_port(self) -> int | None:
+        """The port it listens (or last listened) on, from its port file."""
+        try:
+            return int(self.port_file.read_text())
+        except (OSError, ValueError):
+            return None
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=MODULE, description=__doc__.split("\n\n")[0])
     parser.add_argument("--environment", required=True, choices=("old", "new"))
     parser.add_argument("--port-file", required=True, type=Path)
+    parser.add_argument("--port", type=int, default=0, help="0 (default): a free port")
     parser.add_argument("--unhealthy", action="store_true")
     args = parser.parse_args(argv)
     server = ThreadingHTTPServer(
-        ("127.0.0.1", 0), handler_for(args.environment, not args.unhealthy)
+        ("127.0.0.1", args.port), handler_for(args.environment, not args.unhealthy)
     )
     partial = args.port_file.with_name(args.port_file.name + ".partial")
     partial.write_text(str(server.server_address[1]))

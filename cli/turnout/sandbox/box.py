@@ -1,20 +1,24 @@
 """The sandbox: the whole system on one machine.
 
 `up` starts the local AWS emulator on loopback (its PID recorded under the work dir) with the
-spec's two account ids, plans and applies both environments with real Terraform into it, creates
-the sample pipeline ("the user's existing system": consumer tables, functions and event source
-mappings, made with boto3), and starts the local Lambda runtime and the synthetic producer as
-background processes (PIDs under the work dir). `status` reads what exists and the traffic
-figures; `report` says what was produced, processed, lost, duplicated and reordered; `down` stops
-the producer, the runtime and the emulator, by PID, in that order.
+spec's two account ids; for a spec with `apis:`, the sample HTTP API of each environment on a
+free loopback port and the APIs' hosted zones (the health checks Terraform makes probe the new
+API's port, which the sandbox puts into the spec it runs: `as_run`); then it plans and applies
+both environments with real Terraform, creates the sample pipeline ("the user's existing
+system": consumer tables, functions and event source mappings, made with boto3), and starts the
+local Lambda runtime and the synthetic producer as background processes (PIDs under the work
+dir). `status` reads what exists and the traffic figures; `report` says what was produced,
+processed, lost, duplicated and reordered; `down` stops the producer, the runtime, the APIs and
+the emulator, by PID, in that order.
 
 The sandbox keeps both environments' Terraform state in the emulator's S3, exactly as on AWS: the
 state bucket is bootstrapped there (`turnout state bootstrap`'s code) and every plan and apply
 goes through the S3 backend and its lock file; no state file is written under the work dir. A
 spec that chooses local state gets the emulator's S3 all the same in the sandbox.
 Layout of the work dir: emulator/, terraform/ (Terraform's data directories and saved plans),
-tfvars/, runtime/ (the Lambda runtime's state, pid and logs), traffic/ (the producer's pid, log,
-events.ndjson and status), sandbox.json.
+tfvars/, apis/ (the sample APIs' pid, log and port files), runtime/ (the Lambda runtime's
+state, pid and logs), traffic/ (the producer's pid, log, events.ndjson and status),
+sandbox.json.
 """
 
 from __future__ import annotations
@@ -45,6 +49,14 @@ from turnout.project import Project
 from turnout.sandbox.emulator.launcher import Emulator
 from turnout.sandbox.emulator.profile import FidelityProfile
 from turnout.sandbox.names import processed_table_name
+from turnout.sandbox.pipeline.apis import (
+    create_api_zones,
+    recorded_ports,
+    sandbox_apis,
+    start_apis,
+    stop_apis,
+    with_sandbox_ports,
+)
 from turnout.sandbox.pipeline.create import consumer_mappings, create_pipeline
 from turnout.sandbox.pipeline.datastores import create_data_stores
 from turnout.sandbox.processes import BackgroundProcess, descendants
@@ -93,6 +105,11 @@ class Sandbox:
         return self.work_dir / "runtime"
 
     @property
+    def api_dir(self) -> Path:
+        """The sample APIs' pid, log and port files (one API per environment)."""
+        return self.work_dir / "apis"
+
+    @property
     def traffic_dir(self) -> Path:
         return self.work_dir / "traffic"
 
@@ -114,7 +131,12 @@ class Sandbox:
         return BackgroundProcess("runtime", self.runtime_dir, RUNTIME_MODULE)
 
     def spec(self) -> MigrationSpec:
-        return sandbox_spec(load_spec(self.project.spec_path))
+        return self.as_run(load_spec(self.project.spec_path))
+
+    def as_run(self, spec: MigrationSpec) -> MigrationSpec:
+        """`spec` as this sandbox runs it: state in the emulator's S3, and every API's health
+        check probing the sandbox's new API on its loopback port (chosen at `up`)."""
+        return with_sandbox_ports(sandbox_spec(spec), recorded_ports(self.api_dir))
 
     # ------------------------------------------------------------------ client endpoint
     @property
@@ -180,7 +202,7 @@ class Sandbox:
     def engine(self, progress: Progress, spec: MigrationSpec | None = None) -> CutoverEngine:
         """A cutover engine on the running sandbox: Terraform into its own state, AWS calls to
         the emulator as the clients reach it."""
-        spec = sandbox_spec(spec or self.spec())
+        spec = self.as_run(spec) if spec is not None else self.spec()
         emulator = self.require_client_emulator()
         return assemble_engine(
             spec,
@@ -224,6 +246,7 @@ class Sandbox:
                 f"reusing the running emulator at {emulator.endpoint_url} (pid {emulator.pid})"
             )
         if self._pipeline_state(emulator) is None:
+            spec = self._ensure_apis(spec, emulator, progress, lifetime_seconds)
             self._apply_environments(spec, emulator, progress)
             progress("creating the sample pipeline (the user's existing consumers) ...")
             create_pipeline(spec, AwsAccess.for_emulator(spec, emulator), progress)
@@ -231,6 +254,7 @@ class Sandbox:
             self._write_state({"emulator_pid": emulator.pid, "pipeline_created_at": time.time()})
         else:
             progress("both environments and the sample pipeline are already in place.")
+            self._ensure_apis(spec, emulator, progress, lifetime_seconds)
         self._ensure_runtime(spec, emulator, progress, lifetime_seconds)
         if rate > 0:
             self.start_traffic(rate, progress=progress, lifetime_seconds=lifetime_seconds)
@@ -269,6 +293,22 @@ class Sandbox:
         with ThreadPoolExecutor(max_workers=len(rendered)) as pool:
             for future in [pool.submit(apply, rendered_file) for rendered_file in rendered]:
                 future.result()
+
+    def _ensure_apis(
+        self,
+        spec: MigrationSpec,
+        emulator: Emulator,
+        progress: Progress,
+        lifetime_seconds: float | None,
+    ) -> MigrationSpec:
+        """The sample APIs running and their hosted zones made, before Terraform renders the
+        health checks' port; returns the spec with that port (unchanged without `apis:`)."""
+        if not spec.apis:
+            return spec
+        start_apis(self.api_dir, sys.executable, lifetime_seconds, progress)
+        spec = self.spec()
+        create_api_zones(spec, AwsAccess.for_emulator(spec, emulator), progress)
+        return spec
 
     # ------------------------------------------------------------------ processes
     def _child_env(self) -> dict[str, str]:
@@ -509,6 +549,10 @@ class Sandbox:
         return {
             "producer": {"pid": self.producer.pid(), "alive": self.producer.alive()},
             "runtime": {"pid": self.runtime.pid(), "alive": self.runtime.alive()},
+            **{
+                f"api-{environment}": {"pid": api.process.pid(), "alive": api.process.alive()}
+                for environment, api in sandbox_apis(self.api_dir).items()
+            },
         }
 
     def _traffic_status(self, spec: MigrationSpec, aws: AwsAccess) -> dict:
@@ -538,7 +582,8 @@ class Sandbox:
         return traffic
 
     def down(self, progress: Progress = print) -> dict[str, int | None]:
-        """Stop the producer, the runtime and the emulator, by PID, in that order."""
+        """Stop the producer, the runtime, the sample APIs and the emulator, by PID, in that
+        order."""
         stopped: dict[str, int | None] = {}
         for name, process, grace in (
             ("producer", self.producer, self.producer_stop_grace + 10),
@@ -548,6 +593,10 @@ class Sandbox:
             if pid is not None:
                 progress(f"stopping the {name} (pid {pid}) ...")
             stopped[name] = process.stop(grace=grace)
+        for environment, pid in stop_apis(self.api_dir).items():
+            stopped[f"api-{environment}"] = pid
+            if pid is not None:
+                progress(f"stopped the {environment} environment's API (pid {pid}).")
         emulator = self._running_emulator()
         if emulator is None:
             progress("the emulator is not running.")
@@ -585,6 +634,8 @@ class Sandbox:
         """A new emulator starts empty: old checkpoints, traffic logs and state mean nothing."""
         for process in (self.producer, self.runtime):  # left behind by a crashed emulator
             process.stop(grace=10.0)
+        stop_apis(self.api_dir)
+        shutil.rmtree(self.api_dir, ignore_errors=True)
         shutil.rmtree(self.runtime_dir, ignore_errors=True)
         shutil.rmtree(self.traffic_dir, ignore_errors=True)
         shutil.rmtree(self.work_dir / "terraform", ignore_errors=True)

@@ -7,16 +7,22 @@ producers → wait until every event is where it must be → report: produced, p
 environment, lost (must be 0), duplicates, per-key order, time per phase, and where the waits
 went. The data stores the spec declares (a bucket, a table, the old consumers' table) are copied
 and verified at the drained point of switched->mirrored; after a commit the demo prints the
-decommission plan (what `turnout decommission` would remove, and what stays). Last, before the
-sandbox goes down, the cutover report (`turnout report`): an HTML file and a PNG timeline under
-the work dir's `report/`.
+decommission plan (what `turnout decommission` would remove, and what stays). The spec's API
+(`apis:`) moves at new-live->committed in weighted steps, each gated by its health check; after
+the baseline and after each phase the demo prints what the API's record answers: the weights
+Route 53 holds and which environment's API answered a call to the endpoint chosen. Last, before
+the sandbox goes down, the cutover report (`turnout report`): an HTML file and a PNG timeline
+under the work dir's `report/`.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 from turnout.engine.decommission import decommission_plan, decommission_text
 from turnout.errors import TurnoutError
@@ -25,6 +31,7 @@ from turnout.project import Project
 from turnout.report.command import make_report
 from turnout.sandbox.box import Sandbox
 from turnout.sandbox.emulator.profile import FidelityProfile
+from turnout.sandbox.pipeline.apis import answer_text, resolve_apis
 from turnout.spec.loader import load_spec
 
 Progress = Callable[[str], None]
@@ -40,6 +47,9 @@ class DemoResult:
     report_files: dict[str, str] = field(default_factory=dict)
     data_stores: list[dict] = field(default_factory=list)  # each copy's journaled result
     decommission_plan: str = ""
+    # After the baseline and each phase: {"phase", "answers": [per API: weights, endpoint
+    # chosen, which environment answered]} (or {"phase", "error"}).
+    apis: list[dict] = field(default_factory=list)
     preflight: dict = field(default_factory=dict)  # `turnout preflight --env both --json`
     preflight_table: str = ""  # its text table, as `turnout preflight --env both` prints it
 
@@ -57,6 +67,7 @@ class DemoResult:
             "report_files": self.report_files,
             "data_stores": self.data_stores,
             "decommission_plan": self.decommission_plan,
+            "apis": self.apis,
             "preflight": self.preflight,
         }
 
@@ -72,10 +83,12 @@ def run_demo(
     sandbox = Sandbox(project, profile=profile)
     timings: dict[str, float] = {}
     steps: list = []
+    answers: list[dict] = []
     started = time.monotonic()
     try:
         sandbox.up(progress=progress, rate=rate)
         timings["sandbox up"] = round(time.monotonic() - started, 1)
+        answers.append(api_answers(sandbox, "baseline", progress))
         engine = sandbox.engine(progress)
         checked = run_sandbox_preflight(sandbox, progress)
         targets = ["new-live", "rolled-back"] if rollback else ["new-live", "committed"]
@@ -84,16 +97,20 @@ def run_demo(
             report = engine.run(target)
             timings.update(report.phase_seconds)
             steps.extend(report.steps)
+            answers.append(api_answers(sandbox, target, progress))
         progress("stopping the producers; waiting until every event is where it must be ...")
         stop = time.monotonic()
-        sandbox.stop_traffic(progress=progress)
-        wait_until_consumers_settle(sandbox, progress)
-        final = sandbox.wait_for_report(timeout=180, new_required=not rollback)
-        timings["final delivery and report"] = round(time.monotonic() - stop, 1)
+        # The decommission plan (Terraform plans, read-only) is made while the consumers settle.
+        with ThreadPoolExecutor(max_workers=1) as planner:
+            planned = None if rollback else planner.submit(show_decommission_plan, engine, progress)
+            sandbox.stop_traffic(progress=progress)
+            wait_until_consumers_settle(sandbox, progress)
+            final = sandbox.wait_for_report(timeout=180, new_required=not rollback)
+            timings["final delivery and report"] = round(time.monotonic() - stop, 1)
+            plan = "" if planned is None else planned.result()
         timings["total"] = round(time.monotonic() - started, 1)
         slowest = sorted(steps, key=lambda step: step.seconds, reverse=True)[:6]
         copies = data_store_results(engine)
-        plan = "" if rollback else show_decommission_plan(engine, progress)
         report_files = write_cutover_report(project, progress)
         return DemoResult(
             path="baseline -> new-live -> rolled-back"
@@ -105,12 +122,25 @@ def run_demo(
             report_files=report_files,
             data_stores=copies,
             decommission_plan=plan,
+            apis=[entry for entry in answers if entry.get("answers") or entry.get("error")],
             preflight=checked.to_dict(),
             preflight_table=checked.text(),
         )
     finally:
         if not keep:
             sandbox.down(progress=progress)
+
+
+def api_answers(sandbox: Sandbox, phase: str, progress: Progress) -> dict:
+    """What each API's record answers now (none without `apis:`), shown as it happens."""
+    try:
+        answers = resolve_apis(sandbox.spec(), sandbox.aws(), sandbox.api_dir)
+    except (TurnoutError, ClientError, BotoCoreError) as problem:
+        progress(f"after {phase}: the API records could not be read: {problem}")
+        return {"phase": phase, "error": str(problem)}
+    for answer in answers:
+        progress(f"after {phase}: {answer_text(answer)}")
+    return {"phase": phase, "answers": answers}
 
 
 def run_sandbox_preflight(sandbox: Sandbox, progress: Progress) -> PreflightReport:
@@ -194,6 +224,7 @@ def demo_text(result: DemoResult) -> str:
     ]
     lines += [f"  {name}: {seconds} s" for name, seconds in result.timings.items()]
     lines += data_store_lines(result.data_stores)
+    lines += api_lines(result.apis)
     lines.append("where the waits went (slowest steps):")
     lines += [
         f"  {step['transition']} / {step['step']} ({step['kind']}): {step['seconds']} s"
@@ -209,6 +240,15 @@ def demo_text(result: DemoResult) -> str:
     verdict = "nothing lost" if result.nothing_lost else "EVENTS LOST (see above)"
     lines += ["", f"result: {verdict}"]
     return "\n".join(lines)
+
+
+def api_lines(entries: list[dict]) -> list[str]:
+    lines = ["what the API records answered (Route 53 weights, then a call):"] if entries else []
+    for entry in entries:
+        if "error" in entry:
+            lines.append(f"  after {entry['phase']}: not read: {entry['error']}")
+        lines += [f"  after {entry['phase']}: {answer_text(a)}" for a in entry.get("answers", [])]
+    return lines
 
 
 def data_store_lines(results: list[dict]) -> list[str]:

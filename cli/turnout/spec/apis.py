@@ -62,9 +62,22 @@ class Endpoints(_Strict):
         return _check_dns_name(value)
 
 
+class AlarmGate(_Strict):
+    """A CloudWatch metric alarm of the operator's (e.g. on the new endpoint's 5xx) that gates
+    each weight step instead of the Route 53 health check: it must be OK for `healthy_seconds`."""
+
+    # AlarmName: 1-255 characters, no control characters
+    # (https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html).
+    name: Annotated[str, Field(pattern=r"^[^\x00-\x1f]{1,255}$")]
+    environment: Literal["old", "new"] = Field(
+        default="new", description="the account whose CloudWatch holds the alarm"
+    )
+
+
 class HealthCheck(_Strict):
     """The Route 53 health check Terraform creates for the new endpoint, and how long it must
-    stay healthy after each weight step."""
+    stay healthy after each weight step. With `alarm`, the gate reads that CloudWatch alarm
+    instead (the health check still guards Route 53's answers)."""
 
     # Route 53 health checks probe HTTP, HTTPS or TCP
     # (https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/dns-failover-determining-health-of-endpoints.html).
@@ -81,6 +94,7 @@ class HealthCheck(_Strict):
     healthy_seconds: Annotated[int, Field(ge=0, le=86400)] = 120
     timeout_seconds: Annotated[int, Field(ge=10, le=86400)] = 900
     poll_seconds: Annotated[float, Field(gt=0, le=300)] = 10
+    alarm: AlarmGate | None = None
 
     @field_validator("ip_address")
     @classmethod
@@ -100,7 +114,13 @@ class Api(_Strict):
     environment: Literal["old", "new"] = Field(
         default="old", description="the account that holds the hosted zone"
     )
-    zone_id: str = Field(description="the Route 53 hosted zone that holds the record")
+    zone_id: str | None = Field(
+        default=None, description="the Route 53 hosted zone that holds the record, by id"
+    )
+    zone: str | None = Field(
+        default=None,
+        description="the same zone by its DNS name (a public hosted zone), instead of zone_id",
+    )
     record: str = Field(description="the API's DNS name, inside the zone")
     ttl: Annotated[int, Field(ge=0, le=86400)] = 60
     endpoints: Endpoints
@@ -110,14 +130,16 @@ class Api(_Strict):
     weights: Annotated[list[Annotated[int, Field(ge=1, le=100)]], Field(min_length=1)] = [100]
     health_check: HealthCheck = Field(default_factory=HealthCheck)
 
-    @field_validator("record")
+    @field_validator("record", "zone")
     @classmethod
-    def _record_name(cls, value: str) -> str:
-        return _check_dns_name(value)
+    def _record_name(cls, value: str | None) -> str | None:
+        return None if value is None else _check_dns_name(value)
 
     @field_validator("zone_id")
     @classmethod
-    def _bare_zone_id(cls, value: str) -> str:
+    def _bare_zone_id(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         if not re.match(ZONE_ID, value):
             raise ValueError(
                 f"'{value}' is not a Route 53 hosted zone id: upper-case letters and digits, "
@@ -134,6 +156,29 @@ class Api(_Strict):
                 "answers after each step), e.g. [10, 50, 100]"
             )
         return value
+
+    @property
+    def zone_label(self) -> str:
+        """The hosted zone as the spec names it: its id, or its DNS name."""
+        return self.zone_id or f"'{self.zone}'"
+
+    @model_validator(mode="after")
+    def _one_zone(self) -> Api:
+        if (self.zone_id is None) == (self.zone is None):
+            raise ValueError(
+                "give exactly one of zone_id (the hosted zone's id, e.g. Z0123456789ABCDEFGHIJ) "
+                "and zone (its DNS name, e.g. example.com, found by ListHostedZonesByName "
+                "among the account's public hosted zones); "
+                f"{'both are' if self.zone else 'neither is'} set"
+            )
+        if self.zone is not None and not (
+            self.record == self.zone or self.record.endswith("." + self.zone)
+        ):
+            raise ValueError(
+                f"record '{self.record}' is not inside zone '{self.zone}': use a name ending in "
+                f"'.{self.zone}' or the zone that holds the name"
+            )
+        return self
 
     @model_validator(mode="after")
     def _two_endpoints(self) -> Api:
@@ -156,9 +201,9 @@ def api_problems(apis: list[Api]) -> list[tuple[tuple, str]]:
     problems += [
         (
             ("apis", index, "record"),
-            f"'{apis[index].record}' in zone {apis[index].zone_id} is already apis[{first}]; two "
-            "APIs would fight over one record",
+            f"'{apis[index].record}' in zone {apis[index].zone_label} is already apis[{first}]; "
+            "two APIs would fight over one record",
         )
-        for index, first in repeats(apis, lambda api: (api.zone_id, api.record))
+        for index, first in repeats(apis, lambda api: (api.zone_id or api.zone, api.record))
     ]
     return problems

@@ -12,6 +12,12 @@ instead; then an old record with no match that arrived within the grace after it
 The tail. Both sides are read up to the same tip snapshot. A new record that arrived within
 `grace_seconds` before the tip may not be replicated yet: without an old copy it is
 `not_yet_replicated`, not missing. Neither of those two fails the verification.
+
+The consumers' discards. A caller may pass `discards`, a function returning what the Lambda
+consumers' on-failure destinations received during the migration (dicts with `verdict` and
+`reason`, from `turnout.drain.discarded`; verify does not import the drain package). Any that
+is not `drained` fails the verification: records discarded by a consumer are records it never
+processed, however complete the replication.
 """
 
 from __future__ import annotations
@@ -184,8 +190,10 @@ def verify(
     window: Window,
     options: VerifyOptions,
     progress: Callable[[str], None] = lambda message: None,
+    discards: Callable[[], list[dict]] | None = None,
 ) -> VerifyReport:
-    """Read every stream of the spec on both sides and compare them per key."""
+    """Read every stream of the spec on both sides and compare them per key; with `discards`,
+    also what the consumers discarded to their on-failure destinations."""
     check_options(options)
     notes = []
     if options.efo:
@@ -224,7 +232,17 @@ def verify(
         for stream in spec.streams
     }
     seconds = max(options.clock() - started, 1e-9)
-    return VerifyReport(_document(window, options, streams, reads, notes, seconds))
+    document = _document(window, options, streams, reads, notes, seconds)
+    if discards is not None:
+        progress("verify: reading the Lambda consumers' on-failure destinations")
+        document = with_discards(document, discards())
+    return VerifyReport(document)
+
+
+def with_discards(document: dict, discards: list[dict]) -> dict:
+    """The report with the consumers' discard verdicts: any not `drained` fails it."""
+    failed = any(entry["verdict"] != "drained" for entry in discards)
+    return {**document, "discards": discards, "passed": document["passed"] and not failed}
 
 
 def _stream_sides(spec: Any, aws: Any, window: Window, options: VerifyOptions) -> list[StreamSide]:
@@ -377,6 +395,11 @@ def problems_text(document: dict) -> str:
             if finding["kind"] in failing
         )
         parts.append(f"{name}: {', '.join(found)} (e.g. {_shorten(examples)})")
+    parts += [
+        f"{entry['consumer']}: {entry['reason']}"
+        for entry in document.get("discards", [])
+        if entry["verdict"] != "drained"
+    ]
     return "; ".join(parts)
 
 
@@ -426,6 +449,8 @@ def report_text(document: dict) -> str:
                 f"    {finding['kind']}: key {finding['key']!r}, {finding['stream_side']} "
                 f"{finding['shard']} #{finding['sequence_number']} (sha256 {finding['digest']}...)"
             )
+    for entry in document.get("discards", []):
+        lines.append(f"  {entry['consumer']} on-failure {entry['verdict']}: {entry['reason']}")
     lines.append(
         f"  read {document['records_read']:,} records in {document['seconds']} s "
         f"({document['records_per_second']:,} records/s)"
@@ -457,4 +482,5 @@ __all__ = [
     "since_window",
     "verify",
     "window_from_journal",
+    "with_discards",
 ]

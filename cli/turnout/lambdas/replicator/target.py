@@ -51,9 +51,11 @@ class TargetAccount:
     def ssm(self) -> Any:
         return self._client("ssm")
 
-    def refresh_seconds(self) -> float:
-        """How long getting a client may take now: 0 with fresh credentials, else one AssumeRole."""
-        stale = self._credentials is None or self._clock.time() >= self._refresh_at
+    def refresh_seconds(self, after: float = 0.0) -> float:
+        """How long getting a client may take `after` seconds from now: 0 with credentials still
+        fresh then, else one AssumeRole (credentials fresh now can turn stale during the guard's
+        reads, before the call fetches its client)."""
+        stale = self._credentials is None or self._clock.time() + after >= self._refresh_at
         return call_seconds("sts") if stale else 0.0
 
     def invalidate(self, reason: str) -> None:

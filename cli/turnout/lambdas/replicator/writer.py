@@ -133,7 +133,8 @@ class BatchWriter:
     def _ready(self, run: _Run) -> bool:
         """Time for the guard, the shard map and a whole call; the guard agrees."""
         put = call_seconds("kinesis")
-        prepare = self._guard.read_seconds() + self._target.refresh_seconds()
+        reads = self._guard.read_seconds()
+        prepare = reads + self._target.refresh_seconds(after=reads)
         if not run.budget.allows(prepare + put):
             return self._stop(run, "time")
         refusal = self._guard.refusal(lambda seconds: run.budget.allows(seconds + put))
@@ -143,7 +144,7 @@ class BatchWriter:
             return self._stop(run, "direction", refusal)
         if run.map_wanted and run.budget.allows(2 * put):  # ListShards, then the call
             self._map_shards(run)  # (without time for it, this call goes unpaced)
-        if not run.budget.allows(put):
+        if not run.budget.allows(self._target.refresh_seconds() + put):
             return self._stop(run, "time")
         return True
 

@@ -59,6 +59,12 @@ def e2e_document(example: dict, settings: E2eSettings, run_id: str) -> dict:
     # moves streams, consumers and producers only (the data stores' copy is proven on the
     # sandbox: tests/integration/test_whole_move_sandbox.py, docs/e2e.md).
     document["data_stores"] = []
+    # The example's API is the sandbox's: a loopback HTTP API probed at 127.0.0.1, which AWS's
+    # health checkers cannot reach and Route 53 refuses as a health check address
+    # (https://docs.aws.amazon.com/Route53/latest/APIReference/API_HealthCheckConfig.html), in a
+    # zone the sandbox creates. The API switch is proven on the sandbox instead
+    # (tests/integration/test_whole_move_sandbox.py, test_api_switch.py; docs/e2e.md).
+    document["apis"] = []
     document["producers"] = [
         {
             "name": "e2e-producer",

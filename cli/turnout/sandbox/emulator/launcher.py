@@ -41,6 +41,7 @@ from turnout.sandbox.emulator.profile import (
     ProfileError,
     resolve_profile,
 )
+from turnout.sandbox.processes import start_ticks
 
 DEFAULT_OLD_ACCOUNT_ID = "111111111111"
 DEFAULT_NEW_ACCOUNT_ID = "222222222222"
@@ -113,6 +114,7 @@ class Emulator:
         self.session_seconds = session_seconds
         self._proc: subprocess.Popen[bytes] | None = None
         self._pid: int | None = None
+        self._started_at_tick: str | None = None  # from an attached pid file: PID reuse guard
         self._owned = False
         self._creds: dict[str, dict[str, str]] = {}
         self._refreshing: dict[str, Any] = {}
@@ -199,7 +201,7 @@ class Emulator:
         finally:
             log.close()
         self._proc, self._pid, self.port, self._owned = proc, proc.pid, port, True
-        self.pid_file.write_text(f"{proc.pid}\n")
+        self.pid_file.write_text(f"{proc.pid} {start_ticks(proc.pid) or ''}".rstrip() + "\n")
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
             if proc.poll() is not None:
@@ -270,8 +272,10 @@ class Emulator:
             profile=profile,
         )
         try:
-            emu._pid = int(pid_path.read_text().strip())
-        except (OSError, ValueError) as exc:
+            pid_and_start = pid_path.read_text().split()
+            emu._pid = int(pid_and_start[0])
+            emu._started_at_tick = pid_and_start[1] if len(pid_and_start) > 1 else None
+        except (OSError, ValueError, IndexError) as exc:
             raise EmulatorError(f"cannot read the emulator's pid file {pid_path}: {exc}") from exc
         if not emu.is_running():
             raise EmulatorError(f"no emulator answers at {endpoint_url} with pid {emu._pid}")
@@ -314,7 +318,8 @@ class Emulator:
         pid = self._pid
         if pid is None:
             return
-        if self._proc is None and not _pid_is_emulator(pid):
+        reused = self._started_at_tick not in (None, start_ticks(pid))
+        if self._proc is None and (reused or not _pid_is_emulator(pid)):
             self._forget_process()  # stale pid file: the process is gone or is someone else
             return
         with contextlib.suppress(ProcessLookupError):

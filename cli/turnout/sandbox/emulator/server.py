@@ -98,6 +98,7 @@ from urllib.parse import parse_qs, quote, unquote
 from turnout.sandbox.emulator.dynamodb_reads import (
     answer_reads_with_json,
     read_tables_from_snapshots,
+    scan_pages_from_their_start,
     size_items_once,
 )
 from turnout.sandbox.emulator.lambda_account import AnswerAccountSettings
@@ -933,6 +934,7 @@ def patch_moto(base_url: str) -> None:
     list_moto_modules_once()
     fast_put_records_response()
     read_tables_from_snapshots()
+    scan_pages_from_their_start()
     size_items_once()
     answer_reads_with_json()
     atomic_conditional_puts()

@@ -40,17 +40,22 @@ from turnout.spec.model import MigrationSpec
 from turnout.spec.names import names
 
 SAMPLE = 10
-_PROJECTION = {
-    "#e": "event_id",
-    "#v": "environment",
-    "#s": "stream",
-    "#k": "key",
-    "#q": "seq",
-    "#o": "processed_order",
-    "#c": "consumer",
-    "#p": "parse_error",
-    "#f": "copied_from",
-}
+# The processed items' attributes the report reads. They are picked here rather than with a
+# ProjectionExpression: the emulator's projection re-encodes every item twice and made its
+# Scan pages several times slower; on AWS a projection saves bytes, not read capacity.
+_READ_ATTRIBUTES = frozenset(
+    {
+        "event_id",
+        "environment",
+        "stream",
+        "key",
+        "seq",
+        "processed_order",
+        "consumer",
+        "parse_error",
+        "copied_from",
+    }
+)
 
 
 # ---------------------------------------------------------------------------------- reading
@@ -82,13 +87,12 @@ def read_processed(ddb: Any, table: str) -> list[dict]:
     """The processed table's items as plain dicts (missing table: empty)."""
     items = []
     try:
-        for raw in _scan(
-            ddb,
-            table,
-            ProjectionExpression=", ".join(_PROJECTION),
-            ExpressionAttributeNames=_PROJECTION,
-        ):
-            item = {name: next(iter(value.values())) for name, value in raw.items()}
+        for raw in _scan(ddb, table):
+            item = {
+                name: next(iter(value.values()))
+                for name, value in raw.items()
+                if name in _READ_ATTRIBUTES
+            }
             if "seq" in item:
                 item["seq"] = int(item["seq"])
             items.append(item)

@@ -1,0 +1,120 @@
+"""`retention-clock` (live, the new environment): the oldest record a new stream holds, which its
+paused consumers (and, at switched, the replicator) have not processed yet, against the stream's
+retention. Kinesis trims a record once it is older than the stream's retention
+(https://docs.aws.amazon.com/streams/latest/dev/kinesis-extended-retention.html); a consumer
+enabled after that starts at the oldest record left, after a gap.
+
+- fail: the oldest record is at retention (within `TRIMMED_SHARE`): Kinesis is trimming the
+  stream, so the records written before it are gone, or go within minutes. How many cannot be
+  counted: AWS sequence numbers increase but are not counters, and counting what is left would
+  mean reading every shard to its end.
+- warn: above `WARN_SHARE` of retention; or the stream holds nothing although the switch was
+  longer ago than its retention (whatever was written right after the switch may be trimmed).
+- unknown: a stream could not be read.
+"""
+
+from __future__ import annotations
+
+from turnout.preflight.registry import PreflightContext, register
+from turnout.preflight.result import Check, Finding, Verdict
+from turnout.preflight.stream_age import StreamAge, hours, measure_streams
+
+NAME = "retention-clock"
+WARN_SHARE = 0.8
+# The emulator trims on every read, AWS some time after: the oldest record left is "at
+# retention" once it is within 1 % of it (14 min of 24 h), when its neighbours written just
+# before it are already gone.
+TRIMMED_SHARE = 0.99
+RETENTION_DOC = "https://docs.aws.amazon.com/streams/latest/dev/kinesis-extended-retention.html"
+READABLE = (
+    "give the preflight credentials that can call kinesis:DescribeStreamSummary, ListShards, "
+    "GetShardIterator and GetRecords in the new environment, then run it again"
+)
+
+
+@register(NAME, live_only=True)
+def retention_clock(context: PreflightContext) -> Check:
+    """Each new stream's oldest unprocessed record against the stream's retention."""
+    if "new" not in context.environments:
+        return Check.of(NAME, "spec", [], passed="reads the new environment's streams only")
+    findings = [
+        _finding(context, age)
+        for age in measure_streams(context.spec, context.aws, "new", context.clock)
+    ]
+    return Check.of(
+        NAME,
+        "new",
+        findings,
+        passed=f"every new stream's oldest record is below {WARN_SHARE:.0%} of its retention",
+    )
+
+
+def readers(spec, stream: str) -> str:
+    """The new consumers that read `stream`, paused until new-live."""
+    found = [
+        f"{consumer.kind}:{_consumer_name(consumer)}"
+        for consumer in spec.consumers.new
+        if stream in consumer.streams
+    ]
+    return ", ".join(found) or "no new consumer (the replicator only)"
+
+
+def _consumer_name(consumer) -> str:
+    for field in ("function_name", "application", "name"):
+        if getattr(consumer, field, None):
+            return getattr(consumer, field)
+    return "?"
+
+
+def _finding(context: PreflightContext, age: StreamAge) -> Finding:
+    if age.problem:
+        return Finding(Verdict.UNKNOWN, age.problem, READABLE, unread=True)
+    who = readers(context.spec, age.stream)
+    if age.oldest_age_seconds is None:
+        return _empty(context, age)
+    share, retention = age.share or 0.0, hours(age.retention_seconds)
+    measured = (
+        f"{age.stream}: its oldest record ({age.oldest_shard}) is "
+        f"{hours(age.oldest_age_seconds)} old, {share:.0%} of its {retention} retention "
+        f"(measured with {age.clock}; read by {who})"
+    )
+    if share >= TRIMMED_SHARE:
+        return Finding(
+            Verdict.FAIL,
+            f"{measured}: it has reached retention, so Kinesis is trimming the stream and the "
+            f"records written to it before this one are gone (an unknown number: sequence "
+            f"numbers are not counters); its paused consumers would start after that gap "
+            f"({RETENTION_DOC})",
+            "do not enable the new consumers on this stream: check whether the replicator "
+            "copied the trimmed records to the old stream before they went (`turnout status`), "
+            "then roll back (`turnout rollback`) or rebuild the new consumers' state from the "
+            "old environment; raise streams[].retention_hours before the next attempt",
+        )
+    if share >= WARN_SHARE:
+        return Finding(
+            Verdict.WARN,
+            f"{measured}: {hours(age.left_seconds or 0)} left before Kinesis trims it",
+            "enable the new consumers before then (go on to new-live), or raise the stream's "
+            "retention now (streams[].retention_hours, then apply the new environment: "
+            "IncreaseStreamRetentionPeriod keeps every record not yet trimmed)",
+        )
+    return Finding(
+        Verdict.PASS, f"{measured}, {hours(age.left_seconds or 0)} left before it is trimmed"
+    )
+
+
+def _empty(context: PreflightContext, age: StreamAge) -> Finding:
+    held = f"{age.stream} holds no record"
+    if context.switched_at is None:
+        return Finding(Verdict.PASS, held)
+    since = context.clock() - context.switched_at
+    if since < age.retention_seconds:
+        return Finding(Verdict.PASS, held)
+    return Finding(
+        Verdict.WARN,
+        f"{held}, and the switch started {hours(since)} ago, longer than its "
+        f"{hours(age.retention_seconds)} retention: if producers wrote to it since, Kinesis "
+        "has trimmed all of it",
+        "compare the stream's IncomingRecords since the switch (CloudWatch) with what the "
+        "replicator copied (`turnout status`) before enabling its consumers",
+    )

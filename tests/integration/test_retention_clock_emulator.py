@@ -1,0 +1,133 @@
+"""The retention clock on the emulator's `aws` profile with a fast sandbox clock (one simulated
+hour per real second): records wait in a paused new stream; the gate before mirrored->new-live
+(the real built-in hook `check_preflight`, reading the stream through the environment's
+credentials) passes while the oldest is hours younger than the 24-hour retention, and refuses
+once producers have written for longer than retention and Kinesis trims the stream. The ages
+come from the stream (MillisBehindLatest on the sandbox clock): this machine's clock would call
+them seconds old."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from hooks_kit import create_streams, make_spec
+
+from turnout.aws.access import AwsAccess
+from turnout.engine.hook_runner import HookRunner
+from turnout.engine.steps import gate, transition
+from turnout.hooks import HookContext
+from turnout.preflight.gate import PreflightRefused
+from turnout.sandbox.emulator.launcher import Emulator
+from turnout.sandbox.emulator.profile import AWS
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+CLOCK_RATE = 3600.0  # one simulated hour per real second: 24 h of retention pass in 24 s
+RETENTION_HOURS = 24  # the emulator's default, as on AWS
+
+
+@pytest.fixture(scope="module")
+def fast_clock(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
+    emu = Emulator(
+        tmp_path_factory.mktemp("retention-clock"),
+        region="eu-west-1",
+        profile=AWS.with_changes(clock_rate=CLOCK_RATE),
+    ).start()
+    yield emu
+    emu.stop()
+
+
+class Producer:
+    """Writes to one new stream without pause, as producers do after the switch."""
+
+    def __init__(self, emu: Emulator, stream: str) -> None:
+        self.kinesis = emu.session("new").client("kinesis", endpoint_url=emu.endpoint_url)
+        self.stream = stream
+        self.stop = threading.Event()
+        self.written = 0
+        self.thread = threading.Thread(target=self._write, daemon=True)
+
+    def _write(self) -> None:
+        while not self.stop.is_set():
+            self.kinesis.put_record(StreamName=self.stream, Data=b"{}", PartitionKey="k")
+            self.written += 1
+
+    def run_for(self, seconds: float) -> None:
+        self.thread.start()
+        time.sleep(seconds)
+
+    def finish(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=30)
+
+
+def paused_new_stream(emu: Emulator):
+    spec = make_spec(emu, shards=1)
+    create_streams_in(emu, spec)
+    return spec, Producer(emu, spec.streams[0].name_in("new"))
+
+
+def create_streams_in(emu: Emulator, spec) -> None:
+    class ByEnvironment:  # hooks_kit's helper takes the shared fixture's client(service, env)
+        def client(self, service: str, environment: str):
+            return emu.session(environment).client(service, endpoint_url=emu.endpoint_url)
+
+    create_streams(ByEnvironment(), spec, "new")
+
+
+def gate_before_new_live(emu: Emulator, spec) -> dict:
+    step = gate(transition("mirrored", "new-live", spec), {})
+    quick = replace(step, args=lambda s, args=step.args: {**args(s), "unknown_wait_seconds": 0})
+    context = HookContext(
+        spec=spec,
+        aws=AwsAccess.for_emulator(spec, emu),
+        phase_from="mirrored",
+        phase_to="new-live",
+        project_root=REPO,
+        progress=lambda message: None,
+        switched_at="2026-03-02T10:00:00+00:00",
+    )
+    return HookRunner(REPO / "hooks").run(quick, spec, context)
+
+
+def test_records_hours_younger_than_retention_pass_the_gate_before_new_live(fast_clock):
+    spec, producer = paused_new_stream(fast_clock)
+    producer.run_for(3)  # about 3 simulated hours of writes
+    producer.finish()
+    outcome = gate_before_new_live(fast_clock, spec)
+    row = next(c for c in outcome["checks"] if c["name"] == "retention-clock")
+    assert row["verdict"] == "pass", row
+    assert "events: its oldest record (shardId-000000000000) is " in row["fact"]
+    assert "of its 24.0 h retention (measured with MillisBehindLatest" in row["fact"]
+    age_hours = float(re.search(r"oldest record \(shardId-0+\) is ([\d.]+) h old", row["fact"])[1])
+    assert 2.0 <= age_hours < 19.2, row["fact"]  # hours on the sandbox clock, not seconds
+
+
+def test_records_trimmed_in_a_paused_new_stream_make_the_gate_refuse_new_live(fast_clock):
+    spec, producer = paused_new_stream(fast_clock)
+    try:
+        producer.run_for(RETENTION_HOURS * 3600 / CLOCK_RATE + 3)  # 27 simulated hours
+        kinesis = producer.kinesis
+        shard = kinesis.list_shards(StreamName=producer.stream)["Shards"][0]["ShardId"]
+        iterator = kinesis.get_shard_iterator(
+            StreamName=producer.stream, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        first = kinesis.get_records(ShardIterator=iterator, Limit=1)["Records"][0]
+        assert int(first["SequenceNumber"]) > 1, "the first records written were trimmed"
+        with pytest.raises(PreflightRefused) as refused:
+            gate_before_new_live(fast_clock, spec)
+    finally:
+        producer.finish()
+    message = str(refused.value)
+    assert "refused before mirrored->new-live by the preflight" in message
+    assert "retention-clock failed: events: its oldest record" in message
+    assert "it has reached retention, so Kinesis is trimming the stream" in message
+    assert "an unknown number" in message
+    assert "its paused consumers would start after that gap" in message

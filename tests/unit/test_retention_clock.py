@@ -1,0 +1,213 @@
+"""The retention clock's arithmetic: the oldest record's age from MillisBehindLatest (the
+stream's clock), a record at its shard's tip aged on the clock another shard showed, empty
+answers followed, and the `retention-clock` verdicts at 80 % and at retention. Kinesis is an
+in-process stand-in here; tests/integration/test_retention_clock_emulator.py reads the
+emulator's accelerated clock."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from botocore.exceptions import EndpointConnectionError
+
+from turnout.engine.status import retention_status, status_text
+from turnout.preflight.registry import CHECKS, PreflightContext
+from turnout.preflight.result import Verdict
+from turnout.preflight.stream_age import (
+    MACHINE_CLOCK,
+    SHARED_CLOCK,
+    STREAM_CLOCK,
+    measure_streams,
+)
+from turnout.spec.loader import load_spec
+from turnout.spec.names import names
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "terraform" / "migration.yaml"
+HOUR = 3600.0
+
+
+class Shards:
+    """Per physical stream, per shard: the answers GetRecords gives in turn (TRIM_HORIZON on)."""
+
+    def __init__(self, answers: dict[str, dict[str, list[dict]]], retention: int = 24) -> None:
+        self.answers = answers
+        self.retention = retention
+        self.reads = 0
+
+    def describe_stream_summary(self, StreamName: str) -> dict:
+        return {"StreamDescriptionSummary": {"RetentionPeriodHours": self.retention}}
+
+    def list_shards(self, StreamName: str = "", **_) -> dict:
+        return {"Shards": [{"ShardId": shard} for shard in self.answers.get(StreamName, {})]}
+
+    def get_shard_iterator(self, StreamName: str, ShardId: str, ShardIteratorType: str) -> dict:
+        assert ShardIteratorType == "TRIM_HORIZON"
+        return {"ShardIterator": f"{StreamName}|{ShardId}|0"}
+
+    def get_records(self, ShardIterator: str, Limit: int) -> dict:
+        assert Limit == 1
+        self.reads += 1
+        stream, shard, page = ShardIterator.split("|")
+        answers = self.answers[stream][shard]
+        answer = answers[int(page)] if int(page) < len(answers) else {"MillisBehindLatest": 0}
+        return {"Records": [], **answer, "NextShardIterator": f"{stream}|{shard}|{int(page) + 1}"}
+
+
+class Access:
+    def __init__(self, kinesis) -> None:
+        self.kinesis = kinesis
+
+    def client(self, environment: str, service: str):
+        assert (environment, service) == ("new", "kinesis")
+        if isinstance(self.kinesis, Exception):
+            raise self.kinesis
+        return self.kinesis
+
+
+def record(arrival: float, behind_seconds: float, sequence: str = "7") -> dict:
+    return {
+        "Records": [{"SequenceNumber": sequence, "ApproximateArrivalTimestamp": arrival}],
+        "MillisBehindLatest": int(behind_seconds * 1000),
+    }
+
+
+@pytest.fixture(scope="module")
+def spec():
+    return load_spec(EXAMPLE)
+
+
+def physical(spec, logical: str) -> str:
+    return names(spec, "new").stream(logical)
+
+
+def measured(spec, answers, clock=lambda: 1_000_000.0, retention=24):
+    by_name = {physical(spec, stream): shards for stream, shards in answers.items()}
+    ages = measure_streams(spec, Access(Shards(by_name, retention)), "new", clock)
+    return {age.stream: age for age in ages}
+
+
+def test_the_oldest_records_age_is_its_millis_behind_latest_on_the_streams_clock(spec):
+    # The stream's clock runs far ahead of this machine's (the sandbox's fast clock): arrival
+    # times alone would give nonsense; MillisBehindLatest gives 5 h.
+    ages = measured(spec, {"orders": {"s-0": [record(9e9, 5 * HOUR)], "s-1": [record(9e9, HOUR)]}})
+    orders = ages["orders"]
+    assert orders.oldest_age_seconds == 5 * HOUR and orders.oldest_shard == "s-0"
+    assert orders.retention_hours == 24 and orders.clock == STREAM_CLOCK
+    assert orders.share == pytest.approx(5 / 24) and orders.left_seconds == 19 * HOUR
+
+
+def test_a_record_at_its_tip_is_aged_on_the_clock_another_shard_showed(spec):
+    # shard s-1's record: arrival 9e9 + 2 h behind => the stream's now is 9e9 + 2 h when this
+    # machine reads 1e6; the lone record of s-0 (at its tip, MillisBehindLatest 0) arrived 3 h
+    # before that.
+    answers = {
+        "orders": {"s-0": [record(9e9 - HOUR, 0)], "s-1": [record(9e9, 2 * HOUR)]},
+        "clicks": {"s-0": [record(9e9 + HOUR, 0)]},
+    }
+    ages = measured(spec, answers)
+    assert ages["orders"].oldest_age_seconds == pytest.approx(3 * HOUR)
+    assert ages["clicks"].oldest_age_seconds == pytest.approx(HOUR)
+    assert ages["clicks"].clock == SHARED_CLOCK
+
+
+def test_with_no_record_behind_a_tip_the_age_falls_back_to_this_machines_clock(spec):
+    ages = measured(spec, {"orders": {"s-0": [record(1_000_000.0 - 600, 0)]}})
+    assert ages["orders"].oldest_age_seconds == pytest.approx(600)
+    assert ages["orders"].clock == MACHINE_CLOCK
+
+
+def test_empty_answers_behind_the_tip_are_followed_to_the_first_record(spec):
+    empty_but_behind = {"MillisBehindLatest": 7 * HOUR * 1000}
+    ages = measured(
+        spec, {"orders": {"s-0": [empty_but_behind, empty_but_behind, record(0, HOUR)]}}
+    )
+    assert ages["orders"].oldest_age_seconds == HOUR
+
+
+def test_a_stream_without_records_has_no_age(spec):
+    ages = measured(spec, {"orders": {"s-0": [{"MillisBehindLatest": 0}]}})
+    assert ages["orders"].oldest_age_seconds is None and ages["orders"].share is None
+
+
+def verdict_of(spec, ages_by_stream: dict[str, float | None], **migration):
+    answers = {
+        stream: {"s-0": [record(1e9, age)] if age else [{"MillisBehindLatest": 0}]}
+        for stream, age in ages_by_stream.items()
+    }
+    by_name = {physical(spec, stream): shards for stream, shards in answers.items()}
+    context = PreflightContext(spec, ("new",), Access(Shards(by_name)), **migration)
+    return CHECKS["retention-clock"].run(context)
+
+
+@pytest.mark.parametrize(
+    ("age_hours", "verdict", "says"),
+    [
+        (5.0, Verdict.PASS, "orders: its oldest record (s-0) is 5.0 h old, 21% of its 24.0 h"),
+        (20.0, Verdict.WARN, "83% of its 24.0 h retention"),
+        (23.76, Verdict.FAIL, "it has reached retention, so Kinesis is trimming the stream"),
+    ],
+)
+def test_the_retention_clock_passes_warns_above_80_percent_and_fails_at_retention(
+    spec, age_hours, verdict, says
+):
+    row = verdict_of(spec, {"orders": age_hours * HOUR})
+    assert row.verdict is verdict, row.fact
+    assert says in row.fact
+    assert "read by lambda:v2-clicks-processor" in row.fact
+    if verdict is Verdict.FAIL:
+        assert "an unknown number" in row.fact and "turnout rollback" in row.change
+    if verdict is Verdict.WARN:
+        assert "4.0 h left before Kinesis trims it" in row.fact
+
+
+def test_an_empty_stream_long_after_the_switch_is_warned_a_recent_one_passes(spec):
+    long_ago = verdict_of(spec, {"orders": None}, switched_at=0.0, clock=lambda: 25 * HOUR)
+    assert long_ago.verdict is Verdict.WARN
+    assert "orders holds no record, and the switch started 25.0 h ago" in long_ago.fact
+    recent = verdict_of(spec, {"orders": None}, switched_at=0.0, clock=lambda: HOUR)
+    assert recent.verdict is Verdict.PASS
+
+
+def test_an_unreadable_new_environment_is_unknown_naming_the_read(spec):
+    down = EndpointConnectionError(endpoint_url="https://kinesis.eu-west-1.amazonaws.com")
+    context = PreflightContext(spec, ("new",), Access(down))
+    row = CHECKS["retention-clock"].run(context)
+    assert row.verdict is Verdict.UNKNOWN and row.unread
+    assert "could not read the new environment (kinesis): EndpointConnectionError" in row.fact
+
+
+def test_status_shows_each_paused_new_streams_oldest_record_against_retention(spec):
+    by_name = {
+        physical(spec, "orders"): {"s-0": [record(1e9, 6 * HOUR)]},
+        physical(spec, "clicks"): {"s-0": [{"MillisBehindLatest": 0}]},
+    }
+    aws = Access(Shards(by_name))
+    assert retention_status(spec, aws, "new-live") == []  # consumers running: not buffering
+    entries = {entry["stream"]: entry for entry in retention_status(spec, aws, "switched")}
+    orders = entries["orders"]
+    assert (orders["oldest_age_seconds"], orders["left_seconds"], orders["share"]) == (
+        6 * HOUR,
+        18 * HOUR,
+        0.25,
+    )
+    text = status_text(
+        {
+            "migration": "m",
+            "live_phase": "switched",
+            "desired_phase": "new-live",
+            "in_progress": None,
+            "lock": None,
+            "route": {},
+            "replication": {},
+            "consumers": {},
+            "retention": list(entries.values()),
+            "journal": [],
+        }
+    )
+    assert (
+        "retention new/orders: oldest record not processed by its paused consumers and the "
+        "replicator is 6.0 h old of 24 h retention (25% used), 18.0 h left; paused: "
+        "lambda:v2-clicks-processor"
+    ) in text
+    assert "retention new/clicks: no record waiting (retention 24 h)" in text
