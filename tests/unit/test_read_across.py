@@ -128,7 +128,7 @@ def test_read_across_transitions_run_no_replicator_and_toggle_the_mappings(tmp_p
     assert {step.posture.active_direction for step in applies} == {"none"}
     mirrored = [step.id for step in steps[("switched", "mirrored")]]
     assert mirrored.index("old-consumers-drained") < mirrored.index("old-consumers-read-new")
-    commit = steps[("new-live", "committed")]
+    commit = [step for step in steps[("new-live", "committed")] if not step.id.startswith("api-")]
     assert [step.id for step in commit] == [
         "new-consumers-running",
         "stop-read-across",
@@ -136,6 +136,21 @@ def test_read_across_transitions_run_no_replicator_and_toggle_the_mappings(tmp_p
         "stop-old-consumers",
     ]
     assert commit[1].posture.read_across == "disabled" and commit[1].posture.route_target == "new"
+
+
+def test_an_api_switch_in_read_across_mode_keeps_the_mappings_enabled_and_no_replicator(tmp_path):
+    """The example's API moves its weight at new-live->committed, before the mappings are
+    disabled: its applies carry the read-across posture of new-live. With copy mode's posture
+    they would start the replicator new->old (the old consumers would process every new record
+    twice) and remove the old consumers' mappings on the new streams before the commit."""
+    spec = load_spec(write(tmp_path, document()))
+    commit = transition("new-live", "committed", spec).steps
+    weights = [step for step in commit if isinstance(step, ApplyStep) and step.api_weight]
+    assert [step.api_weight for step in weights] == [("orders", 50), ("orders", 100)]
+    for step in weights:
+        assert step.posture.active_direction == "none"
+        assert step.posture.read_across == "enabled"
+        assert step.posture.route_target == "new"
 
 
 def test_a_read_across_rollback_disables_the_mappings_only_after_the_new_tail_was_read(tmp_path):

@@ -476,8 +476,9 @@ def _with_user_hooks(
     pre += data_store_steps(spec, name, "pre")
     post = data_store_steps(spec, name, "post") + post
     if to_phase != "rolled-back" and to_phase != "decommissioned":
-        pre += api_steps(spec, name, "pre", posture_of(from_phase))
-        post = api_steps(spec, name, "post", posture_of(to_phase)) + post
+        mode = spec.replication.mode
+        pre += api_steps(spec, name, "pre", posture_of(from_phase, mode))
+        post = api_steps(spec, name, "post", posture_of(to_phase, mode)) + post
     first_apply = next(index for index, step in enumerate(steps) if isinstance(step, ApplyStep))
     return (*steps[:first_apply], *pre, *steps[first_apply:], *post)
 
