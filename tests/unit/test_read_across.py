@@ -15,9 +15,11 @@ from turnout.deploy.posture import expected_destroys
 from turnout.deploy.render import render_environments
 from turnout.engine.compensation import compensation
 from turnout.engine.state import TransitionProgress
+from turnout.engine.status import read_across_status, status_text
 from turnout.engine.steps import ApplyStep, HookStep, path, transition
 from turnout.errors import SpecError
 from turnout.spec.loader import load_spec
+from turnout.spec.names import names
 from turnout.spec.phases import posture_of
 
 REPO = Path(__file__).resolve().parents[2]
@@ -231,3 +233,73 @@ def test_a_failed_read_across_rollback_says_the_mappings_stay_until_the_tail_is_
     message = compensation(current, failed, progress, RuntimeError("markers not acknowledged"))
     assert "never disabled before those consumers have processed the new streams' tail" in message
     assert "replication" not in message
+
+
+class OldLambda:
+    """The old account's Lambda: each function's mappings (its own and the read-across ones)."""
+
+    def __init__(self, mappings: dict[str, list[dict]]) -> None:
+        self.mappings = mappings
+
+    def list_event_source_mappings(self, FunctionName: str, **_) -> dict:
+        return {"EventSourceMappings": self.mappings.get(FunctionName, [])}
+
+
+class OldOnly:
+    def __init__(self, lambda_client) -> None:
+        self.lambda_client = lambda_client
+
+    def client(self, environment: str, service: str):
+        assert (environment, service) == ("old", "lambda")
+        return self.lambda_client
+
+
+def test_status_shows_each_read_across_mapping_state_and_none_in_copy_mode(tmp_path):
+    spec = load_spec(write(tmp_path, document()))
+    new, old = names(spec, "new"), names(spec, "old")
+
+    def mapping(stream: str, state: str, side=new) -> dict:
+        return {
+            "UUID": f"{stream}-{state}",
+            "EventSourceArn": side.stream_arn(stream),
+            "State": state,
+        }
+
+    aws = OldOnly(
+        OldLambda(
+            {
+                "legacy-clicks-processor": [
+                    mapping("clicks", "Enabled", old),  # its own mapping: not read-across
+                    mapping("clicks", "Disabled"),
+                    mapping("orders", "Disabled"),
+                ],
+                "legacy-audit-archiver": [],
+            }
+        )
+    )
+    entries = read_across_status(spec, aws)
+    assert entries == [
+        {"consumer": "legacy-clicks-processor", "stream": "clicks", "state": "Disabled"},
+        {"consumer": "legacy-clicks-processor", "stream": "orders", "state": "Disabled"},
+        {"consumer": "legacy-audit-archiver", "stream": "audit", "state": "absent"},
+    ]
+    document_ = {
+        "migration": "m",
+        "live_phase": "committed",
+        "desired_phase": "committed",
+        "in_progress": None,
+        "lock": None,
+        "route": {},
+        "replication": {},
+        "consumers": {},
+        "read_across": entries,
+        "journal": [],
+    }
+    assert (
+        "read-across (the old consumers' mappings on the new streams): legacy-clicks-processor "
+        "on new/clicks Disabled, legacy-clicks-processor on new/orders Disabled, "
+        "legacy-audit-archiver on new/audit absent"
+    ) in status_text(document_)
+    copy_spec = load_spec(EXAMPLE)
+    assert read_across_status(copy_spec, OldOnly(None)) == []
+    assert "read-across" not in status_text({**document_, "read_across": []})

@@ -8,6 +8,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from turnout.aws.mappings import mappings_reading
 from turnout.preflight.retention_clock import readers
 from turnout.preflight.stream_age import hours, measure_streams
 from turnout.spec.names import direction_parameter, names
@@ -30,6 +31,7 @@ def gather_status(engine: Any, journal_entries: int = 10) -> dict:
         "replication": {},
         "consumers": {},
         "retention": retention_status(spec, aws, state.phase),
+        "read_across": read_across_status(spec, aws),
         "journal": [],
     }
     if state.transition:
@@ -78,6 +80,34 @@ def retention_status(spec: Any, aws: Any, phase: str) -> list[dict]:
         {**age.to_dict(), "paused": readers(spec, age.stream), "unprocessed_by": waiting}
         for age in measure_streams(spec, aws, "new")
     ]
+
+
+def read_across_status(spec: Any, aws: Any) -> list[dict]:
+    """Replication mode read-across: the state of each old Lambda consumer's mapping on each
+    new stream it reads (`absent` before mirrored; docs/read-across.md); [] in copy mode."""
+    if spec.replication.mode != "read-across":
+        return []
+    new = names(spec, "new")
+    lambda_client = aws.client("old", "lambda")
+    found = []
+    for consumer in spec.consumers.old:
+        if consumer.kind != "lambda":
+            continue
+        for stream in consumer.streams:
+            try:
+                mappings = mappings_reading(
+                    lambda_client, consumer.function_name, [new.stream_arn(stream)]
+                )
+                state = "/".join(sorted({m["State"] for m in mappings})) or "absent"
+            except ClientError as problem:
+                state = f"unknown ({problem.response['Error']['Code']})"
+            found.append({"consumer": consumer.function_name, "stream": stream, "state": state})
+    return found
+
+
+def _read_across_line(entries: list[dict]) -> str:
+    pairs = ", ".join(f"{e['consumer']} on new/{e['stream']} {e['state']}" for e in entries)
+    return f"  read-across (the old consumers' mappings on the new streams): {pairs}"
 
 
 def _retention_line(entry: dict) -> str:
@@ -205,6 +235,8 @@ def status_text(document: dict) -> str:
             lines.append(
                 f"  consumer {environment}/{consumer['name']}: {', '.join(consumer.get('states', [consumer['kind']]))}"
             )
+    if document.get("read_across"):
+        lines.append(_read_across_line(document["read_across"]))
     lines += [_retention_line(entry) for entry in document.get("retention", [])]
     if document["journal"]:
         lines.append("  last journal entries:")
