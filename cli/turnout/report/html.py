@@ -103,6 +103,7 @@ def render_html(report: CutoverReport) -> str:
         ]
     )
     parts += _api_switch_section(report)
+    parts += _read_across_section(report)
     parts += _journal_section(report)
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
@@ -239,6 +240,27 @@ def _api_switch_section(report: CutoverReport) -> list[str]:
         "weighted records, and as Route 53 answered after it (docs/apis.md).</p>",
         '<table class="api-switch"><thead><tr><th>time (UTC)</th><th>API</th><th>transition</th>'
         "<th>step</th><th>new %</th><th>what</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table>",
+    ]
+
+
+def _read_across_section(report: CutoverReport) -> list[str]:
+    """Read-across mode: the old consumers' mappings on the new streams (none in copy mode)."""
+    if not report.read_across:
+        return []
+    rows = "".join(
+        f'<tr class="read-across-row"><td>{_text(row.at.strftime("%H:%M:%S"))}</td>'
+        f"<td>{_text(row.mapping)}</td><td>{_text(row.transition)}</td>"
+        f"<td>{_text(row.step)}</td><td>{_text(row.state)}</td></tr>"
+        for row in report.read_across
+    )
+    return [
+        "<h2>Read-across</h2>",
+        '<p class="meta">The old consumers\' mappings on the new streams, as each check read '
+        "them: enabled from mirrored to the commit or the end of a rollback (docs/read-across.md)."
+        "</p>",
+        '<table class="read-across"><thead><tr><th>time (UTC)</th><th>mapping</th>'
+        "<th>transition</th><th>step</th><th>state</th></tr></thead>"
         f"<tbody>{rows}</tbody></table>",
     ]
 

@@ -78,6 +78,17 @@ class ApiWeightRow:
     what: str  # "applied" or "Route 53 answers old X / new Y"
 
 
+@dataclass(frozen=True)
+class ReadAcrossRow:
+    """Read-across mode: one old consumer's mapping on one new stream, as a check read it."""
+
+    at: datetime
+    transition: str
+    step: str
+    mapping: str  # "lambda:<function> on new <stream>"
+    state: str  # Enabled, Disabled, ...
+
+
 @dataclass
 class CutoverReport:
     migration: str
@@ -98,6 +109,8 @@ class CutoverReport:
     notes: list[str] = field(default_factory=list)
     # The API switch: each API's weight applied and answered over time (turnout.report.apis).
     api_switch: list[ApiWeightRow] = field(default_factory=list)
+    # Read-across mode: the old consumers' mappings on the new streams (turnout.report.read_across).
+    read_across: list[ReadAcrossRow] = field(default_factory=list)
 
     def series_of(self, kind: str) -> list[Series]:
         return [series for series in self.series if series.kind == kind]
@@ -192,6 +205,16 @@ class CutoverReport:
                     "what": row.what,
                 }
                 for row in self.api_switch
+            ],
+            "read_across": [
+                {
+                    "at": _iso(row.at),
+                    "transition": row.transition,
+                    "step": row.step,
+                    "mapping": row.mapping,
+                    "state": row.state,
+                }
+                for row in self.read_across
             ],
             "journal_entries": len(self.journal),
             "notes": list(self.notes),
