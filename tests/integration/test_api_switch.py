@@ -26,21 +26,18 @@ import uuid
 from pathlib import Path
 
 import pytest
-from datastores_kit import make_spec, prepare_control_plane
-from test_engine_journal_lock_resume import HOOK_TEMPLATE, write_gate_stand_in
+from datastores_kit import make_spec
+from engine_kit import emulator_engine, hooks_of, stand_in_hooks
 from test_monitoring_module import mirror_only_cli_config
 from test_whole_move_engine import state_item
 
 from turnout.apis.zones import hosted_zone_id
-from turnout.aws.access import AwsAccess
 from turnout.deploy.render import phase_posture, render_environments
 from turnout.deploy.terraform import EMULATOR_CREDENTIALS
-from turnout.engine.hook_runner import HookRunner
-from turnout.engine.runner import CutoverEngine, CutoverFailed
-from turnout.engine.steps import HookStep, path, transition
+from turnout.engine.runner import CutoverFailed
+from turnout.engine.steps import path
 from turnout.sandbox.api_server import SandboxApi
 from turnout.spec.model import MigrationSpec
-from turnout.spec.names import control_plane
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
@@ -187,29 +184,11 @@ def api_spec(emulator, ports: dict[str, int], at: dict, **changes) -> tuple[Migr
 
 
 def engine_for(emulator, spec, tmp_path, monkeypatch):
-    hooks = tmp_path / "hooks"
-    hooks.mkdir()
-    pairs = [*path("baseline", "committed"), ("new-live", "rolled-back")]
-    names = {s.hook for p in pairs for s in transition(*p, spec).steps if isinstance(s, HookStep)}
-    for name in names - set(API_HOOKS):
-        cls = "".join(part.title() for part in name.split("_"))
-        (hooks / f"{name}.py").write_text(HOOK_TEMPLATE.format(cls=cls, name=name))
-    for name in API_HOOKS:
-        shutil.copy(REPO / "hooks" / f"{name}.py", hooks)
-    write_gate_stand_in(hooks)
-    monkeypatch.setenv("ENGINE_TEST_LOG", str(tmp_path / "hooks.log"))
-    monkeypatch.setenv("ENGINE_TEST_FAIL", str(tmp_path / "fail"))
-    prepare_control_plane(emulator, spec)
-    emulator.client("dynamodb", "old").create_table(
-        TableName=control_plane(spec).lock_table,
-        KeySchema=[{"AttributeName": "lock_id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "lock_id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    names = hooks_of(spec, [*path("baseline", "committed"), ("new-live", "rolled-back")])
+    hooks = stand_in_hooks(tmp_path / "hooks", names, monkeypatch, real=API_HOOKS)
     applier = ApiSwitchApplier(spec, tmp_path / "terraform", emulator)
     progress: list[str] = []
-    aws = AwsAccess.for_emulator(spec, emulator)
-    engine = CutoverEngine(spec, aws, applier, HookRunner(hooks), progress.append)
+    engine = emulator_engine(emulator, spec, hooks, applier, progress.append)
     return engine, applier, progress
 
 

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from engine_kit import create_lock_table, stand_in_hooks
 from hooks_kit import create_state_table
 
 from turnout.aws.access import AwsAccess
@@ -25,46 +26,6 @@ from turnout.spec.names import control_plane
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
-
-HOOK_TEMPLATE = """
-import json, os
-from pathlib import Path
-from turnout.hooks import Hook, HookArgs, HookFailed
-
-class Args(HookArgs):
-    model_config = {{"extra": "allow"}}
-
-class {cls}(Hook):
-    Args = Args
-    def run(self, context):
-        log = Path(os.environ["ENGINE_TEST_LOG"])
-        with log.open("a") as out:
-            out.write(json.dumps({{"hook": "{name}", "args": self.args.model_dump()}}) + "\\n")
-        fail = Path(os.environ["ENGINE_TEST_FAIL"])
-        if fail.exists() and fail.read_text().strip() == "{name}":
-            raise HookFailed("{name}: injected failure")
-        return {{"ran": "{name}"}}
-"""
-
-# The preflight gate before each transition (hook check_preflight) passes here: its checks and
-# decisions are proved in test_preflight_gate.py and tests/unit/test_preflight_gate.py. This
-# stand-in logs nothing, so the hook calls the tests compare are the transitions' steps only.
-GATE_STAND_IN = """
-from turnout.hooks import Hook, HookArgs
-
-class Args(HookArgs):
-    model_config = {"extra": "allow"}
-
-class CheckPreflight(Hook):
-    Args = Args
-    def run(self, context):
-        return {"checks": [], "accepted": []}
-"""
-
-
-def write_gate_stand_in(hooks_dir: Path) -> None:
-    (hooks_dir / "check_preflight.py").write_text(GATE_STAND_IN)
-
 
 HOOK_NAMES = {
     step.hook
@@ -104,27 +65,15 @@ def tables(spec, emulator):
     if state_table not in existing:
         create_state_table(dynamodb, state_table)
     if lock_table not in existing:
-        dynamodb.create_table(
-            TableName=lock_table,
-            KeySchema=[{"AttributeName": "lock_id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "lock_id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_lock_table(dynamodb, spec)
     return dynamodb, state_table, lock_table
 
 
 @pytest.fixture
 def harness(spec, emulator, tables, tmp_path, monkeypatch):
-    hooks_dir = tmp_path / "hooks"
-    hooks_dir.mkdir()
-    for name in HOOK_NAMES:
-        cls = "".join(part.title() for part in name.split("_"))
-        (hooks_dir / f"{name}.py").write_text(HOOK_TEMPLATE.format(cls=cls, name=name))
-    write_gate_stand_in(hooks_dir)
+    hooks_dir = stand_in_hooks(tmp_path / "hooks", HOOK_NAMES, monkeypatch)
     log = tmp_path / "hooks.log"
     fail = tmp_path / "fail"
-    monkeypatch.setenv("ENGINE_TEST_LOG", str(log))
-    monkeypatch.setenv("ENGINE_TEST_FAIL", str(fail))
     applied: list[str] = []
 
     class FakeApplier:

@@ -10,19 +10,13 @@ run those for real).
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
-from datastores_kit import prepare_control_plane
+from engine_kit import RecordingApplier, emulator_engine, hooks_of, stand_in_hooks
 from hooks_kit import create_streams, make_spec
-from test_engine_journal_lock_resume import HOOK_TEMPLATE
-from test_whole_move_engine import RecordingApplier
 
-from turnout.aws.access import AwsAccess
-from turnout.engine.hook_runner import HookRunner
 from turnout.engine.runner import CutoverEngine, CutoverFailed
-from turnout.engine.steps import HookStep, transition
 from turnout.spec.model import MigrationSpec
 from turnout.spec.names import control_plane
 
@@ -41,27 +35,10 @@ def gated_spec(emulator, function_name: str) -> MigrationSpec:
 
 
 def engine_for(emulator, spec, tmp_path, monkeypatch) -> tuple[CutoverEngine, RecordingApplier]:
-    hooks = tmp_path / "hooks"
-    hooks.mkdir()
-    steps = transition("baseline", "switched", spec).steps
-    for name in {step.hook for step in steps if isinstance(step, HookStep)}:
-        cls = "".join(part.title() for part in name.split("_"))
-        (hooks / f"{name}.py").write_text(HOOK_TEMPLATE.format(cls=cls, name=name))
-    shutil.copy(REPO / "hooks" / "check_preflight.py", hooks)
-    monkeypatch.setenv("ENGINE_TEST_LOG", str(tmp_path / "hooks.log"))
-    monkeypatch.setenv("ENGINE_TEST_FAIL", str(tmp_path / "fail"))
-    prepare_control_plane(emulator, spec)
-    emulator.client("dynamodb", "old").create_table(
-        TableName=control_plane(spec).lock_table,
-        KeySchema=[{"AttributeName": "lock_id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "lock_id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    names = hooks_of(spec, [("baseline", "switched")])
+    hooks = stand_in_hooks(tmp_path / "hooks", names, monkeypatch, real=["check_preflight"])
     applier = RecordingApplier()
-    engine = CutoverEngine(
-        spec, AwsAccess.for_emulator(spec, emulator), applier, HookRunner(hooks), lambda m: None
-    )
-    return engine, applier
+    return emulator_engine(emulator, spec, hooks, applier), applier
 
 
 def state_item(emulator, spec) -> dict | None:

@@ -10,17 +10,14 @@ real ones); the data store preflight runs the real built-in hook against real bu
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
-from datastores_kit import create_buckets, create_table, make_spec, prepare_control_plane, unique
-from test_engine_journal_lock_resume import HOOK_TEMPLATE, write_gate_stand_in
+from datastores_kit import create_buckets, create_table, make_spec, unique
+from engine_kit import RecordingApplier, emulator_engine, hooks_of, stand_in_hooks
 
-from turnout.aws.access import AwsAccess
-from turnout.engine.hook_runner import HookRunner
-from turnout.engine.runner import CutoverEngine, CutoverFailed
-from turnout.engine.steps import HookStep, PathError, path, transition
+from turnout.engine.runner import CutoverFailed
+from turnout.engine.steps import PathError, path
 from turnout.sandbox.chaos.api_faults import set_faults
 from turnout.spec.model import MigrationSpec
 from turnout.spec.names import control_plane
@@ -29,44 +26,13 @@ pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
 
 
-class RecordingApplier:
-    def __init__(self) -> None:
-        self.applied: list[str] = []
-
-    def apply(self, phase, posture, label, environments=("old", "new")):
-        self.applied.append(label.rsplit("/", 1)[-1])
-        return {"posture": posture.describe()}
-
-    def plan_texts(self, phase, posture, label):
-        return []
-
-
 def engine_for(emulator, spec: MigrationSpec, tmp_path: Path, monkeypatch) -> tuple:
     """An engine whose hooks are stand-ins that pass, except the real check_data_stores."""
-    hooks = tmp_path / "hooks"
-    hooks.mkdir(exist_ok=True)
-    pairs = [*path("baseline", "decommissioned"), ("mirrored", "rolled-back")]
-    names = {s.hook for p in pairs for s in transition(*p, spec).steps if isinstance(s, HookStep)}
-    for name in names:
-        cls = "".join(part.title() for part in name.split("_"))
-        (hooks / f"{name}.py").write_text(HOOK_TEMPLATE.format(cls=cls, name=name))
-    shutil.copy(REPO / "hooks" / "check_data_stores.py", hooks)
-    write_gate_stand_in(hooks)
-    monkeypatch.setenv("ENGINE_TEST_LOG", str(tmp_path / "hooks.log"))
-    monkeypatch.setenv("ENGINE_TEST_FAIL", str(tmp_path / "fail"))
-    dynamodb = emulator.client("dynamodb", "old")
-    prepare_control_plane(emulator, spec)
-    dynamodb.create_table(
-        TableName=control_plane(spec).lock_table,
-        KeySchema=[{"AttributeName": "lock_id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "lock_id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    names = hooks_of(spec, [*path("baseline", "decommissioned"), ("mirrored", "rolled-back")])
+    hooks = stand_in_hooks(tmp_path / "hooks", names, monkeypatch, real=["check_data_stores"])
     applier = RecordingApplier()
-    engine = CutoverEngine(
-        spec, AwsAccess.for_emulator(spec, emulator), applier, HookRunner(hooks), lambda m: None
-    )
-    return engine, applier, dynamodb
+    engine = emulator_engine(emulator, spec, hooks, applier)
+    return engine, applier, emulator.client("dynamodb", "old")
 
 
 def state_item(dynamodb, spec: MigrationSpec) -> dict | None:
