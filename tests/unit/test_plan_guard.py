@@ -50,6 +50,16 @@ def test_a_replaced_mapping_is_refused_saying_its_checkpoint_is_lost(position, e
     assert f"--allow-destroy '{MAPPING}'" in message
 
 
+def test_a_destroyed_read_across_mapping_is_refused_naming_the_old_consumer_not_the_replicator():
+    address = 'aws_lambda_event_source_mapping.read_across["legacy-clicks-processor/clicks"]'
+    message = refusal(destroyed(address, "aws_lambda_event_source_mapping"))
+    assert f"{address} would be destroyed" in message
+    assert "an old consumer's event source mapping on a new stream (read-across mode)" in message
+    assert "the old consumer processes again every record" in message
+    assert "replicator" not in message
+    assert f"--allow-destroy '{address}'" in message
+
+
 def test_a_replaced_kms_key_is_refused_saying_what_becomes_unreadable():
     message = refusal(replaced(KEY, "aws_kms_key"))
     assert f"{KEY} would be replaced" in message

@@ -50,6 +50,8 @@ def _table(change: dict) -> str:
 
 
 def _mapping(change: dict) -> str:
+    if ".aws_lambda_event_source_mapping.read_across[" in f".{change.get('address', '')}":
+        return _read_across_mapping()
     after = change.get("change", {}).get("after") or {}
     position = after.get("starting_position") or "its starting position"
     effects = {
@@ -64,6 +66,15 @@ def _mapping(change: dict) -> str:
     return (
         f"an event source mapping: its checkpoint (the position reached in each shard) is lost "
         f"and the new mapping starts at {position}, so the replicator {effect}"
+    )
+
+
+def _read_across_mapping() -> str:
+    return (
+        "an old consumer's event source mapping on a new stream (read-across mode): its "
+        "checkpoint (the position reached in each shard) is lost; while it is gone the old "
+        "consumer reads nothing of the new stream, and a new one starts at TRIM_HORIZON, so the "
+        "old consumer processes again every record still in the stream's retention (duplicates)"
     )
 
 
