@@ -21,6 +21,7 @@ from turnout.errors import SpecError
 from turnout.spec.loader import load_spec
 from turnout.spec.names import names
 from turnout.spec.phases import posture_of
+from turnout.verify.run import VerifyError, VerifyOptions, check_mode, since_window, verify
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "terraform" / "migration.yaml"
@@ -303,3 +304,13 @@ def test_status_shows_each_read_across_mapping_state_and_none_in_copy_mode(tmp_p
     copy_spec = load_spec(EXAMPLE)
     assert read_across_status(copy_spec, OldOnly(None)) == []
     assert "read-across" not in status_text({**document_, "read_across": []})
+
+
+def test_verify_refuses_read_across_mode_before_reading_anything(tmp_path):
+    """Its old streams hold no copy of the new ones: every new record would count as missing."""
+    spec = load_spec(write(tmp_path, document()))
+    with pytest.raises(VerifyError) as refused:
+        verify(spec, None, since_window(0.0), VerifyOptions())
+    message = " ".join(str(refused.value).split())
+    assert "replication.mode is read-across" in message and "Nothing was read" in message
+    check_mode(load_spec(EXAMPLE))  # copy mode: verified as before

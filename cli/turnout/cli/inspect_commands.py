@@ -31,6 +31,7 @@ from turnout.spec.loader import load_spec
 from turnout.targets import aws_access, build_engine, resolve_target
 from turnout.verify.run import (
     VerifyOptions,
+    check_mode,
     check_options,
     parse_since,
     since_window,
@@ -107,6 +108,7 @@ def verify(
     since_epoch = None if since is None else parse_since(since)
     project = Project.locate(spec)
     engine = build_engine(project, sandbox, progress(as_json))
+    check_mode(engine.spec)
     if grace_seconds is None:
         options.grace_seconds = float(engine.spec.cutover.max_replication_lag_seconds)
     window = window_from_journal(engine.store) if since_epoch is None else since_window(since_epoch)

@@ -126,6 +126,19 @@ def parse_since(value: str, now: float | None = None) -> float:
     return since
 
 
+def check_mode(spec: Any) -> None:
+    """Refuse read-across mode, whose old streams hold no copy of the new ones to compare."""
+    if spec.replication.mode == "read-across":
+        raise VerifyError(
+            "verify compares the new streams with their copy in the old streams, and the spec's "
+            "replication.mode is read-across: nothing is copied, the old consumers read the new "
+            "streams themselves (docs/read-across.md), so every new record would count as "
+            "missing. What proves them in that mode: `turnout status` (each old consumer's "
+            "mapping on each new stream) and the rollback's new-tail-read-across drain (markers "
+            "acknowledged by the old consumers). Nothing was read."
+        )
+
+
 def check_options(options: VerifyOptions) -> None:
     if not 0 < options.sample <= 1:
         raise VerifyError(
@@ -194,6 +207,7 @@ def verify(
 ) -> VerifyReport:
     """Read every stream of the spec on both sides and compare them per key; with `discards`,
     also what the consumers discarded to their on-failure destinations."""
+    check_mode(spec)
     check_options(options)
     notes = []
     if options.efo:
