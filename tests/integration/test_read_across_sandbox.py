@@ -13,6 +13,7 @@ streams enabled, no replicator), or the old consumers would process the new reco
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
 import pytest
 from read_across_kit import (
@@ -21,6 +22,8 @@ from read_across_kit import (
     read_across_sandbox,
 )
 
+from turnout.engine.status import gather_status, status_text
+from turnout.report.read_across import read_across_rows
 from turnout.sandbox.pipeline.report import format_report
 from turnout.targets import build_engine
 
@@ -48,5 +51,24 @@ def test_read_across_commits_with_nothing_lost_and_no_duplicate(tmp_path, terraf
         engine.run("committed")
         assert engine.store.load().phase == "committed"
         assert mapping_states(engine, "Disabled")["wrong"] == []
+        assert_status_and_report_show_the_mappings(engine)
         report = assert_nothing_lost_and_no_duplicate(sandbox, True, new_live_at)
         assert report["environments"]["old"]["order_violations"] == 0
+
+
+def assert_status_and_report_show_the_mappings(engine) -> None:
+    """`turnout status` reads each mapping Disabled after the commit; the report's rows from the
+    real journal: each of the three Enabled at mirrored, Disabled at the commit."""
+    status = gather_status(engine)
+    assert [entry["state"] for entry in status["read_across"]] == ["Disabled"] * 3
+    assert "read-across (the old consumers' mappings on the new streams)" in status_text(status)
+    journal = engine.store.read_journal(newest_first=False)
+    rows = read_across_rows(journal, datetime.fromtimestamp(0, UTC), datetime.now(UTC))
+    by_check = {}
+    for row in rows:
+        by_check.setdefault((row.transition, row.state), set()).add(row.mapping)
+    assert {key: len(mappings) for key, mappings in by_check.items()} == {
+        ("switched->mirrored", "Enabled"): 3,
+        ("mirrored->new-live", "Enabled"): 3,
+        ("new-live->committed", "Disabled"): 3,
+    }
