@@ -118,6 +118,13 @@ class FakeLambda:
         self.failing_calls = failing_calls  # the first calls fail as a dropped connection does
         self.calls = 0
 
+    def get_account_settings(self) -> dict:  # Lambda's default quota, nothing reserved
+        limits = {"ConcurrentExecutions": 1000, "UnreservedConcurrentExecutions": 1000}
+        return {"AccountLimit": limits}
+
+    def get_function(self, FunctionName: str) -> dict:
+        return {"Concurrency": {}}
+
     def list_event_source_mappings(self, FunctionName: str, **_) -> dict:
         self.calls += 1
         if self.calls <= self.failing_calls:
@@ -156,6 +163,9 @@ class FakeAws:
     def __init__(self, lambdas: dict[str, FakeLambda]) -> None:
         self.lambdas = lambdas
         self.kinesis = FakeKinesis()
+
+    def caller(self, environment: str) -> str:
+        return f"arn:aws:sts::{environment}:assumed-role/deploy/turnout"
 
     def client(self, environment: str, service: str):
         if service == "kinesis":
@@ -221,11 +231,14 @@ def test_the_transitions_that_enable_replication_or_resume_consumers_are_guarded
     before_switch = guarded["baseline->switched"].args(spec)["checks"]
     assert {"starting-positions", "consumer-retries", "retention-window"} <= set(before_switch)
     for step in (guarded["switched->mirrored"], rollback, guarded["baseline->switched"]):
-        assert {"replicator-retries", "direction-flag-rate"} <= set(step.args(spec)["checks"])
+        replication = {"replicator-retries", "direction-flag-rate", "lambda-concurrency"}
+        assert replication <= set(step.args(spec)["checks"])
     assert "retention-clock" in guarded["switched->mirrored"].args(spec)["checks"]
+    for step in (guarded["baseline->switched"], guarded["switched->mirrored"]):
+        assert step.args(spec)["checks"][0] == "account-identity"
     assert guarded["mirrored->new-live"].args(spec) == {
         "transition": "mirrored->new-live",
-        "checks": ["starting-positions", "consumer-retries", "retention-clock"],
+        "checks": ["account-identity", "starting-positions", "consumer-retries", "retention-clock"],
         "environments": ["new"],
         "accepted": {},
     }
@@ -273,7 +286,11 @@ def test_an_acceptance_of_a_passing_check_is_not_recorded_as_used():
 @pytest.mark.parametrize(
     ("accept", "reasons", "says"),
     [
-        (["retention-windw"], ["r"], "no preflight check has that name; valid: consumer-retries"),
+        (
+            ["retention-windw"],
+            ["r"],
+            "no preflight check has that name; valid: account-identity, consumer-retries",
+        ),
         (["retention-window"], [], "needs --reason"),
         (["retention-window"], ["   "], "--reason is empty"),
         ([], ["why"], "--reason was given without --accept"),
@@ -401,7 +418,7 @@ def test_the_dry_run_lists_the_checks_of_each_transition():
     assert len(gates) == 2
     assert "starting-positions, consumer-retries, retention-window" in gates[0]
     assert "(accepted: consumer-retries)" in gates[0]
-    assert "direction-flag-rate, retention-clock (reads the spec + the new environment)" in gates[1]
+    assert "lambda-concurrency, retention-clock (reads the spec + the new environment)" in gates[1]
 
 
 def test_a_refusal_after_earlier_transitions_of_the_run_says_where_the_run_took_the_phase():

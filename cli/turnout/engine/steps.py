@@ -354,15 +354,19 @@ def preflight(
 # The retention clock guards the two transitions that start something reading the new streams
 # from their oldest record: the replicator (switched->mirrored) and the new consumers
 # (mirrored->new-live); a record trimmed before then is never read by them.
-REPLICATION_CHECKS = ("replicator-retries", "direction-flag-rate")
+# The replicator's concurrency (live, like every check here only where the gate reads an
+# environment) belongs with the replication checks. Every gate that reads an environment starts
+# with account-identity: wrong credentials are a fail there, not the other rows' unknowns.
+REPLICATION_CHECKS = ("replicator-retries", "direction-flag-rate", "lambda-concurrency")
 CONSUMER_CHECKS = ("starting-positions", "consumer-retries")
+IDENTITY_CHECK = "account-identity"
 CHECKS_BEFORE: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "baseline->switched": (
-        (*CONSUMER_CHECKS, "retention-window", *REPLICATION_CHECKS),
+        (IDENTITY_CHECK, *CONSUMER_CHECKS, "retention-window", *REPLICATION_CHECKS),
         ("old", "new"),
     ),
-    "switched->mirrored": ((*REPLICATION_CHECKS, "retention-clock"), ("new",)),
-    "mirrored->new-live": ((*CONSUMER_CHECKS, "retention-clock"), ("new",)),
+    "switched->mirrored": ((IDENTITY_CHECK, *REPLICATION_CHECKS, "retention-clock"), ("new",)),
+    "mirrored->new-live": ((IDENTITY_CHECK, *CONSUMER_CHECKS, "retention-clock"), ("new",)),
     "rollback": (REPLICATION_CHECKS, ()),
 }
 GATE_STEP = "preflight-checks"
