@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ConnectionClosedError
 
+from turnout.aws.credentials import WrongAccount
 from turnout.engine.hook_runner import HookRunner
 from turnout.engine.runner import CutoverEngine, CutoverFailed
 from turnout.engine.state import MigrationState
@@ -517,3 +518,22 @@ def test_a_paused_new_stream_above_80_percent_of_retention_is_refused_unless_acc
     assert engine.store.state.phase == "new-live"
     accepted = [e for e in engine.store.entries if (e["kind"], e["action"]) == ("gate", "accepted")]
     assert accepted[0]["details"]["check"] == "retention-clock"
+
+
+def test_credentials_of_the_wrong_account_refuse_the_switch_even_with_every_row_accepted():
+    engine = engine_for(example_spec())
+    old = engine.spec.environments.old.account_id
+
+    def caller(environment: str) -> str:
+        expected = getattr(engine.spec.environments, environment).account_id
+        if expected == old:
+            return f"arn:aws:sts::{old}:assumed-role/deploy/turnout"
+        raise WrongAccount("wrong", old, expected, f"arn:aws:sts::{old}:assumed-role/deploy/x")
+
+    engine.aws.caller = caller
+    accepted = {name: "accepted" for name in CHECKS}
+    with pytest.raises(
+        CutoverFailed, match=r"account-identity failed \(a fail cannot be accepted\)"
+    ):
+        engine.run("switched", accepted=accepted)
+    assert engine.store.saves == 0, "the migration state is as it was"
