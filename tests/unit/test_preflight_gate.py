@@ -232,11 +232,14 @@ def test_the_transitions_that_enable_replication_or_resume_consumers_are_guarded
     before_switch = guarded["baseline->switched"].args(spec)["checks"]
     assert {"starting-positions", "consumer-retries", "retention-window"} <= set(before_switch)
     for step in (guarded["switched->mirrored"], rollback, guarded["baseline->switched"]):
-        replication = {"replicator-retries", "direction-flag-rate", "lambda-concurrency"}
-        assert replication <= set(step.args(spec)["checks"])
+        assert {"replicator-retries", "direction-flag-rate"} <= set(step.args(spec)["checks"])
     assert "retention-clock" in guarded["switched->mirrored"].args(spec)["checks"]
     for step in (guarded["baseline->switched"], guarded["switched->mirrored"]):
         assert step.args(spec)["checks"][0] == "account-identity"
+        assert "lambda-concurrency" in step.args(spec)["checks"]
+    # the rollback gate reads no environment: no live check is listed that would not run
+    assert rollback.args(spec)["environments"] == []
+    assert not {"account-identity", "lambda-concurrency"} & set(rollback.args(spec)["checks"])
     assert guarded["mirrored->new-live"].args(spec) == {
         "transition": "mirrored->new-live",
         "checks": ["account-identity", "starting-positions", "consumer-retries", "retention-clock"],

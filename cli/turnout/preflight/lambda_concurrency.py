@@ -56,7 +56,8 @@ def lambda_concurrency(context: PreflightContext) -> Check:
         NAME,
         "+".join(context.environments),
         findings,
-        passed="the replicator's concurrency fits each account",
+        passed="the replicator's concurrency fits each account (it runs one execution per shard "
+        f"and mapping, times the parallelization factor: {KINESIS_DOC})",
     )
 
 
@@ -93,7 +94,7 @@ def _judge(spec, environment: str, account: AccountConcurrency) -> list[Finding]
     measured = (
         f"{environment}: account of {account.limit} concurrent executions, {account.unreserved} "
         f"unreserved now (the replicator holds {account.current}); the replicator {holds} and "
-        f"runs {arithmetic} = {expected} at once ({KINESIS_DOC}); {left} stay unreserved, "
+        f"runs {arithmetic} = {expected} at once; {left} stay unreserved, "
         f"{others} of them for the other functions"
     )
     if reserved is not None and left < MINIMUM_UNRESERVED:
@@ -113,8 +114,9 @@ def _judge(spec, environment: str, account: AccountConcurrency) -> list[Finding]
         findings.append(
             Finding(
                 Verdict.WARN,
-                f"{measured}: {where} ({room}) cannot run every shard at once; the rest wait "
-                "their turn and replication lags behind, against the streams' retention",
+                f"{measured}: {where} ({room}) cannot run every shard at once ({KINESIS_DOC}); "
+                "the rest wait their turn and replication lags behind, against the streams' "
+                "retention",
                 f"raise replication.reserved_concurrency to {expected}, or the account's quota",
             )
         )
@@ -129,4 +131,6 @@ def _judge(spec, environment: str, account: AccountConcurrency) -> list[Finding]
                 f"(it needs {expected})",
             )
         )
-    return findings or [Finding(Verdict.PASS, measured)]
+    return findings or [
+        Finding(Verdict.PASS, f"{measured} (warned below {thin_headroom(account)})")
+    ]
