@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from state_kit import run_cli, scratch_project
+from state_kit import profile_acting_in, run_cli, scratch_project
 
 from turnout.spec.loader import load_spec
 from turnout.spec.names import names
@@ -75,14 +75,7 @@ def test_the_example_spec_passes_identity_and_concurrency_with_the_figures(
 def test_other_accounts_credentials_and_a_reservation_too_large_fail(
     emulator, tmp_path, monkeypatch, capsys
 ):
-    config = tmp_path / "aws-config"
-    config.write_text(
-        "[profile base]\naws_access_key_id = test\naws_secret_access_key = test\n\n"
-        f"[profile looks-like-old]\nrole_arn = arn:aws:iam::{NEW}:role/deployer\n"
-        "source_profile = base\n"
-    )
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
-    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", emulator.endpoint_url)
+    profile_acting_in(NEW, "looks-like-old", emulator, tmp_path, monkeypatch)
 
     def wrong(document: dict) -> None:
         document["environments"]["old"]["profile"] = "looks-like-old"
