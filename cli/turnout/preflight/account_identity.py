@@ -50,9 +50,8 @@ def _environment(context: PreflightContext, environment: str) -> Finding:
             f"deploy_role_arn there, or a profile acting there (environments.{environment})",
         )
     except SpecError as missing:
-        return Finding(
-            Verdict.FAIL, str(missing), f"declare environments.{environment} credentials"
-        )
+        change = f"set environments.{environment}.deploy_role_arn or .profile in the spec"
+        return Finding(Verdict.FAIL, str(missing), change)
     except (TurnoutError, *READ_ERRORS) as problem:
         detail = " ".join(str(problem).split()).rstrip(".")
         return Finding(
