@@ -42,6 +42,19 @@ def sandbox_project(root: Path, change: Callable[[dict], object]) -> Path:
     return spec
 
 
+def profile_acting_in(account: str, name: str, emulator, tmp_path: Path, monkeypatch) -> None:
+    """An AWS config whose profile `name` assumes a role of `account` on the emulator (a profile
+    of the wrong account, when a spec names it for another environment)."""
+    config = tmp_path / "aws-config"
+    config.write_text(
+        "[profile base]\naws_access_key_id = test\naws_secret_access_key = test\n\n"
+        f"[profile {name}]\nrole_arn = arn:aws:iam::{account}:role/deployer\n"
+        "source_profile = base\n"
+    )
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", emulator.endpoint_url)
+
+
 def run_cli(args: list[str], work: Path, monkeypatch, capsys) -> tuple[int, str, str]:
     """`turnout ARGS` with its work dir at `work`: exit code, stdout, stderr (one paragraph)."""
     monkeypatch.setenv("TURNOUT_WORK_DIR", str(work))

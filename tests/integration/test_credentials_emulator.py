@@ -9,7 +9,7 @@ import time
 
 import pytest
 from botocore.exceptions import ClientError
-from state_kit import REPO, bootstrap, run_cli, scratch_project
+from state_kit import REPO, bootstrap, profile_acting_in, run_cli, scratch_project
 
 from turnout.aws.access import AwsAccess
 from turnout.aws.endpoint import EndpointAccounts, assume_role_credentials, role_arn
@@ -60,14 +60,7 @@ def profile(name: str):
 def test_a_profile_acting_in_the_other_environments_account_is_refused_before_any_change(
     emulator, tmp_path, monkeypatch, capsys, no_ambient_credentials
 ):
-    config = tmp_path / "aws-config"
-    config.write_text(
-        "[profile base]\naws_access_key_id = test\naws_secret_access_key = test\n\n"
-        f"[profile looks-like-old]\nrole_arn = arn:aws:iam::{NEW}:role/deployer\n"
-        "source_profile = base\n"
-    )
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
-    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", emulator.endpoint_url)
+    profile_acting_in(NEW, "looks-like-old", emulator, tmp_path, monkeypatch)
     spec = scratch_project(tmp_path / "p", profile("looks-like-old"))
     work = tmp_path / "work"
     code, _, error = run_cli(

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from turnout.sandbox.demo import DemoResult, demo_text, run_sandbox_preflight
+from turnout.sandbox.emulator.lambda_account import DEFAULT_CONCURRENCY
 from turnout.sandbox.pipeline.create import MAPPING_SETTINGS
 from turnout.sandbox.pipeline.report import compute_report
 from turnout.spec.loader import load_spec
@@ -21,6 +22,7 @@ class SandboxMappings:
 
     def __init__(self, spec, environment: str) -> None:
         place = names(spec, environment)
+        self.reserved = spec.replication.reserved_concurrency or 0
         self.by_function = {
             consumer.function_name: [
                 {
@@ -35,6 +37,15 @@ class SandboxMappings:
 
     def list_event_source_mappings(self, FunctionName: str, **_) -> dict:
         return {"EventSourceMappings": self.by_function.get(FunctionName, [])}
+
+    def get_account_settings(self) -> dict:
+        """The emulator's answer once the sandbox's replicator reserves its concurrency."""
+        limits = {"ConcurrentExecutions": DEFAULT_CONCURRENCY}
+        limits["UnreservedConcurrentExecutions"] = DEFAULT_CONCURRENCY - self.reserved
+        return {"AccountLimit": limits}
+
+    def get_function(self, FunctionName: str) -> dict:
+        return {"Concurrency": {"ReservedConcurrentExecutions": self.reserved}}
 
 
 class EmptyStreams:
@@ -64,6 +75,10 @@ class FakeSandbox:
         spec = self.example
 
         class Access:
+            def caller(self, environment):
+                account = getattr(spec.environments, environment).account_id
+                return f"arn:aws:sts::{account}:assumed-role/turnout-emulator/sandbox"
+
             def client(self, environment, service):
                 if service == "kinesis":
                     return EmptyStreams()
@@ -80,7 +95,9 @@ def test_the_demo_prints_the_preflight_table_of_both_environments_before_the_cut
     assert printed[-1] == "preflight (old, new): pass", printed
     verdicts = {check.name: check.verdict.value for check in report.checks}
     assert verdicts == {
+        "account-identity": "pass",
         "consumer-retries": "pass",
+        "lambda-concurrency": "pass",
         "direction-flag-rate": "pass",
         "replicator-retries": "pass",
         "retention-clock": "pass",

@@ -309,6 +309,11 @@ def test_the_direction_flags_read_rate_against_ssm_throughput(
 class UnreadableAws:
     """Every client call of the new environment is refused (fault injection)."""
 
+    def caller(self, environment):
+        raise ClientError(
+            {"Error": {"Code": "AccessDenied", "Message": "not allowed"}}, "GetCallerIdentity"
+        )
+
     def client(self, environment, service):
         raise ClientError(
             {"Error": {"Code": "AccessDeniedException", "Message": "not allowed"}},

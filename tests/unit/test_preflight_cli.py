@@ -111,7 +111,9 @@ def test_cutover_refuses_bad_accept_input_before_reading_anything(tmp_path, caps
     message = " ".join(capsys.readouterr().err.split())
     assert code == 2
     assert "--accept 'no-such-check': no preflight check has that name; valid:" in message
-    assert "consumer-retries, direction-flag-rate, replicator-retries" in message
+    assert (
+        "consumer-retries, direction-flag-rate, lambda-concurrency, replicator-retries" in message
+    )
     code = main(["rollback", "--spec", spec, "--accept", "retention-window"])
     message = " ".join(capsys.readouterr().err.split())
     assert code == 2 and "--accept retention-window needs --reason" in message

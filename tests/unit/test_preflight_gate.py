@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ConnectionClosedError
 
+from turnout.aws.credentials import WrongAccount
 from turnout.engine.hook_runner import HookRunner
 from turnout.engine.runner import CutoverEngine, CutoverFailed
 from turnout.engine.state import MigrationState
@@ -118,6 +119,13 @@ class FakeLambda:
         self.failing_calls = failing_calls  # the first calls fail as a dropped connection does
         self.calls = 0
 
+    def get_account_settings(self) -> dict:  # Lambda's default quota, nothing reserved
+        limits = {"ConcurrentExecutions": 1000, "UnreservedConcurrentExecutions": 1000}
+        return {"AccountLimit": limits}
+
+    def get_function(self, FunctionName: str) -> dict:
+        return {"Concurrency": {}}
+
     def list_event_source_mappings(self, FunctionName: str, **_) -> dict:
         self.calls += 1
         if self.calls <= self.failing_calls:
@@ -156,6 +164,9 @@ class FakeAws:
     def __init__(self, lambdas: dict[str, FakeLambda]) -> None:
         self.lambdas = lambdas
         self.kinesis = FakeKinesis()
+
+    def caller(self, environment: str) -> str:
+        return f"arn:aws:sts::{environment}:assumed-role/deploy/turnout"
 
     def client(self, environment: str, service: str):
         if service == "kinesis":
@@ -223,9 +234,15 @@ def test_the_transitions_that_enable_replication_or_resume_consumers_are_guarded
     for step in (guarded["switched->mirrored"], rollback, guarded["baseline->switched"]):
         assert {"replicator-retries", "direction-flag-rate"} <= set(step.args(spec)["checks"])
     assert "retention-clock" in guarded["switched->mirrored"].args(spec)["checks"]
+    for step in (guarded["baseline->switched"], guarded["switched->mirrored"]):
+        assert step.args(spec)["checks"][0] == "account-identity"
+        assert "lambda-concurrency" in step.args(spec)["checks"]
+    # the rollback gate reads no environment: no live check is listed that would not run
+    assert rollback.args(spec)["environments"] == []
+    assert not {"account-identity", "lambda-concurrency"} & set(rollback.args(spec)["checks"])
     assert guarded["mirrored->new-live"].args(spec) == {
         "transition": "mirrored->new-live",
-        "checks": ["starting-positions", "consumer-retries", "retention-clock"],
+        "checks": ["account-identity", "starting-positions", "consumer-retries", "retention-clock"],
         "environments": ["new"],
         "accepted": {},
     }
@@ -273,7 +290,11 @@ def test_an_acceptance_of_a_passing_check_is_not_recorded_as_used():
 @pytest.mark.parametrize(
     ("accept", "reasons", "says"),
     [
-        (["retention-windw"], ["r"], "no preflight check has that name; valid: consumer-retries"),
+        (
+            ["retention-windw"],
+            ["r"],
+            "no preflight check has that name; valid: account-identity, consumer-retries",
+        ),
         (["retention-window"], [], "needs --reason"),
         (["retention-window"], ["   "], "--reason is empty"),
         ([], ["why"], "--reason was given without --accept"),
@@ -401,7 +422,7 @@ def test_the_dry_run_lists_the_checks_of_each_transition():
     assert len(gates) == 2
     assert "starting-positions, consumer-retries, retention-window" in gates[0]
     assert "(accepted: consumer-retries)" in gates[0]
-    assert "direction-flag-rate, retention-clock (reads the spec + the new environment)" in gates[1]
+    assert "lambda-concurrency, retention-clock (reads the spec + the new environment)" in gates[1]
 
 
 def test_a_refusal_after_earlier_transitions_of_the_run_says_where_the_run_took_the_phase():
@@ -500,3 +521,22 @@ def test_a_paused_new_stream_above_80_percent_of_retention_is_refused_unless_acc
     assert engine.store.state.phase == "new-live"
     accepted = [e for e in engine.store.entries if (e["kind"], e["action"]) == ("gate", "accepted")]
     assert accepted[0]["details"]["check"] == "retention-clock"
+
+
+def test_credentials_of_the_wrong_account_refuse_the_switch_even_with_every_row_accepted():
+    engine = engine_for(example_spec())
+    old = engine.spec.environments.old.account_id
+
+    def caller(environment: str) -> str:
+        expected = getattr(engine.spec.environments, environment).account_id
+        if expected == old:
+            return f"arn:aws:sts::{old}:assumed-role/deploy/turnout"
+        raise WrongAccount("wrong", old, expected, f"arn:aws:sts::{old}:assumed-role/deploy/x")
+
+    engine.aws.caller = caller
+    accepted = {name: "accepted" for name in CHECKS}
+    with pytest.raises(
+        CutoverFailed, match=r"account-identity failed \(a fail cannot be accepted\)"
+    ):
+        engine.run("switched", accepted=accepted)
+    assert engine.store.saves == 0, "the migration state is as it was"

@@ -72,6 +72,7 @@ class AwsAccess:
     # credentials at hand act as they are, no deploy role is assumed (the account check stays).
     assume_roles: bool = True
     _sessions: dict[str, boto3.Session] = field(default_factory=dict)
+    _callers: dict[str, str] = field(default_factory=dict)  # environment -> verified caller ARN
     _clients: dict[tuple[str, str], Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -91,6 +92,11 @@ class AwsAccess:
             if environment not in self._sessions:
                 self._sessions[environment] = self._verified_session(environment)
             return self._sessions[environment]
+
+    def caller(self, environment: str) -> str:
+        """The ARN GetCallerIdentity named for the environment's session (made on first use)."""
+        self.session(environment)
+        return self._callers.get(environment, "")
 
     def client(self, environment: str, service: str) -> Any:
         key = (environment, service)
@@ -175,7 +181,9 @@ class AwsAccess:
             for other in ("old", "new")
             if other != environment and self.account_id(other) != self.account_id(environment)
         }
-        verify_account(session, who, self.account_id(environment), others, self.endpoint_url)
+        self._callers[environment] = verify_account(
+            session, who, self.account_id(environment), others, self.endpoint_url
+        )
         return session
 
     def _new_session(self, environment: str) -> boto3.Session:

@@ -45,6 +45,14 @@ class CredentialsError(TurnoutError):
     """An environment's credentials are missing, expired, or act in the wrong account."""
 
 
+class WrongAccount(CredentialsError):
+    """GetCallerIdentity answered, naming another account than the environment's."""
+
+    def __init__(self, message: str, account: str, expected: str, caller: str):
+        super().__init__(message)
+        self.account, self.expected, self.caller = account, expected, caller
+
+
 class _Given(CredentialProvider):
     """A credential resolver of one source: the credentials given (no other may sneak in)."""
 
@@ -131,11 +139,14 @@ def verify_account(
         return identity.get("Arn", "")
     belongs = other_accounts.get(account)
     where = f", which is {belongs}" if belongs else ""
-    raise CredentialsError(
+    raise WrongAccount(
         f"the credentials of {who} act in account {account}{where} "
         f"({identity.get('Arn', 'unknown principal')}), not in {expected_account}. turnout "
         f"stopped before any change. Give that environment credentials of its own account: a "
-        f"deploy_role_arn in {expected_account}, or a profile whose credentials act there."
+        f"deploy_role_arn in {expected_account}, or a profile whose credentials act there.",
+        account,
+        expected_account,
+        identity.get("Arn", ""),
     )
 
 

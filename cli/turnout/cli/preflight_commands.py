@@ -38,7 +38,8 @@ def preflight(
     as_json: JsonOption = False,
 ) -> None:
     """Would this migration lose records on AWS? One row per check (starting-positions,
-    replicator-retries, consumer-retries, retention-window, direction-flag-rate): its verdict
+    replicator-retries, consumer-retries, retention-window, retention-clock, direction-flag-rate,
+    account-identity, lambda-concurrency): its verdict
     (pass, warn, fail, unknown), the fact measured, and what to change (docs/preflight.md).
     Read-only.
 

@@ -420,15 +420,29 @@ def preflight(
 # The retention clock guards the two transitions that start something reading the new streams
 # from their oldest record: the replicator (switched->mirrored) and the new consumers
 # (mirrored->new-live); a record trimmed before then is never read by them.
+# The replicator's concurrency (live) goes with the replication checks where the gate reads an
+# environment; the rollback gate reads none. Every gate that reads an environment starts with
+# account-identity: wrong credentials are a fail there, not the other rows' unknowns.
 REPLICATION_CHECKS = ("replicator-retries", "direction-flag-rate")
 CONSUMER_CHECKS = ("starting-positions", "consumer-retries")
+IDENTITY_CHECK = "account-identity"
+CONCURRENCY_CHECK = "lambda-concurrency"
 CHECKS_BEFORE: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "baseline->switched": (
-        (*CONSUMER_CHECKS, "retention-window", *REPLICATION_CHECKS),
+        (
+            IDENTITY_CHECK,
+            *CONSUMER_CHECKS,
+            "retention-window",
+            *REPLICATION_CHECKS,
+            CONCURRENCY_CHECK,
+        ),
         ("old", "new"),
     ),
-    "switched->mirrored": ((*REPLICATION_CHECKS, "retention-clock"), ("new",)),
-    "mirrored->new-live": ((*CONSUMER_CHECKS, "retention-clock"), ("new",)),
+    "switched->mirrored": (
+        (IDENTITY_CHECK, *REPLICATION_CHECKS, CONCURRENCY_CHECK, "retention-clock"),
+        ("new",),
+    ),
+    "mirrored->new-live": ((IDENTITY_CHECK, *CONSUMER_CHECKS, "retention-clock"), ("new",)),
     "rollback": (REPLICATION_CHECKS, ()),
 }
 GATE_STEP = "preflight-checks"

@@ -21,7 +21,6 @@ from dataclasses import fields
 from turnout.lambdas.replicator.config import ReplicatorConfig
 from turnout.preflight.registry import PreflightContext, register
 from turnout.preflight.result import Check, Finding, Verdict
-from turnout.spec.model import ON_DEMAND_INITIAL_SHARDS
 
 NAME = "direction-flag-rate"
 SSM_QUOTAS_DOC = "https://docs.aws.amazon.com/general/latest/gr/ssm.html"
@@ -39,12 +38,7 @@ DIRECTION_CACHE_SECONDS = next(
 def direction_flag_rate(context: PreflightContext) -> Check:
     """The direction parameter's read rate is a safe share of SSM's default throughput."""
     spec = context.spec
-    shards = sum(
-        stream.capacity.shards
-        if stream.capacity.mode == "provisioned"
-        else ON_DEMAND_INITIAL_SHARDS
-        for stream in spec.streams
-    )
+    shards = sum(stream.initial_shards for stream in spec.streams)
     on_demand = any(stream.capacity.mode == "on_demand" for stream in spec.streams)
     factor = spec.replication.parallelization_factor
     per_side = shards * factor / DIRECTION_CACHE_SECONDS

@@ -117,6 +117,13 @@ class Stream(Strict):
     # idempotent, last-write-wins consumers; a hot key moves at the shard's write limit).
     ordering: Literal["strict", "relaxed"] = "strict"
 
+    @property
+    def initial_shards(self) -> int:
+        """Its shards when created: the provisioned count, or on-demand's initial 4 (at least)."""
+        if self.capacity.mode == "provisioned":
+            return self.capacity.shards
+        return ON_DEMAND_INITIAL_SHARDS
+
     @field_validator("encryption")
     @classmethod
     def _encryption(cls, value: str) -> str:
@@ -595,12 +602,7 @@ class MigrationSpec(Strict):
         if reserved is None:
             return self
         factor = self.replication.parallelization_factor
-        shards = {
-            stream.name: stream.capacity.shards
-            if stream.capacity.mode == "provisioned"
-            else ON_DEMAND_INITIAL_SHARDS
-            for stream in self.streams
-        }
+        shards = {stream.name: stream.initial_shards for stream in self.streams}
         needed = sum(shards.values()) * factor
         if reserved < needed:
             listed = ", ".join(
