@@ -169,7 +169,8 @@ FORWARD_TRANSITIONS: dict[tuple[str, str], tuple[Step, ...]] = {
             _replication_verified,
             fact=True,
         ),
-        ApplyStep("stop-replication", posture_of("committed")),
+        # retention stays raised (when the spec raises it) until the commit's checks are done
+        ApplyStep("stop-replication", replace(posture_of("committed"), retention_raised=True)),
         HookStep("replication-stopped", "verify_replication_off", fact=True),
         HookStep("stop-old-consumers", "pause_consumers", _fixed(environment="old")),
     ),
@@ -209,16 +210,18 @@ ROLLBACK_STEPS: tuple[Step, ...] = (
     HookStep("pause-new-consumers", "pause_consumers", _fixed(environment="new")),
     ApplyStep("replicate-before-flip", posture_of("mirrored")),
     HookStep("replication-caught-up", "verify_replication_flowing", _flowing, fact=True),
-    ApplyStep("route-back-to-old", Posture("old", "new_to_old")),
+    ApplyStep("route-back-to-old", Posture("old", "new_to_old", retention_raised=True)),
     HookStep("route-is-old", "verify_route", _fixed(target="old"), fact=True),
     HookStep("new-streams-quiet", "detect_unrouted_producers", _quiet("new"), fact=True),
     HookStep("new-tail-replicated", "verify_replicator_drained", _replicator_drained, fact=True),
-    ApplyStep("stop-replication", posture_of("rolled-back")),
+    ApplyStep("stop-replication", replace(posture_of("rolled-back"), retention_raised=True)),
     HookStep("replication-stopped", "verify_replication_off", fact=True),
     HookStep(
         "new-consumers-paused", "verify_consumers_paused", _fixed(environment="new"), fact=True
     ),
 )
+RAISE_STEP = "raise-retention"
+RESTORE_STEP = "restore-retention"
 
 
 class PathError(TurnoutError):
@@ -232,8 +235,29 @@ def transition(from_phase: str, to_phase: str, spec: MigrationSpec) -> Transitio
         steps = _decommission_steps(spec)
     else:
         steps = FORWARD_TRANSITIONS[(from_phase, to_phase)]
+    raising = spec.cutover.raise_retention_hours is not None
+    if raising and to_phase in ("committed", "rolled-back"):
+        steps = (*steps, ApplyStep(RESTORE_STEP, posture_of(to_phase)))
     steps = _with_user_hooks(steps, spec, from_phase, to_phase)
-    return Transition(from_phase, to_phase, _with_api_weights(steps, spec, from_phase))
+    steps = _with_api_weights(steps, spec, from_phase)
+    if raising and (from_phase, to_phase) == ("baseline", "switched"):
+        steps = _raised_before_first_apply(steps, spec)
+    return Transition(from_phase, to_phase, steps)
+
+
+def _raised_before_first_apply(steps: tuple[Step, ...], spec: MigrationSpec) -> tuple[Step, ...]:
+    """The switch raises the streams' retention before anything else changes (an API's weight,
+    the route): every later apply of the transition keeps it raised."""
+    first = next(index for index, step in enumerate(steps) if isinstance(step, ApplyStep))
+    unmoved = posture_of("baseline").with_api_weights({api.name: 0 for api in spec.apis})
+    raise_step = ApplyStep(RAISE_STEP, replace(unmoved, retention_raised=True))
+    later = tuple(
+        replace(step, posture=replace(step.posture, retention_raised=True))
+        if isinstance(step, ApplyStep)
+        else step
+        for step in steps[first:]
+    )
+    return (*steps[:first], raise_step, *later)
 
 
 def api_steps(spec: MigrationSpec, name: str, when: str, base: Posture) -> list[Step]:
