@@ -176,6 +176,23 @@ def test_without_the_option_no_step_raises_or_restores(tmp_path):
         for step in transition(live, desired, spec).steps
     ]
     assert "raise-retention" not in every and "restore-retention" not in every
+    assert not any(
+        step.posture.retention_raised
+        for live, desired in (("baseline", "switched"), ("mirrored", "rolled-back"))
+        for step in applies(transition(live, desired, spec).steps)
+    ), "no apply says it raises retention when the spec raises none"
+
+
+def test_the_raising_and_restoring_applies_say_so_in_their_description(tmp_path):
+    spec = spec_with(tmp_path, raise_to=40)
+    switch = {step.id: step for step in applies(transition("baseline", "switched", spec).steps)}
+    assert (
+        switch["raise-retention"]
+        .posture.describe()
+        .startswith("producers -> old, replication off, streams' retention raised")
+    )
+    commit = {step.id: step for step in applies(transition("new-live", "committed", spec).steps)}
+    assert "retention raised" not in commit["restore-retention"].posture.describe()
 
 
 # ------------------------------------------------------------------------------- the check

@@ -231,5 +231,6 @@ def phase_posture(spec: MigrationSpec, phase: str) -> Posture:
         spec.active_direction(phase),
         replication_deployed=phase != "decommissioned",
         old_streams_deleted=phase == "decommissioned" and spec.decommission.delete_old_streams,
-        retention_raised=phase in RETENTION_RAISED_PHASES,
+        retention_raised=phase in RETENTION_RAISED_PHASES
+        and spec.cutover.raise_retention_hours is not None,
     )

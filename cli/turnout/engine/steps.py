@@ -242,7 +242,15 @@ def transition(from_phase: str, to_phase: str, spec: MigrationSpec) -> Transitio
     steps = _with_api_weights(steps, spec, from_phase)
     if raising and (from_phase, to_phase) == ("baseline", "switched"):
         steps = _raised_before_first_apply(steps, spec)
+    if not raising:  # nothing to raise: no apply says it does
+        steps = tuple(_with_retention_raised(step, False) for step in steps)
     return Transition(from_phase, to_phase, steps)
+
+
+def _with_retention_raised(step: Step, raised: bool) -> Step:
+    if not isinstance(step, ApplyStep):
+        return step
+    return replace(step, posture=replace(step.posture, retention_raised=raised))
 
 
 def _raised_before_first_apply(steps: tuple[Step, ...], spec: MigrationSpec) -> tuple[Step, ...]:
@@ -251,12 +259,7 @@ def _raised_before_first_apply(steps: tuple[Step, ...], spec: MigrationSpec) -> 
     first = next(index for index, step in enumerate(steps) if isinstance(step, ApplyStep))
     unmoved = posture_of("baseline").with_api_weights({api.name: 0 for api in spec.apis})
     raise_step = ApplyStep(RAISE_STEP, replace(unmoved, retention_raised=True))
-    later = tuple(
-        replace(step, posture=replace(step.posture, retention_raised=True))
-        if isinstance(step, ApplyStep)
-        else step
-        for step in steps[first:]
-    )
+    later = tuple(_with_retention_raised(step, True) for step in steps[first:])
     return (*steps[:first], raise_step, *later)
 
 

@@ -87,6 +87,7 @@ class Posture:
             replication = "removed"
         text = f"producers -> {self.route_target}, replication {replication}"
         text += ", old streams deleted" if self.old_streams_deleted else ""
+        text += ", streams' retention raised" if self.retention_raised else ""
         apis = [f"{name} {weight}% new" for name, weight in self.api_weights]
         return text + (f", APIs: {', '.join(apis)}" if apis else "")
 
