@@ -70,7 +70,7 @@ def test_a_raised_retention_below_a_streams_own_is_refused_saying_what_would_do(
         spec_with(tmp_path, raise_to=100, streams_keep=168)
     message = str(refused.value)
     assert "cutover.raise_retention_hours" in message
-    assert "100 h is less than stream clicks's retention_hours (168 h)" in message
+    assert "100 h is less than the 168 h stream clicks keeps (its retention_hours)" in message
     assert "set at least 168" in message
 
 

@@ -18,6 +18,10 @@ apply), `post` (at the end) or `error` (when a step fails). The spec's data stor
 before the user's `post` hooks; `preflight` checks them before anything changes. Before each
 transition, its `gate` runs the preflight checks of `CHECKS_BEFORE` (docs/preflight.md).
 
+With the spec's `cutover.raise_retention_hours`, the first apply of baseline->switched
+(`raise-retention`) raises every stream's retention before anything moves, and the last apply of
+the commit or the rollback (`restore-retention`) returns each stream to its own.
+
 After committed, `decommissioned` removes the migration's machinery (the old consumers'
 mappings, the replicators and their roles) and, last, the old streams.
 """

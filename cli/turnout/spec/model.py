@@ -551,8 +551,8 @@ class MigrationSpec(Strict):
         if raised is not None and raised < longest.retention_hours:
             raise FieldProblem(
                 ("cutover", "raise_retention_hours"),
-                f"{raised} h is less than stream {longest.name}'s retention_hours "
-                f"({longest.retention_hours} h): the option raises retention during the cutover "
+                f"{raised} h is less than the {longest.retention_hours} h stream {longest.name} "
+                "keeps (its retention_hours): the option raises retention during the cutover "
                 f"and never lowers it; set at least {longest.retention_hours} (and at most 8760), "
                 "or remove it to keep each stream's own retention",
             )
