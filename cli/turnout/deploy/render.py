@@ -19,7 +19,14 @@ from turnout.errors import RenderError
 from turnout.spec.adoption import adopted_streams, import_ids, load_adoption
 from turnout.spec.model import MigrationSpec
 from turnout.spec.names import api_names, names, route_value
-from turnout.spec.phases import ENVIRONMENTS, Posture, api_switched_in, peer_of, route_target
+from turnout.spec.phases import (
+    ENVIRONMENTS,
+    RETENTION_RAISED_PHASES,
+    Posture,
+    api_switched_in,
+    peer_of,
+    route_target,
+)
 
 TEMPLATE_NAME = "environment.tfvars.json.j2"
 SHARD_LEVEL_METRICS = (
@@ -181,6 +188,7 @@ def environment_context(
             "active_direction": posture.active_direction,
             "replication_deployed": posture.replication_deployed,
             "old_streams_deleted": posture.old_streams_deleted,
+            "retention_raised": posture.retention_raised,
             "api_weights": api_weights(spec, phase, posture),
         },
         "api_names": api_names(spec),
@@ -194,6 +202,9 @@ def environment_context(
                     "shard_level_metrics", list(SHARD_LEVEL_METRICS)
                 ),
                 "tags": adopted.get(stream.name, {}).get("tags"),
+                "retention_hours": spec.retention_during_cutover(stream)
+                if posture.retention_raised
+                else stream.retention_hours,
             }
             for stream in spec.streams
         },
@@ -220,4 +231,6 @@ def phase_posture(spec: MigrationSpec, phase: str) -> Posture:
         spec.active_direction(phase),
         replication_deployed=phase != "decommissioned",
         old_streams_deleted=phase == "decommissioned" and spec.decommission.delete_old_streams,
+        retention_raised=phase in RETENTION_RAISED_PHASES
+        and spec.cutover.raise_retention_hours is not None,
     )

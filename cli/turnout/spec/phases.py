@@ -37,6 +37,10 @@ _ROUTE_TARGET = {
     "decommissioned": "new",
 }
 
+# From the switch until the commit (or rollback) has finished, the streams keep the spec's
+# cutover.raise_retention_hours when it is set (docs/cutover.md, "Raised retention").
+RETENTION_RAISED_PHASES: tuple[str, ...] = ("switched", "mirrored", "new-live")
+
 _REPLICATION = {
     "baseline": "none",
     "switched": "none",
@@ -65,6 +69,9 @@ class Posture:
     # The new endpoint's weight (percent) of each API of the spec's `apis:`, by name: Route 53
     # records applied by Terraform like the route (docs/apis.md).
     api_weights: tuple[tuple[str, int], ...] = ()
+    # The streams keep the spec's cutover.raise_retention_hours (when it sets one) instead of
+    # each stream's own retention_hours.
+    retention_raised: bool = False
 
     def with_api_weights(self, weights: dict[str, int]) -> Posture:
         return replace(self, api_weights=tuple(sorted(weights.items())))
@@ -80,6 +87,7 @@ class Posture:
             replication = "removed"
         text = f"producers -> {self.route_target}, replication {replication}"
         text += ", old streams deleted" if self.old_streams_deleted else ""
+        text += ", streams' retention raised" if self.retention_raised else ""
         apis = [f"{name} {weight}% new" for name, weight in self.api_weights]
         return text + (f", APIs: {', '.join(apis)}" if apis else "")
 
@@ -89,6 +97,7 @@ def posture_of(phase: str) -> Posture:
         route_target(phase),
         direction_for_phase(phase),
         replication_deployed=phase != "decommissioned",
+        retention_raised=phase in RETENTION_RAISED_PHASES,
     )
 
 
