@@ -45,14 +45,22 @@ def fast_clock(tmp_path_factory: pytest.TempPathFactory, terraform_ready) -> Ite
 
 @pytest.fixture(scope="module")
 def applier(fast_clock, tmp_path_factory) -> PostureApplier:
-    """The example spec, its streams keeping 24 h and raised to 30 h during the cutover (no API:
-    this emulator holds no hosted zone), applied at baseline."""
+    """The example spec cut to its one-shard stream `orders`, keeping 24 h and raised to 30 h
+    during the cutover, applied at baseline (no API: this emulator holds no hosted zone; no data
+    store: nothing here copies one)."""
     work_dir = tmp_path_factory.mktemp("raise-retention-work")
     document = yaml.safe_load((REPO / "terraform" / "migration.yaml").read_text())
-    for stream in document["streams"]:
-        stream["retention_hours"] = OWN_HOURS
+    document["streams"] = [s for s in document["streams"] if s["name"] == "orders"]
+    document["streams"][0]["retention_hours"] = OWN_HOURS
+    for environment in ("old", "new"):
+        document["consumers"][environment] = [
+            {**consumer, "streams": ["orders"]}
+            for consumer in document["consumers"][environment]
+            if "orders" in consumer["streams"]
+        ]
     document["cutover"]["raise_retention_hours"] = RAISED_HOURS
     document.pop("apis", None)
+    document["data_stores"] = []
     spec_path = work_dir / "migration.yaml"
     spec_path.write_text(yaml.safe_dump(document, sort_keys=False))
     spec = load_spec(spec_path)
