@@ -314,3 +314,21 @@ def test_verify_refuses_read_across_mode_before_reading_anything(tmp_path):
     message = " ".join(str(refused.value).split())
     assert "replication.mode is read-across" in message and "Nothing was read" in message
     check_mode(load_spec(EXAMPLE))  # copy mode: verified as before
+
+
+def test_a_raised_retention_keeps_the_read_across_posture_to_its_restore(tmp_path):
+    """cutover.raise_retention_hours: the raise, every later apply and the restore at the commit
+    or rollback keep the read-across mappings as the phase wants them and run no replicator."""
+    doc = document()
+    doc["cutover"]["raise_retention_hours"] = 200
+    spec = load_spec(write(tmp_path, doc))
+    for pair in [*path("baseline", "committed"), ("new-live", "rolled-back")]:
+        applies = [s for s in transition(*pair, spec).steps if isinstance(s, ApplyStep)]
+        assert {step.posture.active_direction for step in applies} == {"none"}, pair
+        if pair[1] in ("committed", "rolled-back"):
+            *raised, restore = applies
+            assert restore.id == "restore-retention" and not restore.posture.retention_raised
+            assert restore.posture.read_across == "disabled"
+            assert all(step.posture.retention_raised for step in raised), pair
+        elif pair[0] != "baseline":
+            assert all(step.posture.retention_raised for step in applies), pair

@@ -21,6 +21,7 @@ from turnout.spec.model import MigrationSpec
 from turnout.spec.names import api_names, names, route_value
 from turnout.spec.phases import (
     ENVIRONMENTS,
+    RETENTION_RAISED_PHASES,
     Posture,
     api_switched_in,
     peer_of,
@@ -190,6 +191,7 @@ def environment_context(
             "replication_deployed": posture.replication_deployed,
             "old_streams_deleted": posture.old_streams_deleted,
             "read_across": posture.read_across,
+            "retention_raised": posture.retention_raised,
             "api_weights": api_weights(spec, phase, posture),
         },
         "api_names": api_names(spec),
@@ -203,6 +205,9 @@ def environment_context(
                     "shard_level_metrics", list(SHARD_LEVEL_METRICS)
                 ),
                 "tags": adopted.get(stream.name, {}).get("tags"),
+                "retention_hours": spec.retention_during_cutover(stream)
+                if posture.retention_raised
+                else stream.retention_hours,
             }
             for stream in spec.streams
         },
@@ -256,4 +261,6 @@ def phase_posture(spec: MigrationSpec, phase: str) -> Posture:
         replication_deployed=phase != "decommissioned",
         old_streams_deleted=phase == "decommissioned" and spec.decommission.delete_old_streams,
         read_across=read_across_in(phase) if spec.replication.mode == "read-across" else "absent",
+        retention_raised=phase in RETENTION_RAISED_PHASES
+        and spec.cutover.raise_retention_hours is not None,
     )

@@ -18,6 +18,10 @@ apply), `post` (at the end) or `error` (when a step fails). The spec's data stor
 before the user's `post` hooks; `preflight` checks them before anything changes. Before each
 transition, its `gate` runs the preflight checks of `CHECKS_BEFORE` (docs/preflight.md).
 
+With the spec's `cutover.raise_retention_hours`, the first apply of baseline->switched
+(`raise-retention`) raises every stream's retention before anything moves, and the last apply of
+the commit or the rollback (`restore-retention`) returns each stream to its own.
+
 After committed, `decommissioned` removes the migration's machinery (the old consumers'
 mappings, the replicators and their roles) and, last, the old streams.
 """
@@ -169,7 +173,8 @@ FORWARD_TRANSITIONS: dict[tuple[str, str], tuple[Step, ...]] = {
             _replication_verified,
             fact=True,
         ),
-        ApplyStep("stop-replication", posture_of("committed")),
+        # retention stays raised (when the spec raises it) until the commit's checks are done
+        ApplyStep("stop-replication", replace(posture_of("committed"), retention_raised=True)),
         HookStep("replication-stopped", "verify_replication_off", fact=True),
         HookStep("stop-old-consumers", "pause_consumers", _fixed(environment="old")),
     ),
@@ -209,16 +214,18 @@ ROLLBACK_STEPS: tuple[Step, ...] = (
     HookStep("pause-new-consumers", "pause_consumers", _fixed(environment="new")),
     ApplyStep("replicate-before-flip", posture_of("mirrored")),
     HookStep("replication-caught-up", "verify_replication_flowing", _flowing, fact=True),
-    ApplyStep("route-back-to-old", Posture("old", "new_to_old")),
+    ApplyStep("route-back-to-old", Posture("old", "new_to_old", retention_raised=True)),
     HookStep("route-is-old", "verify_route", _fixed(target="old"), fact=True),
     HookStep("new-streams-quiet", "detect_unrouted_producers", _quiet("new"), fact=True),
     HookStep("new-tail-replicated", "verify_replicator_drained", _replicator_drained, fact=True),
-    ApplyStep("stop-replication", posture_of("rolled-back")),
+    ApplyStep("stop-replication", replace(posture_of("rolled-back"), retention_raised=True)),
     HookStep("replication-stopped", "verify_replication_off", fact=True),
     HookStep(
         "new-consumers-paused", "verify_consumers_paused", _fixed(environment="new"), fact=True
     ),
 )
+RAISE_STEP = "raise-retention"
+RESTORE_STEP = "restore-retention"
 
 
 # Replication mode read-across (docs/read-across.md): no replicator. The old Lambda consumers'
@@ -238,7 +245,7 @@ def _read_across_drained(spec: MigrationSpec) -> dict:
     return {"timeout_seconds": spec.cutover.drain_timeout_seconds}
 
 
-READ_ACROSS_ON = Posture("new", "none", read_across="enabled")
+READ_ACROSS_ON = Posture("new", "none", read_across="enabled", retention_raised=True)
 READ_ACROSS_TRANSITIONS: dict[tuple[str, str], tuple[Step, ...]] = {
     ("baseline", "switched"): (
         *FORWARD_TRANSITIONS[("baseline", "switched")][:3],
@@ -257,7 +264,11 @@ READ_ACROSS_TRANSITIONS: dict[tuple[str, str], tuple[Step, ...]] = {
     ),
     ("new-live", "committed"): (
         FORWARD_TRANSITIONS[("new-live", "committed")][0],
-        ApplyStep("stop-read-across", posture_of("committed", "read-across")),
+        # retention stays raised (when the spec raises it) until the commit's checks are done
+        ApplyStep(
+            "stop-read-across",
+            replace(posture_of("committed", "read-across"), retention_raised=True),
+        ),
         _read_across("Disabled"),
         HookStep("stop-old-consumers", "pause_consumers", _fixed(environment="old")),
     ),
@@ -276,7 +287,9 @@ READ_ACROSS_ROLLBACK: tuple[Step, ...] = (
     HookStep("route-is-old", "verify_route", _fixed(target="old"), fact=True),
     HookStep("new-streams-quiet", "detect_unrouted_producers", _quiet("new"), fact=True),
     HookStep("new-tail-read-across", "verify_read_across_drained", _read_across_drained, fact=True),
-    ApplyStep("stop-read-across", posture_of("rolled-back", "read-across")),
+    ApplyStep(
+        "stop-read-across", replace(posture_of("rolled-back", "read-across"), retention_raised=True)
+    ),
     _read_across("Disabled"),
     HookStep(
         "new-consumers-paused", "verify_consumers_paused", _fixed(environment="new"), fact=True
@@ -298,8 +311,32 @@ def transition(from_phase: str, to_phase: str, spec: MigrationSpec) -> Transitio
         steps = READ_ACROSS_TRANSITIONS[(from_phase, to_phase)]
     else:
         steps = FORWARD_TRANSITIONS[(from_phase, to_phase)]
+    raising = spec.cutover.raise_retention_hours is not None
+    if raising and to_phase in ("committed", "rolled-back"):
+        steps = (*steps, ApplyStep(RESTORE_STEP, posture_of(to_phase, spec.replication.mode)))
     steps = _with_user_hooks(steps, spec, from_phase, to_phase)
-    return Transition(from_phase, to_phase, _with_api_weights(steps, spec, from_phase))
+    steps = _with_api_weights(steps, spec, from_phase)
+    if raising and (from_phase, to_phase) == ("baseline", "switched"):
+        steps = _raised_before_first_apply(steps, spec)
+    if not raising:  # nothing to raise: no apply says it does
+        steps = tuple(_with_retention_raised(step, False) for step in steps)
+    return Transition(from_phase, to_phase, steps)
+
+
+def _with_retention_raised(step: Step, raised: bool) -> Step:
+    if not isinstance(step, ApplyStep):
+        return step
+    return replace(step, posture=replace(step.posture, retention_raised=raised))
+
+
+def _raised_before_first_apply(steps: tuple[Step, ...], spec: MigrationSpec) -> tuple[Step, ...]:
+    """The switch raises the streams' retention before anything else changes (an API's weight,
+    the route): every later apply of the transition keeps it raised."""
+    first = next(index for index, step in enumerate(steps) if isinstance(step, ApplyStep))
+    unmoved = posture_of("baseline").with_api_weights({api.name: 0 for api in spec.apis})
+    raise_step = ApplyStep(RAISE_STEP, replace(unmoved, retention_raised=True))
+    later = tuple(_with_retention_raised(step, True) for step in steps[first:])
+    return (*steps[:first], raise_step, *later)
 
 
 def api_steps(spec: MigrationSpec, name: str, when: str, base: Posture) -> list[Step]:

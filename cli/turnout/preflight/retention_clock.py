@@ -88,14 +88,16 @@ def _finding(context: PreflightContext, age: StreamAge) -> Finding:
             "do not enable the new consumers on this stream: check whether the replicator "
             "copied the trimmed records to the old stream before they went (`turnout status`), "
             "then roll back (`turnout rollback`) or rebuild the new consumers' state from the "
-            "old environment; raise streams[].retention_hours before the next attempt",
+            "old environment; raise streams[].retention_hours (or set cutover.raise_retention_hours) "
+            "before the next attempt",
         )
     if share >= WARN_SHARE:
         return Finding(
             Verdict.WARN,
             f"{measured}: {hours(age.left_seconds or 0)} left before Kinesis trims it",
             "enable the new consumers before then (go on to new-live), or raise the stream's "
-            "retention now (streams[].retention_hours, then apply the new environment: "
+            "retention now (streams[].retention_hours, or cutover.raise_retention_hours to raise "
+            "it until the commit only; then apply the new environment: "
             "IncreaseStreamRetentionPeriod keeps every record not yet trimmed)",
         )
     return Finding(

@@ -399,6 +399,13 @@ class Cutover(Strict):
         description="Hours of retention kept beyond the planned window: a commit that runs "
         "late, consumers catching up once enabled, a rollback's drain.",
     )
+    raise_retention_hours: Annotated[int, Field(ge=24, le=8760)] | None = Field(
+        default=None,
+        description="The retention, in hours, both environments' streams keep from the switch "
+        "(applied before producers are routed to new) until the commit (or rollback) has "
+        "finished; then each stream returns to its retention_hours. At least every stream's "
+        "retention_hours. Extended retention is billed per shard-hour (docs/spec.md).",
+    )
 
 
 SnsTopicArn = Annotated[
@@ -581,6 +588,24 @@ class MigrationSpec(Strict):
                 f"replication direction is '{expected}'; use [] to halt replication or remove the key",
             )
         return self
+
+    @model_validator(mode="after")
+    def _raised_retention_covers_every_stream(self) -> MigrationSpec:
+        raised = self.cutover.raise_retention_hours
+        longest = max(self.streams, key=lambda stream: stream.retention_hours)
+        if raised is not None and raised < longest.retention_hours:
+            raise FieldProblem(
+                ("cutover", "raise_retention_hours"),
+                f"{raised} h is less than the {longest.retention_hours} h stream {longest.name} "
+                "keeps (its retention_hours): the option raises retention during the cutover "
+                f"and never lowers it; set at least {longest.retention_hours} (and at most 8760), "
+                "or remove it to keep each stream's own retention",
+            )
+        return self
+
+    def retention_during_cutover(self, stream: Stream) -> int:
+        """A stream's retention from the switch until the commit's end: raised when asked."""
+        return max(stream.retention_hours, self.cutover.raise_retention_hours or 0)
 
     @model_validator(mode="after")
     def _credentials_act_in_their_environment(self) -> MigrationSpec:

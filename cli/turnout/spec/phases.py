@@ -37,6 +37,10 @@ _ROUTE_TARGET = {
     "decommissioned": "new",
 }
 
+# From the switch until the commit (or rollback) has finished, the streams keep the spec's
+# cutover.raise_retention_hours when it is set (docs/cutover.md, "Raised retention").
+RETENTION_RAISED_PHASES: tuple[str, ...] = ("switched", "mirrored", "new-live")
+
 _REPLICATION = {
     "baseline": "none",
     "switched": "none",
@@ -83,6 +87,9 @@ class Posture:
     # Read-across mode: the old consumers' mappings on the new streams (absent, enabled or
     # disabled); always absent in copy mode.
     read_across: str = "absent"
+    # The streams keep the spec's cutover.raise_retention_hours (when it sets one) instead of
+    # each stream's own retention_hours.
+    retention_raised: bool = False
 
     def with_api_weights(self, weights: dict[str, int]) -> Posture:
         return replace(self, api_weights=tuple(sorted(weights.items())))
@@ -100,6 +107,7 @@ class Posture:
         if self.read_across != "absent":
             text += f", old consumers' mappings on the new streams {self.read_across}"
         text += ", old streams deleted" if self.old_streams_deleted else ""
+        text += ", streams' retention raised" if self.retention_raised else ""
         apis = [f"{name} {weight}% new" for name, weight in self.api_weights]
         return text + (f", APIs: {', '.join(apis)}" if apis else "")
 
@@ -112,11 +120,13 @@ def posture_of(phase: str, mode: str = "copy") -> Posture:
             "none",
             replication_deployed=phase != "decommissioned",
             read_across=read_across_in(phase),
+            retention_raised=phase in RETENTION_RAISED_PHASES,
         )
     return Posture(
         route_target(phase),
         direction_for_phase(phase),
         replication_deployed=phase != "decommissioned",
+        retention_raised=phase in RETENTION_RAISED_PHASES,
     )
 
 

@@ -1,0 +1,132 @@
+"""cutover.raise_retention_hours applied by real Terraform to the emulator's streams, on a fast
+sandbox clock (one simulated hour per real second): the switch's `raise-retention` apply raises
+both environments' 24-hour streams to 30 hours (DescribeStreamSummary), a record written after it
+is still readable 26 sandbox hours later (a 24-hour stream would have trimmed it), and the
+commit's `restore-retention` apply returns every stream to 24 hours."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from turnout.aws.access import AwsAccess
+from turnout.deploy.posture import PostureApplier
+from turnout.deploy.render import phase_posture
+from turnout.deploy.state_bootstrap import bootstrap_state_bucket
+from turnout.engine.steps import transition
+from turnout.project import Project
+from turnout.sandbox.emulator.launcher import Emulator
+from turnout.sandbox.emulator.profile import AWS
+from turnout.spec.loader import load_spec
+from turnout.spec.names import names
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+CLOCK_RATE = 3600.0  # one simulated hour per real second
+RAISED_HOURS = 30
+OWN_HOURS = 24
+
+
+@pytest.fixture(scope="module")
+def fast_clock(tmp_path_factory: pytest.TempPathFactory, terraform_ready) -> Iterator[Emulator]:
+    emu = Emulator(
+        tmp_path_factory.mktemp("raise-retention"),
+        region="eu-west-1",
+        profile=AWS.with_changes(clock_rate=CLOCK_RATE),
+    ).start()
+    yield emu
+    emu.stop()
+
+
+@pytest.fixture(scope="module")
+def applier(fast_clock, tmp_path_factory) -> PostureApplier:
+    """The example spec cut to its one-shard stream `orders`, keeping 24 h and raised to 30 h
+    during the cutover, applied at baseline (no API: this emulator holds no hosted zone; no data
+    store: nothing here copies one)."""
+    work_dir = tmp_path_factory.mktemp("raise-retention-work")
+    document = yaml.safe_load((REPO / "terraform" / "migration.yaml").read_text())
+    document["streams"] = [s for s in document["streams"] if s["name"] == "orders"]
+    document["streams"][0]["retention_hours"] = OWN_HOURS
+    for environment in ("old", "new"):
+        document["consumers"][environment] = [
+            {**consumer, "streams": ["orders"]}
+            for consumer in document["consumers"][environment]
+            if "orders" in consumer["streams"]
+        ]
+    document["cutover"]["raise_retention_hours"] = RAISED_HOURS
+    document.pop("apis", None)
+    document["data_stores"] = []
+    spec_path = work_dir / "migration.yaml"
+    spec_path.write_text(yaml.safe_dump(document, sort_keys=False))
+    spec = load_spec(spec_path)
+    access = AwsAccess.for_emulator(spec, fast_clock)
+    bootstrap_state_bucket(spec, access, progress=lambda _: None)
+    project = Project(root=REPO, spec_path=spec_path, work_dir=work_dir)
+    applier = PostureApplier(
+        spec,
+        project,
+        work_dir / "vars",
+        endpoint_url=fast_clock.endpoint_url,
+        aws=access,
+    )
+    applier.apply("baseline", phase_posture(spec, "baseline"), "setup")
+    return applier
+
+
+def retention_hours(emu: Emulator, spec) -> dict[str, set[int]]:
+    """Per environment, the streams' live RetentionPeriodHours."""
+    found = {}
+    for environment in ("old", "new"):
+        kinesis = emu.session(environment).client("kinesis", endpoint_url=emu.endpoint_url)
+        found[environment] = {
+            kinesis.describe_stream_summary(StreamName=names(spec, environment).stream(s.name))[
+                "StreamDescriptionSummary"
+            ]["RetentionPeriodHours"]
+            for s in spec.streams
+        }
+    return found
+
+
+def apply_step(applier: PostureApplier, live: str, desired: str, step_id: str) -> None:
+    steps = transition(live, desired, applier.spec).steps
+    step = next(step for step in steps if step.id == step_id)
+    applier.apply(desired, step.posture, f"{live}-{desired}-{step_id}")
+
+
+def oldest_sequence(kinesis, stream: str) -> str | None:
+    shard = kinesis.list_shards(StreamName=stream)["Shards"][0]["ShardId"]
+    iterator = kinesis.get_shard_iterator(
+        StreamName=stream, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
+    )["ShardIterator"]
+    for _ in range(5):  # empty answers behind the tip are followed, as AWS asks
+        answer = kinesis.get_records(ShardIterator=iterator, Limit=1)
+        if answer["Records"]:
+            return answer["Records"][0]["SequenceNumber"]
+        iterator = answer["NextShardIterator"]
+    return None
+
+
+def test_the_switch_raises_retention_in_both_environments_and_the_commit_restores_it(
+    applier, fast_clock
+):
+    spec = applier.spec
+    assert retention_hours(fast_clock, spec) == {"old": {OWN_HOURS}, "new": {OWN_HOURS}}
+
+    apply_step(applier, "baseline", "switched", "raise-retention")
+    assert retention_hours(fast_clock, spec) == {"old": {RAISED_HOURS}, "new": {RAISED_HOURS}}
+
+    kinesis = fast_clock.session("new").client("kinesis", endpoint_url=fast_clock.endpoint_url)
+    stream = names(spec, "new").stream("orders")  # one shard
+    first = kinesis.put_record(StreamName=stream, Data=b"{}", PartitionKey="k")
+    time.sleep(26 * 3600 / CLOCK_RATE)  # 26 sandbox hours: past 24, within 30
+    assert oldest_sequence(kinesis, stream) == first["SequenceNumber"], (
+        "a record 26 sandbox hours old is kept under the raised 30-hour retention"
+    )
+
+    apply_step(applier, "new-live", "committed", "restore-retention")
+    assert retention_hours(fast_clock, spec) == {"old": {OWN_HOURS}, "new": {OWN_HOURS}}
