@@ -11,11 +11,10 @@ shard of the new stream, which is what "drained" means here.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from turnout.aws.kinesis import ShardReader
 from turnout.drain.lambda_consumers import LambdaMarkers
-from turnout.drain.scope import DrainScope, pooled_clients
+from turnout.drain.scope import DrainScope, pooled_clients, scope_from_context
 
 
 @dataclass
@@ -38,19 +37,16 @@ def read_across_scope(
     def client(service: str) -> Any:
         return new(service) if service == "kinesis" else old(service)
 
-    reader = ShardReader(
-        new("kinesis"), clock=context.clock, sleep=context.sleep, reads_per_second=reads_per_second
-    )
-    return ReadAcrossScope(
-        spec=context.spec,
-        environment="old",
-        client=client,
-        reader=reader,
-        clock=context.clock,
-        dry_run=context.dry_run,
+    scope = scope_from_context(  # a ReadAcrossScope: scope_type
+        context,
+        "old",
+        reads_per_second=reads_per_second,
         workers=workers,
         progress=progress,
+        client=client,
+        scope_type=ReadAcrossScope,
     )
+    return cast(ReadAcrossScope, scope)
 
 
 def read_across_predicates(scope: ReadAcrossScope) -> list[LambdaMarkers]:

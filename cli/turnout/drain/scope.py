@@ -88,17 +88,21 @@ def scope_from_context(
     reads_per_second: float = 2.0,
     workers: int = DEFAULT_WORKERS,
     progress: Callable[[str], None] | None = None,
+    client: Callable[[str], Any] | None = None,
+    scope_type: type[DrainScope] = DrainScope,
 ) -> DrainScope:
     """A DrainScope over a HookContext's AWS access, clock and sleep (any object with `spec`,
-    `aws`, `client(environment, service)`, `clock`, `sleep`, `dry_run` will do)."""
-    client = pooled_clients(context, environment, workers)
+    `aws`, `client(environment, service)`, `clock`, `sleep`, `dry_run` will do). `client`
+    (service -> client) replaces the environment's pooled clients; `scope_type` is the scope
+    class made."""
+    client = client or pooled_clients(context, environment, workers)
     reader = ShardReader(
         client("kinesis"),
         clock=context.clock,
         sleep=context.sleep,
         reads_per_second=reads_per_second,
     )
-    return DrainScope(
+    return scope_type(
         spec=context.spec,
         environment=environment,
         client=client,
