@@ -38,7 +38,7 @@ install: $(BIN)/turnout $(CHECKOV_VENV)/bin/checkov ## Create the virtual enviro
 # (--dist loadfile), so module-scoped emulators and sandboxes stay shared by their tests.
 TEST_WORKERS ?= 3
 test: $(BIN)/turnout ## Run the whole test suite (unit + integration on the local emulator), TEST_WORKERS=3 in parallel
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --durations=30
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=30
 
 lint: lint-python lint-terraform checkov ## ruff, terraform fmt/validate, checkov
 

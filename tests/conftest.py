@@ -393,3 +393,33 @@ def lambda_kit_for(tmp_path: Path) -> Iterator[Callable[[Emulator], LambdaKit]]:
     yield make
     for kit in kits:
         kit.close()
+
+
+# --------------------------------------------------------------------- the order of test files
+# pytest-xdist gives each worker whole files (--dist loadfile) in collection order
+# (--no-loadscope-reorder; its own order puts files with many tests first, which started the
+# ten-minute single-test files last). The files that take minutes go first, slowest first, so the
+# workers finish together. Their seconds come from the per-file table each run prints.
+SLOW_FILES = Path(__file__).with_name("slow_files.json")
+_file_seconds: dict[str, float] = {}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    seconds = json.loads(SLOW_FILES.read_text(encoding="utf-8"))
+    items.sort(key=lambda item: -seconds.get(item.nodeid.split("::", 1)[0], 0))
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    path = report.nodeid.split("::", 1)[0]
+    _file_seconds[path] = _file_seconds.get(path, 0.0) + report.duration
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    slowest = sorted(_file_seconds.items(), key=lambda entry: -entry[1])[:25]
+    if not slowest:
+        return
+    terminalreporter.write_sep(
+        "=", f"seconds per test file (slowest {len(slowest)}; {SLOW_FILES.name})"
+    )
+    for path, seconds in slowest:
+        terminalreporter.write_line(f"{seconds:8.1f}  {path}")
