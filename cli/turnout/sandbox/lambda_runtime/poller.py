@@ -60,7 +60,7 @@ class ShardReader:
             try:
                 resp = self.kinesis.get_records(
                     ShardIterator=self.iterator,
-                    Limit=min(10000, max(cfg.batch_size, 100)),
+                    Limit=read_limit(cfg.batch_size),
                     StreamARN=cfg.event_source_arn,
                 )
             except ClientError as exc:
@@ -80,6 +80,13 @@ class ShardReader:
                 self.at_end = True
             return records
         return []
+
+
+def read_limit(batch_size: int) -> int:
+    """Records asked of one GetRecords: several batches' worth (at least 1,000, at most AWS's
+    10,000 per call), so a shard behind its consumer is not read 100 records at a time against
+    the 5 reads/s it shares with its other readers; the lanes still invoke ``batch_size`` at once."""
+    return min(10000, max(batch_size, 1000))
 
 
 class ShardPoller(threading.Thread):
