@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 
 import pytest
 from hooks_kit import create_streams, make_spec
-from loss_kit import rows, run_gate
+from loss_kit import held_by_stream, rows, run_gate
 
 from turnout.preflight.gate import PreflightRefused
 
@@ -81,24 +81,6 @@ def enable_and_write_after(consumer: PausedConsumer, runtime, mapping: str) -> l
     return kit.processed(consumer.table, "new")
 
 
-def held_by_stream(consumer: PausedConsumer) -> list[str]:
-    """Every record the new stream still holds, read from TRIM_HORIZON."""
-    kinesis = consumer.kit.client("kinesis", "new")
-    stream = consumer.spec.streams[0].name_in("new")
-    shard = kinesis.list_shards(StreamName=stream)["Shards"][0]["ShardId"]
-    iterator = kinesis.get_shard_iterator(
-        StreamName=stream, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
-    )["ShardIterator"]
-    held: list[str] = []
-    for _ in range(10):  # empty answers behind the tip are followed, as AWS asks
-        answer = kinesis.get_records(ShardIterator=iterator, Limit=100)
-        held += [record["Data"].decode() for record in answer["Records"]]
-        iterator = answer["NextShardIterator"]
-        if not answer["Records"] and answer.get("MillisBehindLatest", 0) == 0:
-            break
-    return held
-
-
 def test_without_the_starting_positions_check_new_live_loses_the_records_written_while_paused(
     emulator, paused_at_latest
 ):
@@ -112,9 +94,10 @@ def test_without_the_starting_positions_check_new_live_loses_the_records_written
     lost = [record for record in WHILE_PAUSED if record not in processed]
     assert lost == WHILE_PAUSED, f"every record written while paused is lost: {processed}"
     assert sorted(processed) == sorted(AFTER_NEW_LIVE)
-    assert held_by_stream(consumer)[: len(WHILE_PAUSED)] == WHILE_PAUSED, (
-        "the stream still held them: the consumer's LATEST start skipped them"
-    )
+    assert (
+        held_by_stream(consumer.kit.client("kinesis", "new"), consumer.spec)[: len(WHILE_PAUSED)]
+        == WHILE_PAUSED
+    ), "the stream still held them: the consumer's LATEST start skipped them"
 
 
 def test_with_the_starting_positions_check_the_gate_refuses_before_the_consumer_is_enabled(
@@ -133,7 +116,9 @@ def test_with_the_starting_positions_check_the_gate_refuses_before_the_consumer_
     lam = consumer.kit.client("lambda", "new")
     assert lam.get_event_source_mapping(UUID=consumer.mapping)["State"] == "Disabled"
     assert consumer.kit.processed(consumer.table, "new") == []
-    assert held_by_stream(consumer) == WHILE_PAUSED, "nothing is lost: the stream holds them"
+    assert held_by_stream(consumer.kit.client("kinesis", "new"), consumer.spec) == WHILE_PAUSED, (
+        "nothing is lost: the stream holds them"
+    )
 
     # The change the check names: recreate the paused mapping at TRIM_HORIZON.
     lam.delete_event_source_mapping(UUID=consumer.mapping)
