@@ -2,7 +2,8 @@
 sandbox clock (one simulated hour per real second): the switch's `raise-retention` apply raises
 both environments' 24-hour streams to 30 hours (DescribeStreamSummary), every record written
 hourly after it over a 26-hour window is still readable at its end (a 24-hour stream would have
-trimmed the first ones: nothing is lost), and the commit's `restore-retention` apply returns every stream to 24 hours."""
+trimmed the first ones: nothing is lost), and the commit's `restore-retention` apply returns
+every stream to 24 hours."""
 
 from __future__ import annotations
 
