@@ -1,8 +1,9 @@
 """cutover.raise_retention_hours applied by real Terraform to the emulator's streams, on a fast
 sandbox clock (one simulated hour per real second): the switch's `raise-retention` apply raises
-both environments' 24-hour streams to 30 hours (DescribeStreamSummary), a record written after it
-is still readable 26 sandbox hours later (a 24-hour stream would have trimmed it), and the
-commit's `restore-retention` apply returns every stream to 24 hours."""
+both environments' 24-hour streams to 30 hours (DescribeStreamSummary), every record written
+hourly after it over a 26-hour window is still readable at its end (a 24-hour stream would have
+trimmed the first ones: nothing is lost), and the commit's `restore-retention` apply returns
+every stream to 24 hours."""
 
 from __future__ import annotations
 
@@ -111,6 +112,22 @@ def oldest_sequence(kinesis, stream: str) -> str | None:
     return None
 
 
+def sequences_held(kinesis, stream: str) -> list[str]:
+    """Every sequence number the one-shard stream still holds, from TRIM_HORIZON."""
+    shard = kinesis.list_shards(StreamName=stream)["Shards"][0]["ShardId"]
+    iterator = kinesis.get_shard_iterator(
+        StreamName=stream, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
+    )["ShardIterator"]
+    held: list[str] = []
+    for _ in range(20):  # empty answers behind the tip are followed, as AWS asks
+        answer = kinesis.get_records(ShardIterator=iterator, Limit=1000)
+        held += [record["SequenceNumber"] for record in answer["Records"]]
+        iterator = answer["NextShardIterator"]
+        if not answer["Records"] and answer.get("MillisBehindLatest", 0) == 0:
+            break
+    return held
+
+
 def test_the_switch_raises_retention_in_both_environments_and_the_commit_restores_it(
     applier, fast_clock
 ):
@@ -122,10 +139,18 @@ def test_the_switch_raises_retention_in_both_environments_and_the_commit_restore
 
     kinesis = fast_clock.session("new").client("kinesis", endpoint_url=fast_clock.endpoint_url)
     stream = names(spec, "new").stream("orders")  # one shard
-    first = kinesis.put_record(StreamName=stream, Data=b"{}", PartitionKey="k")
-    time.sleep(26 * 3600 / CLOCK_RATE)  # 26 sandbox hours: past 24, within 30
-    assert oldest_sequence(kinesis, stream) == first["SequenceNumber"], (
+    written = []
+    started = time.monotonic()
+    for hour in range(26):  # one record per sandbox hour over a 26-hour window
+        time.sleep(max(0.0, started + hour * 3600 / CLOCK_RATE - time.monotonic()))
+        answer = kinesis.put_record(StreamName=stream, Data=f"h{hour}".encode(), PartitionKey="k")
+        written.append(answer["SequenceNumber"])
+    time.sleep(max(0.0, started + 26 * 3600 / CLOCK_RATE - time.monotonic()))
+    assert oldest_sequence(kinesis, stream) == written[0], (
         "a record 26 sandbox hours old is kept under the raised 30-hour retention"
+    )
+    assert sequences_held(kinesis, stream) == written, (
+        "nothing written during the 26-hour window was lost under the raised retention"
     )
 
     apply_step(applier, "new-live", "committed", "restore-retention")

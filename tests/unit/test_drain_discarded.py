@@ -315,3 +315,26 @@ def test_verify_fails_when_a_consumer_discarded_and_names_the_queue():
     )
     quiet = with_discards(document, [{**discard, "verdict": "drained", "reason": "read"}])
     assert quiet["passed"] is True and problems_text(quiet) == ""
+
+
+def test_without_reading_the_on_failure_queue_a_consumer_that_discarded_is_called_drained():
+    """Issue #14, check 2 with its reading disabled: the consumer's finite retries discarded two
+    batches (5 records) to its queue after the shard moved past them. A drain check that does
+    not read the queue (no `watch_discards`) says drained while they are gone; the one the
+    cutover runs says not drained, naming the queue and the count."""
+    world = World()
+    blind = AlwaysDrained(world.spec.consumers.old[0], world.scope)
+    watching = world.predicate("peek")
+    blind.start()
+    watching.start()
+    world.clock.sleep(30)
+    world.sqs.send(batch_info(size=2), world.clock.time())
+    world.sqs.send(batch_info(size=3), world.clock.time())
+
+    unread = blind.verdict()
+    assert unread.verdict is Verdict.DRAINED and unread.discards == []
+    read = watching.verdict()
+    assert read.verdict is Verdict.NOT_DRAINED and read.final
+    (discard,) = read.discards
+    assert discard.reason.startswith(f"not drained: 5 records discarded to {QUEUE} (2 batch(es)")
+    assert discard.detail["discarded_records"] == 5

@@ -57,6 +57,38 @@ def test_validate_refuses_a_window_longer_than_retention(tmp_path, capsys):
     assert "stream clicks keeps records 24 h, less than the planned window 26 h + margin 6 h" in out
 
 
+def test_validate_of_a_26_hour_window_against_24_hour_retention_is_one_refusal_paragraph(
+    tmp_path, capsys
+):
+    """Issue #14: the 26-hour rehearsal against 24-hour retention is refused at validation."""
+    code = main(["validate", "--spec", write_spec(tmp_path, long_window)])
+    first, *rows = capsys.readouterr().out.splitlines()
+    assert code == 1
+    assert first.endswith(
+        "refused: the preflight check retention-window failed: this spec would lose records on "
+        "AWS (what to change is below)."
+    )
+    row = " ".join(" ".join(line.split()) for line in rows)
+    assert "fail retention-window stream clicks keeps records 24 h" in row
+    assert "change: set cutover.raise_retention_hours to at least 32" in row
+    assert "Traceback" not in row
+
+
+def test_validate_passes_the_same_26_hour_window_with_retention_raised_by_the_option(
+    tmp_path, capsys
+):
+    def raised(document):
+        long_window(document)
+        document["cutover"]["raise_retention_hours"] = 168  # >= the other streams' own 168 h
+
+    code = main(["validate", "--spec", write_spec(tmp_path, raised)])
+    out = " ".join(capsys.readouterr().out.split())
+    assert code == 0, out
+    assert ": valid. Migration" in out
+    assert "pass retention-window planned window 26 h + margin 6 h = 32 h is within every" in out
+    assert "raised by cutover.raise_retention_hours = 168" in out
+
+
 def test_validate_refuses_a_replicator_starting_at_latest(tmp_path, capsys):
     spec = write_spec(tmp_path, lambda d: d["replication"].update(starting_position="LATEST"))
     code = main(["validate", "--spec", spec])
