@@ -306,8 +306,9 @@ def test_status_shows_each_read_across_mapping_state_and_none_in_copy_mode(tmp_p
     assert "read-across" not in status_text({**document_, "read_across": []})
 
 
-def test_verify_refuses_read_across_mode_before_reading_anything(tmp_path):
-    """Its old streams hold no copy of the new ones: every new record would count as missing."""
+def test_the_copy_comparison_refuses_read_across_mode_before_reading_anything(tmp_path):
+    """Its old streams hold no copy of the new ones: every new record would count as missing.
+    `turnout verify` runs the read-across proof instead (tests/unit/test_verify_read_across.py)."""
     spec = load_spec(write(tmp_path, document()))
     with pytest.raises(VerifyError) as refused:
         verify(spec, None, since_window(0.0), VerifyOptions())
