@@ -141,6 +141,24 @@ def test_read_across_transitions_run_no_replicator_and_toggle_the_mappings(tmp_p
     assert commit[1].posture.read_across == "disabled" and commit[1].posture.route_target == "new"
 
 
+def test_the_read_across_switch_is_the_copy_switch_with_its_own_route_apply_and_no_step_twice(
+    tmp_path,
+):
+    """The read-across tables reuse the copy-mode steps: a step added to the copy-mode switch
+    (discard-baselines) must not push another one out, nor leave the copy route apply in."""
+    spec = load_spec(write(tmp_path, document()))
+    copy_ids = [step.id for step in transition("baseline", "switched", load_spec(EXAMPLE)).steps]
+    switch = transition("baseline", "switched", spec).steps
+    assert [step.id for step in switch] == copy_ids
+    assert "discard-baselines" in copy_ids
+    (route,) = [step for step in switch if step.id == "route-to-new"]
+    assert (route.posture.route_target, route.posture.active_direction) == ("new", "none")
+    assert route.posture.read_across == "absent"  # the mappings come at mirrored
+    for pair in [*path("baseline", "committed"), ("new-live", "rolled-back")]:
+        ids = [step.id for step in transition(*pair, spec).steps]
+        assert len(ids) == len(set(ids)), pair
+
+
 def test_an_api_switch_in_read_across_mode_keeps_the_mappings_enabled_and_no_replicator(tmp_path):
     """The example's API moves its weight at new-live->committed, before the mappings are
     disabled: its applies carry the read-across posture of new-live. With copy mode's posture
