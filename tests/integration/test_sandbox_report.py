@@ -58,6 +58,7 @@ def test_old_must_have_what_was_written_to_it_and_what_the_ledger_delivered():
     assert old["lost"] == 1 and old["lost_sample"] == ["n4"]
     assert old["duplicates"] == 1 and old["processed"] == 3
     assert report["replication"] == {
+        "mode": "copy",
         "ledger_shards": 1,
         "delivered_to_old": 2,
         "not_yet_delivered": 1,
@@ -143,7 +144,40 @@ def test_read_across_expects_in_old_what_was_written_to_new_up_to_the_given_time
     assert whole_tail["environments"]["old"]["lost_sample"] == ["n3"]
     copy_mode = compute_report(events, processed, {}, new_required=False)
     assert copy_mode["environments"]["old"]["expected"] == 1  # no ledger: nothing delivered
-    assert "read across (no replicator): the old consumers must have read 1 of 2" in (
+    assert "the old consumers read the new streams; 1 of 2 events written to new were due" in (
         format_report(until_150)
     )
     assert "replication new→old: 0 of 2" in format_report(copy_mode)
+
+
+def test_read_across_labels_the_old_consumers_reads_of_new_and_ignores_a_stale_ledger():
+    events = [event("o1", "old", 1, 1), event("n2", "new", 2, 10), event("n3", "new", 3, 11)]
+    events[1]["accepted_at"], events[2]["accepted_at"] = 100.0, 200.0
+    processed = {"old": [processing("o1", "old", 1, 1), processing("n2", "old", 2, 2)], "new": []}
+    # A ledger left by a copy-mode rehearsal says n3 was delivered: read-across does not use it.
+    report = compute_report(
+        events, processed, {"clicks/s-0": 11}, new_required=False, old_reads_new_until=150
+    )
+    old = report["environments"]["old"]
+    assert report["replication"]["mode"] == "read-across"
+    assert report["replication"]["ledger_shards"] == 0
+    assert old["expected"] == 2 and old["lost"] == 0
+    assert old["read_across_processed"] == 1 and old["replicated_processed"] is None
+    text = format_report(report)
+    assert "read across, processed" in text and "replicated" not in text
+    assert "nothing copied" in text
+    copy_mode = compute_report(events, processed, {"clicks/s-0": 11}, new_required=False)
+    assert copy_mode["replication"]["mode"] == "copy"
+    assert copy_mode["environments"]["old"]["replicated_processed"] == 1
+    assert copy_mode["environments"]["old"]["read_across_processed"] is None
+    assert "replicated, processed" in format_report(copy_mode)
+
+
+def test_read_across_pending_events_are_named_as_not_read_by_old():
+    events = [event("n1", "new", 1, 10)]
+    events[0]["accepted_at"] = 500.0
+    report = compute_report(
+        events, {"old": [], "new": []}, {}, new_required=False, old_reads_new_until=100
+    )
+    with pytest.raises(AssertionError, match="neither read by old nor processed by new"):
+        assert_nothing_lost(report, allow_pending=False)

@@ -68,6 +68,7 @@ class FakeKinesis:
         self.account = account
         self.streams: dict[str, list[FakeShard]] = {}
         self.calls: list[str] = []
+        self.retention_hours = 24  # the AWS default (DescribeStreamSummary RetentionPeriodHours)
 
     # ---------------------------------------------------------------- test setup
     def create(self, name: str, shards: int = 1) -> None:
@@ -121,7 +122,8 @@ class FakeKinesis:
     def describe_stream_summary(self, StreamName: str) -> dict:
         return {
             "StreamDescriptionSummary": {
-                "StreamARN": f"arn:aws:kinesis:eu-west-1:{self.account}:stream/{StreamName}"
+                "StreamARN": f"arn:aws:kinesis:eu-west-1:{self.account}:stream/{StreamName}",
+                "RetentionPeriodHours": self.retention_hours,
             }
         }
 

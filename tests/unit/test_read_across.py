@@ -141,6 +141,24 @@ def test_read_across_transitions_run_no_replicator_and_toggle_the_mappings(tmp_p
     assert commit[1].posture.read_across == "disabled" and commit[1].posture.route_target == "new"
 
 
+def test_the_read_across_switch_is_the_copy_switch_with_its_own_route_apply_and_no_step_twice(
+    tmp_path,
+):
+    """The read-across tables reuse the copy-mode steps: a step added to the copy-mode switch
+    (discard-baselines) must not push another one out, nor leave the copy route apply in."""
+    spec = load_spec(write(tmp_path, document()))
+    copy_ids = [step.id for step in transition("baseline", "switched", load_spec(EXAMPLE)).steps]
+    switch = transition("baseline", "switched", spec).steps
+    assert [step.id for step in switch] == copy_ids
+    assert "discard-baselines" in copy_ids
+    (route,) = [step for step in switch if step.id == "route-to-new"]
+    assert (route.posture.route_target, route.posture.active_direction) == ("new", "none")
+    assert route.posture.read_across == "absent"  # the mappings come at mirrored
+    for pair in [*path("baseline", "committed"), ("new-live", "rolled-back")]:
+        ids = [step.id for step in transition(*pair, spec).steps]
+        assert len(ids) == len(set(ids)), pair
+
+
 def test_an_api_switch_in_read_across_mode_keeps_the_mappings_enabled_and_no_replicator(tmp_path):
     """The example's API moves its weight at new-live->committed, before the mappings are
     disabled: its applies carry the read-across posture of new-live. With copy mode's posture
@@ -306,8 +324,9 @@ def test_status_shows_each_read_across_mapping_state_and_none_in_copy_mode(tmp_p
     assert "read-across" not in status_text({**document_, "read_across": []})
 
 
-def test_verify_refuses_read_across_mode_before_reading_anything(tmp_path):
-    """Its old streams hold no copy of the new ones: every new record would count as missing."""
+def test_the_copy_comparison_refuses_read_across_mode_before_reading_anything(tmp_path):
+    """Its old streams hold no copy of the new ones: every new record would count as missing.
+    `turnout verify` runs the read-across proof instead (tests/unit/test_verify_read_across.py)."""
     spec = load_spec(write(tmp_path, document()))
     with pytest.raises(VerifyError) as refused:
         verify(spec, None, since_window(0.0), VerifyOptions())

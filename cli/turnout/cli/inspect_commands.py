@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -25,6 +25,7 @@ from turnout.discover.output import discovery_text, report_document, write_disco
 from turnout.discover.reader import AccountReader, DiscoveryError, check_region
 from turnout.drain.check import drain_check as run_drain_check
 from turnout.drain.discarded import check_environments
+from turnout.drain.read_across_proof import proof_text, prove_read_across
 from turnout.project import Project
 from turnout.report.command import make_report, report_text
 from turnout.spec.loader import load_spec
@@ -33,8 +34,10 @@ from turnout.verify.run import (
     VerifyOptions,
     check_mode,
     check_options,
+    check_read_across_flags,
     parse_since,
     since_window,
+    switch_from_journal,
     window_from_journal,
 )
 from turnout.verify.run import report_text as verify_report_text
@@ -94,6 +97,12 @@ def verify(
     consumers' on-failure destinations (records discarded there fail it). Exit 0 when it
     passes, 1 when it finds problems, 2 for operator errors.
 
+    In replication mode read-across (nothing copied) it proves instead that the old consumers'
+    mappings on the new streams processed every record from the switch up to a cut: a marker
+    put into every open shard of the new streams, acknowledged by each old consumer (waits up
+    to the spec's cutover.drain_timeout_seconds), and no record since the switch old enough to
+    have expired from a new stream's retention (docs/read-across.md, "Verify").
+
     Example: turnout verify --sandbox --since 30m --json
     """
     options = VerifyOptions(
@@ -108,6 +117,11 @@ def verify(
     since_epoch = None if since is None else parse_since(since)
     project = Project.locate(spec)
     engine = build_engine(project, sandbox, progress(as_json))
+    if engine.spec.replication.mode == "read-across":
+        check_read_across_flags(options, grace_seconds is not None)
+        switched_at = switch_from_journal(engine.store) if since_epoch is None else since_epoch
+        _verify_read_across(engine, switched_at, workers, peek_discards, as_json)
+        return
     check_mode(engine.spec)
     if grace_seconds is None:
         options.grace_seconds = float(engine.spec.cutover.max_replication_lag_seconds)
@@ -124,6 +138,26 @@ def verify(
     else:
         typer.echo(verify_report_text(report.document))
     if not report.passed:
+        raise typer.Exit(1)
+
+
+def _verify_read_across(
+    engine: Any, switched_at: float, workers: int, peek_discards: bool, as_json: bool
+) -> None:
+    document = prove_read_across(
+        engine.spec,
+        engine.aws,
+        switched_at,
+        timeout_seconds=float(engine.spec.cutover.drain_timeout_seconds),
+        workers=workers,
+        discards="peek" if peek_discards else "count",
+        progress=progress(as_json),
+    )
+    if as_json:
+        print_json(document)
+    else:
+        typer.echo(proof_text(document))
+    if not document["passed"]:
         raise typer.Exit(1)
 
 

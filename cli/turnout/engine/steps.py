@@ -245,12 +245,18 @@ def _read_across_drained(spec: MigrationSpec) -> dict:
     return {"timeout_seconds": spec.cutover.drain_timeout_seconds}
 
 
+def _replaced(steps: tuple[Step, ...], replacement: Step) -> tuple[Step, ...]:
+    """The steps with the one of the replacement's id replaced (by id, not position: a step
+    added to the copy-mode table keeps its place here too)."""
+    assert sum(step.id == replacement.id for step in steps) == 1, replacement.id
+    return tuple(replacement if step.id == replacement.id else step for step in steps)
+
+
 READ_ACROSS_ON = Posture("new", "none", read_across="enabled", retention_raised=True)
 READ_ACROSS_TRANSITIONS: dict[tuple[str, str], tuple[Step, ...]] = {
-    ("baseline", "switched"): (
-        *FORWARD_TRANSITIONS[("baseline", "switched")][:3],
+    ("baseline", "switched"): _replaced(
+        FORWARD_TRANSITIONS[("baseline", "switched")],
         ApplyStep("route-to-new", posture_of("switched", "read-across")),
-        *FORWARD_TRANSITIONS[("baseline", "switched")][4:],
     ),
     ("switched", "mirrored"): (
         *FORWARD_TRANSITIONS[("switched", "mirrored")][:2],

@@ -130,13 +130,55 @@ def check_mode(spec: Any) -> None:
     """Refuse read-across mode, whose old streams hold no copy of the new ones to compare."""
     if spec.replication.mode == "read-across":
         raise VerifyError(
-            "verify compares the new streams with their copy in the old streams, and the spec's "
-            "replication.mode is read-across: nothing is copied, the old consumers read the new "
-            "streams themselves (docs/read-across.md), so every new record would count as "
-            "missing. What proves them in that mode: `turnout status` (each old consumer's "
-            "mapping on each new stream) and the rollback's new-tail-read-across drain (markers "
-            "acknowledged by the old consumers). Nothing was read."
+            "this comparison reads the new streams and their copy in the old streams, and the "
+            "spec's replication.mode is read-across: nothing is copied, the old consumers read "
+            "the new streams themselves (docs/read-across.md), so every new record would count "
+            "as missing. In that mode `turnout verify` proves the old consumers' reads instead "
+            "(turnout.drain.read_across_proof: markers at the cut, retention since the switch). "
+            "Nothing was read."
         )
+
+
+def check_read_across_flags(options: VerifyOptions, grace_given: bool) -> None:
+    """In read-across mode the copy comparison's flags mean nothing: refuse them by name."""
+    given = [
+        flag
+        for flag, used in (
+            ("--sample", options.sample != 1.0),
+            ("--efo", options.efo),
+            ("--allow-duplicates", options.allow_duplicates),
+            ("--grace-seconds", grace_given),
+            ("--max-reads-per-shard-per-second", options.reads_per_second != 1.0),
+        )
+        if used
+    ]
+    if given:
+        raise VerifyError(
+            f"{', '.join(given)}: the spec's replication.mode is read-across, where verify reads "
+            "no records and compares no copies: it puts a marker into every open shard of the "
+            "new streams and waits for the old consumers to acknowledge them "
+            '(docs/read-across.md, "Verify"). Valid there: --since, --workers, '
+            "--peek-discards, --json. Nothing was read."
+        )
+
+
+def switch_from_journal(store: Any) -> float:
+    """Read-across mode: when the route flipped to new (the new streams were proven empty just
+    before), for a phase where the old consumers read the new streams (mirrored, new-live)."""
+    phase = store.load().phase
+    flipped = _first_started(store, "baseline->switched", "route-to-new")
+    reading = _first_started(store, "switched->mirrored", "old-consumers-read-new")
+    if phase not in VERIFY_PHASES or flipped is None or reading is None:
+        raise VerifyError(
+            f"the live phase is '{phase}': in read-across mode verify proves what the old "
+            "consumers' mappings on the new streams processed, and those read in mirrored and "
+            "new-live only; it takes the switch from the journal"
+            + ("" if flipped and reading else " (not recorded there)")
+            + ". Pass --since TIME (ISO-8601 or 2h: no earlier than the switch) to prove a "
+            "window of your choice; after a rollback, its new-tail-read-across step holds the "
+            "drain verdict."
+        )
+    return flipped - CLOCK_MARGIN_SECONDS
 
 
 def check_options(options: VerifyOptions) -> None:
@@ -490,10 +532,12 @@ __all__ = [
     "VerifyReport",
     "Window",
     "check_options",
+    "check_read_across_flags",
     "parse_since",
     "problems_text",
     "report_text",
     "since_window",
+    "switch_from_journal",
     "verify",
     "window_from_journal",
     "with_discards",

@@ -10,9 +10,11 @@ Expected sets:
 - **old** must have processed every event written to old, and every event written to new that the
   replicator delivered: a new-stream record is delivered once its shard's sequence number is <= the
   ledger's ``last_sequence_number`` for ``<stream name>/<shard id>``.
-  In replication mode read-across (no replicator, no ledger) the old consumers read the new
-  streams themselves: every event written to new and accepted at or before ``old_reads_new_until``
-  (a time the caller knows they had read up to: the end of a rollback, or new-live) is expected.
+  In replication mode read-across (no replicator: its ledger is not read) the old consumers read
+  the new streams themselves: every event written to new and accepted at or before
+  ``old_reads_new_until`` (a time the caller knows they had read up to: the end of a rollback, or
+  new-live) is expected. The report then says "read across" where copy mode says "replicated":
+  nothing was copied, the old consumers processed the new streams' own records.
 - **new** must have processed every event written to new when its consumers were resumed (default:
   when any of its sample consumer mappings is enabled now); nothing otherwise.
 
@@ -21,7 +23,9 @@ new table by the data store copy (`processed`) keep ``environment = "old"`` and 
 processings of new. Order is judged on the *first* processing of each event, per logical stream
 and key: an event processed first after a later event of its key is an order violation; in old, a
 replicated event (written to new) processed after a later direct event (written to old) of its key
-is a flip inversion (the rollback window of the design; reported, never hidden).
+is a flip inversion (the rollback window of the design; reported, never hidden). An event written
+to new that old processed is "replicated, processed" in copy mode and "read across, processed"
+in read-across mode (``replication.mode`` in the report says which).
 """
 
 from __future__ import annotations
@@ -203,18 +207,8 @@ def compute_report(
     written: dict[str, set[str]] = {"old": set(), "new": set()}
     for event in by_id.values():
         written.setdefault(event["env"], set()).add(event["id"])
-    delivered = {
-        event_id
-        for event_id in written["new"]
-        if ledger.get(f"{by_id[event_id]['stream_name']}/{by_id[event_id]['shard']}", -1)
-        >= int(by_id[event_id]["sn"])
-    }
-    if old_reads_new_until is not None:  # read-across: the old consumers read new themselves
-        delivered |= {
-            event_id
-            for event_id in written["new"]
-            if float(by_id[event_id].get("accepted_at", 0)) <= old_reads_new_until
-        }
+    read_across = old_reads_new_until is not None
+    delivered = _due_to_old(written["new"], by_id, ledger, old_reads_new_until)
     expected = {
         "old": written["old"] | delivered,
         "new": set(written["new"]) if new_required else set(),
@@ -228,6 +222,7 @@ def compute_report(
             by_id,
             expected[environment],
             written,
+            read_across=read_across,
         )
         section["required"] = True if environment == "old" else new_required
         environments[environment] = section
@@ -248,7 +243,8 @@ def compute_report(
             "log_duplicate_ids": len(events) - len(by_id),
         },
         "replication": {
-            "ledger_shards": len(ledger),
+            "mode": "read-across" if read_across else "copy",
+            "ledger_shards": 0 if read_across else len(ledger),
             "delivered_to_old": len(delivered),
             "not_yet_delivered": len(not_delivered),
             "read_across_until": old_reads_new_until,
@@ -261,12 +257,36 @@ def compute_report(
     }
 
 
+def _due_to_old(
+    written_to_new: set[str],
+    by_id: dict[str, dict],
+    ledger: dict[str, int],
+    old_reads_new_until: float | None,
+) -> set[str]:
+    """The events written to new that old must have processed: in copy mode those the replicator's
+    ledger says it delivered, in read-across mode those accepted by ``old_reads_new_until``."""
+    if old_reads_new_until is not None:
+        return {
+            event_id
+            for event_id in written_to_new
+            if float(by_id[event_id].get("accepted_at", 0)) <= old_reads_new_until
+        }
+    return {
+        event_id
+        for event_id in written_to_new
+        if ledger.get(f"{by_id[event_id]['stream_name']}/{by_id[event_id]['shard']}", -1)
+        >= int(by_id[event_id]["sn"])
+    }
+
+
 def _environment_section(
     environment: str,
     items: list[dict],
     by_id: dict[str, dict],
     expected: set[str],
     written: dict[str, set[str]],
+    *,
+    read_across: bool = False,
 ) -> tuple[dict, set[str]]:
     own = [item for item in items if item.get("environment") == environment]
     copied = len(items) - len(own)
@@ -317,6 +337,7 @@ def _environment_section(
             if event_id in written["old"]:
                 highest_direct = max(highest_direct, seq)
         bad_keys += key_bad
+    from_new = len(known & written["new"])
     return (
         {
             "written": len(written.get(environment, ())),
@@ -330,7 +351,8 @@ def _environment_section(
             "keys_with_order_violations": bad_keys,
             "order_violation_sample": samples,
             "flip_inversions": inversions if environment == "old" else None,
-            "replicated_processed": len(known & written["new"]) if environment == "old" else None,
+            "replicated_processed": from_new if environment == "old" and not read_across else None,
+            "read_across_processed": from_new if environment == "old" and read_across else None,
             "unparseable": len(unparseable),
             "unknown_events": len(unknown),
             "copied_items": copied,
@@ -357,7 +379,7 @@ def format_report(report: dict) -> str:
         ("LOST", old["lost"], new["lost"]),
         ("order violations", old["order_violations"], new["order_violations"]),
         ("flip inversions", old["flip_inversions"], None),
-        ("replicated, processed", old["replicated_processed"], None),
+        _from_new_row(old),
         ("unparseable records", old["unparseable"], new["unparseable"]),
         ("unknown event ids", old["unknown_events"], new["unknown_events"]),
         ("copied items (data store)", old["copied_items"], new["copied_items"]),
@@ -372,15 +394,18 @@ def format_report(report: dict) -> str:
     replication = report["replication"]
     if replication.get("read_across_until") is not None:
         delivery = (
-            f"read across (no replicator): the old consumers must have read "
-            f"{replication['delivered_to_old']:,} of {produced['new']:,} events written to new; "
+            f"read across (no replicator, nothing copied): the old consumers read the new "
+            f"streams; {replication['delivered_to_old']:,} of {produced['new']:,} events written "
+            f"to new were due to them; {report['pending']:,} neither read by old nor processed "
+            f"by new yet"
         )
     else:
         delivery = (
             f"replication new→old: {replication['delivered_to_old']:,} of {produced['new']:,} "
             f"events written to new delivered (ledger: {replication['ledger_shards']} shard(s)); "
+            f"{report['pending']:,} neither delivered nor processed by new yet"
         )
-    lines += ["", delivery + f"{report['pending']:,} neither delivered nor processed by new yet"]
+    lines += ["", delivery]
     for change in report.get("route_changes", []):
         stamp = time.strftime("%H:%M:%S", time.localtime(change["at"]))
         lines.append(f"route: {change['from'] or '(start)'} → {change['to']} at {stamp}")
@@ -394,6 +419,13 @@ def format_report(report: dict) -> str:
     return "\n".join(lines)
 
 
+def _from_new_row(old: dict) -> tuple[str, Any, None]:
+    """Events written to new that old processed: copied to it (copy) or read by it (read-across)."""
+    if old.get("read_across_processed") is not None:
+        return ("read across, processed", old["read_across_processed"], None)
+    return ("replicated, processed", old["replicated_processed"], None)
+
+
 def assert_nothing_lost(report: dict, *, allow_pending: bool = True) -> None:
     """Raise AssertionError (with the figures) if any expected event was not processed, or, with
     ``allow_pending=False``, if an event written to new is processed nowhere yet."""
@@ -405,8 +437,13 @@ def assert_nothing_lost(report: dict, *, allow_pending: bool = True) -> None:
                 f"processed (e.g. {', '.join(section['lost_sample'][:3])})"
             )
     if not allow_pending and report["pending"]:
+        to_old = (
+            "read by old"
+            if report["replication"].get("mode") == "read-across"
+            else ("replicated to old")
+        )
         problems.append(
-            f"{report['pending']} events written to new are neither replicated to old nor "
+            f"{report['pending']} events written to new are neither {to_old} nor "
             f"processed by new (e.g. {', '.join(report['pending_sample'][:3])})"
         )
     if problems:
