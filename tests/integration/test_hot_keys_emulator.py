@@ -35,7 +35,11 @@ def write(kinesis, stream: str, keys: list[str]) -> None:
         assert time.monotonic() < deadline, f"{len(pending)} records not written in 30 s"
         call, pending = pending[:500], pending[500:]
         answer = kinesis.put_records(StreamName=stream, Records=call)
-        failed = [entry for entry, result in zip(call, answer["Records"]) if "ErrorCode" in result]
+        failed = [
+            entry
+            for entry, result in zip(call, answer["Records"], strict=True)
+            if "ErrorCode" in result
+        ]
         if failed:
             pending = failed + pending
             time.sleep(0.2)
