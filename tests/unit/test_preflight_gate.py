@@ -157,6 +157,13 @@ class FakeKinesis:
         return {"Records": [record], "MillisBehindLatest": int(age * 1000)}
 
 
+class NoMetrics:
+    """CloudWatch without a PutRecords.Latency datapoint: hot-keys times ListShards instead."""
+
+    def get_metric_data(self, **_) -> dict:
+        return {"MetricDataResults": []}
+
+
 class FakeAws:
     """Lambda clients with canned mappings, one Kinesis of the new streams; DynamoDB is never
     reached (the store is fake)."""
@@ -171,6 +178,8 @@ class FakeAws:
     def client(self, environment: str, service: str):
         if service == "kinesis":
             return self.kinesis
+        if service == "cloudwatch":
+            return NoMetrics()
         return self.lambdas[environment] if service == "lambda" else object()
 
 

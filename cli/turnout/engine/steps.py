@@ -470,6 +470,8 @@ REPLICATION_CHECKS = ("replicator-retries", "direction-flag-rate")
 CONSUMER_CHECKS = ("starting-positions", "consumer-retries")
 IDENTITY_CHECK = "account-identity"
 CONCURRENCY_CHECK = "lambda-concurrency"
+# Needs the old environment (the producers' keys before the switch, the replicator's target).
+HOT_KEYS_CHECK = "hot-keys"
 CHECKS_BEFORE: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "baseline->switched": (
         (
@@ -478,6 +480,7 @@ CHECKS_BEFORE: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "retention-window",
             *REPLICATION_CHECKS,
             CONCURRENCY_CHECK,
+            HOT_KEYS_CHECK,
         ),
         ("old", "new"),
     ),

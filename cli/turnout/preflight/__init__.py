@@ -9,6 +9,7 @@ from turnout.preflight import (
     account_identity,  # noqa: F401
     consumer_retries,  # noqa: F401
     direction_flag_rate,  # noqa: F401
+    hot_keys,  # noqa: F401
     lambda_concurrency,  # noqa: F401
     replicator_retries,  # noqa: F401
     retention_clock,  # noqa: F401
