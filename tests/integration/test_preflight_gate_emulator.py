@@ -58,6 +58,7 @@ def test_a_new_consumer_at_latest_refuses_the_switch_until_its_mapping_reads_fro
 ):
     function_name = lambda_kit.name("gate-consumer")
     spec = gated_spec(emulator, function_name)
+    create_streams(emulator, spec, "old")  # the hot-keys row samples what producers write there
     stream_arn = create_streams(emulator, spec, "new")["events"]
     function = lambda_kit.function("new", table=lambda_kit.table("new"), name=function_name)
     latest = lambda_kit.mapping(
