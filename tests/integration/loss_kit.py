@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from clock_kit import records_held
+
 from turnout.aws.access import AwsAccess
 from turnout.engine.hook_runner import HookRunner
 from turnout.engine.steps import gate, transition
@@ -59,17 +61,6 @@ def rows(outcome: dict) -> dict[str, str]:
 
 def held_by_stream(kinesis: Any, spec: Any) -> list[str]:
     """The data of every record the spec's first stream (one shard, new environment) still
-    holds, read from TRIM_HORIZON: what a consumer enabled now at TRIM_HORIZON can read."""
-    stream = spec.streams[0].name_in("new")
-    shard = kinesis.list_shards(StreamName=stream)["Shards"][0]["ShardId"]
-    iterator = kinesis.get_shard_iterator(
-        StreamName=stream, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
-    )["ShardIterator"]
-    held: list[str] = []
-    for _ in range(20):  # empty answers behind the tip are followed, as AWS asks
-        answer = kinesis.get_records(ShardIterator=iterator, Limit=1000)
-        held += [record["Data"].decode() for record in answer["Records"]]
-        iterator = answer["NextShardIterator"]
-        if not answer["Records"] and answer.get("MillisBehindLatest", 0) == 0:
-            break
-    return held
+    holds: what a consumer enabled now at TRIM_HORIZON can read."""
+    held = records_held(kinesis, spec.streams[0].name_in("new"))
+    return [record["Data"].decode() for record in held]

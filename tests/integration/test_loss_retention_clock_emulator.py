@@ -22,12 +22,12 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
+from clock_kit import fast_clock_emulator
 from hooks_kit import create_streams, make_spec
 from loss_kit import held_by_stream, rows, run_gate
 
 from turnout.preflight.gate import PreflightRefused
 from turnout.sandbox.emulator.launcher import Emulator
-from turnout.sandbox.emulator.profile import AWS
 
 pytestmark = pytest.mark.integration
 
@@ -41,13 +41,10 @@ PACE_SECONDS = 3600 / CLOCK_RATE / WRITES_PER_HOUR  # real seconds between write
 
 @pytest.fixture(scope="module")
 def fast_clock(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
-    emu = Emulator(
-        tmp_path_factory.mktemp("loss-retention-clock"),
-        region="eu-west-1",
-        profile=AWS.with_changes(clock_rate=CLOCK_RATE),
-    ).start()
-    yield emu
-    emu.stop()
+    with fast_clock_emulator(
+        tmp_path_factory.mktemp("loss-retention-clock"), CLOCK_RATE
+    ) as emulator:
+        yield emulator
 
 
 @pytest.fixture(scope="module")

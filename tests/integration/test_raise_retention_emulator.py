@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from clock_kit import fast_clock_emulator, records_held
 
 from turnout.aws.access import AwsAccess
 from turnout.deploy.posture import PostureApplier
@@ -21,7 +22,6 @@ from turnout.deploy.state_bootstrap import bootstrap_state_bucket
 from turnout.engine.steps import transition
 from turnout.project import Project
 from turnout.sandbox.emulator.launcher import Emulator
-from turnout.sandbox.emulator.profile import AWS
 from turnout.spec.loader import load_spec
 from turnout.spec.names import names
 
@@ -35,13 +35,8 @@ OWN_HOURS = 24
 
 @pytest.fixture(scope="module")
 def fast_clock(tmp_path_factory: pytest.TempPathFactory, terraform_ready) -> Iterator[Emulator]:
-    emu = Emulator(
-        tmp_path_factory.mktemp("raise-retention"),
-        region="eu-west-1",
-        profile=AWS.with_changes(clock_rate=CLOCK_RATE),
-    ).start()
-    yield emu
-    emu.stop()
+    with fast_clock_emulator(tmp_path_factory.mktemp("raise-retention"), CLOCK_RATE) as emulator:
+        yield emulator
 
 
 @pytest.fixture(scope="module")
@@ -114,18 +109,7 @@ def oldest_sequence(kinesis, stream: str) -> str | None:
 
 def sequences_held(kinesis, stream: str) -> list[str]:
     """Every sequence number the one-shard stream still holds, from TRIM_HORIZON."""
-    shard = kinesis.list_shards(StreamName=stream)["Shards"][0]["ShardId"]
-    iterator = kinesis.get_shard_iterator(
-        StreamName=stream, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
-    )["ShardIterator"]
-    held: list[str] = []
-    for _ in range(20):  # empty answers behind the tip are followed, as AWS asks
-        answer = kinesis.get_records(ShardIterator=iterator, Limit=1000)
-        held += [record["SequenceNumber"] for record in answer["Records"]]
-        iterator = answer["NextShardIterator"]
-        if not answer["Records"] and answer.get("MillisBehindLatest", 0) == 0:
-            break
-    return held
+    return [record["SequenceNumber"] for record in records_held(kinesis, stream)]
 
 
 def test_the_switch_raises_retention_in_both_environments_and_the_commit_restores_it(

@@ -16,6 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from clock_kit import fast_clock_emulator
 from hooks_kit import create_streams, make_spec
 
 from turnout.aws.access import AwsAccess
@@ -24,7 +25,6 @@ from turnout.engine.steps import gate, transition
 from turnout.hooks import HookContext
 from turnout.preflight.gate import PreflightRefused
 from turnout.sandbox.emulator.launcher import Emulator
-from turnout.sandbox.emulator.profile import AWS
 
 pytestmark = pytest.mark.integration
 
@@ -35,13 +35,8 @@ RETENTION_HOURS = 24  # the emulator's default, as on AWS
 
 @pytest.fixture(scope="module")
 def fast_clock(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
-    emu = Emulator(
-        tmp_path_factory.mktemp("retention-clock"),
-        region="eu-west-1",
-        profile=AWS.with_changes(clock_rate=CLOCK_RATE),
-    ).start()
-    yield emu
-    emu.stop()
+    with fast_clock_emulator(tmp_path_factory.mktemp("retention-clock"), CLOCK_RATE) as emulator:
+        yield emulator
 
 
 class Producer:
