@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from state_kit import sandbox_project
+from state_kit import SANDBOX_LIFETIME_SECONDS, sandbox_project
 
 from turnout.engine.state import now_iso
 from turnout.engine.steps import transition
@@ -62,7 +62,7 @@ class Sandboxes:
         self.close()
         project = Project(self.root / "project", self.spec_path, self.root / name)
         sandbox = Sandbox(project)
-        sandbox.up(progress=print, rate=RATE, lifetime_seconds=2400)
+        sandbox.up(progress=print, rate=RATE, lifetime_seconds=SANDBOX_LIFETIME_SECONDS)
         self.current = (name, project, sandbox)
         return project, sandbox
 

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
+from state_kit import SANDBOX_LIFETIME_SECONDS
 
 from turnout.consumers import read_across_mapping_states
 from turnout.hooks import HookContext
@@ -63,7 +64,7 @@ def read_across_sandbox(
     project = Project(REPO, read_across_spec(root / "spec", change), root / "work")
     sandbox = Sandbox(project)
     try:
-        sandbox.up(progress=print, rate=RATE, lifetime_seconds=2400)
+        sandbox.up(progress=print, rate=RATE, lifetime_seconds=SANDBOX_LIFETIME_SECONDS)
         yield project, sandbox
     finally:
         sandbox.down(progress=print)

@@ -14,6 +14,10 @@ import yaml
 from turnout.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
+# The backstop for a module's sandbox (runtime, producer, APIs get SIGTERM after it) if the test
+# process dies before its teardown stops them by PID: as long as the whole CI run may take, since
+# a module sandbox lives for most of a slow run (a 300-s bound killed the APIs mid-module).
+SANDBOX_LIFETIME_SECONDS = 5400
 EXAMPLE = yaml.safe_load((REPO / "terraform" / "migration.yaml").read_text())
 
 

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from state_kit import SANDBOX_LIFETIME_SECONDS
 
 from turnout.project import Project
 from turnout.sandbox.box import Sandbox
@@ -30,7 +31,7 @@ def sandbox(tmp_path_factory, terraform_ready):
     box = Sandbox(project, runtime_poll_interval=0.5, runtime_refresh_interval=1.0)
     started = time.monotonic()
     try:
-        box.up(progress=lambda message: None, rate=RATE, lifetime_seconds=300)
+        box.up(progress=lambda message: None, rate=RATE, lifetime_seconds=SANDBOX_LIFETIME_SECONDS)
         box.up_seconds = time.monotonic() - started
         yield box
     finally:

@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from datastores_kit import checkpoint_item, listing, wait_for
-from state_kit import sandbox_project
+from state_kit import SANDBOX_LIFETIME_SECONDS, sandbox_project
 
 from turnout.datastores.dynamodb_verify import key_names, table_digest
 from turnout.engine.decommission import decommission_plan, decommission_text
@@ -55,7 +55,7 @@ def move(tmp_path_factory, terraform_ready):
     spec_path = sandbox_project(work_dir / "project", one_api_step)
     project = Project(work_dir / "project", spec_path, work_dir / "work")
     sandbox = Sandbox(project)
-    sandbox.up(progress=print, rate=RATE, lifetime_seconds=2400)
+    sandbox.up(progress=print, rate=RATE, lifetime_seconds=SANDBOX_LIFETIME_SECONDS)
     FOUND["answers"] = {"baseline": api_answer(sandbox)}
     try:
         yield project, sandbox
