@@ -27,8 +27,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from turnout.aws.errors import READ_ERRORS
-from turnout.aws.kinesis import list_shards
+from turnout.aws.kinesis import arrival_seconds, list_shards
 from turnout.errors import TurnoutError
+from turnout.preflight.stream_age import unreadable
 from turnout.spec.names import names
 
 WINDOW_SECONDS = 60.0
@@ -84,7 +85,7 @@ def sample_streams(
     try:
         kinesis = aws.client(environment, "kinesis")
     except (TurnoutError, *READ_ERRORS) as problem:
-        reason = f"could not read the {environment} environment (kinesis): {_said(problem)}"
+        reason = unreadable(f"the {environment} environment", problem)
         return [
             StreamSample(s.name, environment, place.stream(s.name), window_seconds, problem=reason)
             for s in spec.streams
@@ -96,7 +97,7 @@ def sample_streams(
         try:
             tallies = read_window(kinesis, physical, start, sleep)
         except READ_ERRORS as problem:
-            reason = f"could not read stream {physical} (kinesis): {_said(problem)}"
+            reason = unreadable(f"stream {physical}", problem)
             samples.append(
                 StreamSample(stream.name, environment, physical, window_seconds, problem=reason)
             )
@@ -147,7 +148,7 @@ def _tally(tally: ShardTally, records: list[dict]) -> int:
         tally.records[key] += 1
         tally.bytes[key] += length
         size += length
-        tally.last_arrival = _epoch(record["ApproximateArrivalTimestamp"])
+        tally.last_arrival = arrival_seconds(record)
     return size
 
 
@@ -185,11 +186,3 @@ def rates(
         keys=tuple(keys),
         shortest_span=min(spans, default=window_seconds),
     )
-
-
-def _said(problem: Exception) -> str:
-    return f"{type(problem).__name__}: {' '.join(str(problem).split()).rstrip('.')}"
-
-
-def _epoch(value: Any) -> float:
-    return value.timestamp() if isinstance(value, datetime) else float(value)
