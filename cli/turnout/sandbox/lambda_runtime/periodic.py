@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import threading
+from abc import ABC, abstractmethod
 
 
-class PeriodicFlusher:
+class PeriodicFlusher(ABC):
     """Subclasses set `interval` and `thread_name` and implement `flush_once()`."""
 
     interval: float = 5.0
@@ -15,8 +16,9 @@ class PeriodicFlusher:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
+    @abstractmethod
     def flush_once(self) -> None:
-        raise NotImplementedError
+        """One pass of the subclass's work."""
 
     def start(self) -> None:
         if self._thread is None:
