@@ -93,8 +93,11 @@ def plan(
     package.write(project.root)
     runner = TerraformRunner(settings, environment)
     runner.init()
-    plan_path = runner.plan([var_file])
-    summary = summarise_plan(environment, runner.show_plan(plan_path))
+    plan_path = runner.plan_path
+    if runner.plan_changes([var_file]):
+        summary = summarise_plan(environment, runner.show_plan(plan_path))
+    else:  # Terraform's exit code says nothing changes: no `show -json` needed
+        summary = PlanSummary(environment)
     summary.notes = list(runner.notes)
     try:
         refuse_destruction(summary, allow_destroy, expected_destroys)
