@@ -1,7 +1,7 @@
 """The whole cutover on the sandbox with live traffic (200 events/s, 1,000 keys, 3 streams),
-driven by the real CLI, killed with SIGKILL at every step and run again: the rollback path,
-baseline -> switched -> mirrored -> new-live -> rolled-back, every step of every transition
-killed once (the commit path is in test_cutover_sandbox_commit.py; helpers in cutover_kit.py).
+driven by the real CLI, killed with SIGKILL in every step that changes something and run again:
+the rollback path, baseline -> switched -> mirrored -> new-live -> rolled-back, every action and
+apply of every transition killed once (checks only measure, and resume re-measures them) (the commit path is in test_cutover_sandbox_commit.py; helpers in cutover_kit.py).
 
 The path ends with the report (nothing lost; duplicates and flip inversions counted and
 printed) and the journal (no side effect completed twice). Every apply step also proves
@@ -41,7 +41,7 @@ def test_the_sandboxs_states_are_objects_in_the_emulators_s3_and_none_is_on_disk
 
 
 @pytest.mark.parametrize(("from_phase", "to_phase"), ROLLBACK_PATH, ids=lambda value: str(value))
-def test_cutover_killed_at_every_step_of_the_rollback_path_completes_when_run_again(
+def test_cutover_killed_in_every_side_effect_step_of_the_rollback_path_completes_when_run_again(
     sandboxes, from_phase, to_phase, tmp_path
 ):
     kill_through(sandboxes, "rollback-path", from_phase, to_phase, tmp_path)
