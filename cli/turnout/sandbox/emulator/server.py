@@ -679,11 +679,13 @@ def apply_profile(profile: FidelityProfile) -> Callable[[], dict[str, Any]]:
     giving what the profile throttled, trimmed and scaled."""
     from turnout.sandbox.emulator import (
         kinesis_limits,
+        kinesis_reads,
         kinesis_resharding,
         kinesis_time,
         mapping_states,
     )
 
+    kinesis_reads.read_shards_by_position()  # every profile: moto's reads walk the whole shard
     trimmed = {"trimmed_records": 0}
     if profile.retention or profile.resharding:
         kinesis_time.keep_sequence_numbers_increasing()

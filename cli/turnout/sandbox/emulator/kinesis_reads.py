@@ -1,0 +1,62 @@
+"""Reading a shard of the emulator's Kinesis in time proportional to what is read.
+
+moto keeps a shard's records in an ordered dict and finds a read's starting point by walking
+every record the shard ever held (``Shard.get_records``), and its first and last sequence numbers
+by copying all keys into a list (``get_min_sequence_number``, ``get_max_sequence_number``, which
+``put_record``, ``DescribeStream`` and ``ListShards`` call). A reader at the tip of a shard that
+holds N records therefore costs O(N) per GetRecords: over a sandbox run at 200 events/s the
+emulator spent most of its CPU re-walking old records, which AWS does not (a read costs what it
+returns). Answers are unchanged: the same records, next position and ``MillisBehindLatest``.
+
+Every writer of a shard (moto's ``put_record`` and turnout's replacements) numbers a record one
+past the newest, and trimming only removes the oldest, so a shard's sequence numbers are
+consecutive integers and the record after position p is simply p + 1. When that does not hold
+(a shape this module has not seen) the read falls back to moto's walk.
+
+Only the emulator's server process imports this module.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _first(records: dict[int, Any]) -> int:
+    return next(iter(records)) if records else 0
+
+
+def _newest(records: dict[int, Any]) -> int:
+    return next(reversed(records)) if records else 0
+
+
+def read_shards_by_position() -> None:
+    """Patch moto's ``Shard`` so reads and its sequence-number bounds cost O(records read)."""
+    from moto.kinesis.models import Shard
+
+    walk_every_record = Shard.get_records
+
+    def get_records(self: Any, last_sequence_id: str, limit: int | None) -> Any:
+        records = self.records
+        after = int(last_sequence_id)
+        if not records:
+            return [], after, 0
+        first, newest = _first(records), _newest(records)
+        if newest - first + 1 != len(records):
+            return walk_every_record(self, last_sequence_id, limit)
+        start = max(after + 1, first)
+        stop = newest if not limit else min(newest, start + limit - 1)
+        results = [records[number] for number in range(start, stop + 1)]
+        if not results:
+            return [], after, 0
+        behind_seconds = records[newest].created_at - results[-1].created_at
+        return results, results[-1].sequence_number, int(behind_seconds * 1000)
+
+    def get_min_sequence_number(self: Any) -> int:
+        return _first(self.records)
+
+    def get_max_sequence_number(self: Any) -> int:
+        return _newest(self.records)
+
+    Shard.get_records = get_records  # type: ignore[method-assign]
+    Shard.get_min_sequence_number = get_min_sequence_number  # type: ignore[method-assign]
+    Shard.get_max_sequence_number = get_max_sequence_number  # type: ignore[method-assign]
