@@ -81,7 +81,7 @@ def side_effect_steps(steps) -> list:
     return [step for step in steps if step.kind != "check"]
 
 
-def drive_with_a_kill_at_every_step(
+def drive_with_a_kill_in_every_side_effect_step(
     project: Project, from_phase: str, to_phase: str, logs: Path
 ) -> list[str]:
     """Start the CLI, SIGKILL it (with its terraform children) once side-effect step k has
@@ -90,8 +90,7 @@ def drive_with_a_kill_at_every_step(
     current = transition(from_phase, to_phase, spec)
     engine = build_engine(project, sandbox=True, progress=lambda message: None)
     killed = []
-    targets = side_effect_steps(current.steps)
-    for step in targets:
+    for step in side_effect_steps(current.steps):
         since = now_iso()
         log = (logs / f"{current.name.replace('>', '')}-{step.id}.log").open("w")
         process = subprocess.Popen(
@@ -138,12 +137,13 @@ PATH_END = {"rollback-path": "rolled-back", "commit-path": "committed"}
 
 
 def kill_through(sandboxes: Sandboxes, path_name: str, from_phase: str, to_phase: str, logs):
-    """One transition of a path, killed in every step that changes something; at the path's end, the report."""
+    """One transition of a path, killed in every step that changes something; at the path's end,
+    the report."""
     project, sandbox = sandboxes.get(path_name)
     engine = build_engine(project, sandbox=True, progress=print)
     if engine.store.load().phase != from_phase:
         engine.run(from_phase)  # the commit path reaches new-live in one clean run
-    killed = drive_with_a_kill_at_every_step(project, from_phase, to_phase, logs)
+    killed = drive_with_a_kill_in_every_side_effect_step(project, from_phase, to_phase, logs)
     steps = side_effect_steps(transition(from_phase, to_phase, load_spec(project.spec_path)).steps)
     assert killed == [step.id for step in steps][: len(killed)] and len(killed) >= len(steps) - 1
     side_effects = side_effects_completed(engine)

@@ -1,7 +1,8 @@
 """The whole cutover on the sandbox with live traffic (200 events/s, 1,000 keys, 3 streams),
 driven by the real CLI, killed with SIGKILL in every step that changes something and run again:
 the rollback path, baseline -> switched -> mirrored -> new-live -> rolled-back, every action and
-apply of every transition killed once (checks only measure, and resume re-measures them) (the commit path is in test_cutover_sandbox_commit.py; helpers in cutover_kit.py).
+apply of every transition killed once; checks only measure, and resume re-measures them (the
+commit path is in test_cutover_sandbox_commit.py; helpers in cutover_kit.py).
 
 The path ends with the report (nothing lost; duplicates and flip inversions counted and
 printed) and the journal (no side effect completed twice). Every apply step also proves

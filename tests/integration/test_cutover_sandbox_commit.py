@@ -1,7 +1,7 @@
 """The whole cutover on the sandbox with live traffic (200 events/s, 1,000 keys, 3 streams),
 driven by the real CLI: the commit path, baseline -> new-live in one clean run, then
-new-live -> committed with every action and apply killed with SIGKILL once and run again (the rollback path
-is in test_cutover_sandbox.py; helpers in cutover_kit.py). It ends with the report (nothing lost,
+new-live -> committed with every action and apply killed with SIGKILL once and run again (the
+rollback path is in test_cutover_sandbox.py; helpers in cutover_kit.py). It ends with the report (nothing lost,
 per-key order kept) and the journal (no side effect completed twice).
 """
 

@@ -21,12 +21,20 @@ from __future__ import annotations
 from typing import Any
 
 
-def _first(records: dict[int, Any]) -> int:
+def first_number(records: dict[int, Any]) -> int:
+    """The oldest sequence number a shard holds (0 when it holds none)."""
     return next(iter(records)) if records else 0
 
 
-def _newest(records: dict[int, Any]) -> int:
+def newest_number(records: dict[int, Any]) -> int:
+    """The newest sequence number a shard holds (0 when it holds none)."""
     return next(reversed(records)) if records else 0
+
+
+def last_number(shard: Any) -> int:
+    """The last sequence number a shard gave out: its newest record's, or, once trimming or a
+    split emptied it, the high-water mark turnout's patches keep (``_turnout_high_water``)."""
+    return max(newest_number(shard.records), getattr(shard, "_turnout_high_water", 0))
 
 
 def read_shards_by_position() -> None:
@@ -40,7 +48,7 @@ def read_shards_by_position() -> None:
         after = int(last_sequence_id)
         if not records:
             return [], after, 0
-        first, newest = _first(records), _newest(records)
+        first, newest = first_number(records), newest_number(records)
         if newest - first + 1 != len(records):
             return walk_every_record(self, last_sequence_id, limit)
         start = max(after + 1, first)
@@ -52,10 +60,10 @@ def read_shards_by_position() -> None:
         return results, results[-1].sequence_number, int(behind_seconds * 1000)
 
     def get_min_sequence_number(self: Any) -> int:
-        return _first(self.records)
+        return first_number(self.records)
 
     def get_max_sequence_number(self: Any) -> int:
-        return _newest(self.records)
+        return newest_number(self.records)
 
     Shard.get_records = get_records  # type: ignore[method-assign]
     Shard.get_min_sequence_number = get_min_sequence_number  # type: ignore[method-assign]

@@ -21,6 +21,8 @@ import hashlib
 from collections import OrderedDict
 from typing import Any
 
+from .kinesis_reads import last_number
+
 
 def route_to_open_shards() -> None:
     from moto.kinesis.exceptions import InvalidArgumentError
@@ -67,10 +69,8 @@ def _with_records_hidden(stream: Any, parents: list[Any], operation: Any, *args:
     """Run moto's split/merge with the parents' records out of its sight (it would move them),
     then give them back: the closed parents keep what was written to them."""
     kept = [(p, p.records, getattr(p, "_turnout_high_water", 0)) for p in parents if p is not None]
-    for parent, records, _ in kept:
-        parent._turnout_high_water = max(
-            getattr(parent, "_turnout_high_water", 0), next(reversed(records)) if records else 0
-        )
+    for parent, _records, _ in kept:
+        parent._turnout_high_water = last_number(parent)
         parent.records = OrderedDict()
     try:
         operation(stream, *args)

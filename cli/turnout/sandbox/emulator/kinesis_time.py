@@ -21,6 +21,7 @@ import time
 from base64 import b64decode, b64encode
 from typing import Any
 
+from .kinesis_reads import last_number
 from .profile import FidelityProfile
 
 # Trimming and reading a shard do not interleave (a read indexes the shard's records).
@@ -43,19 +44,13 @@ def stamp_records(profile: FidelityProfile) -> None:
     Record.__init__ = __init__  # type: ignore[method-assign]
 
 
-def _last_number(shard: Any) -> int:
-    records = shard.records
-    newest = next(reversed(records)) if records else 0
-    return max(newest, getattr(shard, "_turnout_high_water", 0))
-
-
 def keep_sequence_numbers_increasing() -> None:
     """A shard whose records were all trimmed goes on numbering after its last record (moto
     would restart at 1), and its LATEST / ending position is that last number."""
     from moto.kinesis.models import Record, Shard
 
     def put_record(self: Any, partition_key: str, data: str, explicit_hash_key: str) -> str:
-        sequence_number = _last_number(self) + 1
+        sequence_number = last_number(self) + 1
         self.records[sequence_number] = Record(
             partition_key, data, sequence_number, explicit_hash_key
         )
@@ -63,7 +58,7 @@ def keep_sequence_numbers_increasing() -> None:
         return str(sequence_number)
 
     def get_max_sequence_number(self: Any) -> int:
-        return _last_number(self)
+        return last_number(self)
 
     Shard.put_record = put_record  # type: ignore[method-assign]
     Shard.get_max_sequence_number = get_max_sequence_number  # type: ignore[method-assign]
@@ -80,7 +75,7 @@ def trim_stream(stream: Any, now: float) -> int:
                 first = next(iter(records))
                 if records[first].created_at >= horizon:
                     break
-                shard._turnout_high_water = _last_number(shard)
+                shard._turnout_high_water = last_number(shard)
                 records.pop(first)
                 dropped += 1
     return dropped
@@ -134,7 +129,7 @@ def millis_behind_latest_on_the_clock(profile: FidelityProfile) -> None:
             stream = self.streams.get(_iterator_stream(shard_iterator))
             shard_id = b64decode(shard_iterator.encode()).decode().split(":")[1]
             shard = stream.shards.get(shard_id) if stream is not None else None
-            at_tip = shard is None or records[-1].sequence_number >= _last_number(shard)
+            at_tip = shard is None or records[-1].sequence_number >= last_number(shard)
             behind = 0 if at_tip else max(0, int((profile.now() - records[-1].created_at) * 1000))
         else:
             behind = 0
