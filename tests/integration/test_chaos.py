@@ -25,8 +25,15 @@ REPO = Path(__file__).resolve().parents[2]
 SPEC = REPO / "terraform" / "migration.yaml"
 
 # One kill, early enough not to waste a whole Terraform apply; timed faults every 12-25 s.
+# Outages of 1-3 s: long enough to drop and refuse connections, short enough for the clients'
+# retries to ride out. The 3-8 s outages of `make chaos` fail whole CLI runs (every retry of a
+# call lands in the outage), and with one every 25-50 s a CI run spent its 30 minutes running a
+# Terraform step again and again.
 BOUNDED_PLAN = FaultPlan(
-    fault_interval=(12.0, 25.0), cutover_kills=1, cutover_kill_after=(5.0, 30.0)
+    fault_interval=(12.0, 25.0),
+    outage_seconds=(1.0, 3.0),
+    cutover_kills=1,
+    cutover_kill_after=(5.0, 30.0),
 )
 # Held 20 s in mirrored: the replicator works under the faults too.
 BOUNDED_SIZE = RunSize(rate=100.0, keys=300, warmup_seconds=5.0, hold_seconds=20.0)

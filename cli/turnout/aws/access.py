@@ -19,6 +19,7 @@ from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import BotoCoreError, ClientError
 
+from turnout.aws.client_config import CLIENT_CONFIG
 from turnout.aws.credentials import (
     CredentialsError,
     credential_problem,
@@ -30,10 +31,6 @@ from turnout.aws.credentials import (
 from turnout.aws.endpoint import BASE_CREDENTIALS
 from turnout.errors import SpecError
 from turnout.spec.model import MigrationSpec
-
-CLIENT_CONFIG = Config(
-    retries={"max_attempts": 8, "mode": "adaptive"}, connect_timeout=5, read_timeout=30
-)
 
 
 def require_declared_credentials(spec: MigrationSpec) -> None:

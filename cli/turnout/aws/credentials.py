@@ -16,7 +16,6 @@ from typing import Any
 
 import boto3
 import botocore.session
-from botocore.config import Config
 from botocore.credentials import (
     CredentialProvider,
     CredentialResolver,
@@ -31,12 +30,12 @@ from botocore.exceptions import (
     TokenRetrievalError,
 )
 
+from turnout.aws.client_config import CLIENT_CONFIG
 from turnout.errors import TurnoutError
 
 # AssumeRole's default and AWS's usual role maximum:
 # https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRole.html
 ROLE_SESSION_SECONDS = 3600
-STS_CONFIG = Config(retries={"max_attempts": 4, "mode": "standard"}, connect_timeout=5)
 _EXPIRED = {"ExpiredToken", "ExpiredTokenException", "RequestExpired"}
 _INVALID = {"InvalidClientTokenId", "UnrecognizedClientException", "SignatureDoesNotMatch"}
 
@@ -98,7 +97,7 @@ def refreshing_role_credentials(
     duration_seconds: int = ROLE_SESSION_SECONDS,
 ) -> RefreshableCredentials:
     """Credentials of `role_arn` that renew themselves (thread-safe; share them freely)."""
-    sts = source.client("sts", region_name=region, endpoint_url=endpoint_url, config=STS_CONFIG)
+    sts = source.client("sts", region_name=region, endpoint_url=endpoint_url, config=CLIENT_CONFIG)
     refresh = create_assume_role_refresher(
         sts,
         {
@@ -129,7 +128,7 @@ def verify_account(
     `who` names the credentials in the operator's words ("the old environment (profile
     'legacy-admin', environments.old.profile)"); `other_accounts` maps the spec's other
     accounts to what they are, for a sharper message when the credentials belong there."""
-    sts = session.client("sts", endpoint_url=endpoint_url, config=STS_CONFIG)
+    sts = session.client("sts", endpoint_url=endpoint_url, config=CLIENT_CONFIG)
     try:
         identity = sts.get_caller_identity()
     except (BotoCoreError, ClientError) as problem:

@@ -17,6 +17,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from turnout.aws.access import AwsAccess
+from turnout.aws.client_config import CLIENT_CONFIG
 from turnout.aws.errors import error_code
 from turnout.deploy.state_bucket import (
     BootstrapResult,
@@ -44,7 +45,7 @@ def bootstrap_state_bucket(
     role = spec.state.role_arn if spec.state is not None else None
     owner = role.split(":")[4] if role else aws.account_id(OWNER_ENVIRONMENT)
     s3 = state_session(spec, OWNER_ENVIRONMENT, aws).client(
-        "s3", region_name=region, endpoint_url=aws.endpoint_url
+        "s3", region_name=region, endpoint_url=aws.endpoint_url, config=CLIENT_CONFIG
     )
     try:
         created = _create(s3, bucket, region, owner)

@@ -20,6 +20,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from turnout.aws.access import AwsAccess
+from turnout.aws.client_config import CLIENT_CONFIG
 from turnout.errors import TurnoutError
 from turnout.spec.model import MigrationSpec
 from turnout.spec.names import (
@@ -48,7 +49,7 @@ def state_session(spec: MigrationSpec, environment: str, aws: AwsAccess) -> boto
 
 def state_client(spec: MigrationSpec, environment: str, aws: AwsAccess) -> Any:
     return state_session(spec, environment, aws).client(
-        "s3", region_name=state_region(spec), endpoint_url=aws.endpoint_url
+        "s3", region_name=state_region(spec), endpoint_url=aws.endpoint_url, config=CLIENT_CONFIG
     )
 
 
