@@ -33,11 +33,13 @@ $(CHECKOV_VENV)/bin/checkov:
 
 install: $(BIN)/turnout $(CHECKOV_VENV)/bin/checkov ## Create the virtual environments (turnout, checkov)
 
-# Three workers on two cores: most integration time is spent waiting (AWS latencies, mapping
-# state changes, the sandbox clock), not computing. One test file runs in one worker
-# (--dist loadfile), so module-scoped emulators and sandboxes stay shared by their tests.
-TEST_WORKERS ?= 3
-test: $(BIN)/turnout ## Run the whole test suite (unit + integration on the local emulator), TEST_WORKERS=3 in parallel
+# Two workers on two cores: a running sandbox (emulator, Lambda runtime, producer, Terraform)
+# keeps more than a core busy, and a third worker only made three sandboxes share two cores,
+# each living longer and so costing more (measured: load average 23-28, the emulators alone half
+# of all CPU). One test file runs in one worker (--dist loadfile), so module-scoped emulators
+# and sandboxes stay shared by their tests.
+TEST_WORKERS ?= 2
+test: $(BIN)/turnout ## Run the whole test suite (unit + integration on the local emulator), TEST_WORKERS=2 in parallel
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=30
 
 lint: lint-python lint-terraform checkov ## ruff, terraform fmt/validate, checkov

@@ -41,11 +41,14 @@ ROLLBACK_PATH = [
 COMMIT_PATH = [("new-live", "committed")]  # reached new-live in one clean run first
 
 
-def without_apis(document: dict) -> None:
-    """The example spec without its API: its switch adds seven steps to new-live->committed
-    (two of them applies), each of which the kill tests would kill and run again; the switch
-    itself runs on the sandbox in test_whole_move_sandbox.py and `make demo`."""
+def without_apis_and_data_stores(document: dict) -> None:
+    """The example spec without its API and its data stores: the API's switch adds seven steps
+    to new-live->committed (two of them applies) and the copies three to switched->mirrored,
+    each of which the kill tests would kill and run again. Both run on the sandbox in
+    test_whole_move_sandbox.py (a copy killed mid-way and resumed included) and `make demo`;
+    here the kills are about the streams, the consumers, the replication and Terraform."""
     document["apis"] = []
+    document["data_stores"] = []
 
 
 class Sandboxes:
@@ -53,7 +56,7 @@ class Sandboxes:
 
     def __init__(self, root: Path):
         self.root = root
-        self.spec_path = sandbox_project(root / "project", without_apis)
+        self.spec_path = sandbox_project(root / "project", without_apis_and_data_stores)
         self.current: tuple[str, Project, Sandbox] | None = None
         self.finished: dict[str, dict] = {}
 

@@ -2,7 +2,9 @@
 runtime, live traffic), the rollback path: a rollback from new-live with nothing lost and no
 duplicate in either environment; the old consumers read the whole tail of the new streams
 before their mappings there are disabled. The commit path is test_read_across_sandbox.py
-(read_across_kit.py says why two files). Without the example's API: a rollback runs no API step.
+(read_across_kit.py says why two files). Without the example's API (a rollback runs no API step)
+and its data stores (their copies are the same in both modes; test_whole_move_sandbox.py runs
+them).
 """
 
 from __future__ import annotations
@@ -21,14 +23,15 @@ from turnout.targets import build_engine
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1200)]
 
 
-def without_apis(document: dict) -> None:
+def without_apis_and_data_stores(document: dict) -> None:
     document["apis"] = []  # see the module's docstring
+    document["data_stores"] = []
 
 
 def test_read_across_rolls_back_from_new_live_with_nothing_lost_and_no_duplicate(
     tmp_path, terraform_ready
 ):
-    with read_across_sandbox(tmp_path, without_apis) as (project, sandbox):
+    with read_across_sandbox(tmp_path, without_apis_and_data_stores) as (project, sandbox):
         engine = build_engine(project, sandbox=True, progress=print)
         engine.run("new-live")
         engine.run("rolled-back")

@@ -49,6 +49,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "--rollback", action="store_true", help="roll back from new-live instead of committing"
     )
     parser.add_argument(
+        "--rollback-from",
+        choices=["switched", "mirrored", "new-live"],
+        default="new-live",
+        help="with --rollback: the phase the cutover reaches before the rollback (new-live)",
+    )
+    parser.add_argument(
         "--keep", action="store_true", help="no teardown: inspect, then --teardown the run's dir"
     )
     parser.add_argument(
@@ -119,6 +125,13 @@ def main(argv: list[str] | None = None) -> int:
     except TurnoutError as problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
+    if args.rollback_from != "new-live" and not args.rollback:
+        print(
+            f"error: --rollback-from {args.rollback_from} needs --rollback (without it the run "
+            "commits, through new-live).",
+            file=sys.stderr,
+        )
+        return 2
     progress = (lambda message: print(message, file=sys.stderr, flush=True)) if args.json else print
     if args.teardown:
         return tear_down(settings, root, args.teardown, progress)
@@ -129,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
             work_dir,
             progress,
             rollback=args.rollback,
+            rollback_from=args.rollback_from,
             keep=args.keep,
             rate=args.rate,
             keys=args.keys,

@@ -128,8 +128,11 @@ def run_e2e(
     keep: bool = False,
     rate: float = 50.0,
     keys: int = 200,
+    rollback_from: str = "new-live",
 ) -> E2eResult:
-    run = E2eRun(settings, root, work_dir, progress, rollback, keep, rate, keys)
+    run = E2eRun(
+        settings, root, work_dir, progress, rollback, keep, rate, keys, rollback_from=rollback_from
+    )
     return run.execute()
 
 
@@ -144,11 +147,14 @@ class E2eRun:
     rate: float = 50.0
     keys: int = 200
     run_id: str = ""
+    rollback_from: str = "new-live"  # with rollback: the phase reached first
 
     def __post_init__(self) -> None:
         self.run_id = self.run_id or uuid.uuid4().hex[:6]
         self.work = (self.work_dir / f"run-{self.run_id}").resolve()
-        self.targets = ["new-live", "rolled-back" if self.rollback else "committed"]
+        self.targets = (
+            [self.rollback_from, "rolled-back"] if self.rollback else ["new-live", "committed"]
+        )
         self.result = E2eResult(
             self.run_id, self.settings.describe(), ["baseline", *self.targets], str(self.work)
         )
