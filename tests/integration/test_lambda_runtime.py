@@ -327,6 +327,33 @@ def test_deleted_mapping_is_forgotten_and_a_new_one_starts_afresh(lambda_kit):
     assert _ok_batches(kit, table) == [seqs, seqs]
 
 
+@pytest.mark.timeout(120)  # 7 s of trickle, then the shard polled once a second
+def test_a_reader_at_the_shards_tip_polls_it_about_once_a_second(lambda_kit):
+    """AWS polls a shard at a base rate of once per second
+    (https://docs.aws.amazon.com/lambda/latest/dg/with-kinesis.html): a reader that reached the
+    tip reads again a poll interval after that read, not as soon as its batch is handed over
+    (which read a trickling shard twice a second, and made the emulator's busiest calls)."""
+    kit = lambda_kit
+    table = kit.table()
+    stream = kit.stream()
+    fn = kit.function(table=table)
+    kit.mapping("old", fn, stream, StartingPosition="TRIM_HORIZON", BatchSize=100)
+    with kit.runtime(poll_interval=1.0):
+        kit.put(stream, ["r0"])
+        kit.wait_for(lambda: len(kit.processed(table)) == 1)
+        before = kit.emu.status()["requests"].get("kinesis GetRecords", 0)
+        started = time.monotonic()
+        for i in range(1, 29):  # a record every 0.25 s for 7 s
+            kit.put(stream, [f"r{i}"])
+            time.sleep(0.25)
+        kit.wait_for(lambda: len(kit.processed(table)) == 29)
+        reads = kit.emu.status()["requests"].get("kinesis GetRecords", 0) - before
+        seconds = time.monotonic() - started
+    assert kit.processed(table) == [f"r{i}" for i in range(29)]
+    print(f"{reads} GetRecords in {seconds:.1f} s")
+    assert reads <= seconds + 2, f"{reads} GetRecords in {seconds:.1f} s"
+
+
 def test_one_batch_in_flight_per_shard(lambda_kit):
     kit = lambda_kit
     table = kit.table()

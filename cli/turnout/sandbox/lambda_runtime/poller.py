@@ -32,6 +32,16 @@ class ShardReader:
         self.start = start
         self.iterator: str | None = None
         self.at_end = False
+        # When a read last reached the shard's tip (MillisBehindLatest 0); None while behind.
+        self.caught_up_at: float | None = None
+
+    def until_due(self, interval: float) -> float:
+        """Seconds until the next read: AWS polls a shard at a base rate of once per second, so
+        a reader at the tip reads again ``interval`` after that read; one behind reads at once
+        (https://docs.aws.amazon.com/lambda/latest/dg/with-kinesis.html)."""
+        if self.caught_up_at is None:
+            return 0.0
+        return max(0.0, self.caught_up_at + interval - time.monotonic())
 
     def _new_iterator(self) -> str:
         args: dict[str, Any] = {
@@ -75,6 +85,9 @@ class ShardReader:
             records = resp.get("Records") or []
             if records:
                 self.last_read = records[-1]["SequenceNumber"]
+            behind = resp.get("MillisBehindLatest")
+            caught_up = behind == 0 if behind is not None else not records
+            self.caught_up_at = time.monotonic() if caught_up else None
             self.iterator = resp.get("NextShardIterator")
             if self.iterator is None:
                 self.at_end = True
@@ -173,7 +186,8 @@ class ShardPoller(threading.Thread):
         while not self.stopping():
             cfg = self.runner.config
             records: Records = []
-            if not reader.at_end and lanes.room(cfg):
+            due = reader.until_due(self.rt.poll_interval) == 0.0
+            if not reader.at_end and lanes.room(cfg) and due:
                 records = reader.read(cfg)
                 if records:
                     lanes.progress.read(records)
@@ -184,7 +198,8 @@ class ShardPoller(threading.Thread):
                     log_event("shard_end", **self.fields())
                     return
                 self._note_closed_end(reader.last_read)
-                self.wait(self.rt.poll_interval)  # idle: AWS polls a shard about once a second
+                # idle: AWS polls a shard about once a second
+                self.wait(reader.until_due(self.rt.poll_interval) or self.rt.poll_interval)
                 continue
             started, pause = lanes.dispatch(cfg, reader.at_end)
             if started:
