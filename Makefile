@@ -14,7 +14,7 @@ TF_MODULES := $(sort $(wildcard modules/*))
 # set TURNOUT_PROVIDER_MIRROR= (empty) to use your own Terraform CLI configuration instead.
 export TURNOUT_PROVIDER_MIRROR ?= $(wildcard /opt/tf-plugins)
 
-.PHONY: help install test lint lint-python lint-terraform checkov plan apply demo demo-rollback cutover render clean
+.PHONY: help install test test-full lint lint-python lint-terraform checkov plan apply demo demo-rollback cutover render clean
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -41,6 +41,9 @@ install: $(BIN)/turnout $(CHECKOV_VENV)/bin/checkov ## Create the virtual enviro
 TEST_WORKERS ?= 2
 test: $(BIN)/turnout ## Run the whole test suite (unit + integration on the local emulator), TEST_WORKERS=2 in parallel
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=30
+
+test-full: $(BIN)/turnout ## The whole suite with the sandbox kill tests killing in every transition (CI kills in the last one of each path)
+	TURNOUT_TEST_SCOPE=full $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=30
 
 lint: lint-python lint-terraform checkov ## ruff, terraform fmt/validate, checkov
 

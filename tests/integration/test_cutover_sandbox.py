@@ -1,8 +1,10 @@
 """The whole cutover on the sandbox with live traffic (200 events/s, 1,000 keys, 3 streams),
 driven by the real CLI, killed with SIGKILL in every step that changes something and run again:
 the rollback path, baseline -> switched -> mirrored -> new-live -> rolled-back, every action and
-apply of every transition killed once; checks only measure, and resume re-measures them (the
-commit path is in test_cutover_sandbox_commit.py; helpers in cutover_kit.py).
+apply killed once; checks only measure, and resume re-measures them (the commit path is in
+test_cutover_sandbox_commit.py; helpers in cutover_kit.py). `make test` (CI) kills in the
+rollback itself (an action and three applies) and runs the transitions before it clean;
+`make test-full` kills in every transition (cutover_kit.FULL_SCOPE).
 
 The path ends with the report (nothing lost; duplicates and flip inversions counted and
 printed) and the journal (no side effect completed twice). Every apply step also proves
