@@ -1,10 +1,10 @@
 """The one retry policy of every AWS client the operator tool makes.
 
 A cutover step must ride out what AWS does on a bad minute: throttling, a 5xx, a connection
-closed mid-answer, an endpoint unreachable for a few seconds. Eight attempts with botocore's
-capped exponential backoff wait about 45 s in all before a call gives up (the chaos suite's
-emulator outages last up to 8 s); answers that say no (AccessDenied, a bad token) are never
-retried, so bad credentials still fail at once.
+closed mid-answer, an endpoint unreachable for a few seconds. Eight retries (nine attempts)
+with botocore's capped exponential backoff wait about a minute in all on average before a call
+gives up (the chaos suite's emulator outages last up to 8 s); answers that say no (AccessDenied,
+a bad token) are never retried, so bad credentials still fail at once.
 """
 
 from __future__ import annotations
