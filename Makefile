@@ -42,7 +42,7 @@ TEST_WORKERS ?= 2
 test: $(BIN)/turnout ## Run the whole test suite (unit + integration on the local emulator), TEST_WORKERS=2 in parallel
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=30
 
-test-full: $(BIN)/turnout ## The whole suite with the sandbox kill tests killing in every transition (CI kills in the last one of each path)
+test-full: $(BIN)/turnout ## The whole suite plus what CI leaves out: the whole-move scenario, and the kill tests killing in every transition
 	TURNOUT_TEST_SCOPE=full $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=30
 
 lint: lint-python lint-terraform checkov ## ruff, terraform fmt/validate, checkov

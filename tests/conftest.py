@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import textwrap
 import time
 import uuid
@@ -407,6 +408,13 @@ _file_seconds: dict[str, float] = {}
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     seconds = json.loads(SLOW_FILES.read_text(encoding="utf-8"))
     items.sort(key=lambda item: -seconds.get(item.nodeid.split("::", 1)[0], 0))
+    if os.environ.get("TURNOUT_TEST_SCOPE") != "full":
+        # `make test` (CI) leaves out the scenarios marked full_scope, listed as deselected;
+        # `make test-full` runs them (README says which and why).
+        long = [item for item in items if item.get_closest_marker("full_scope")]
+        if long:
+            config.hook.pytest_deselected(items=long)
+            items[:] = [item for item in items if not item.get_closest_marker("full_scope")]
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

@@ -123,7 +123,7 @@ def _aged_records_run(kit, max_age: int, settle_seconds: float) -> tuple[list[st
             settle_seconds,
         )
         kit.put(stream, ["ok-c"])
-        kit.wait_for(lambda: kit.processed(table) == ["ok-c"], 20)
+        kit.wait_for(lambda: kit.processed(table) == ["ok-c"], 60)  # 20 s was short on CI
     messages = kit.client("sqs").receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)
     return failing, stream, [json.loads(m["Body"]) for m in messages.get("Messages", [])]
 
