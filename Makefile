@@ -39,11 +39,12 @@ install: $(BIN)/turnout $(CHECKOV_VENV)/bin/checkov ## Create the virtual enviro
 # of all CPU). One test file runs in one worker (--dist loadfile), so module-scoped emulators
 # and sandboxes stay shared by their tests.
 TEST_WORKERS ?= 2
+PYTEST_SUITE = $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=30
 test: $(BIN)/turnout ## Run the whole test suite (unit + integration on the local emulator), TEST_WORKERS=2 in parallel
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=30
+	$(PYTEST_SUITE)
 
 test-full: $(BIN)/turnout ## The whole suite plus what CI leaves out: the whole-move scenario, and the kill tests killing in every transition
-	TURNOUT_TEST_SCOPE=full $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=30
+	TURNOUT_TEST_SCOPE=full $(PYTEST_SUITE)
 
 lint: lint-python lint-terraform checkov ## ruff, terraform fmt/validate, checkov
 

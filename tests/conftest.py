@@ -411,10 +411,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if os.environ.get("TURNOUT_TEST_SCOPE") != "full":
         # `make test` (CI) leaves out the scenarios marked full_scope, listed as deselected;
         # `make test-full` runs them (README says which and why).
-        long = [item for item in items if item.get_closest_marker("full_scope")]
+        long = {item for item in items if item.get_closest_marker("full_scope")}
         if long:
-            config.hook.pytest_deselected(items=long)
-            items[:] = [item for item in items if not item.get_closest_marker("full_scope")]
+            config.hook.pytest_deselected(items=list(long))
+            items[:] = [item for item in items if item not in long]
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

@@ -350,7 +350,6 @@ def test_a_reader_at_the_shards_tip_polls_it_about_once_a_second(lambda_kit):
         reads = kit.emu.status()["requests"].get("kinesis GetRecords", 0) - before
         seconds = time.monotonic() - started
     assert kit.processed(table) == [f"r{i}" for i in range(29)]
-    print(f"{reads} GetRecords in {seconds:.1f} s")
     assert reads <= seconds + 2, f"{reads} GetRecords in {seconds:.1f} s"
 
 

@@ -13,9 +13,9 @@ from typing import Any
 
 from botocore.config import Config
 
-COPY_CONFIG = Config(
-    retries={"max_attempts": 8, "mode": "adaptive"}, connect_timeout=5, read_timeout=300
-)
+from turnout.aws.client_config import CLIENT_CONFIG
+
+COPY_CONFIG = CLIENT_CONFIG.merge(Config(read_timeout=300))
 
 
 class StoreClients:

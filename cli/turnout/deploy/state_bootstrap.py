@@ -17,13 +17,12 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from turnout.aws.access import AwsAccess
-from turnout.aws.client_config import CLIENT_CONFIG
 from turnout.aws.errors import error_code
 from turnout.deploy.state_bucket import (
     BootstrapResult,
     StateBucketError,
     bucket_policy,
-    state_session,
+    state_client,
 )
 from turnout.spec.model import MigrationSpec
 from turnout.spec.names import state_bucket, state_region
@@ -44,9 +43,7 @@ def bootstrap_state_bucket(
     bucket, region = state_bucket(spec), state_region(spec)
     role = spec.state.role_arn if spec.state is not None else None
     owner = role.split(":")[4] if role else aws.account_id(OWNER_ENVIRONMENT)
-    s3 = state_session(spec, OWNER_ENVIRONMENT, aws).client(
-        "s3", region_name=region, endpoint_url=aws.endpoint_url, config=CLIENT_CONFIG
-    )
+    s3 = state_client(spec, OWNER_ENVIRONMENT, aws)
     try:
         created = _create(s3, bucket, region, owner)
         progress(f"state bucket {bucket} {'created' if created else 'exists'} in {region}")

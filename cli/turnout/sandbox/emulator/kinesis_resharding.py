@@ -68,14 +68,14 @@ def parents_keep_their_records() -> None:
 def _with_records_hidden(stream: Any, parents: list[Any], operation: Any, *args: Any) -> None:
     """Run moto's split/merge with the parents' records out of its sight (it would move them),
     then give them back: the closed parents keep what was written to them."""
-    kept = [(p, p.records, getattr(p, "_turnout_high_water", 0)) for p in parents if p is not None]
-    for parent, _records, _ in kept:
+    kept = [(p, p.records) for p in parents if p is not None]
+    for parent, _ in kept:
         parent._turnout_high_water = last_number(parent)
         parent.records = OrderedDict()
     try:
         operation(stream, *args)
     finally:
-        for parent, records, _ in kept:
+        for parent, records in kept:
             parent.records = records
 
 
