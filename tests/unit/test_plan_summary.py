@@ -1,10 +1,11 @@
-"""Plan summaries and the guard on data-holding resources, from `terraform show -json` documents."""
+"""Plan summaries and the guard on data-holding resources, from `terraform show -json` documents
+and `terraform plan -json` messages."""
 
 from __future__ import annotations
 
 import pytest
 
-from turnout.deploy.plan_summary import refuse_destruction, summarise_plan
+from turnout.deploy.plan_summary import plan_from_messages, refuse_destruction, summarise_plan
 from turnout.errors import TerraformError
 
 
@@ -126,3 +127,51 @@ def test_a_plan_that_only_moves_resources_counts_as_a_change_so_it_is_applied():
     assert summary.totals["move"] == 1
     assert "1 to move" in summary.text()
     assert "**1** to move" in summary.markdown()
+
+
+def planned(address: str, kind: str, action: str, **extra) -> dict:
+    """One `terraform plan -json` planned_change message."""
+    resource = {"addr": address, "resource_type": kind}
+    return {"type": "planned_change", "change": {"resource": resource, "action": action, **extra}}
+
+
+MESSAGES = [
+    {"type": "version", "terraform": "1.11.4"},
+    planned('module.stream["clicks"].aws_kinesis_stream.this', "aws_kinesis_stream", "replace"),
+    planned("module.replicator.aws_lambda_function.this", "aws_lambda_function", "update"),
+    planned("module.control_plane.aws_ssm_parameter.route[0]", "aws_ssm_parameter", "create"),
+    planned("data.aws_caller_identity.this", "aws_caller_identity", "read"),
+    {"type": "change_summary", "changes": {"add": 1, "change": 1, "remove": 1}},
+    {
+        "type": "outputs",
+        "outputs": {"stream_arns": {"action": "update"}, "same": {"action": "noop"}},
+    },
+]
+
+
+def test_a_plan_read_from_its_json_messages_summarises_as_its_show_json_document():
+    from_messages = summarise_plan("new", plan_from_messages(MESSAGES))
+    assert from_messages.as_dict() == summarise_plan("new", PLAN).as_dict()
+
+
+def test_imports_moves_and_removals_in_json_messages_are_counted_as_in_show_json():
+    messages = [
+        planned("aws_kinesis_stream.a", "aws_kinesis_stream", "import", importing={"id": "a"}),
+        planned(
+            "module.stream.aws_kinesis_stream.b",
+            "aws_kinesis_stream",
+            "move",
+            previous_resource={"addr": "aws_kinesis_stream.b"},
+        ),
+        planned("aws_sqs_queue.c", "aws_sqs_queue", "update", importing={"id": "c"}),
+        planned("aws_sqs_queue.gone", "aws_sqs_queue", "remove"),
+        planned("aws_sqs_queue.same", "aws_sqs_queue", "noop"),
+    ]
+    totals = summarise_plan("old", plan_from_messages(messages)).as_dict()["totals"]
+    assert totals == {"import": 2, "move": 1, "add": 0, "change": 1, "replace": 0, "destroy": 0}
+
+
+def test_a_plan_with_only_noop_messages_has_no_changes():
+    messages = [planned("aws_sqs_queue.same", "aws_sqs_queue", "noop"), MESSAGES[-1]]
+    messages[-1] = {"type": "outputs", "outputs": {"same": {"action": "noop"}}}
+    assert not summarise_plan("old", plan_from_messages(messages)).has_changes

@@ -3,6 +3,7 @@ died: never a live process's, another host's, or a finished run's."""
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import time
@@ -73,3 +74,34 @@ def test_a_finished_run_another_host_or_an_older_lock_is_not_ours(tmp_path, dead
 
 def test_no_log_no_removal(tmp_path):
     assert RunLog(tmp_path).dead_holder(holder(time.time())) is None
+
+
+def test_a_lock_error_printed_as_json_messages_still_names_the_holder():
+    from turnout.deploy.state_lock import lock_holder
+    from turnout.deploy.terraform import readable
+
+    detail = (
+        "Error message: operation error S3: PutObject, StatusCode: 412\nLock Info:\n"
+        "  ID:        2f4b-lock\n  Path:      bucket/turnout/clickstream/old.tfstate\n"
+        "  Operation: OperationTypeApply\n  Who:       alice@laptop\n  Version:   1.11.4\n"
+        "  Created:   2026-11-30 07:00:00.123456 +0000 UTC\n  Info:\n"
+    )
+    diagnostic = {
+        "severity": "error",
+        "summary": "Error acquiring the state lock",
+        "detail": detail,
+    }
+    output = "\n".join(
+        json.dumps(message)
+        for message in (
+            {"@message": "Terraform 1.11.4", "type": "version"},
+            {"@message": "Error: Error acquiring the state lock", "diagnostic": diagnostic},
+        )
+    )
+    found = lock_holder(readable(output))
+    assert found is not None
+    assert (found.lock_id, found.who, found.operation) == (
+        "2f4b-lock",
+        "alice@laptop",
+        "OperationTypeApply",
+    )

@@ -1,4 +1,8 @@
-"""Summarise a Terraform plan (`terraform show -json`) and guard what must not be replaced.
+"""Summarise a Terraform plan and guard what must not be replaced.
+
+The summary reads `terraform show -json`'s document; a plan made with `terraform plan -json` is
+read from its machine-readable messages instead (`plan_from_messages`), which saves the `show`
+process (it loads every provider schema again) for every plan turnout makes.
 
 A destroyed or replaced stream loses its buffered records, a replaced event source mapping its
 checkpoint, a replaced KMS key everything encrypted under it (turnout.deploy.protected lists them
@@ -146,6 +150,51 @@ def summarise_plan(environment: str, plan: dict) -> PlanSummary:
         if tuple(change.get("actions", [])) not in (("no-op",), ())
     )
     return summary
+
+
+# `terraform plan -json` names one action per change; `show -json` lists its steps.
+_UI_ACTIONS = {
+    "create": ["create"],
+    "update": ["update"],
+    "delete": ["delete"],
+    "replace": ["delete", "create"],
+    "remove": ["forget"],
+}
+
+
+def plan_from_messages(messages: list[dict]) -> dict:
+    """The part of a `show -json` document that `summarise_plan` reads (resource types,
+    addresses, actions, imports, moves, output changes), from `plan -json`'s messages. Planned
+    values are not in those messages: a caller that needs them (a protected resource's
+    replacement is described from them) asks `show -json` for that plan."""
+    resource_changes = []
+    output_changes: dict[str, dict] = {}
+    for message in messages:
+        if message.get("type") == "planned_change":
+            resource_changes.append(_resource_change(message["change"]))
+        elif message.get("type") == "outputs":
+            for name, output in message.get("outputs", {}).items():
+                action = output.get("action", "noop")
+                output_changes[name] = {"actions": _UI_ACTIONS.get(action, ["no-op"])}
+    return {"resource_changes": resource_changes, "output_changes": output_changes}
+
+
+def _resource_change(change: dict) -> dict:
+    resource = change.get("resource", {})
+    address = resource.get("addr", "?")
+    action = change.get("action", "noop")
+    entry: dict = {
+        "address": address,
+        "type": resource.get("resource_type", "?"),
+        "mode": "data" if action == "read" or ".data." in f".{address}" else "managed",
+        "change": {"actions": _UI_ACTIONS.get(action, ["no-op"])},
+    }
+    if "importing" in change:
+        entry["change"]["importing"] = change["importing"] or {}
+    previous = change.get("previous_resource")
+    if previous:
+        entry["previous_address"] = previous.get("addr")
+    return entry
 
 
 class ProtectedResourcesRefused(TerraformError):

@@ -33,6 +33,11 @@ from turnout.errors import TerraformError
 
 # `terraform init` writes the provider lock file beside the root configuration: one at a time.
 _INIT_LOCK = threading.Lock()
+# Every Terraform command starts the AWS provider, which builds the schema of some 1,500
+# resource types in each process (a plan starts three). Go collects garbage at GOGC=100 by
+# default; at 400 a plan takes about a fifth less CPU for ~150 MB more memory per process
+# (docs/architecture.md, "What one plan and apply run"). A GOGC set in the environment is kept.
+TERRAFORM_GOGC = "400"
 EMULATOR_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "turnout-emulator",
     "AWS_SECRET_ACCESS_KEY": "turnout-emulator",
@@ -66,7 +71,6 @@ class TerraformRunner:
         self.binary = _resolve_binary(settings.binary)
         self.env_dir = settings.work_dir / "terraform" / environment
         self.plan_path = settings.work_dir / "plans" / f"{environment}.tfplan"
-        self._last_exit_code = 0
         self._tf = _PythonTerraform(
             working_dir=str(settings.root_dir), terraform_bin_path=self.binary
         )
@@ -159,24 +163,23 @@ class TerraformRunner:
         )
         return self.plan_path
 
-    def plan_changes(self, var_files: list[Path]) -> bool:
-        """Plan to the saved plan file; True when it changes anything. Terraform says so with
-        its exit code (``-detailed-exitcode``: 0 no changes, 2 changes; moves and imports count
-        as changes), so no ``show -json`` (which loads every provider schema) is needed when
-        nothing changes."""
+    def plan_messages(self, var_files: list[Path]) -> list[dict]:
+        """Plan to the saved plan file; return Terraform's machine-readable messages about it
+        (``plan -json``: one JSON object per line, each planned change among them), from which
+        the plan is summarised without ``show -json``, a further process that loads every
+        provider schema again."""
         self.plan_path.parent.mkdir(parents=True, exist_ok=True)
-        self._run(
+        out = self._run(
             "plan",
             var_file=[str(path) for path in self._var_files(var_files)],
             out=str(self.plan_path),
             input=False,
             lock=not self.settings.read_only,
             lock_timeout=self.settings.lock_timeout,
-            detailed_exitcode=IsFlagged,
-            no_color=IsFlagged,
-            success_codes=(0, 2),
+            json=IsFlagged,
+            capture=True,
         )
-        return self._last_exit_code == 2
+        return json_messages(out)
 
     def show_plan(self, plan_path: Path | None = None) -> dict:
         out = self._run(
@@ -239,21 +242,21 @@ class TerraformRunner:
         command: str,
         *args: str,
         capture: bool = False,
-        success_codes: tuple[int, ...] = (0,),
         **options,
     ) -> str:
         """python-terraform builds the command line; we run it with our own environment.
 
         (python-terraform can only pass os.environ to terraform, which would make concurrent
         runs for the two environments interfere, and its asynchronous mode is broken: it
-        passes `synchronous` through as a terraform flag.) An exit code in `success_codes` is
-        success (`plan -detailed-exitcode` exits 2 for changes). A state lock left by a terraform
+        passes `synchronous` through as a terraform flag.) A ``-json`` run prints its errors as
+        messages on stdout: they are read as text (`readable`). A state lock left by a terraform
         that turnout started here and that died is removed, and the command run once more
         (turnout.deploy.terraform_runs); any other held lock is refused naming its holder.
         """
         returncode, stdout, stderr = self._execute(command, *args, capture=capture, **options)
-        self._last_exit_code = returncode
-        if returncode not in success_codes:
+        if returncode != 0:
+            if options.get("json") is IsFlagged:
+                stdout, stderr = "", "\n".join(filter(None, (stderr.strip(), readable(stdout))))
             holder = lock_holder(f"{stderr}\n{stdout}")
             backend = self.settings.backend
             if holder is not None and backend is not None:
@@ -267,9 +270,7 @@ class TerraformRunner:
                     f"removed the {self.environment} state lock {holder.lock_id} left by a "
                     f"terraform {dead['command']} (pid {dead['pid']}) that died on this host"
                 )
-                return self._run(
-                    command, *args, capture=capture, success_codes=success_codes, **options
-                )
+                return self._run(command, *args, capture=capture, **options)
             raise TerraformError(self._failure(command, returncode, stderr or stdout))
         return stdout or ""
 
@@ -321,6 +322,7 @@ class TerraformRunner:
             "TF_IN_AUTOMATION": "1",
             "TF_INPUT": "0",
             "CHECKPOINT_DISABLE": "1",
+            "GOGC": os.environ.get("GOGC", TERRAFORM_GOGC),
             **self.settings.extra_env,
         }
         if self.settings.provider_mirror:
@@ -391,6 +393,39 @@ def _resolve_binary(binary: str) -> str:
             f"TURNOUT_TERRAFORM_BIN / --terraform-bin at it."
         )
     return found
+
+
+def json_messages(output: str) -> list[dict]:
+    """The messages of a machine-readable (``-json``) run, one JSON object per line."""
+    messages = []
+    for line in output.splitlines():
+        try:
+            message = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(message, dict):
+            messages.append(message)
+    return messages
+
+
+def readable(output: str) -> str:
+    """A ``-json`` run's output as Terraform would print it for a person: each message's text,
+    a diagnostic with its detail (a failed run's errors, the state lock's holder). Output
+    that is not machine-readable messages is returned as it is."""
+    lines = []
+    for line in output.splitlines():
+        try:
+            message = json.loads(line)
+        except json.JSONDecodeError:
+            message = None
+        if not isinstance(message, dict) or "@message" not in message:
+            lines.append(line)
+            continue
+        lines.append(message["@message"])
+        detail = (message.get("diagnostic") or {}).get("detail")
+        if detail:
+            lines.append(detail)
+    return "\n".join(lines)
 
 
 def _tail(text: str, lines: int = 25) -> str:

@@ -18,6 +18,7 @@ from turnout.deploy.package import PACKAGE_RELATIVE_PATH, LambdaPackage, build_r
 from turnout.deploy.plan_summary import (
     PlanSummary,
     check_allowed_addresses,
+    plan_from_messages,
     refuse_destruction,
     summarise_plan,
 )
@@ -94,10 +95,7 @@ def plan(
     runner = TerraformRunner(settings, environment)
     runner.init()
     plan_path = runner.plan_path
-    if runner.plan_changes([var_file]):
-        summary = summarise_plan(environment, runner.show_plan(plan_path))
-    else:  # Terraform's exit code says nothing changes: no `show -json` needed
-        summary = PlanSummary(environment)
+    summary = _summary(runner, environment, runner.plan_messages([var_file]))
     summary.notes = list(runner.notes)
     try:
         refuse_destruction(summary, allow_destroy, expected_destroys)
@@ -164,8 +162,7 @@ def drift(
     spec: MigrationSpec | None = None,
 ) -> PlanSummary | None:
     """Plan one environment again after an apply, against the same state and credentials: None
-    when the plan changes nothing (the common case, told by Terraform's exit code), else the
-    plan's summary."""
+    when the plan changes nothing (the common case), else the plan's summary."""
     spec = spec or load_spec(project.spec_path)
     aws = aws or aws_for(spec, aws_endpoint_url)
     package = package or build_replicator_package()
@@ -173,9 +170,17 @@ def drift(
     settings = prepare_terraform(project, spec, environment, aws)
     runner = TerraformRunner(settings, environment)
     runner.init()
-    if not runner.plan_changes([var_file]):
-        return None
-    return summarise_plan(environment, runner.show_plan())
+    summary = _summary(runner, environment, runner.plan_messages([var_file]))
+    return summary if summary.has_changes else None
+
+
+def _summary(runner: TerraformRunner, environment: str, messages: list[dict]) -> PlanSummary:
+    """The plan's summary from `plan -json`'s messages; when it destroys or replaces a
+    protected resource, from `show -json` (the refusal describes it from its planned values)."""
+    summary = summarise_plan(environment, plan_from_messages(messages))
+    if summary.destructive:
+        summary = summarise_plan(environment, runner.show_plan())
+    return summary
 
 
 def plan_and_apply(

@@ -140,6 +140,7 @@ _request_host = threading.local()
 
 # Requests served, per API operation ("kinesis PutRecords", "lambda GET /2015-03-31/functions").
 _requests: dict[str, int] = {}
+_cpu_seconds: dict[str, float] = {}
 
 
 def _operation(environ: dict[str, Any]) -> str:
@@ -160,15 +161,28 @@ def _operation(environ: dict[str, Any]) -> str:
     return f"{service} {environ.get('REQUEST_METHOD', '?')} /{'/'.join(segments)}"
 
 
-def _count_request(environ: dict[str, Any]) -> None:
+def _count_request(environ: dict[str, Any]) -> str:
     name = _operation(environ)
     with _lock:
         _requests[name] = _requests.get(name, 0) + 1
+    return name
+
+
+def _count_cpu(name: str, seconds: float) -> None:
+    with _lock:
+        _cpu_seconds[name] = _cpu_seconds.get(name, 0.0) + seconds
 
 
 def requests() -> dict[str, int]:
     with _lock:
         return dict(_requests)
+
+
+def cpu_seconds() -> dict[str, float]:
+    """CPU time spent serving each operation (its request thread's, so exact under the GIL):
+    where the emulator's share of a sandbox's CPU goes."""
+    with _lock:
+        return {name: round(seconds, 3) for name, seconds in _cpu_seconds.items()}
 
 
 def neutralise_lambda_delivery(base_url: str) -> None:
@@ -361,10 +375,9 @@ class ControlApp:
         self.latency: dict[str, Latency] = dict(profile.latency)
         self._random = random.Random(profile.seed)
 
-    def _delay(self, environ: dict[str, Any]) -> None:
+    def _delay(self, operation: str) -> None:
         if not self.latency:
             return
-        operation = _operation(environ)
         latency = self.latency.get(operation)
         if latency is None:
             latency = self.latency.get(operation.split(" ", 1)[0] + " *")
@@ -374,10 +387,14 @@ class ControlApp:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         path = environ.get("PATH_INFO", "")
         if not path.startswith(CONTROL_PREFIX):
-            _count_request(environ)
+            operation = _count_request(environ)
             _request_host.value = environ.get("HTTP_HOST")
-            self._delay(environ)
-            return self.inner(environ, start_response)
+            self._delay(operation)
+            started = time.thread_time()
+            try:
+                return self.inner(environ, start_response)
+            finally:
+                _count_cpu(operation, time.thread_time() - started)
         parts = [unquote(p) for p in path[len(CONTROL_PREFIX) :].split("/") if p]
         if parts == ["faults"]:
             return self._faults(environ, start_response)
@@ -399,7 +416,12 @@ class ControlApp:
             return self._json(
                 start_response,
                 200,
-                {"pid": os.getpid(), "counters": counters(), "requests": requests()},
+                {
+                    "pid": os.getpid(),
+                    "counters": counters(),
+                    "requests": requests(),
+                    "cpu_seconds": cpu_seconds(),
+                },
             )
         if len(parts) == 4 and parts[0] == "lambda-code":
             query = parse_qs(environ.get("QUERY_STRING", ""))
