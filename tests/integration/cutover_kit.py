@@ -30,7 +30,11 @@ from turnout.sandbox.pipeline.report import assert_nothing_lost, format_report
 from turnout.spec.loader import load_spec
 from turnout.targets import build_engine
 
-RATE = 200
+# 100 events/s over 1,000 keys and 3 streams (the demo and the e2e run keep 200): the kills are
+# about time windows (a step killed mid-way, resumed), not volume, and a running sandbox's
+# emulator spends its CPU per record written, read and reported, beside the Terraform of the
+# other CI worker.
+RATE = 100
 
 ROLLBACK_PATH = [
     ("baseline", "switched"),
@@ -107,7 +111,7 @@ def drive_with_a_kill_in_every_side_effect_step(
         while time.monotonic() < deadline and process.poll() is None:
             if step.id in started_steps(engine, current.name, since):
                 break
-            time.sleep(0.02)
+            time.sleep(0.05)  # each look is a journal query; the killed steps last seconds
         if process.poll() == 0 and step is current.steps[-1]:
             # The last step can be quick; the run can finish it between two polls.
             assert step.id in started_steps(engine, current.name, since)

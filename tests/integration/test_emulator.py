@@ -352,6 +352,86 @@ def test_scan_and_query_answers_written_with_json_parse_like_motos_serializer(mo
     ]
 
 
+def test_item_requests_parsed_with_json_give_motos_parameters(monkeypatch):
+    """The launcher parses plain item requests with json.loads; the parameters must be those
+    of moto's shape parser, and a request with a binary attribute or of another operation must
+    be left to it."""
+    import boto3
+    from moto import mock_aws
+    from moto.dynamodb.responses import DynamoHandler
+
+    from turnout.sandbox.emulator.dynamodb_reads import plain_request
+
+    compared: list[tuple[str, bool]] = []
+    original = DynamoHandler.parse_parameters
+
+    def comparing(self, request):
+        original(self, request)
+        fast = plain_request(self._get_action(), request.data)
+        if fast is not None:
+            assert fast == self.params
+        compared.append((self._get_action(), fast is not None))
+
+    monkeypatch.setattr(DynamoHandler, "parse_parameters", comparing)
+    item = {
+        "k": {"S": "key-1"},
+        "n": {"N": "7"},
+        "ok": {"BOOL": False},
+        "none": {"NULL": True},
+        "tags": {"SS": ["a", "b"]},
+        "sizes": {"NS": ["1", "2.5"]},
+        "nested": {"M": {"list": {"L": [{"S": "x"}, {"N": "3"}, {"M": {}}]}}},
+        "quoted": {"S": 'say "hi" \u00e9'},
+    }
+    with mock_aws():
+        ddb = boto3.client("dynamodb", region_name="eu-west-1")
+        ddb.create_table(
+            TableName="requests",
+            KeySchema=[
+                {"AttributeName": "k", "KeyType": "HASH"},
+                {"AttributeName": "n", "KeyType": "RANGE"},
+            ],
+            AttributeDefinitions=[
+                {"AttributeName": "k", "AttributeType": "S"},
+                {"AttributeName": "n", "AttributeType": "N"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        ddb.batch_write_item(RequestItems={"requests": [{"PutRequest": {"Item": item}}]})
+        ddb.put_item(TableName="requests", Item={**item, "n": {"N": "8"}}, ReturnValues="NONE")
+        ddb.update_item(
+            TableName="requests",
+            Key={"k": {"S": "key-1"}, "n": {"N": "7"}},
+            UpdateExpression="SET #c = if_not_exists(#c, :zero) + :one",
+            ExpressionAttributeNames={"#c": "count"},
+            ExpressionAttributeValues={":zero": {"N": "0"}, ":one": {"N": "1"}},
+            ReturnValues="UPDATED_NEW",
+        )
+        ddb.query(
+            TableName="requests",
+            KeyConditionExpression="k = :k AND n >= :n",
+            ExpressionAttributeValues={":k": {"S": "key-1"}, ":n": {"N": "5"}},
+            Limit=10,
+            ScanIndexForward=False,
+            ConsistentRead=True,
+        )
+        ddb.get_item(TableName="requests", Key={"k": {"S": "key-1"}, "n": {"N": "8"}})
+        ddb.put_item(
+            TableName="requests", Item={"k": {"S": "b"}, "n": {"N": "0"}, "b": {"B": b"1"}}
+        )
+        ddb.describe_table(TableName="requests")
+    assert compared == [
+        ("CreateTable", False),
+        ("BatchWriteItem", True),
+        ("PutItem", True),
+        ("UpdateItem", True),
+        ("Query", True),
+        ("GetItem", True),
+        ("PutItem", False),
+        ("DescribeTable", False),
+    ]
+
+
 def test_put_records_publish_kinesis_incoming_metrics_per_stream(emulator, lambda_kit):
     """Like AWS's basic stream metrics: `AWS/Kinesis IncomingRecords`/`IncomingBytes` per
     `StreamName`, one sample per PutRecord(s) call (Sum = records, Minimum/Maximum = records of

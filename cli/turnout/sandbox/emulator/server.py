@@ -97,6 +97,7 @@ from urllib.parse import parse_qs, quote, unquote
 
 from turnout.sandbox.emulator.dynamodb_reads import (
     answer_reads_with_json,
+    parse_requests_with_json,
     read_tables_from_snapshots,
     scan_pages_from_their_start,
     size_items_once,
@@ -961,6 +962,7 @@ def patch_moto(base_url: str) -> None:
     scan_pages_from_their_start()
     size_items_once()
     answer_reads_with_json()
+    parse_requests_with_json()
     atomic_conditional_puts()
     probe_health_check_endpoints()
     conditioned_statements_need_their_condition()
