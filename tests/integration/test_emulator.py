@@ -277,10 +277,30 @@ def test_put_records_answer_is_the_bytes_of_motos_serializer(monkeypatch):
     assert compared == [1, 72, 500]
 
 
+def keyed_table(name: str):
+    """A DynamoDB client (inside mock_aws) and a table `name` keyed by a string `k` and a
+    number `n`."""
+    import boto3
+
+    ddb = boto3.client("dynamodb", region_name="eu-west-1")
+    ddb.create_table(
+        TableName=name,
+        KeySchema=[
+            {"AttributeName": "k", "KeyType": "HASH"},
+            {"AttributeName": "n", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "k", "AttributeType": "S"},
+            {"AttributeName": "n", "AttributeType": "N"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return ddb
+
+
 def test_scan_and_query_answers_written_with_json_parse_like_motos_serializer(monkeypatch):
     """The launcher writes plain Scan and Query answers with json.dumps; they must parse to what
     moto's serializer writes, and an answer with a binary attribute must be left to moto."""
-    import boto3
     from moto import mock_aws
     from moto.dynamodb.responses import DynamoHandler
 
@@ -305,19 +325,7 @@ def test_scan_and_query_answers_written_with_json_parse_like_motos_serializer(mo
     comparing("scan")
     comparing("query")
     with mock_aws():
-        ddb = boto3.client("dynamodb", region_name="eu-west-1")
-        ddb.create_table(
-            TableName="answers",
-            KeySchema=[
-                {"AttributeName": "k", "KeyType": "HASH"},
-                {"AttributeName": "n", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "k", "AttributeType": "S"},
-                {"AttributeName": "n", "AttributeType": "N"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        ddb = keyed_table("answers")
         for n in range(30):
             ddb.put_item(
                 TableName="answers",
@@ -356,7 +364,6 @@ def test_item_requests_parsed_with_json_give_motos_parameters(monkeypatch):
     """The launcher parses plain item requests with json.loads; the parameters must be those
     of moto's shape parser, and a request with a binary attribute or of another operation must
     be left to it."""
-    import boto3
     from moto import mock_aws
     from moto.dynamodb.responses import DynamoHandler
 
@@ -384,19 +391,7 @@ def test_item_requests_parsed_with_json_give_motos_parameters(monkeypatch):
         "quoted": {"S": 'say "hi" \u00e9'},
     }
     with mock_aws():
-        ddb = boto3.client("dynamodb", region_name="eu-west-1")
-        ddb.create_table(
-            TableName="requests",
-            KeySchema=[
-                {"AttributeName": "k", "KeyType": "HASH"},
-                {"AttributeName": "n", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "k", "AttributeType": "S"},
-                {"AttributeName": "n", "AttributeType": "N"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        ddb = keyed_table("requests")
         ddb.batch_write_item(RequestItems={"requests": [{"PutRequest": {"Item": item}}]})
         ddb.put_item(TableName="requests", Item={**item, "n": {"N": "8"}}, ReturnValues="NONE")
         ddb.update_item(
