@@ -122,11 +122,11 @@ def _put_metrics(emulator, spec: MigrationSpec, changes: list[datetime]) -> None
     clicks = next(stream for stream in spec.streams if stream.name == "clicks")
     replicator = emulator.client("cloudwatch", "new")
     # Never on a whole minute: lag datapoints all on minutes read as standard resolution (the
-    # report then draws the lag per minute); with the journal's start second drawn from the
-    # clock, one run in 60 put them all there.
+    # report then draws the lag per minute). Read at a 10-s period (or any period dividing a
+    # minute), a datapoint is answered at the start of its period, so one within the first
+    # seconds of a minute came back on the minute (CI once); at second 35 of each minute, none.
     mirrored_at = changes[1] + timedelta(seconds=10)
-    if mirrored_at.second == 0:
-        mirrored_at += timedelta(seconds=15)
+    mirrored_at += timedelta(seconds=(35 - mirrored_at.second) % 60)
     for minute in range(LAG_MINUTES + 1):
         if minute == 6:
             continue  # a gap: must stay a gap in the drawing
