@@ -351,6 +351,7 @@ def test_a_reader_at_the_shards_tip_polls_it_about_once_a_second(lambda_kit):
         seconds = time.monotonic() - started
     assert kit.processed(table) == [f"r{i}" for i in range(29)]
     assert reads <= seconds + 2, f"{reads} GetRecords in {seconds:.1f} s"
+    assert kit.emu.status()["cpu_seconds"]["kinesis GetRecords"] > 0
 
 
 def test_one_batch_in_flight_per_shard(lambda_kit):

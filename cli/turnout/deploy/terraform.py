@@ -395,17 +395,21 @@ def _resolve_binary(binary: str) -> str:
     return found
 
 
-def json_messages(output: str) -> list[dict]:
-    """The messages of a machine-readable (``-json``) run, one JSON object per line."""
-    messages = []
+def _lines_and_messages(output: str) -> list[tuple[str, dict | None]]:
+    """Each line of a machine-readable (``-json``) run with its message (None: not one)."""
+    pairs: list[tuple[str, dict | None]] = []
     for line in output.splitlines():
         try:
             message = json.loads(line)
         except json.JSONDecodeError:
-            continue
-        if isinstance(message, dict):
-            messages.append(message)
-    return messages
+            message = None
+        pairs.append((line, message if isinstance(message, dict) else None))
+    return pairs
+
+
+def json_messages(output: str) -> list[dict]:
+    """The messages of a machine-readable (``-json``) run, one JSON object per line."""
+    return [message for _, message in _lines_and_messages(output) if message is not None]
 
 
 def readable(output: str) -> str:
@@ -413,12 +417,8 @@ def readable(output: str) -> str:
     a diagnostic with its detail (a failed run's errors, the state lock's holder). Output
     that is not machine-readable messages is returned as it is."""
     lines = []
-    for line in output.splitlines():
-        try:
-            message = json.loads(line)
-        except json.JSONDecodeError:
-            message = None
-        if not isinstance(message, dict) or "@message" not in message:
+    for line, message in _lines_and_messages(output):
+        if message is None or "@message" not in message:
             lines.append(line)
             continue
         lines.append(message["@message"])

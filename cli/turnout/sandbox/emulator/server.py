@@ -162,16 +162,10 @@ def _operation(environ: dict[str, Any]) -> str:
     return f"{service} {environ.get('REQUEST_METHOD', '?')} /{'/'.join(segments)}"
 
 
-def _count_request(environ: dict[str, Any]) -> str:
-    name = _operation(environ)
+def _count_request(name: str, cpu_seconds: float) -> None:
     with _lock:
         _requests[name] = _requests.get(name, 0) + 1
-    return name
-
-
-def _count_cpu(name: str, seconds: float) -> None:
-    with _lock:
-        _cpu_seconds[name] = _cpu_seconds.get(name, 0.0) + seconds
+        _cpu_seconds[name] = _cpu_seconds.get(name, 0.0) + cpu_seconds
 
 
 def requests() -> dict[str, int]:
@@ -388,14 +382,14 @@ class ControlApp:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         path = environ.get("PATH_INFO", "")
         if not path.startswith(CONTROL_PREFIX):
-            operation = _count_request(environ)
+            operation = _operation(environ)
             _request_host.value = environ.get("HTTP_HOST")
             self._delay(operation)
             started = time.thread_time()
             try:
                 return self.inner(environ, start_response)
             finally:
-                _count_cpu(operation, time.thread_time() - started)
+                _count_request(operation, time.thread_time() - started)
         parts = [unquote(p) for p in path[len(CONTROL_PREFIX) :].split("/") if p]
         if parts == ["faults"]:
             return self._faults(environ, start_response)
