@@ -76,8 +76,19 @@ def run(tmp_path_factory, terraform_ready) -> dict:
     return result
 
 
+def _why_it_failed(run: dict) -> dict:
+    """What a failed run's result says about the failure (the report's losses with samples)."""
+    environments = run["report"].get("environments", {})
+    return {
+        "error": run.get("error"),
+        "lost": {name: (e["lost"], e["lost_sample"]) for name, e in environments.items()},
+        "unsent_never_accepted": run["producer"].get("unsent_never_accepted"),
+        "teardown": run["teardown"],
+    }
+
+
 def test_the_run_loses_nothing_and_leaves_nothing_behind(run):
-    assert run["returncode"] == 0, run.get("error") or run["teardown"]
+    assert run["returncode"] == 0, _why_it_failed(run)
     assert run["error"] is None
     assert run["nothing_lost"] and run["report"]["lost"] == 0
     assert run["report"]["produced"]["total"] >= 1000

@@ -13,12 +13,23 @@ past the newest, and trimming only removes the oldest, so a shard's sequence num
 consecutive integers and the record after position p is simply p + 1. When that does not hold
 (a shape this module has not seen) the read falls back to moto's walk.
 
+Numbering and storing a record is one step (``number_records_one_at_a_time``): moto's server
+answers each request in its own thread, and ``put_record`` reads the newest number and then
+stores its record under the next one. Two writers of one shard in between each other took the
+same number, and the later record replaced the earlier: both callers were told their record was
+stored, one was gone (an end-to-end run lost a record that way when the replicator and the
+producer wrote the same shard of an old stream at once). AWS orders a shard's writes.
+
 Only the emulator's server process imports this module.
 """
 
 from __future__ import annotations
 
+import functools
+import threading
 from typing import Any
+
+_numbering = threading.Lock()
 
 
 def first_number(records: dict[int, Any]) -> int:
@@ -65,6 +76,34 @@ def read_shards_by_position() -> None:
     def get_max_sequence_number(self: Any) -> int:
         return newest_number(self.records)
 
+    def get_sequence_number_at(self: Any, at_timestamp: float) -> int:
+        records = self.records
+        if not records or at_timestamp <= records[first_number(records)].created_at:
+            return 0
+        # The first record is older than at_timestamp, so this finds one (as moto's code does).
+        return next(
+            r for r in reversed(records.values()) if r.created_at < at_timestamp
+        ).sequence_number
+
     Shard.get_records = get_records  # type: ignore[method-assign]
+    Shard.get_sequence_number_at = get_sequence_number_at  # type: ignore[method-assign]
     Shard.get_min_sequence_number = get_min_sequence_number  # type: ignore[method-assign]
     Shard.get_max_sequence_number = get_max_sequence_number  # type: ignore[method-assign]
+
+
+def number_records_one_at_a_time() -> None:
+    """Wrap whichever ``Shard.put_record`` is in place (apply after the patches that replace it):
+    a record's sequence number is taken and the record stored under one lock."""
+    from moto.kinesis.models import Shard
+
+    put_record = Shard.put_record
+    if getattr(put_record, "_turnout_numbered", False):
+        return
+
+    @functools.wraps(put_record)
+    def numbered(self: Any, *args: Any, **kwargs: Any) -> str:
+        with _numbering:
+            return put_record(self, *args, **kwargs)
+
+    numbered._turnout_numbered = True  # type: ignore[attr-defined]
+    Shard.put_record = numbered  # type: ignore[method-assign]

@@ -34,9 +34,11 @@ normal HTTP API with three changes, all made before the first request:
    4 shards spent 35-55 % of the server's time in that copy). The patch reads the ends of the
    ordered dict directly and starts ``get_records`` at the iterator's position when the shard's
    sequence numbers are the contiguous range moto creates (it falls back to moto's scan
-   otherwise); results are identical. moto's server also lists its package directory (an
-   ``os.listdir`` and an ``isdir`` per service) on every request to route it; the listing is
-   computed once.
+   otherwise); results are identical (:mod:`.kinesis_reads`, in every profile, which also
+   makes taking a sequence number and storing the record one step: concurrent writers of one
+   shard got the same number in moto and one record silently replaced the other). moto's
+   server also lists its package directory (an ``os.listdir`` and an ``isdir`` per service) on
+   every request to route it; the listing is computed once.
 7. ``GET /_turnout/health`` answers once the server is ready; ``GET /_turnout/status`` returns
    the counters above and the requests served per API operation (``requests``).
 8. **``PutRecords``' answer is written with ``json.dumps`` (no behaviour change).** moto's generic
@@ -471,58 +473,6 @@ class ControlApp:
         return [data]
 
 
-def constant_time_kinesis_shards() -> None:
-    """Make moto's per-record shard operations independent of the shard's size (see item 6 of
-    the module docstring). Same results as moto's code; idempotent."""
-    from moto.kinesis.models import Shard
-
-    if getattr(Shard, "_turnout_constant_time", False):
-        return
-
-    def get_max_sequence_number(self: Any) -> int:
-        records = self.records
-        return next(reversed(records)) if records else 0
-
-    def get_min_sequence_number(self: Any) -> int:
-        records = self.records
-        return next(iter(records)) if records else 0
-
-    original_get_records = Shard.get_records
-
-    @functools.wraps(original_get_records)
-    def get_records(self: Any, last_sequence_id: str, limit: int | None) -> Any:
-        records = self.records
-        if not records or (limit is not None and int(limit) < 1):
-            return original_get_records(self, last_sequence_id, limit)
-        first = next(iter(records))
-        last = next(reversed(records))
-        if last - first + 1 != len(records):  # not moto's contiguous numbering: moto's scan
-            return original_get_records(self, last_sequence_id, limit)
-        after = int(last_sequence_id)
-        start = max(after + 1, first)
-        stop = last + 1 if limit is None else min(last + 1, start + int(limit))
-        results = [records[n] for n in range(start, stop)]
-        if not results:
-            return [], after, 0
-        millis_behind_latest = int((records[last].created_at - results[-1].created_at) * 1000)
-        return results, results[-1].sequence_number, millis_behind_latest
-
-    def get_sequence_number_at(self: Any, at_timestamp: float) -> int:
-        records = self.records
-        if not records or at_timestamp <= records[next(iter(records))].created_at:
-            return 0
-        # The first record is older than at_timestamp, so this finds one (as moto's code does).
-        return next(
-            r for r in reversed(records.values()) if r.created_at < at_timestamp
-        ).sequence_number
-
-    Shard.get_max_sequence_number = get_max_sequence_number  # type: ignore[method-assign]
-    Shard.get_min_sequence_number = get_min_sequence_number  # type: ignore[method-assign]
-    Shard.get_records = get_records  # type: ignore[method-assign]
-    Shard.get_sequence_number_at = get_sequence_number_at  # type: ignore[method-assign]
-    Shard._turnout_constant_time = True  # type: ignore[attr-defined]
-
-
 def list_moto_modules_once() -> None:
     """moto's server routes each request with ``list_of_moto_modules()``, which lists the moto
     package directory (and stats every entry) each time. The installed package does not change
@@ -725,6 +675,7 @@ def apply_profile(profile: FidelityProfile) -> Callable[[], dict[str, Any]]:
         kinesis_limits.meter_reads(meter)
     if profile.control_plane_limits:
         kinesis_limits.limit_control_plane(meter)
+    kinesis_reads.number_records_one_at_a_time()  # every profile, around any put_record above
 
     def counts() -> dict[str, Any]:
         return {**meter.counts(), **trimmed}
@@ -944,7 +895,6 @@ def patch_moto(base_url: str) -> None:
 
     neutralise_lambda_delivery(base_url)
     keep_stream_tags_on_create()
-    constant_time_kinesis_shards()
     # Calls naming another account's stream or table by ARN, under its resource policy (moto
     # served every call from the caller's own account): turnout.sandbox.emulator.cross_account.
     serve_across_accounts()
