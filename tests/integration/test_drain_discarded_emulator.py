@@ -8,6 +8,9 @@ step (hook record_discard_baselines), recorded before the records were written."
 
 from __future__ import annotations
 
+import json
+import time
+
 import pytest
 from hooks_kit import (
     MARKER_CONSUMER,
@@ -20,9 +23,13 @@ from hooks_kit import (
     shard_ids,
 )
 
+from turnout.aws.access import AwsAccess
+from turnout.drain.acknowledge import acknowledge, standings
 from turnout.drain.base import predicate_for, watch_discards
+from turnout.drain.discarded import baseline_key, check_environments
 from turnout.drain.scope import scope_from_context
 from turnout.drain.verdicts import Verdict
+from turnout.errors import TurnoutError
 from turnout.hooks import HookFailed
 from turnout.spec.names import names
 
@@ -117,3 +124,63 @@ def test_the_same_consumer_without_a_discard_drains_and_says_the_queue_held_noth
         f"on-failure destination {queue_arn} (streams events) read: nothing new"
         in (discard["reason"])
     )
+
+
+def _batch_info(stream_arn: str, first: str) -> str:
+    """The metadata message a Kinesis mapping sends for a batch it gave up on."""
+    return json.dumps(
+        {
+            "requestContext": {"condition": "RetryAttemptsExhausted"},
+            "KinesisBatchInfo": {
+                "shardId": "shardId-000000000000",
+                "startSequenceNumber": first,
+                "endSequenceNumber": first,
+                "batchSize": 1,
+                "streamArn": stream_arn,
+            },
+        }
+    )
+
+
+def test_discards_re_driven_and_acknowledged_no_longer_hold_the_drain_and_keep_their_history(
+    emulator, lambda_kit
+):
+    spec, _ctx, queue_url, queue_arn = discarding_consumer(emulator, lambda_kit)
+    aws = AwsAccess.for_emulator(spec, emulator)
+    sqs = emulator.client("sqs", "old")
+    stream_arn = names(spec, "old").stream_arn("events")
+    for first in ("11", "12"):  # two batches given up on (sent as the mapping would)
+        sqs.send_message(QueueUrl=queue_url, MessageBody=_batch_info(stream_arn, first))
+    (standing,) = standings(spec, aws, ["old"])
+    assert standing.destination.arn == queue_arn and standing.new_messages == 2
+    (verdict,) = check_environments(spec, aws, ["old"], clock=time.time)
+    assert verdict.verdict is Verdict.NOT_DRAINED
+
+    # Bad input changes nothing: a queue no consumer sends to, a blank reason.
+    with pytest.raises(TurnoutError, match=f"their mappings send to: {queue_arn}"):
+        acknowledge(spec, aws, "old", queue_arn + "-other", "re-driven", "me", time.time)
+    with pytest.raises(TurnoutError, match="--reason"):
+        acknowledge(spec, aws, "old", queue_arn, "  ", "me", time.time)
+    assert standings(spec, aws, ["old"])[0].new_messages == 2
+
+    moved = acknowledge(spec, aws, "old", queue_arn, "re-processed 11-12, INC-42", "me", time.time)
+    assert moved["previous"]["messages"] == 0 and moved["now"]["messages"] == 2
+    assert moved["acknowledged_messages"] == 2
+    (verdict,) = check_environments(spec, aws, ["old"], clock=time.time)
+    assert verdict.verdict is Verdict.DRAINED, verdict.reason
+    # Nothing was received from the queue: its two messages are still there for its readers.
+    depth = sqs.get_queue_attributes(
+        QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages"]
+    )["Attributes"]["ApproximateNumberOfMessages"]
+    assert depth == "2"
+    # A later discard counts again.
+    sqs.send_message(QueueUrl=queue_url, MessageBody=_batch_info(stream_arn, "13"))
+    (verdict,) = check_environments(spec, aws, ["old"], clock=time.time)
+    assert verdict.verdict is Verdict.NOT_DRAINED and "at least 1 records" in verdict.reason
+    item = emulator.client("dynamodb", "old").get_item(
+        TableName=names(spec, "old").markers_table,
+        Key={"marker_id": {"S": baseline_key(spec, queue_arn)}},
+    )["Item"]
+    (history,) = item["acknowledgements"]["L"]
+    assert history["M"]["reason"]["S"] == "re-processed 11-12, INC-42"
+    assert history["M"]["from_messages"]["N"] == "0" and history["M"]["to_messages"]["N"] == "2"

@@ -279,6 +279,16 @@ BAD_COMMANDS: dict[str, BadCommand] = {
     "unlock_reason_without_force": BadCommand(["unlock", "--reason", "run died"], "--force"),
     "unlock_with_blank_reason": BadCommand(["unlock", "--force", "--reason", "  "], "--reason"),
     "sandbox_lifetime_below_one": BadCommand(["sandbox", "up", "--lifetime", "0"], "--lifetime"),
+    "acknowledge_discards_without_reason": BadCommand(
+        ["discards", "acknowledge", "--env", "old", "--queue", "arn:aws:sqs:eu-west-1:1:q"],
+        "--reason",
+    ),
+    "acknowledge_discards_of_unknown_environment": BadCommand(
+        ["discards", "acknowledge", "--env", "prod", "--queue", "q", "--reason", "x"], "--env"
+    ),
+    "acknowledge_discards_without_queue": BadCommand(
+        ["discards", "acknowledge", "--env", "old", "--reason", "re-driven"], "--queue"
+    ),
     "spec_outside_a_terraform_folder": BadCommand(
         ["validate", "--spec", "{tmp}/elsewhere/migration.yaml"], "terraform/ directory"
     ),

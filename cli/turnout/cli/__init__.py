@@ -1,7 +1,7 @@
 """The `turnout` command line. It stays thin: parse, call one function, print the result.
 
 Commands live in one module per concern (`deploy_commands`, `state_commands`, `cutover_commands`,
-`inspect_commands`, `sandbox_commands`, `preflight_commands`), all registered on `turnout.cli.app.app`.
+`inspect_commands`, `sandbox_commands`, `preflight_commands`, `discards_commands`), all registered on `turnout.cli.app.app`.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "state_commands",
     "preflight_commands",
     "cutover_commands",
+    "discards_commands",
     "sandbox_commands",
     "inspect_commands",
 )
