@@ -24,10 +24,10 @@ from turnout.drain.discarded import (
     Baseline,
     Destination,
     baseline_key,
+    find_destinations,
     queue_depth,
     queue_url,
     read_baseline,
-    watches_for,
 )
 from turnout.errors import TurnoutError
 from turnout.spec.names import names
@@ -79,8 +79,9 @@ def standings(spec: Any, aws: Any, environments: list[str]) -> list[QueueStandin
     for environment in environments:
         client = _clients(aws, environment)
         table = names(spec, environment).markers_table
-        for watch in watches_for(spec, environment, client, clock=lambda: 0.0, dry_run=True):
-            for destination in watch.destinations():
+        lambdas = [c for c in getattr(spec.consumers, environment) if c.kind == "lambda"]
+        for consumer in lambdas:
+            for destination in find_destinations(client("lambda"), spec, environment, consumer):
                 if destination.service == "sqs":
                     found.append(_standing(client, spec, table, destination))
     return found
