@@ -24,6 +24,8 @@ from pathlib import Path
 import pytest
 import replication_kit as kit
 
+from turnout.lambdas.replicator.aggregates import MAGIC as AGGREGATE_MAGIC
+from turnout.sandbox import kpl
 from turnout.sandbox.chaos.api_faults import fault_status, set_faults
 from turnout.sandbox.chaos.faults import LAMBDA_USER_AGENT
 
@@ -429,3 +431,61 @@ def test_both_directions_enabled_the_two_key_guard_holds(deployment, state_dir):
     finally:
         deployment.set_mapping_enabled("old", LOOP, False)
         deployment.set_directions(old="new_to_old", new="new_to_old")
+
+
+def test_kpl_aggregates_land_in_the_target_shard_of_their_sub_records_and_kcl_keeps_all(
+    deployment, state_dir
+):
+    """A KPL producer aims each aggregate at its sub-records' shard with an ExplicitHashKey,
+    which the event source mapping does not pass on; under an outer partition key that hashes
+    to the other shard. The deployed replicator puts each at its first sub-record's hash key,
+    so KCL's de-aggregation of the target's shards (same ranges as the source's) keeps every
+    sub-record (https://docs.aws.amazon.com/streams/latest/dev/kinesis-kpl-consumer-deaggregation.html)."""
+    kinesis = {env: deployment.client("kinesis", env) for env in ("old", "new")}
+    source_name = deployment.stream_name(FAULTS, "new")
+    shards = kinesis["new"].list_shards(StreamName=source_name)["Shards"]
+    assert len(shards) == 2
+    ranges = [
+        (int(s["HashKeyRange"]["StartingHashKey"]), int(s["HashKeyRange"]["EndingHashKey"]))
+        for s in shards
+    ]
+
+    def key_in(index: int, prefix: str) -> str:
+        low, high = ranges[index]
+        return next(
+            f"{prefix}-{n}"
+            for n in range(100_000)
+            if low <= kpl.partition_key_hash(f"{prefix}-{n}") <= high
+        )
+
+    sub_records: set[bytes] = set()
+    for n in range(60):
+        aimed = n % 2  # the shard whose range holds the sub-records
+        subs = [
+            kpl.UserRecord(key_in(aimed, f"kpl-{n}-{s}"), f"kpl|{n}|{s}".encode()) for s in range(5)
+        ]
+        sub_records.update(sub.data for sub in subs)
+        kinesis["new"].put_record(
+            StreamName=source_name,
+            Data=kpl.aggregate(subs),
+            PartitionKey=key_in(1 - aimed, f"outer-{n}"),
+            ExplicitHashKey=str(subs[0].hash_key),
+        )
+    with deployment.runtime(state_dir):
+        source = kit.read_stream(kinesis["new"], source_name)
+        _wait_replicated(deployment, FAULTS, source, timeout=120)
+
+    target_name = deployment.stream_name(FAULTS, "old")
+    target_shards = kinesis["old"].list_shards(StreamName=target_name)["Shards"]
+    assert [s["HashKeyRange"] for s in target_shards] == [s["HashKeyRange"] for s in shards]
+    target = kit.read_stream(kinesis["old"], target_name)
+    kept: list[bytes] = []
+    for shard in target_shards:
+        low = int(shard["HashKeyRange"]["StartingHashKey"])
+        high = int(shard["HashKeyRange"]["EndingHashKey"])
+        for record in target[shard["ShardId"]]:
+            if record["Data"].startswith(AGGREGATE_MAGIC):
+                subs = kpl.deaggregate(record["PartitionKey"], record["Data"], low, high)
+                kept.extend(sub.data for sub in subs)
+    print(f"\n[kpl] 60 aggregates of 5 sub-records: {len(set(kept))} sub-records kept by KCL")
+    assert set(kept) == sub_records, f"{len(sub_records - set(kept))} sub-records dropped by KCL"

@@ -182,8 +182,12 @@ def even_shards(count: int) -> list[dict]:
     ]
 
 
-def shard_for(shards: list[dict], partition_key: str) -> str:
-    value = int.from_bytes(hashlib.md5(partition_key.encode()).digest(), "big")
+def shard_for(shards: list[dict], partition_key: str, explicit_hash_key: str | None = None) -> str:
+    """The open shard a record goes to: by its ExplicitHashKey when it has one, as Kinesis does."""
+    if explicit_hash_key is not None:
+        value = int(explicit_hash_key)
+    else:
+        value = int.from_bytes(hashlib.md5(partition_key.encode()).digest(), "big")
     for shard in shards:
         hash_range = shard["HashKeyRange"]
         inside = int(hash_range["StartingHashKey"]) <= value <= int(hash_range["EndingHashKey"])
@@ -412,7 +416,7 @@ class FakeKinesis:
         for position in order:
             entry = entries[position]
             aws.sequence_counter += 1
-            shard = shard_for(aws.shard_layout, entry["PartitionKey"])
+            shard = shard_for(aws.shard_layout, entry["PartitionKey"], entry.get("ExplicitHashKey"))
             written = Written(
                 entry["PartitionKey"],
                 bytes(entry["Data"]),

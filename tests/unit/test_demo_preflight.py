@@ -106,6 +106,7 @@ def test_the_demo_prints_the_preflight_table_of_both_environments_before_the_cut
     verdicts = {check.name: check.verdict.value for check in report.checks}
     assert verdicts == {
         "account-identity": "pass",
+        "aggregated-records": "pass",
         "consumer-retries": "pass",
         "lambda-concurrency": "pass",
         "direction-flag-rate": "pass",

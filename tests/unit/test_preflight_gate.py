@@ -302,7 +302,7 @@ def test_an_acceptance_of_a_passing_check_is_not_recorded_as_used():
         (
             ["retention-windw"],
             ["r"],
-            "no preflight check has that name; valid: account-identity, consumer-retries",
+            "no preflight check has that name; valid: account-identity, aggregated-records, consumer-",
         ),
         (["retention-window"], [], "needs --reason"),
         (["retention-window"], ["   "], "--reason is empty"),

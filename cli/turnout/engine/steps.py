@@ -470,8 +470,10 @@ REPLICATION_CHECKS = ("replicator-retries", "direction-flag-rate")
 CONSUMER_CHECKS = ("starting-positions", "consumer-retries")
 IDENTITY_CHECK = "account-identity"
 CONCURRENCY_CHECK = "lambda-concurrency"
-# Needs the old environment (the producers' keys before the switch, the replicator's target).
+# Need the old environment (the producers' records before the switch, the replicator's target);
+# both read the same sample of the old streams.
 HOT_KEYS_CHECK = "hot-keys"
+AGGREGATES_CHECK = "aggregated-records"
 CHECKS_BEFORE: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "baseline->switched": (
         (
@@ -481,6 +483,7 @@ CHECKS_BEFORE: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             *REPLICATION_CHECKS,
             CONCURRENCY_CHECK,
             HOT_KEYS_CHECK,
+            AGGREGATES_CHECK,
         ),
         ("old", "new"),
     ),

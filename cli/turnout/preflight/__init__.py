@@ -7,6 +7,7 @@ for the environments it is given, and returns one row per check.
 
 from turnout.preflight import (
     account_identity,  # noqa: F401
+    aggregated_records,  # noqa: F401
     consumer_retries,  # noqa: F401
     direction_flag_rate,  # noqa: F401
     hot_keys,  # noqa: F401

@@ -26,7 +26,7 @@ from turnout.lambdas.replicator.config import (
     SHARD_RECORDS_PER_SECOND,
     ReplicatorConfig,
 )
-from turnout.preflight.key_sample import WINDOW_SECONDS, KeyRate, StreamSample, sample_streams
+from turnout.preflight.key_sample import WINDOW_SECONDS, KeyRate, StreamSample
 from turnout.preflight.registry import PreflightContext, register
 from turnout.preflight.result import Check, Finding, Verdict
 from turnout.preflight.target_latency import TARGET_ENVIRONMENT, TargetLatency, estimate_latencies
@@ -94,9 +94,7 @@ def assess(context: PreflightContext, window_seconds: float) -> Check:
     samples = [
         sample
         for environment in context.environments
-        for sample in sample_streams(
-            context.spec, context.aws, environment, window_seconds, context.clock
-        )
+        for sample in context.stream_samples(environment, window_seconds)
     ]
     latencies = estimate_latencies(context.spec, context.aws)
     findings = [

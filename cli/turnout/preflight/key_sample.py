@@ -1,5 +1,5 @@
-"""How fast each partition key arrives on a stream: a bounded, read-only sample of its recent
-records.
+"""How fast each partition key arrives on a stream, and how many of its records are KPL
+aggregates: a bounded, read-only sample of its recent records.
 
 Per shard: GetShardIterator(`AT_TIMESTAMP`, now minus the window) and then at most
 `READS_PER_SHARD` GetRecords calls, until the answer is at the shard's tip
@@ -29,6 +29,7 @@ from typing import Any
 from turnout.aws.errors import READ_ERRORS
 from turnout.aws.kinesis import arrival_seconds, list_shards
 from turnout.errors import TurnoutError
+from turnout.lambdas.replicator.aggregates import MAGIC, sub_records
 from turnout.preflight.stream_age import unreadable
 from turnout.spec.names import names
 
@@ -48,6 +49,7 @@ class ShardTally:
     bytes: Counter = field(default_factory=Counter)
     last_arrival: float | None = None
     at_tip: bool = False
+    aggregates: int = 0  # KPL aggregated records among them
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,7 @@ class StreamSample:
     keys: tuple[KeyRate, ...] = ()
     shortest_span: float = 0.0  # the least seconds a shard's reads covered
     problem: str = ""  # what could not be read
+    aggregates: int = 0  # KPL aggregated records among `records`
 
 
 def sample_streams(
@@ -147,6 +150,8 @@ def _tally(tally: ShardTally, records: list[dict]) -> int:
         length = len(record["Data"]) + len(key.encode("utf-8"))
         tally.records[key] += 1
         tally.bytes[key] += length
+        if record["Data"].startswith(MAGIC) and sub_records(record["Data"]) is not None:
+            tally.aggregates += 1
         size += length
         tally.last_arrival = arrival_seconds(record)
     return size
@@ -185,4 +190,5 @@ def rates(
         records=sum(found.records for found in keys),
         keys=tuple(keys),
         shortest_span=min(spans, default=window_seconds),
+        aggregates=sum(tally.aggregates for tally in tallies.values()),
     )

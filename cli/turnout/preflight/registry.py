@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from turnout.preflight.key_sample import StreamSample, sample_streams
 from turnout.preflight.live import ConsumerMappings, read_consumer_mappings
 from turnout.preflight.result import Check
 
@@ -28,6 +29,7 @@ class PreflightContext:
     environments: tuple[str, ...] = ()
     aws: Any = None
     mappings_read: dict[str, list[ConsumerMappings]] = field(default_factory=dict)
+    samples_read: dict[tuple[str, float], list[StreamSample]] = field(default_factory=dict)
     # None: the migration state was not read (`turnout preflight`); the gate gives the live phase.
     phase: str | None = None
     # When baseline->switched first started (epoch seconds), None before the switch or unknown.
@@ -46,6 +48,16 @@ class PreflightContext:
                 self.spec, self.aws, environment
             )
         return self.mappings_read[environment]
+
+    def stream_samples(self, environment: str, window_seconds: float) -> list[StreamSample]:
+        """The spec streams of `environment` sampled over the last `window_seconds`, read once
+        per run (`hot-keys` and `aggregated-records` look at the same records)."""
+        key = (environment, window_seconds)
+        if key not in self.samples_read:
+            self.samples_read[key] = sample_streams(
+                self.spec, self.aws, environment, window_seconds, self.clock
+            )
+        return self.samples_read[key]
 
 
 @dataclass(frozen=True)

@@ -30,9 +30,14 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-MAGIC = bytes([0xF3, 0x89, 0x9A, 0xC2])
-DIGEST_BYTES = 16
-MAX_HASH_KEY = 2**128 - 1
+from turnout.lambdas.replicator.aggregates import (
+    MAGIC,
+    MAX_HASH_KEY,
+    partition_key_hash,
+    sub_records,
+)
+
+__all__ = ["MAX_HASH_KEY", "UserRecord", "aggregate", "deaggregate", "partition_key_hash"]
 
 
 @dataclass(frozen=True)
@@ -50,11 +55,6 @@ class UserRecord:
         if self.explicit_hash_key is not None:
             return int(self.explicit_hash_key)
         return partition_key_hash(self.partition_key)
-
-
-def partition_key_hash(partition_key: str) -> int:
-    """Kinesis's hash of a partition key: MD5 as a 128-bit integer."""
-    return int(hashlib.md5(partition_key.encode("utf-8")).hexdigest(), 16)
 
 
 # ---------------------------------------------------------------------- protobuf, by hand
@@ -76,40 +76,6 @@ def _field(number: int, wire_type: int) -> bytes:
 
 def _length_delimited(number: int, payload: bytes) -> bytes:
     return _field(number, 2) + _varint(len(payload)) + payload
-
-
-def _read_varint(buffer: bytes, position: int) -> tuple[int, int]:
-    value, shift = 0, 0
-    while True:
-        if position >= len(buffer) or shift > 63:
-            raise ValueError("truncated varint")
-        byte = buffer[position]
-        position += 1
-        value |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return value, position
-        shift += 7
-
-
-def _fields(buffer: bytes) -> list[tuple[int, int | bytes]]:
-    """(field number, value) of a protobuf message: varints as int, length-delimited as bytes."""
-    out: list[tuple[int, int | bytes]] = []
-    position = 0
-    while position < len(buffer):
-        key, position = _read_varint(buffer, position)
-        number, wire_type = key >> 3, key & 7
-        if wire_type == 0:
-            value, position = _read_varint(buffer, position)
-            out.append((number, value))
-        elif wire_type == 2:
-            length, position = _read_varint(buffer, position)
-            if position + length > len(buffer):
-                raise ValueError("truncated field")
-            out.append((number, buffer[position : position + length]))
-            position += length
-        else:
-            raise ValueError(f"unexpected wire type {wire_type}")
-    return out
 
 
 # ---------------------------------------------------------------------- aggregate
@@ -137,32 +103,13 @@ def aggregate(records: list[UserRecord]) -> bytes:
 
 def _parse(data: bytes) -> list[UserRecord] | None:
     """The sub-records of an aggregated record, or None when ``data`` is not one."""
-    if len(data) <= len(MAGIC) + DIGEST_BYTES or not data.startswith(MAGIC):
+    subs = sub_records(data)
+    if subs is None:
         return None
-    protobuf = data[len(MAGIC) : -DIGEST_BYTES]
-    if hashlib.md5(protobuf).digest() != data[-DIGEST_BYTES:]:
-        return None
-    try:
-        fields = _fields(protobuf)
-        keys = [v.decode() for n, v in fields if n == 1 and isinstance(v, bytes)]
-        hash_keys = [v.decode() for n, v in fields if n == 2 and isinstance(v, bytes)]
-        out = []
-        for index, (number, value) in enumerate(v for v in fields if v[0] == 3):
-            assert number == 3 and isinstance(value, bytes)
-            sub = dict(_fields(value))
-            explicit = sub.get(2)
-            out.append(
-                UserRecord(
-                    partition_key=keys[int(sub[1])],
-                    data=bytes(sub.get(3, b"")),
-                    explicit_hash_key=hash_keys[int(explicit)] if explicit is not None else None,
-                    sub_sequence_number=index,
-                    aggregated=True,
-                )
-            )
-        return out
-    except (ValueError, KeyError, IndexError, UnicodeDecodeError):
-        return None
+    return [
+        UserRecord(sub.partition_key, sub.data, sub.explicit_hash_key, index, aggregated=True)
+        for index, sub in enumerate(subs)
+    ]
 
 
 def deaggregate(

@@ -14,6 +14,7 @@ import binascii
 from collections.abc import Mapping
 from typing import Any
 
+from .aggregates import MAGIC, aimed_hash_key
 from .errors import BadEventError, MalformedRecordError
 
 # https://docs.aws.amazon.com/kinesis/latest/APIReference/API_PutRecordsRequestEntry.html
@@ -36,6 +37,7 @@ class ParsedBatch:
     """One ESM batch as parallel lists, in source (sequence) order."""
 
     __slots__ = (
+        "aimed_hash_keys",
         "arrivals",
         "entries",
         "partition_keys",
@@ -53,6 +55,8 @@ class ParsedBatch:
         self.entries: list[dict[str, Any]] = []  # PutRecords request entries
         self.sizes: list[int] = []  # data + partition key bytes, as Kinesis counts
         self.arrivals: list[float] = []
+        # Position -> the hash key a KPL aggregate was aimed at (its entry's ExplicitHashKey).
+        self.aimed_hash_keys: dict[int, int] = {}
 
     def __len__(self) -> int:
         return len(self.sequence_numbers)
@@ -121,8 +125,9 @@ def _problem(record: Any, arn: str, shard_id: str, previous: str | None) -> str 
 def parse_batch(event: Mapping[str, Any]) -> ParsedBatch:
     """Decode the ESM event. The data stays opaque bytes (KPL aggregates included).
 
-    The ESM event carries no ExplicitHashKey, so the target shard is chosen by the partition
-    key alone.
+    The ESM event carries no ExplicitHashKey, so a record's target shard is chosen by its
+    partition key, except a KPL aggregate's: it is put with its first sub-record's hash key as
+    ExplicitHashKey (aggregates.py), so the sub-records keep their shard.
     """
     if not isinstance(event, Mapping):
         raise BadEventError("the event is not a JSON object with 'Records'")
@@ -176,7 +181,11 @@ def parse_batch(event: Mapping[str, Any]) -> ParsedBatch:
         previous = sequence
         seqs.append(sequence)
         keys.append(key)
-        entries.append({"Data": data, "PartitionKey": key})
+        if data.startswith(MAGIC) and (aimed := aimed_hash_key(data)) is not None:
+            entries.append({"Data": data, "PartitionKey": key, "ExplicitHashKey": str(aimed)})
+            batch.aimed_hash_keys[position] = aimed
+        else:
+            entries.append({"Data": data, "PartitionKey": key})
         sizes.append(len(data) + (len(key) if key.isascii() else len(key.encode("utf-8"))))
         arrivals.append(float(arrival or 0.0))
     return batch

@@ -27,10 +27,10 @@ a record in a shard the map did not predict (a resharding).
 from __future__ import annotations
 
 import bisect
-import hashlib
 from collections import deque
 from typing import Any
 
+from .aggregates import partition_key_hash
 from .infra import JsonLogger
 
 WINDOW_SECONDS = 1.0
@@ -38,10 +38,6 @@ MIN_BURST_SECONDS, MAX_BURST_SECONDS = 0.005, 0.2  # how deep a bucket may be, i
 CYCLE_MARGIN = 1.5  # a bucket holds a little more than one cycle of calls
 UNPACED = -1  # the shard index of every record while the stream's shards are unknown
 _KEY_CACHE_LIMIT = 100_000
-
-
-def hash_key(partition_key: str) -> int:
-    return int.from_bytes(hashlib.md5(partition_key.encode("utf-8")).digest(), "big")
 
 
 class ShardMap:
@@ -66,9 +62,12 @@ class ShardMap:
         if index is None:
             if len(self._by_key) >= _KEY_CACHE_LIMIT:
                 self._by_key.clear()
-            index = max(0, bisect.bisect_right(self.starts, hash_key(partition_key)) - 1)
+            index = self.shard_of_hash(partition_key_hash(partition_key))
             self._by_key[partition_key] = index
         return index
+
+    def shard_of_hash(self, hash_value: int) -> int:
+        return max(0, bisect.bisect_right(self.starts, hash_value) - 1)
 
 
 class ShardWindow:

@@ -160,6 +160,9 @@ class BatchWriter:
             return
         shard_of = run.shard_map.shard_of
         run.shards = [shard_of(key) for key in run.batch.partition_keys[: run.count]]
+        for position, aimed in run.batch.aimed_hash_keys.items():
+            if position < run.count:
+                run.shards[position] = run.shard_map.shard_of_hash(aimed)
 
     def _wait_for_room(self, run: _Run) -> None:
         """Nothing could be taken: the oldest eligible record's shard is full for now."""
