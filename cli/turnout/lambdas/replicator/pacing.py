@@ -8,12 +8,17 @@ falls in exactly one open shard's hash key range
 over which window it measures, so the pacer takes the strictest reading: in *any* one-second
 window. Each call's entries are charged to their shards when the call is answered (the latest
 moment they can have arrived; to the shard the answer names, else the one the map predicts),
-and a call only takes a record while its shard's charges of the last second leave room for it.
+and a call only takes a record while its shard's charges leave room for it in the second before
+the call's own answer: the charges older than that second, taken as the fastest of the last 20
+answer times from now, do not count. (Counting the second before *now* would leave a shard one
+answer time short of its limit in every second: 2 % at 20 ms. Both the old charges and the new
+entries are timed by their answers, so a steady latency shifts them alike; a faster answer than
+any of the last 20 can make the shard throttle a few entries, which are sent again.)
 
 The window alone would let a shard take its whole second at once and then block it for a
 second; with the near-prefix schedule a blocked shard holds the first unwritten record, and so
-every other shard. So each shard also has a token bucket at the same rates, only a little deeper
-than one cycle of calls lasts (the recent average time from one call to the next, 5-200 ms):
+every other shard. So each shard also has a token bucket at the same rates, three cycles of
+calls deep (a cycle: the recent average time from one call to the next; 5-200 ms in all):
 records go out in a steady flow of one cycle's worth per call, and the window, which still
 guarantees the limit, hardly ever has to stop it. A record
 larger than the bucket goes when the bucket is full (and the window has room), leaving a debt.
@@ -35,9 +40,10 @@ from .infra import JsonLogger
 
 WINDOW_SECONDS = 1.0
 MIN_BURST_SECONDS, MAX_BURST_SECONDS = 0.005, 0.2  # how deep a bucket may be, in seconds
-CYCLE_MARGIN = 1.5  # a bucket holds a little more than one cycle of calls
+CYCLE_MARGIN = 3.0  # cycles a bucket holds: the call after a pause (a new batch) catches up
 UNPACED = -1  # the shard index of every record while the stream's shards are unknown
 _KEY_CACHE_LIMIT = 100_000
+ANSWER_TIMES_KEPT = 20  # the calls whose fastest answer time is the lead
 
 
 class ShardMap:
@@ -103,8 +109,23 @@ class ShardWindow:
         self.record_total += records
         self.byte_total += size
 
-    def frees_at(self) -> float | None:
-        return self.charges[0][0] + WINDOW_SECONDS if self.charges else None
+    def expiring_by(self, moment: float) -> tuple[int, int]:
+        """Records and bytes of the charges made at or before `moment` (still in the window
+        now, out of it when the next call's entries are answered)."""
+        records = size = 0
+        for at, count, length in self.charges:
+            if at > moment:
+                break
+            records += count
+            size += length
+        return records, size
+
+    def frees_at(self, moment: float) -> float | None:
+        """When the oldest charge after `moment` leaves the window."""
+        for at, _, _ in self.charges:
+            if at > moment:
+                return at + WINDOW_SECONDS
+        return None
 
 
 class Allowance:
@@ -156,6 +177,7 @@ class ShardPacer:
         self.max_age = max_age
         self.cycle_seconds = 0.05  # the recent time from one call to the next
         self._last_took: float | None = None
+        self._answer_times: deque[float] = deque(maxlen=ANSWER_TIMES_KEPT)
         self._clock = clock
         self._log = logger
         self._maps: dict[str, ShardMap] = {}
@@ -215,21 +237,33 @@ class ShardPacer:
         window.refilled = now
         return deep_records, deep_bytes
 
+    def answer_lead(self) -> float:
+        """How soon after it goes a call is answered at the earliest: the fastest of the recent
+        calls (0 before the first)."""
+        return min(self._answer_times, default=0.0)
+
     def allowance(self, stream: str, shard_map: ShardMap | None) -> Allowance | None:
-        """Room per shard for the next call: what both the window and the bucket allow."""
+        """Room per shard for the next call: what both the window and the bucket allow. The
+        window is the one the call's entries will be charged in: the second before its answer,
+        no sooner than `answer_lead` from now (charges older than that second leave it)."""
         if shard_map is None:
             return None
         now = self._clock.monotonic()
+        expiring_moment = now + self.answer_lead() - WINDOW_SECONDS
         allowance = Allowance(len(shard_map))
         for index, shard_id in enumerate(shard_map.ids):
             window = self._window(stream, shard_id)
             window.forget_before(now - WINDOW_SECONDS)
+            expiring_records, expiring_bytes = window.expiring_by(expiring_moment)
             _, deep_bytes = self._refill(window, now)
             allowance.records[index] = int(
-                min(self.records_per_second - window.record_total, window.record_tokens)
+                min(
+                    self.records_per_second - window.record_total + expiring_records,
+                    window.record_tokens,
+                )
             )
             allowance.bucket[index] = window.byte_tokens
-            allowance.window[index] = self.bytes_per_second - window.byte_total
+            allowance.window[index] = self.bytes_per_second - window.byte_total + expiring_bytes
             allowance.full[index] = window.byte_tokens >= deep_bytes
             allowance.idle[index] = not window.charges
         allowance.seal()
@@ -250,6 +284,8 @@ class ShardPacer:
     def charge(self, stream: str, per_shard: dict[str, list[int]]) -> None:
         """Charge one answered (or failed) call: shard id -> [records, bytes]."""
         now = self._clock.monotonic()
+        if self._last_took is not None:
+            self._answer_times.append(now - self._last_took)
         for shard_id, (records, size) in per_shard.items():
             self._window(stream, shard_id).charge(now, records, size)
 
@@ -257,17 +293,20 @@ class ShardPacer:
         """How long until the shard has room for one record of ``size`` bytes."""
         window = self._window(stream, shard_map.ids[shard])
         now = self._clock.monotonic()
+        lead = self.answer_lead()
+        expiring_moment = now + lead - WINDOW_SECONDS
+        expiring_records, expiring_bytes = window.expiring_by(expiring_moment)
         _, deep_bytes = self._depth()
         waits = [
             max(0.0, 1.0 - window.record_tokens) / self.records_per_second,
             max(0.0, min(size, deep_bytes) - window.byte_tokens) / self.bytes_per_second,
         ]
-        full = window.record_total >= self.records_per_second or (
-            window.byte_total + size > self.bytes_per_second
+        full = window.record_total - expiring_records >= self.records_per_second or (
+            window.byte_total - expiring_bytes + size > self.bytes_per_second
         )
-        frees_at = window.frees_at()
+        frees_at = window.frees_at(expiring_moment)
         if full and frees_at is not None:
-            waits.append(frees_at - now)
+            waits.append(frees_at - lead - now)
         return max(0.0, *waits)
 
     def _list_shards(self, stream: str, kinesis: Any) -> list[dict[str, Any]]:
