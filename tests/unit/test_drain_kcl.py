@@ -3,8 +3,6 @@ KPL-aggregated records, pending checkpoints, and parent shards whose lease KCL d
 
 from __future__ import annotations
 
-import hashlib
-
 import pytest
 from fakes_drain import (
     PHYSICAL,
@@ -21,6 +19,7 @@ from turnout.drain.base import predicate_for
 from turnout.drain.kcl import KclLeases, aggregated_record_count
 from turnout.drain.scope import DrainScope
 from turnout.drain.verdicts import Verdict
+from turnout.sandbox import kpl
 
 SHARD0 = "shardId-000000000000"
 KCL = {"kind": "kcl", "application": "app", "lease_table": "app-leases", "streams": [STREAM]}
@@ -66,9 +65,8 @@ class KclWorld:
 
 
 def aggregated(count: int) -> bytes:
-    """A KPL aggregated record of `count` user records (field 3, each an empty message)."""
-    body = b"\x0a\x01k" + b"\x1a\x00" * count  # partition key table entry "k", then records
-    return b"\xf3\x89\x9a\xc2" + body + hashlib.md5(body).digest()
+    """A KPL aggregated record of `count` user records."""
+    return kpl.aggregate([kpl.UserRecord("k", b"%d" % n) for n in range(count)])
 
 
 # --------------------------------------------------------------------------- checkpoints

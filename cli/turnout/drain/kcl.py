@@ -26,7 +26,6 @@ unknown.
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -36,9 +35,9 @@ from turnout.aws.kinesis import children_of, is_open
 from turnout.drain.base import DrainPredicate, register
 from turnout.drain.scope import per_shard, stream_shards
 from turnout.drain.verdicts import ConsumerVerdict, ShardVerdict, Verdict, read_failure
+from turnout.lambdas.replicator.aggregates import sub_records
 
 NOT_STARTED = ("TRIM_HORIZON", "LATEST", "AT_TIMESTAMP")
-KPL_MAGIC = b"\xf3\x89\x9a\xc2"
 
 
 @register("kcl", "leases")
@@ -261,44 +260,9 @@ def started_descendant(shard_id: str, shards: list[dict], leases: dict[str, dict
 
 def aggregated_record_count(data: bytes | None) -> int | None:
     """The number of user records in a KPL-aggregated record, or None when `data` is not one
-    (magic 0xF3899AC2, a protobuf AggregatedRecord, then the MD5 of that protobuf)."""
-    if not data or len(data) < len(KPL_MAGIC) + 16 or not data.startswith(KPL_MAGIC):
-        return None
-    body, digest = data[len(KPL_MAGIC) : -16], data[-16:]
-    if hashlib.md5(body).digest() != digest:
-        return None
-    count, position = 0, 0
-    try:
-        while position < len(body):
-            tag, position = _varint(body, position)
-            field, wire = tag >> 3, tag & 7
-            if wire == 0:
-                _, position = _varint(body, position)
-            elif wire == 2:
-                length, position = _varint(body, position)
-                position += length
-            elif wire == 1:
-                position += 8
-            elif wire == 5:
-                position += 4
-            else:
-                return None
-            if field == 3 and wire == 2:
-                count += 1
-    except IndexError:
-        return None
-    return count if position == len(body) else None
-
-
-def _varint(data: bytes, position: int) -> tuple[int, int]:
-    value, shift = 0, 0
-    while True:
-        byte = data[position]
-        position += 1
-        value |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return value, position
-        shift += 7
+    (lambdas/replicator/aggregates.py reads the format)."""
+    subs = sub_records(data) if data else None
+    return None if subs is None else len(subs)
 
 
 def _int_or_none(value: Any) -> int | None:

@@ -2,21 +2,8 @@
 as the Kinesis Client Library does.
 
 Kinesis stores an aggregated record as one opaque record (the emulator passes its bytes through,
-as AWS does). Its format (https://github.com/awslabs/amazon-kinesis-producer/blob/master/aggregation-format.md):
-the magic bytes ``f3 89 9a c2``, a protobuf ``AggregatedRecord`` and the MD5 digest of that
-protobuf:
-
-    message AggregatedRecord {
-      repeated string partition_key_table     = 1;
-      repeated string explicit_hash_key_table = 2;
-      repeated Record records                 = 3;
-    }
-    message Record {
-      required uint64 partition_key_index     = 1;
-      optional uint64 explicit_hash_key_index = 2;
-      required bytes  data                    = 3;
-      repeated Tag    tags                    = 4;
-    }
+as AWS does). The format, and the parser the replicator uses too, are in
+``turnout.lambdas.replicator.aggregates``; this module adds the encoder.
 
 KCL (``AggregatorUtil.deaggregate``) gives a record that is not aggregated (no magic, bad digest,
 unparsable) back as it is, and drops the sub-records whose explicit hash key (or the MD5 of their
@@ -33,6 +20,7 @@ from dataclasses import dataclass
 from turnout.lambdas.replicator.aggregates import (
     MAGIC,
     MAX_HASH_KEY,
+    SubRecord,
     partition_key_hash,
     sub_records,
 )
@@ -41,20 +29,11 @@ __all__ = ["MAX_HASH_KEY", "UserRecord", "aggregate", "deaggregate", "partition_
 
 
 @dataclass(frozen=True)
-class UserRecord:
+class UserRecord(SubRecord):
     """One sub-record of an aggregated record (or a plain record given back as it is)."""
 
-    partition_key: str
-    data: bytes
-    explicit_hash_key: str | None = None
     sub_sequence_number: int = 0
     aggregated: bool = False
-
-    @property
-    def hash_key(self) -> int:
-        if self.explicit_hash_key is not None:
-            return int(self.explicit_hash_key)
-        return partition_key_hash(self.partition_key)
 
 
 # ---------------------------------------------------------------------- protobuf, by hand

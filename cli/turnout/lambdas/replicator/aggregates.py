@@ -73,7 +73,7 @@ def read_varint(buffer: bytes, position: int) -> tuple[int, int]:
 
 
 def protobuf_fields(buffer: bytes) -> list[tuple[int, int | bytes]]:
-    """(field number, value) of a protobuf message: varints as int, length-delimited as bytes."""
+    """(field number, value) of a protobuf message: varints as int, the others as bytes."""
     out: list[tuple[int, int | bytes]] = []
     position = 0
     while position < len(buffer):
@@ -82,8 +82,10 @@ def protobuf_fields(buffer: bytes) -> list[tuple[int, int | bytes]]:
         if wire_type == 0:
             value, position = read_varint(buffer, position)
             out.append((number, value))
-        elif wire_type == 2:
-            length, position = read_varint(buffer, position)
+        elif wire_type in (1, 2, 5):  # fixed64, length-delimited, fixed32
+            length = {1: 8, 5: 4}.get(wire_type)
+            if length is None:
+                length, position = read_varint(buffer, position)
             if position + length > len(buffer):
                 raise ValueError("truncated field")
             out.append((number, buffer[position : position + length]))
