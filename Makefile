@@ -81,7 +81,7 @@ cutover: $(BIN)/turnout ## Drive the live phase to the spec's phase (add SANDBOX
 	$(BIN)/turnout cutover $(if $(SANDBOX),--sandbox,)
 
 .PHONY: bench
-bench: $(BIN)/turnout ## Benchmarks (handler; in-process AWS model; replication, drain, verify on the emulator; the report of 100 streams; PROFILE=aws for its aws profile): writes bench/RESULTS.md
+bench: $(BIN)/turnout ## Benchmarks (handler; in-process AWS model; replication, drain, verify on the emulator; the report of 100 streams; PROFILE=fast for moto as it is; default aws): writes bench/RESULTS.md
 	$(BIN)/python bench/run.py $(if $(PROFILE),--profile $(PROFILE),)
 
 .PHONY: chaos

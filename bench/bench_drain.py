@@ -241,11 +241,13 @@ def run(emulator: Emulator) -> dict:
 
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="turnout-bench-drain-") as tmp:
-        emulator = Emulator(Path(tmp) / "emulator").start()
+        profile = os.environ.get("BENCH_PROFILE") or "aws"
+        emulator = Emulator(Path(tmp) / "emulator", profile=profile).start()
         try:
             result = run(emulator)
         finally:
             emulator.stop()
+        result["profile"] = profile
     print(json.dumps(result, indent=2))
     if len(sys.argv) > 1:
         with open(sys.argv[1], "a", encoding="utf-8") as out:
