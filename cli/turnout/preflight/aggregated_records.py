@@ -78,39 +78,45 @@ def sample_findings(context: PreflightContext, sample: StreamSample) -> list[Fin
         what = f"the shards of {sample.physical} and {peer_physical}"
         fact = f"{stream.name}: {unreadable(what, problem)}"
         return [Finding(Verdict.UNKNOWN, fact, READABLE, unread=True)]
+    held = f"{stream.name}: {sample.aggregates:,} of {sample.records:,} {where} are KPL aggregates"
+    return [placement(stream, held, sample.physical, source, (peer, peer_physical), target)]
+
+
+def placement(
+    stream: Any,
+    held: str,
+    physical: str,
+    source: list[Range],
+    peer: tuple[str, str],
+    target: list[Range],
+) -> Finding:
+    """Whether every open shard's range of the sampled stream lies within one peer shard."""
+    environment, peer_physical = peer
     misfits = [r for r in source if not any(t[0] <= r[0] and r[1] <= t[1] for t in target)]
-    aggregates = (
-        f"{stream.name}: {sample.aggregates:,} of {sample.records:,} {where} are KPL aggregates"
-    )
     if misfits:
-        return [
-            Finding(
-                Verdict.FAIL,
-                f"{aggregates}, and {len(misfits)} of its {len(source)} open shards' hash key "
-                f"ranges do not lie within one open shard of {peer_physical} ({peer}, "
-                f"{len(target)} open shards): an aggregate replicated there lands where its "
-                "first sub-record hashes, and a KCL consumer drops its sub-records that hash "
-                "outside that shard",
-                f"give {peer_physical} the shard ranges of {sample.physical}: the same number "
-                "of evenly split shards in both environments (streams[].capacity), resharded "
-                "only together (docs/preflight.md, aggregated-records)",
-            )
-        ]
+        return Finding(
+            Verdict.FAIL,
+            f"{held}, and {len(misfits)} of its {len(source)} open shards' hash key ranges do "
+            f"not lie within one open shard of {peer_physical} ({environment}, {len(target)} "
+            "open shards): an aggregate replicated there lands where its first sub-record "
+            "hashes, and a KCL consumer drops its sub-records that hash outside that shard",
+            f"give {peer_physical} the shard ranges of {physical}: the same number of evenly "
+            "split shards in both environments (streams[].capacity), resharded only together "
+            "(docs/preflight.md, aggregated-records)",
+        )
     aligned = (
-        f"{aggregates}; each of its {len(source)} open shards lies within one shard of "
-        f"{peer_physical} ({peer}): every aggregate lands whole"
+        f"{held}; each of its {len(source)} open shards lies within one shard of "
+        f"{peer_physical} ({environment}): every aggregate lands whole"
     )
     if stream.capacity.mode == "on_demand":
-        return [
-            Finding(
-                Verdict.WARN,
-                f"{aligned}, but the stream is on-demand: Kinesis splits and merges its shards "
-                "by itself, in each environment apart",
-                f"make {stream.name} provisioned with the same shard count in both "
-                "environments for the migration, or have its producers stop aggregating",
-            )
-        ]
-    return [Finding(Verdict.PASS, aligned)]
+        return Finding(
+            Verdict.WARN,
+            f"{aligned}, but the stream is on-demand: Kinesis splits and merges its shards by "
+            "itself, in each environment apart",
+            f"make {stream.name} provisioned with the same shard count in both environments "
+            "for the migration, or have its producers stop aggregating",
+        )
+    return Finding(Verdict.PASS, aligned)
 
 
 def open_ranges(aws: Any, environment: str, physical: str) -> list[Range]:
