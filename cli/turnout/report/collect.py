@@ -27,6 +27,7 @@ from turnout.errors import TurnoutError
 from turnout.report.apis import api_switch_rows
 from turnout.report.model import CutoverReport, Series
 from turnout.report.read_across import read_across_rows
+from turnout.report.retention import retention_rows
 from turnout.report.timeline import build_timeline, entry_time
 from turnout.report.window import align, choose_lag_period, choose_period, report_window
 from turnout.spec.model import MigrationSpec
@@ -266,6 +267,7 @@ def collect_report(
     report.steps, report.journal = timeline.steps, timeline.journal
     report.api_switch = api_switch_rows(entries, start, end)
     report.read_across = read_across_rows(entries, start, end)
+    report.retention = retention_rows(entries, start, end)
     queries = metric_queries(spec)
     for environment in ENVIRONMENTS:
         mine = [query for query in queries if query.environment == environment]

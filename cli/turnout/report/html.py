@@ -104,6 +104,7 @@ def render_html(report: CutoverReport) -> str:
     )
     parts += _api_switch_section(report)
     parts += _read_across_section(report)
+    parts += _retention_section(report)
     parts += _journal_section(report)
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
@@ -261,6 +262,28 @@ def _read_across_section(report: CutoverReport) -> list[str]:
         "</p>",
         '<table class="read-across"><thead><tr><th>time (UTC)</th><th>mapping</th>'
         "<th>transition</th><th>step</th><th>state</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table>",
+    ]
+
+
+def _retention_section(report: CutoverReport) -> list[str]:
+    """The new streams' oldest records against retention at each gate that measured them."""
+    if not report.retention:
+        return []
+    rows = "".join(
+        f'<tr class="retention-row" data-verdict="{_text(row.verdict)}">'
+        f"<td>{_text(row.at.strftime('%H:%M:%S'))}</td><td>{_text(row.transition)}</td>"
+        f"<td>{_text(row.verdict)}</td><td>{_text(row.fact)}</td></tr>"
+        for row in report.retention
+    )
+    return [
+        "<h2>Retention clock</h2>",
+        '<p class="meta">While the new consumers are paused, each new stream\'s oldest record is '
+        "the oldest they have not processed: its age against the stream's retention, as the "
+        "preflight gate before each transition measured it (docs/preflight.md, "
+        "retention-clock).</p>",
+        '<table class="retention"><thead><tr><th>time (UTC)</th><th>transition</th>'
+        "<th>verdict</th><th>measured</th></tr></thead>"
         f"<tbody>{rows}</tbody></table>",
     ]
 

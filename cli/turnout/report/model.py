@@ -89,6 +89,16 @@ class ReadAcrossRow:
     state: str  # Enabled, Disabled, ...
 
 
+@dataclass(frozen=True)
+class RetentionRow:
+    """One new stream's oldest record against its retention, as a preflight gate measured it."""
+
+    at: datetime
+    transition: str
+    verdict: str  # pass, warn, fail, unknown; "refused" for a gate the check refused
+    fact: str
+
+
 @dataclass
 class CutoverReport:
     migration: str
@@ -111,6 +121,8 @@ class CutoverReport:
     api_switch: list[ApiWeightRow] = field(default_factory=list)
     # Read-across mode: the old consumers' mappings on the new streams (turnout.report.read_across).
     read_across: list[ReadAcrossRow] = field(default_factory=list)
+    # The retention clock at each gate that measured it (turnout.report.retention).
+    retention: list[RetentionRow] = field(default_factory=list)
 
     def series_of(self, kind: str) -> list[Series]:
         return [series for series in self.series if series.kind == kind]
@@ -215,6 +227,15 @@ class CutoverReport:
                     "state": row.state,
                 }
                 for row in self.read_across
+            ],
+            "retention": [
+                {
+                    "at": _iso(row.at),
+                    "transition": row.transition,
+                    "verdict": row.verdict,
+                    "fact": row.fact,
+                }
+                for row in self.retention
             ],
             "journal_entries": len(self.journal),
             "notes": list(self.notes),
