@@ -23,11 +23,14 @@ from pathlib import Path
 
 import pytest
 import replication_kit as kit
+import yaml
 
+from turnout.errors import SpecError
 from turnout.lambdas.replicator.aggregates import MAGIC as AGGREGATE_MAGIC
 from turnout.sandbox import kpl
 from turnout.sandbox.chaos.api_faults import fault_status, set_faults
 from turnout.sandbox.chaos.faults import LAMBDA_USER_AGENT
+from turnout.spec.loader import load_spec
 
 pytestmark = pytest.mark.integration
 
@@ -489,3 +492,82 @@ def test_kpl_aggregates_land_in_the_target_shard_of_their_sub_records_and_kcl_ke
                 kept.extend(sub.data for sub in subs)
     print(f"\n[kpl] 60 aggregates of 5 sub-records: {len(set(kept))} sub-records kept by KCL")
     assert set(kept) == sub_records, f"{len(sub_records - set(kept))} sub-records dropped by KCL"
+
+
+def _settled(lam, uuid: str) -> dict:
+    """The mapping once its state has stopped changing (AWS updates mappings asynchronously)."""
+    mapping: dict = {}
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        mapping = lam.get_event_source_mapping(UUID=uuid)
+        if mapping["State"] in ("Enabled", "Disabled"):
+            return mapping
+        time.sleep(0.5)
+    raise AssertionError(f"mapping {uuid} still {mapping.get('State')} after 60 s")
+
+
+def test_a_replicator_mapping_that_discards_after_finite_retries_loses_what_the_spec_refuses(
+    deployment, state_dir, tmp_path
+):
+    """Preflight check 2 (`replicator-retries`) taken away: the replicator's mapping is given
+    MaximumRetryAttempts 1 out of band (what Terraform would apply from a spec that allowed it)
+    while the function fails after writing the first half of every batch. After one retry the
+    mapping discards the batch (its metadata goes to the on-failure queue) and checkpoints past
+    it: the unwritten halves never reach the target. With the check, the spec asking for it is
+    refused when it is loaded, naming the field."""
+    lam = deployment.client("lambda", "new")
+    uuid = deployment.mapping_uuid("new", FAULTS)
+    before = _settled(lam, uuid)
+    kinesis = deployment.client("kinesis", "new")
+    records = kit.keyed_records("discard", 600, 60, seed=5)
+    lam.update_event_source_mapping(
+        UUID=uuid, MaximumRetryAttempts=1, BisectBatchOnFunctionError=False
+    )
+    _settled(lam, uuid)
+    deployment.deploy_code("new", kit.chaos_files(every=1, max_raises=10_000), "chaos.handler")
+    try:
+        kit.put_records(kinesis, deployment.stream_name(FAULTS, "new"), records)
+        source = kit.read_stream(kinesis, deployment.stream_name(FAULTS, "new"))
+        ends = kit.shard_ends(source)
+        with deployment.runtime(state_dir) as runtime:
+            kit.wait_for(
+                lambda: all(
+                    int(runtime.mapping_positions(uuid).get(shard) or 0) >= int(last)
+                    for shard, last in ends.items()
+                ),
+                180,
+                what="the mapping's checkpoints past the failing batches",
+            )
+    finally:
+        deployment.restore_code("new")
+        lam.update_event_source_mapping(
+            UUID=uuid,
+            MaximumRetryAttempts=before.get("MaximumRetryAttempts", -1),
+            BisectBatchOnFunctionError=before.get("BisectBatchOnFunctionError", True),
+        )
+        _settled(lam, uuid)
+    _, _, delivery = _source_and_target(deployment, FAULTS, {"discard"})
+    queue_arn = before["DestinationConfig"]["OnFailure"]["Destination"]
+    sqs = deployment.client("sqs", "new")
+    queue = sqs.get_queue_url(QueueName=queue_arn.rsplit(":", 1)[-1])["QueueUrl"]
+    discarded = int(
+        sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["ApproximateNumberOfMessages"])[
+            "Attributes"
+        ]["ApproximateNumberOfMessages"]
+    )
+    print(
+        f"\n[discard] 600 records, MaximumRetryAttempts 1: {len(delivery.lost)} lost, "
+        f"{discarded} batch(es) described in the on-failure queue; {delivery.summary()}"
+    )
+    assert delivery.source_records == 600
+    assert delivery.lost, "a mapping that discards must lose the unwritten half of its batches"
+    assert discarded >= 1
+
+    spec = yaml.safe_load(kit.SPEC_PATH.read_text())
+    spec["replication"]["retry"] = {"maximum_attempts": 1}
+    finite = tmp_path / "finite-retries.yaml"
+    finite.write_text(yaml.safe_dump(spec))
+    with pytest.raises(SpecError) as refused:
+        load_spec(finite)
+    assert "field 'replication.retry.maximum_attempts'" in str(refused.value)
+    assert "Lambda discards the batch" in str(refused.value)
