@@ -193,6 +193,7 @@ module "monitoring" {
     direction          = local.direction
     source_streams     = { for k, m in module.stream : k => m.name }
     failure_queue_name = element(split(":", module.replicator[0].failure_queue_arn), 5)
+    retention_hours    = min([for s in var.streams : s.retention_hours]...)
   }
 
   consumers = {

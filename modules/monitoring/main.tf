@@ -32,6 +32,9 @@ locals {
 # callers (see moved.tf for why one flat for_each could not).
 
 locals {
+  # The retention alarms: key (in the alarm name) => percent of the retention.
+  retention_percents = { "50pct" = 50, "80pct" = 80 }
+
   alarms = {
     # One per source stream, keyed by its logical name.
     replication_lag = {
@@ -135,6 +138,28 @@ locals {
       }
     }
 
+    # The replicator's oldest record not yet replicated against the source streams' retention:
+    # past it Kinesis trims records the replicator has not copied (docs/preflight.md, retention).
+    retention = {
+      for key, percent in local.retention_percents : key => {
+        name        = "${var.name}-replicator-retention-${key}"
+        description = "The replicator function ${local.function} is behind by ${percent} % of its source streams' retention (${var.replicator.retention_hours} h; IteratorAge of its event source mappings): records it has not copied yet are trimmed at 100 %. Catch it up (or raise the streams' retention) before then. See docs/preflight.md, \"retention-clock\"."
+
+        namespace   = "AWS/Lambda"
+        metric_name = "IteratorAge"
+        dimensions  = { FunctionName = local.function }
+        statistic   = "Maximum"
+
+        period              = local.period
+        evaluation_periods  = 1
+        comparison_operator = "GreaterThanThreshold"
+        threshold           = percent * var.replicator.retention_hours * 36000 # ms
+
+        # Replication off: no invocations, no data, nothing behind.
+        treat_missing_data = "notBreaching"
+      }
+    }
+
     # One per Lambda consumer in this environment, keyed by its function name.
     consumer_iterator_age = {
       for f in var.consumers.lambda_functions : f => {
@@ -227,6 +252,7 @@ locals {
     [module.alarms["replicator"].arns["failure_queue_depth"]],
     values(module.alarms["consumer_iterator_age"].arns),
     values(module.alarms["consumer_behind_latest"].arns),
+    values(module.alarms["retention"].arns),
   )
 
   metric_widgets = concat(

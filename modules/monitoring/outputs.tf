@@ -9,7 +9,7 @@ output "dashboard_arn" {
 }
 
 output "alarm_names" {
-  description = "Alarm names by kind: replication_lag and replicator_throttles (per logical stream), replicator_iterator_age, replicator_errors, failure_queue_depth, consumer_iterator_age (per Lambda consumer) and consumer_behind_latest (per KCL application)."
+  description = "Alarm names by kind: replication_lag and replicator_throttles (per logical stream), replicator_iterator_age, replicator_errors, failure_queue_depth, consumer_iterator_age (per Lambda consumer), consumer_behind_latest (per KCL application) and replicator_retention (50pct and 80pct of the source streams' retention)."
   value = try({
     replication_lag         = module.alarms["replication_lag"].names
     replicator_throttles    = module.alarms["replicator_throttles"].names
@@ -18,6 +18,7 @@ output "alarm_names" {
     failure_queue_depth     = module.alarms["replicator"].names["failure_queue_depth"]
     consumer_iterator_age   = module.alarms["consumer_iterator_age"].names
     consumer_behind_latest  = module.alarms["consumer_behind_latest"].names
+    replicator_retention    = module.alarms["retention"].names
   }, null)
 }
 

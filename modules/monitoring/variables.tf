@@ -19,14 +19,20 @@ variable "region" {
 }
 
 variable "replicator" {
-  description = "The replicator watched here: its function name, direction (the Direction dimension of its metrics), metric namespace, the source streams it reads (logical name => stream name in this account: the Stream dimension) and the name of its on-failure SQS queue."
+  description = "The replicator watched here: its function name, direction (the Direction dimension of its metrics), metric namespace, the source streams it reads (logical name => stream name in this account: the Stream dimension), the name of its on-failure SQS queue, and the shortest retention (hours) of those streams: the retention alarms fire when its oldest record not yet replicated (IteratorAge) reaches 50 % and 80 % of it."
   type = object({
     function_name      = string
     direction          = string
     metric_namespace   = optional(string, "Turnout/Replication")
     source_streams     = map(string)
     failure_queue_name = string
+    retention_hours    = optional(number, 24)
   })
+
+  validation {
+    condition     = var.replicator.retention_hours >= 24 && var.replicator.retention_hours <= 8760
+    error_message = "replicator.retention_hours must be a Kinesis retention period: 24 to 8760 hours."
+  }
 
   validation {
     condition     = contains(["old_to_new", "new_to_old"], var.replicator.direction)

@@ -1,5 +1,6 @@
 """An environment deployed with the previous module layout upgrades to the current one with moves
-only: no alarm, key, alias or key policy is created, changed, replaced or destroyed.
+only: no alarm, key, alias or key policy of it is changed, replaced or destroyed; what later
+versions added (two retention alarms, on the dashboard; the replicator's code) is all else.
 
 The previous layout (commit 676c0cb: KMS key, alias and policy inside kinesis-stream, replicator
 and control-plane; seven alarm resources in monitoring) is kept as test data under
@@ -259,35 +260,59 @@ def _action(actions: list[str]) -> str:
 # behaviour changed since the previous modules (its metrics became embedded-metric-format log
 # lines, so its role lost cloudwatch:PutMetricData, and its code and settings changed). Updated in
 # place, never created, destroyed or replaced.
-REPLICATOR_UPDATES = frozenset(
-    {"module.replicator.aws_iam_role_policy.this", "module.replicator.aws_lambda_function.this"}
+# What later versions add or change in place (features, not the move): the replicator's code and
+# policy; two retention alarms, which the dashboard's alarm widget and the outputs list.
+LATER_UPDATES = frozenset(
+    {
+        "module.replicator.aws_iam_role_policy.this",
+        "module.replicator.aws_lambda_function.this",
+        f"{MONITORING}.aws_cloudwatch_dashboard.this",
+    }
 )
+LATER_ADDITIONS = frozenset(
+    f'{MONITORING}.module.alarms["retention"].{ALARM}.this["{key}"]' for key in ("50pct", "80pct")
+)
+LATER_OUTPUT_UPDATES = frozenset({"alarm_names", "alarm_arns"})
 
 
-def moves_only_violations(plan: dict, updates: frozenset[str] = frozenset()) -> list[str]:
+def moves_only_violations(
+    plan: dict,
+    updates: frozenset[str] = frozenset(),
+    additions: frozenset[str] = frozenset(),
+    output_updates: frozenset[str] = frozenset(),
+) -> list[str]:
     """Everything in a `terraform show -json` plan document that is not a pure move (or an
-    in-place update of one of `updates`)."""
+    in-place update of one of `updates`, the creation of one of `additions`, a change of one of
+    `output_updates`)."""
     problems = []
     for change in plan.get("resource_changes", []):
         actions = change.get("change", {}).get("actions", [])
         if actions == ["update"] and change.get("address") in updates:
+            continue
+        if actions == ["create"] and change.get("address") in additions:
             continue
         if actions != ["no-op"]:
             problems.append(f"{change.get('address')}: {_action(actions)}")
         if change.get("change", {}).get("importing") is not None:
             problems.append(f"{change.get('address')}: import")
     for name, change in plan.get("output_changes", {}).items():
+        if change.get("actions") == ["update"] and name in output_updates:
+            continue
         if change.get("actions") != ["no-op"]:
             problems.append(f"output {name}: {_action(change.get('actions', []))}")
     return problems
 
 
 def assert_moves_only(
-    plan: dict, expected_moves: dict[str, str], updates: frozenset[str] = frozenset()
+    plan: dict,
+    expected_moves: dict[str, str],
+    updates: frozenset[str] = frozenset(),
+    additions: frozenset[str] = frozenset(),
+    output_updates: frozenset[str] = frozenset(),
 ) -> None:
     """The plan moves exactly `expected_moves` (previous address -> address) and changes nothing
-    (but `updates`, in place)."""
-    problems = moves_only_violations(plan, updates)
+    (but `updates` in place, `additions` created, `output_updates`)."""
+    problems = moves_only_violations(plan, updates, additions, output_updates)
     assert not problems, "the upgrade plan is not moves-only: " + "; ".join(problems)
     moves = {
         change["previous_address"]: change["address"]
@@ -485,12 +510,12 @@ def test_an_environment_of_the_previous_layout_upgrades_with_moves_only(
 
     root.use_modules(CURRENT_MODULES)
     upgrade = root.plan("upgrade")
-    assert_moves_only(upgrade, EXPECTED_MOVES, REPLICATOR_UPDATES)
+    assert_moves_only(upgrade, EXPECTED_MOVES, LATER_UPDATES, LATER_ADDITIONS, LATER_OUTPUT_UPDATES)
     moved = [c for c in upgrade["resource_changes"] if c.get("previous_address")]
     # 3 keys and their aliases; 2 lag, 2 throttle, 3 replicator, 1 Lambda and 1 KCL alarm.
     assert len(moved) == 15
-    # Every other resource of the environment is in the plan too, unchanged.
-    assert len(upgrade["resource_changes"]) == len(previous_addresses)
+    # Every other resource of the environment is in the plan too, unchanged; and the additions.
+    assert len(upgrade["resource_changes"]) == len(previous_addresses) + len(LATER_ADDITIONS)
 
     # Applying the moves rewrites the state only.
     root.run("apply", "-input=false", "upgrade.tfplan")

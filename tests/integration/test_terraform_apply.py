@@ -335,6 +335,8 @@ def test_alarms_watch_the_replicator_queue_and_local_consumers_with_the_specs_th
             *(f"replication-lag-{logical}" for logical in streams),
             *(f"replicator-throttles-{logical}" for logical in streams),
             *(f"consumer-iterator-age-{function}" for function in consumers),
+            "replicator-retention-50pct",
+            "replicator-retention-80pct",
         ]
     )
     monitoring = spec.monitoring
@@ -379,6 +381,14 @@ def test_alarms_watch_the_replicator_queue_and_local_consumers_with_the_specs_th
         {"QueueName": f"{function}-failures"},
         0,
     )
+    shortest_retention_ms = min(stream.retention_hours for stream in spec.streams) * 3_600_000
+    for percent in (50, 80):
+        assert watched(alarms[f"replicator-retention-{percent}pct"]) == (
+            "AWS/Lambda",
+            "IteratorAge",
+            {"FunctionName": function},
+            shortest_retention_ms * percent / 100,
+        )
     for consumer in consumers:
         assert watched(alarms[f"consumer-iterator-age-{consumer}"]) == (
             "AWS/Lambda",

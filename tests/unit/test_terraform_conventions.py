@@ -121,7 +121,7 @@ def test_every_alarm_decides_how_missing_data_is_treated():
         alarm_map,
         re.M,
     )
-    assert len(entries) == 7, "lag, throttles, iterator age, errors, queue, Lambda, KCL"
+    assert len(entries) == 8, "lag, throttles, iterator age, errors, queue, Lambda, KCL, retention"
     assert len(decided) == len(entries), "an alarm entry has no commented treat_missing_data"
 
 

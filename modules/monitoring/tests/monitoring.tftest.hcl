@@ -67,7 +67,10 @@ run "metric_alarms_name_their_metric_and_have_no_query" {
       module.alarms["replicator_throttles"].alarms["clicks"].statistic == "Sum" &&
       module.alarms["replicator"].alarms["errors"].evaluation_periods == 1 &&
       module.alarms["replicator"].alarms["failure_queue_depth"].dimensions == tomap({ QueueName = "legacy-turnout-replicator-old-to-new-failures" }) &&
-      module.alarms["consumer_iterator_age"].alarms["legacy-clicks-processor"].dimensions == tomap({ FunctionName = "legacy-clicks-processor" })
+      module.alarms["consumer_iterator_age"].alarms["legacy-clicks-processor"].dimensions == tomap({ FunctionName = "legacy-clicks-processor" }) &&
+      module.alarms["retention"].alarms["50pct"].threshold == 43200000 &&
+      module.alarms["retention"].alarms["80pct"].threshold == 69120000 &&
+      module.alarms["retention"].alarms["80pct"].dimensions == tomap({ FunctionName = "legacy-turnout-replicator-old-to-new" })
     )
     error_message = "an alarm lost its metric, dimensions or settings"
   }
@@ -92,6 +95,7 @@ run "alarm_names_keep_their_shape_and_names" {
       failure_queue_depth     = "legacy-turnout-clickstream-old-failure-queue-depth"
       consumer_iterator_age   = { "legacy-clicks-processor" = "legacy-turnout-clickstream-old-consumer-iterator-age-legacy-clicks-processor" }
       consumer_behind_latest  = { "orders-app" = "legacy-turnout-clickstream-old-consumer-behind-latest-orders-app" }
+      replicator_retention    = { "50pct" = "legacy-turnout-clickstream-old-replicator-retention-50pct", "80pct" = "legacy-turnout-clickstream-old-replicator-retention-80pct" }
     }
     error_message = "alarm_names must keep its keys and every alarm its name"
   }
@@ -110,8 +114,8 @@ run "every_alarm_notifies_the_topics" {
   }
 
   assert {
-    condition     = length(flatten([for set in values(module.alarms) : values(set.alarms)])) == 9
-    error_message = "2 lag, 2 throttle, iterator age, errors, queue, 1 Lambda and 1 KCL consumer alarm"
+    condition     = length(flatten([for set in values(module.alarms) : values(set.alarms)])) == 11
+    error_message = "2 lag, 2 throttle, iterator age, errors, queue, 1 Lambda and 1 KCL consumer alarm, 2 retention alarms"
   }
 }
 
@@ -119,8 +123,8 @@ run "the_dashboard_lists_every_alarm_and_a_widget_per_signal" {
   command = apply
 
   assert {
-    condition     = length(jsondecode(aws_cloudwatch_dashboard.this.dashboard_body).widgets[0].properties.alarms) == 9
-    error_message = "the alarm widget lists 2 lag, 2 throttle, iterator age, errors, queue, 1 Lambda and 1 KCL consumer alarm"
+    condition     = length(jsondecode(aws_cloudwatch_dashboard.this.dashboard_body).widgets[0].properties.alarms) == 11
+    error_message = "the alarm widget lists 2 lag, 2 throttle, iterator age, errors, queue, 1 Lambda and 1 KCL consumer alarm, 2 retention alarms"
   }
 
   assert {
