@@ -235,14 +235,14 @@ def _api_switch_section(report: CutoverReport) -> list[str]:
         f"<td>{_text(row.what)}</td></tr>"
         for row in report.api_switch
     )
-    return [
-        "<h2>API switch</h2>",
-        "<p class=\"meta\">The new endpoint's share of each API's answers: as each apply set the "
-        "weighted records, and as Route 53 answered after it (docs/apis.md).</p>",
-        '<table class="api-switch"><thead><tr><th>time (UTC)</th><th>API</th><th>transition</th>'
-        "<th>step</th><th>new %</th><th>what</th></tr></thead>"
-        f"<tbody>{rows}</tbody></table>",
-    ]
+    return _row_table(
+        "API switch",
+        "The new endpoint's share of each API's answers: as each apply set the weighted records, "
+        "and as Route 53 answered after it (docs/apis.md).",
+        "api-switch",
+        ("time (UTC)", "API", "transition", "step", "new %", "what"),
+        rows,
+    )
 
 
 def _read_across_section(report: CutoverReport) -> list[str]:
@@ -255,15 +255,14 @@ def _read_across_section(report: CutoverReport) -> list[str]:
         f"<td>{_text(row.step)}</td><td>{_text(row.state)}</td></tr>"
         for row in report.read_across
     )
-    return [
-        "<h2>Read-across</h2>",
-        '<p class="meta">The old consumers\' mappings on the new streams, as each check read '
-        "them: enabled from mirrored to the commit or the end of a rollback (docs/read-across.md)."
-        "</p>",
-        '<table class="read-across"><thead><tr><th>time (UTC)</th><th>mapping</th>'
-        "<th>transition</th><th>step</th><th>state</th></tr></thead>"
-        f"<tbody>{rows}</tbody></table>",
-    ]
+    return _row_table(
+        "Read-across",
+        "The old consumers' mappings on the new streams, as each check read them: enabled from "
+        "mirrored to the commit or the end of a rollback (docs/read-across.md).",
+        "read-across",
+        ("time (UTC)", "mapping", "transition", "step", "state"),
+        rows,
+    )
 
 
 def _retention_section(report: CutoverReport) -> list[str]:
@@ -276,15 +275,26 @@ def _retention_section(report: CutoverReport) -> list[str]:
         f"<td>{_text(row.verdict)}</td><td>{_text(row.fact)}</td></tr>"
         for row in report.retention
     )
+    return _row_table(
+        "Retention clock",
+        "While the new consumers are paused, each new stream's oldest record is the oldest they "
+        "have not processed: its age against the stream's retention, as the preflight gate "
+        "before each transition measured it (docs/preflight.md, retention-clock).",
+        "retention",
+        ("time (UTC)", "transition", "verdict", "measured"),
+        rows,
+    )
+
+
+def _row_table(
+    title: str, note: str, table_class: str, headers: tuple[str, ...], rows: str
+) -> list[str]:
+    """A section of one table: its title, a note on what the rows are, the rows (HTML)."""
+    head = "".join(f"<th>{_text(header)}</th>" for header in headers)
     return [
-        "<h2>Retention clock</h2>",
-        '<p class="meta">While the new consumers are paused, each new stream\'s oldest record is '
-        "the oldest they have not processed: its age against the stream's retention, as the "
-        "preflight gate before each transition measured it (docs/preflight.md, "
-        "retention-clock).</p>",
-        '<table class="retention"><thead><tr><th>time (UTC)</th><th>transition</th>'
-        "<th>verdict</th><th>measured</th></tr></thead>"
-        f"<tbody>{rows}</tbody></table>",
+        f"<h2>{_text(title)}</h2>",
+        f'<p class="meta">{_text(note)}</p>',
+        f'<table class="{table_class}"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>',
     ]
 
 
