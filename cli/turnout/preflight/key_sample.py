@@ -29,7 +29,7 @@ from typing import Any
 from turnout.aws.errors import READ_ERRORS
 from turnout.aws.kinesis import arrival_seconds, list_shards
 from turnout.errors import TurnoutError
-from turnout.lambdas.replicator.aggregates import MAGIC, sub_records
+from turnout.lambdas.replicator.aggregates import sub_records
 from turnout.preflight.stream_age import unreadable
 from turnout.spec.names import names
 
@@ -150,7 +150,7 @@ def _tally(tally: ShardTally, records: list[dict]) -> int:
         length = len(record["Data"]) + len(key.encode("utf-8"))
         tally.records[key] += 1
         tally.bytes[key] += length
-        if record["Data"].startswith(MAGIC) and sub_records(record["Data"]) is not None:
+        if sub_records(record["Data"]) is not None:
             tally.aggregates += 1
         size += length
         tally.last_arrival = arrival_seconds(record)

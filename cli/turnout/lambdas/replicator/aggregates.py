@@ -105,8 +105,8 @@ def sub_records(data: bytes) -> list[SubRecord] | None:
         return None
     try:
         fields = protobuf_fields(protobuf)
-        keys = [value.decode() for number, value in fields if number == 1 and _is_bytes(value)]
-        hash_keys = [value.decode() for number, value in fields if number == 2 and _is_bytes(value)]
+        keys = [v.decode() for number, v in fields if number == 1 and isinstance(v, bytes)]
+        hash_keys = [v.decode() for number, v in fields if number == 2 and isinstance(v, bytes)]
         out = []
         for number, value in fields:
             if number != 3:
@@ -130,11 +130,5 @@ def sub_records(data: bytes) -> list[SubRecord] | None:
 def aimed_hash_key(data: bytes) -> int | None:
     """The hash key an aggregate was aimed at (its first sub-record's), or None when `data` is
     not an aggregate or holds no sub-record."""
-    if not data.startswith(MAGIC):
-        return None
     subs = sub_records(data)
     return subs[0].hash_key if subs else None
-
-
-def _is_bytes(value: int | bytes) -> bool:
-    return isinstance(value, bytes)

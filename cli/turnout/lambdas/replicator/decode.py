@@ -181,6 +181,7 @@ def parse_batch(event: Mapping[str, Any]) -> ParsedBatch:
         previous = sequence
         seqs.append(sequence)
         keys.append(key)
+        # The magic bytes first: the hot path skips the parser for every plain record.
         if data.startswith(MAGIC) and (aimed := aimed_hash_key(data)) is not None:
             entries.append({"Data": data, "PartitionKey": key, "ExplicitHashKey": str(aimed)})
             batch.aimed_hash_keys[position] = aimed
