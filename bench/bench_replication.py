@@ -336,16 +336,12 @@ def replicator_run(
     }
 
 
-def start_emulator(work: Path, profile: str) -> Emulator:
-    return Emulator(work / "emulator", profile=profile).start()
-
-
 def main() -> None:
     os.environ.setdefault("TURNOUT_PROVIDER_MIRROR", "/opt/tf-plugins")
     profile = os.environ.get("BENCH_PROFILE") or "aws"
     with tempfile.TemporaryDirectory(prefix="turnout-bench-") as tmp:
         work = Path(tmp)
-        emulator = start_emulator(work, profile)
+        emulator = Emulator(work / "emulator", profile=profile).start()
         try:
             result = run(emulator, work)
         finally:
