@@ -489,14 +489,31 @@ class Sandbox:
         timeout: float = 60.0,
         new_required: bool | None = None,
         old_reads_new_until: float | None = None,
+        progress: Progress | None = None,
         **options,
     ) -> dict:
-        """Report again every second until nothing is lost (or ``timeout``); returns the last.
+        """Report until nothing is lost (or ``timeout``); returns the last. A report is built
+        once the processed tables stop growing (``progress`` hears their counts meanwhile).
         ``old_reads_new_until``: replication mode read-across (``compute_report``)."""
-        from turnout.sandbox.pipeline.report import wait_for_report
+        from turnout.sandbox.pipeline.report import processed_counts, wait_for_report
+
+        spec = self.spec()
+        aws = self.aws()
+
+        def marker() -> dict[str, int]:
+            counts = processed_counts(spec, aws)
+            if progress:
+                progress(
+                    f"waiting for consumers to settle: processed old {counts['old']:,}, "
+                    f"new {counts['new']:,}"
+                )
+            return counts
 
         return wait_for_report(
-            lambda: self.report(new_required, old_reads_new_until), timeout=timeout, **options
+            lambda: self.report(new_required, old_reads_new_until),
+            timeout=timeout,
+            progress_marker=marker,
+            **options,
         )
 
     def drift(self, progress: Progress = print) -> dict[str, bool]:

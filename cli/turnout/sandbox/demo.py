@@ -104,8 +104,9 @@ def run_demo(
         with ThreadPoolExecutor(max_workers=1) as planner:
             planned = None if rollback else planner.submit(show_decommission_plan, engine, progress)
             sandbox.stop_traffic(progress=progress)
-            wait_until_consumers_settle(sandbox, progress)
-            final = sandbox.wait_for_report(timeout=180, new_required=not rollback)
+            final = sandbox.wait_for_report(
+                timeout=180, new_required=not rollback, progress=progress
+            )
             timings["final delivery and report"] = round(time.monotonic() - stop, 1)
             plan = "" if planned is None else planned.result()
         timings["total"] = round(time.monotonic() - started, 1)
@@ -183,30 +184,6 @@ def write_cutover_report(project: Project, progress: Progress) -> dict[str, str]
     except TurnoutError as problem:
         return {"error": str(problem)}
     return {"html": str(files.html), "png": str(files.png)}
-
-
-def wait_until_consumers_settle(sandbox: Sandbox, progress: Progress, timeout: float = 180) -> None:
-    """Cheap wait before the (slow, full-scan) report: until both environments' processed
-    tables stop growing for a few seconds."""
-    from turnout.sandbox.names import processed_table_name
-
-    spec = sandbox.spec()
-    aws = sandbox.aws()
-    tables = {env: processed_table_name(spec, env) for env in ("old", "new")}
-    last, still, started = None, 0, time.monotonic()
-    while time.monotonic() - started < timeout and still < 3:
-        counts = {
-            env: aws.client(env, "dynamodb")
-            .describe_table(TableName=table)["Table"]
-            .get("ItemCount", 0)
-            for env, table in tables.items()
-        }
-        still = still + 1 if counts == last else 0
-        last = counts
-        progress(
-            f"waiting for consumers to settle: processed old {counts['old']:,}, new {counts['new']:,}"
-        )
-        time.sleep(1)
 
 
 def demo_text(result: DemoResult) -> str:

@@ -31,7 +31,6 @@ from turnout.sandbox.chaos.faults import (
     switch_on_api_faults,
 )
 from turnout.sandbox.chaos.proxy import LoopbackProxy
-from turnout.sandbox.demo import wait_until_consumers_settle
 
 SCENARIOS = {
     "cutover": ["new-live", "committed"],
@@ -93,9 +92,11 @@ def run_scenario(
         api = switch_off_api_faults(emulator.endpoint_url)
         traffic_seconds = time.monotonic() - traffic_started
         producer_died = None if sandbox.stop_traffic(progress=progress) else _last_lines(sandbox)
-        wait_until_consumers_settle(sandbox, progress)
         report = sandbox.wait_for_report(
-            timeout=300, new_required=targets[-1] == "committed", until=_settled
+            timeout=300,
+            new_required=targets[-1] == "committed",
+            until=_settled,
+            progress=progress,
         )
         engine = observer_engine(project)
         effects = side_effects_completed(engine)

@@ -45,6 +45,8 @@ from turnout.spec.model import MigrationSpec
 from turnout.spec.names import names
 
 SAMPLE = 10
+# A report is built again after this long even when the processed tables did not move.
+REBUILD_AFTER_SECONDS = 15.0
 # The processed items' attributes the report reads. They are picked here rather than with a
 # ProjectionExpression: the emulator's projection re-encodes every item twice and made its
 # Scan pages several times slower; on AWS a projection saves bytes, not read capacity.
@@ -120,6 +122,24 @@ def read_ledger(ddb: Any, table: str) -> dict[str, int]:
     return ledger
 
 
+def processed_counts(spec: MigrationSpec, aws: Any) -> dict[str, int]:
+    """Each environment's processed table's item count (0 when it does not exist): the marker
+    ``wait_for_report`` waits on. The emulator keeps ``ItemCount`` current; AWS refreshes it
+    about every six hours, so this is for the sandbox only."""
+    counts = {}
+    for environment in ("old", "new"):
+        try:
+            table = aws.client(environment, "dynamodb").describe_table(
+                TableName=processed_table_name(spec, environment)
+            )["Table"]
+        except ClientError as problem:
+            if problem.response["Error"]["Code"] != "ResourceNotFoundException":
+                raise
+            table = {}
+        counts[environment] = table.get("ItemCount", 0)
+    return counts
+
+
 def new_consumers_resumed(spec: MigrationSpec, aws: Any) -> bool:
     from turnout.sandbox.pipeline.create import consumer_mappings
 
@@ -180,17 +200,44 @@ def wait_for_report(
     timeout: float = 60.0,
     interval: float = 1.0,
     until: Callable[[dict], bool] | None = None,
+    progress_marker: Callable[[], Any] | None = None,
+    rebuild_after: float = REBUILD_AFTER_SECONDS,
 ) -> dict:
-    """Build the report every ``interval`` seconds until ``until(report)`` (default: nothing
-    lost) or ``timeout``; returns the last report (check it: a timeout does not raise)."""
+    """Build the report until ``until(report)`` (default: nothing lost) or ``timeout``; returns
+    the last report (check it: a timeout does not raise).
+
+    A report reads every processed item, which takes tens of seconds at 100,000 of them. With a
+    ``progress_marker`` (a cheap reading of what the report counts, e.g. the processed tables'
+    item counts) a report is built only once the marker has stopped moving (two equal readings
+    ``interval`` apart) and has moved since the last report, or ``rebuild_after`` seconds after
+    it (what the marker does not see, such as the replicator's ledger, still gets its report).
+    Without one, every ``interval`` seconds."""
     until = until or (lambda report: report["lost"] == 0)
     deadline = time.monotonic() + timeout
+    report: dict | None = None
+    built_marker: Any = None
+    built_at = 0.0
     while True:
-        report = build()
+        marker = _settled(progress_marker, interval, deadline) if progress_marker else None
+        stale = time.monotonic() - built_at >= rebuild_after
+        if report is None or progress_marker is None or marker != built_marker or stale:
+            report, built_marker, built_at = build(), marker, time.monotonic()
         if until(report) or time.monotonic() >= deadline:
             report["settled"] = until(report)
             return report
         time.sleep(interval)
+
+
+def _settled(read: Callable[[], Any], interval: float, deadline: float) -> Any:
+    """The marker once two readings ``interval`` apart agree (or the deadline passed)."""
+    last = read()
+    while time.monotonic() < deadline:
+        time.sleep(interval)
+        current = read()
+        if current == last:
+            return current
+        last = current
+    return last
 
 
 # ---------------------------------------------------------------------------------- computing
