@@ -49,14 +49,32 @@ class Pipeline:
 
 
 def test_the_report_waits_for_the_consumers_to_finish_the_tail_then_is_built_once():
-    pipeline = Pipeline(tail=20)
+    pipeline = Pipeline(tail=10)
 
     report = wait_for_report(
         pipeline.build, timeout=60, interval=1, progress_marker=pipeline.marker
     )
 
-    assert report["settled"] and report["lost"] == 0 and report["processed"] == 20
+    assert report["settled"] and report["lost"] == 0 and report["processed"] == 10
     assert pipeline.builds == 1
+
+
+def test_while_traffic_flows_the_report_is_built_every_rebuild_interval_until_nothing_is_lost(
+    clock,
+):
+    pipeline = Pipeline(tail=1000)  # the marker never stops moving
+    built = []
+
+    def build() -> dict:
+        built.append(clock.now)
+        return {"lost": max(0, 40 - pipeline.processed)}
+
+    report = wait_for_report(
+        build, timeout=300, interval=1, progress_marker=pipeline.marker, rebuild_after=15
+    )
+
+    assert report["settled"]
+    assert built == [15, 30, 45]  # seconds: not every second, not only once it settles
 
 
 def test_a_loss_that_stays_is_reported_again_only_after_the_rebuild_interval():
@@ -71,7 +89,7 @@ def test_a_loss_that_stays_is_reported_again_only_after_the_rebuild_interval():
     )
 
     assert not report["settled"] and report["lost"] == 2
-    assert pipeline.builds == 4  # once settled, then every 15 s of the minute; not every second
+    assert pipeline.builds == 5  # once settled (4 s), then 15 s after each (19, 34, 49, 60 s)
 
 
 def test_without_a_marker_the_report_is_built_every_interval_until_nothing_is_lost():

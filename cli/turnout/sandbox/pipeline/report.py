@@ -208,33 +208,39 @@ def wait_for_report(
 
     A report reads every processed item, which takes tens of seconds at 100,000 of them. With a
     ``progress_marker`` (a cheap reading of what the report counts, e.g. the processed tables'
-    item counts) a report is built only once the marker has stopped moving (two equal readings
-    ``interval`` apart) and has moved since the last report, or ``rebuild_after`` seconds after
-    it (what the marker does not see, such as the replicator's ledger, still gets its report).
-    Without one, every ``interval`` seconds."""
+    item counts) each report waits until the marker has stopped moving (two equal readings
+    ``interval`` apart) at a value no report has seen yet, or until ``rebuild_after`` seconds
+    have passed since the previous report (traffic still flowing; or what the marker does not
+    see, such as the replicator's ledger, moved). Without one, every ``interval`` seconds."""
     until = until or (lambda report: report["lost"] == 0)
     deadline = time.monotonic() + timeout
-    report: dict | None = None
-    built_marker: Any = None
-    built_at = 0.0
+    built_marker: Any = _NOTHING_BUILT
+    last_build = time.monotonic()
     while True:
-        marker = _settled(progress_marker, interval, deadline) if progress_marker else None
-        stale = time.monotonic() - built_at >= rebuild_after
-        if report is None or progress_marker is None or marker != built_marker or stale:
-            report, built_marker, built_at = build(), marker, time.monotonic()
-        if until(report) or time.monotonic() >= deadline:
+        if progress_marker is not None:
+            built_marker = _next_marker(
+                progress_marker, built_marker, interval, min(deadline, last_build + rebuild_after)
+            )
+        report = build()
+        last_build = time.monotonic()
+        if until(report) or last_build >= deadline:
             report["settled"] = until(report)
             return report
-        time.sleep(interval)
+        if progress_marker is None:
+            time.sleep(interval)
 
 
-def _settled(read: Callable[[], Any], interval: float, deadline: float) -> Any:
-    """The marker once two readings ``interval`` apart agree (or the deadline passed)."""
+_NOTHING_BUILT = object()
+
+
+def _next_marker(read: Callable[[], Any], built: Any, interval: float, latest: float) -> Any:
+    """The marker once two readings ``interval`` apart agree on a value other than ``built``,
+    or at ``latest``."""
     last = read()
-    while time.monotonic() < deadline:
+    while time.monotonic() < latest:
         time.sleep(interval)
         current = read()
-        if current == last:
+        if current == last and current != built:
             return current
         last = current
     return last
