@@ -117,7 +117,7 @@ def sandbox_report(
     """
     from turnout.sandbox.pipeline.report import format_report
 
-    report = _sandbox(spec).wait_for_report(timeout=wait)
+    report = _sandbox(spec).wait_for_report(timeout=wait, progress=progress(wait == 0))
     if as_json:
         print_json(report)
     else:
