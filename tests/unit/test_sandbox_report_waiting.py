@@ -1,6 +1,7 @@
-"""The sandbox report is read again only once the processed tables have stopped moving: one
-report reads every processed item (tens of seconds at 100,000), so building it every second
-while the consumers finish the tail cost minutes of emulator CPU per test."""
+"""The sandbox report waits for the processed tables to stop moving, or 15 s since the last
+report while they keep moving: one report reads every processed item (tens of seconds at
+100,000), so building it every second while the consumers finished the tail cost minutes of
+emulator CPU per test."""
 
 from __future__ import annotations
 

@@ -493,7 +493,8 @@ class Sandbox:
         **options,
     ) -> dict:
         """Report until nothing is lost (or ``timeout``); returns the last. A report is built
-        once the processed tables stop growing (``progress`` hears their counts meanwhile).
+        once the processed tables stop growing, or 15 s after the last one while they grow
+        (``pipeline.report.wait_for_report``; ``progress`` hears their counts meanwhile).
         ``old_reads_new_until``: replication mode read-across (``compute_report``)."""
         from turnout.sandbox.pipeline.report import processed_counts, wait_for_report
 
