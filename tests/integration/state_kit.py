@@ -12,6 +12,9 @@ from pathlib import Path
 import yaml
 
 from turnout.cli import main
+from turnout.project import Project
+from turnout.spec.loader import load_spec
+from turnout.targets import build_engine
 
 REPO = Path(__file__).resolve().parents[2]
 # The backstop for a module's sandbox (runtime, producer, APIs get SIGTERM after it) if the test
@@ -91,3 +94,15 @@ def tfstate_files_with_resources(directory: Path) -> list[Path]:
         if isinstance(document, dict) and "resources" in document:
             found.append(path)
     return found
+
+
+def engine_without_plan_after_apply(project: Project):
+    """The sandbox's cutover engine with `cutover.plan_after_apply: false`: for the clean run up
+    to the transition a test is about, through postures another test proves converge (their
+    applies plan again and show no changes: the rollback path of test_cutover_sandbox.py, the
+    commit of test_read_across_sandbox.py). One plan per environment per apply less."""
+    spec = load_spec(project.spec_path)
+    rehearsal = spec.model_copy(
+        update={"cutover": spec.cutover.model_copy(update={"plan_after_apply": False})}
+    )
+    return build_engine(project, sandbox=True, progress=print, spec=rehearsal)

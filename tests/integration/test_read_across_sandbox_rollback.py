@@ -17,6 +17,7 @@ from read_across_kit import (
     mapping_states,
     read_across_sandbox,
 )
+from state_kit import engine_without_plan_after_apply
 
 from turnout.targets import build_engine
 
@@ -32,8 +33,9 @@ def test_read_across_rolls_back_from_new_live_with_nothing_lost_and_no_duplicate
     tmp_path, terraform_ready
 ):
     with read_across_sandbox(tmp_path, without_apis_and_data_stores) as (project, sandbox):
+        # To new-live through the postures test_read_across_sandbox.py proves converge.
+        engine_without_plan_after_apply(project).run("new-live")
         engine = build_engine(project, sandbox=True, progress=print)
-        engine.run("new-live")
         engine.run("rolled-back")
         assert engine.store.load().phase == "rolled-back"
         assert mapping_states(engine, "Disabled")["wrong"] == []

@@ -142,6 +142,10 @@ BAD_SPECS: dict[str, tuple[str | bytes, str]] = {
         "cutover.lock_ttl_seconds",
     ),
     "unknown_cutover_key": (edited(at(["cutover", "quiet_secs"], 5)), "cutover.quiet_secs"),
+    "plan_after_apply_not_a_boolean": (
+        edited(at(["cutover", "plan_after_apply"], "sometimes")),
+        "cutover.plan_after_apply",
+    ),
     "no_streams": (edited(at(["streams"], [])), "streams"),
     "streams_as_a_mapping": (edited(at(["streams"], {"clicks": {"shards": 2}})), "streams"),
     "migration_name_upper_case": (edited(at(["migration"], "ClickStream")), "migration"),

@@ -115,6 +115,8 @@ class PostureApplier:
                     f"changes: {again.text()}"
                 )
             result["drift"] = "none"
+        else:
+            result["drift"] = "not checked (cutover.plan_after_apply is false)"
         return result
 
     def _plan(

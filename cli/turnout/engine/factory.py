@@ -30,6 +30,7 @@ def assemble_engine(
         terraform_project,
         vars_dir=work_dir / "cutover",
         endpoint_url=endpoint_url,
+        drift_check=spec.cutover.plan_after_apply,
         aws=aws,
     )
     return CutoverEngine(spec, aws, applier, HookRunner(hooks_dir, work_dir), progress)

@@ -185,9 +185,12 @@ class CutoverEngine:
                 if len(step.environments) > 1
                 else f"the {step.environments[0]} environment (the zone's)"
             )
-            return (
-                f"terraform apply {which} ({step.posture.describe()}), then plan: no changes{needs}"
+            then = (
+                ", then plan: no changes"
+                if self.spec.cutover.plan_after_apply
+                else " (no plan after it: cutover.plan_after_apply is false)"
             )
+            return f"terraform apply {which} ({step.posture.describe()}){then}{needs}"
         args = step.args(self.spec)
         arguments = ", ".join(f"{key}={value!r}" for key, value in args.items())
         return f"{step.kind} {step.hook}({arguments})"

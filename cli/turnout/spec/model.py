@@ -388,6 +388,13 @@ class Cutover(Strict):
     drain_timeout_seconds: Annotated[int, Field(ge=1, le=604800)] = 3600
     max_replication_lag_seconds: Annotated[int, Field(ge=1, le=86400)] = 60
     lock_ttl_seconds: Annotated[int, Field(ge=30, le=3600)] = 120
+    plan_after_apply: bool = Field(
+        default=True,
+        description="After each apply step, plan both environments again and require no "
+        "changes (the applied configuration converged; docs/cutover.md). false saves one plan "
+        "per environment per apply step and gives up that proof: for runs whose modules and "
+        "postures were already proven so, such as repeated rehearsals.",
+    )
     planned_window_hours: Annotated[int, Field(ge=1, le=8760)] | None = Field(
         default=None,
         description="The planned time from the switch to the commit, in hours. While it runs, "
