@@ -34,11 +34,12 @@ from turnout.sandbox.pipeline.report import assert_nothing_lost, format_report
 from turnout.spec.loader import load_spec
 from turnout.targets import build_engine
 
-# 100 events/s over 1,000 keys and 3 streams (the demo and the e2e run keep 200): the kills are
-# about time windows (a step killed mid-way, resumed), not volume, and a running sandbox's
-# emulator spends its CPU per record written, read and reported, beside the Terraform of the
-# other CI worker.
-RATE = 100
+# 50 events/s over 1,000 keys and 3 streams (the demo keeps 200): the kills are about time
+# windows (a step killed mid-way, resumed), not volume; every second still puts records in
+# flight across each step. A running sandbox spends CPU per record written, read and reported
+# (measured at 100 events/s: emulator 8.1, Lambda runtime 6.5, producer 2.1 CPU-s per minute),
+# beside the Terraform of the other CI worker.
+RATE = 50
 
 ROLLBACK_PATH = [
     ("baseline", "switched"),

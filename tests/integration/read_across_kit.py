@@ -26,7 +26,7 @@ from turnout.spec.loader import load_spec
 from turnout.spec.names import role_arn
 
 REPO = Path(__file__).resolve().parents[2]
-RATE = 100
+RATE = 50  # events/s: as the kill tests (cutover_kit.RATE says why)
 
 
 def read_across_spec(root: Path, change: Callable[[dict], object]) -> Path:

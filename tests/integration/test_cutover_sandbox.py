@@ -1,4 +1,4 @@
-"""The whole cutover on the sandbox with live traffic (200 events/s, 1,000 keys, 3 streams),
+"""The whole cutover on the sandbox with live traffic (50 events/s, 1,000 keys, 3 streams),
 driven by the real CLI, killed with SIGKILL in every step that changes something and run again:
 the rollback path, baseline -> switched -> mirrored -> new-live -> rolled-back, every action and
 apply killed once; checks only measure, and resume re-measures them (the commit path is in

@@ -1,4 +1,4 @@
-"""The whole cutover on the sandbox with live traffic (200 events/s, 1,000 keys, 3 streams),
+"""The whole cutover on the sandbox with live traffic (50 events/s, 1,000 keys, 3 streams),
 driven by the real CLI: the commit path, baseline -> new-live in one clean run, then
 new-live -> committed with every action and apply killed with SIGKILL once and run again (the
 rollback path is in test_cutover_sandbox.py; helpers in cutover_kit.py). It ends with the report (nothing lost,
