@@ -207,6 +207,13 @@ module "monitoring" {
     consumer_iterator_age_ms = var.monitoring.consumer_iterator_age_threshold_ms
   }
 
+  # Set by the cutover engine in the new environment from the switch until its consumers resume.
+  buffering = {
+    since           = var.buffering.since
+    not_before      = var.buffering.not_before
+    retention_hours = min([for s in var.streams : s.retention_hours]...)
+  }
+
   period_seconds     = var.monitoring.period_seconds
   evaluation_periods = var.monitoring.evaluation_periods
   alarm_actions      = var.monitoring.alarm_actions

@@ -46,6 +46,7 @@ provider "aws" {
       kms        = endpoints.value
       lambda     = endpoints.value
       route53    = endpoints.value
+      scheduler  = endpoints.value
       logs       = endpoints.value
       sqs        = endpoints.value
       ssm        = endpoints.value

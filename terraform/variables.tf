@@ -90,6 +90,20 @@ variable "migration" {
   }
 }
 
+variable "buffering" {
+  description = "Rendered by the cutover engine, never by hand: in the new environment, from the switch until its consumers resume, when its streams began to buffer for them (`since`, RFC 3339 UTC) and the earliest start of a reminder (`not_before`, the render's time plus two minutes). Drives the buffered-retention reminders of modules/monitoring; null outside that window."
+  type = object({
+    since      = optional(string)
+    not_before = optional(string)
+  })
+  default = {}
+
+  validation {
+    condition     = (var.buffering.since == null) == (var.buffering.not_before == null)
+    error_message = "buffering.since and buffering.not_before are set together (by the cutover engine) or not at all."
+  }
+}
+
 variable "streams" {
   description = "The streams of the pipeline, keyed by logical name: the name here and in the peer environment, capacity mode and shards, retention, encryption key and shard-level metrics."
   type = map(object({

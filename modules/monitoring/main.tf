@@ -35,6 +35,10 @@ locals {
   # The retention alarms: key (in the alarm name) => percent of the retention.
   retention_percents = { "50pct" = 50, "80pct" = 80 }
 
+  # The reminders while the streams buffer for paused consumers (var.buffering).
+  buffered_metric     = "BufferedRetentionPercent"
+  buffered_dimensions = { Buffer = var.name }
+
   alarms = {
     # One per source stream, keyed by its logical name.
     replication_lag = {
@@ -160,6 +164,28 @@ locals {
       }
     }
 
+    # The streams have buffered for paused consumers (not invoked, no IteratorAge of their own)
+    # for 50 % / 80 % of their retention: published by the schedules below while they buffer.
+    buffering = {
+      for key, percent in local.retention_percents : key => {
+        name        = "${var.name}-buffered-retention-${key}"
+        description = "This environment's streams have buffered records for its paused consumers for ${percent} % of their retention (${var.buffering.retention_hours} h; the consumers are not invoked and publish no IteratorAge): at 100 % Kinesis trims records they have not read. Resume the consumers (turnout cutover to new-live), roll back, or raise the streams' retention before then. See docs/preflight.md, \"retention-clock\"."
+
+        namespace   = local.namespace
+        metric_name = local.buffered_metric
+        dimensions  = local.buffered_dimensions
+        statistic   = "Maximum"
+
+        period              = local.period
+        evaluation_periods  = 1
+        comparison_operator = "GreaterThanOrEqualToThreshold"
+        threshold           = percent
+
+        # Nothing buffers (no schedule) or not long enough yet: no data, nothing to remind.
+        treat_missing_data = "notBreaching"
+      }
+    }
+
     # One per Lambda consumer in this environment, keyed by its function name.
     consumer_iterator_age = {
       for f in var.consumers.lambda_functions : f => {
@@ -253,6 +279,7 @@ locals {
     values(module.alarms["consumer_iterator_age"].arns),
     values(module.alarms["consumer_behind_latest"].arns),
     values(module.alarms["retention"].arns),
+    values(module.alarms["buffering"].arns),
   )
 
   metric_widgets = concat(
@@ -342,4 +369,116 @@ locals {
 resource "aws_cloudwatch_dashboard" "this" {
   dashboard_name = var.name
   dashboard_body = jsonencode({ widgets = local.dashboard_widgets })
+}
+
+# --------------------------------------------------------------------------
+# Reminders while the streams buffer for paused consumers (var.buffering): two recurring
+# EventBridge Scheduler schedules, from since + 50 % and since + 80 % of the retention, call
+# CloudWatch PutMetricData (a universal target) every period with the percent reached; the
+# `buffering` alarms above fire on it. They run without turnout: a window left open over a
+# weekend still notifies. Removed (and the alarms back to OK) once nothing buffers.
+
+locals {
+  buffering_starts = var.buffering.since == null ? {} : {
+    for key, percent in local.retention_percents : key => {
+      percent = percent
+      moment  = timeadd(var.buffering.since, "${floor(percent * var.buffering.retention_hours * 36)}s")
+    }
+  }
+  reminders = {
+    for key, start in local.buffering_starts : key => {
+      percent = start.percent
+      start = (
+        var.buffering.not_before != null && timecmp(start.moment, coalesce(var.buffering.not_before, start.moment)) < 0
+        ? var.buffering.not_before
+        : start.moment
+      )
+    }
+  }
+  reminder_rate = local.period == 60 ? "rate(1 minute)" : "rate(${local.period / 60} minutes)"
+}
+
+data "aws_caller_identity" "current" {}
+
+data "aws_iam_policy_document" "scheduler_assume" {
+  statement {
+    sid     = "SchedulerOfThisAccount"
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["scheduler.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
+  }
+}
+
+data "aws_iam_policy_document" "publish_buffered" {
+  statement {
+    sid       = "PublishBufferedRetention"
+    actions   = ["cloudwatch:PutMetricData"]
+    resources = ["*"] # "*": PutMetricData has no resource type; the namespace condition narrows it
+    condition {
+      test     = "StringEquals"
+      variable = "cloudwatch:namespace"
+      values   = [local.namespace]
+    }
+  }
+}
+
+resource "aws_iam_role" "reminders" {
+  count = length(local.reminders) > 0 ? 1 : 0
+
+  name_prefix        = "turnout-reminders-"
+  description        = "EventBridge Scheduler publishes ${local.buffered_metric} for ${var.name} while its streams buffer for paused consumers"
+  assume_role_policy = data.aws_iam_policy_document.scheduler_assume.json
+
+  tags = var.tags
+}
+
+resource "aws_iam_role_policy" "reminders" {
+  count = length(aws_iam_role.reminders)
+
+  name   = "publish-buffered-retention"
+  role   = aws_iam_role.reminders[0].id
+  policy = data.aws_iam_policy_document.publish_buffered.json
+}
+
+resource "aws_scheduler_schedule" "reminder" {
+  #checkov:skip=CKV_AWS_297:The schedule's input is a metric name and a percent, nothing confidential; AWS encrypts it with an AWS owned key.
+  for_each = local.reminders
+
+  name        = "${substr(var.name, 0, 48)}-buffered-${each.key}"
+  description = "${var.name}: the streams have buffered for paused consumers for ${each.value.percent} % of their retention (${var.buffering.retention_hours} h, since ${var.buffering.since})"
+
+  schedule_expression = local.reminder_rate
+  start_date          = each.value.start
+
+  flexible_time_window {
+    mode = "OFF"
+  }
+
+  target {
+    arn      = "arn:aws:scheduler:::aws-sdk:cloudwatch:putMetricData"
+    role_arn = aws_iam_role.reminders[0].arn
+    input = jsonencode({
+      Namespace = local.namespace
+      MetricData = [{
+        MetricName = local.buffered_metric
+        Dimensions = [for name, value in local.buffered_dimensions : { Name = name, Value = value }]
+        Value      = each.value.percent
+        Unit       = "Percent"
+      }]
+    })
+
+    retry_policy {
+      maximum_event_age_in_seconds = 3600
+      maximum_retry_attempts       = 10
+    }
+  }
+
+  depends_on = [aws_iam_role_policy.reminders]
 }

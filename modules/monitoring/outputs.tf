@@ -9,7 +9,7 @@ output "dashboard_arn" {
 }
 
 output "alarm_names" {
-  description = "Alarm names by kind: replication_lag and replicator_throttles (per logical stream), replicator_iterator_age, replicator_errors, failure_queue_depth, consumer_iterator_age (per Lambda consumer), consumer_behind_latest (per KCL application) and replicator_retention (50pct and 80pct of the source streams' retention)."
+  description = "Alarm names by kind: replication_lag and replicator_throttles (per logical stream), replicator_iterator_age, replicator_errors, failure_queue_depth, consumer_iterator_age (per Lambda consumer), consumer_behind_latest (per KCL application), replicator_retention (50pct and 80pct of the source streams' retention) and buffered_retention (50pct and 80pct of the retention, while the streams buffer for paused consumers)."
   value = try({
     replication_lag         = module.alarms["replication_lag"].names
     replicator_throttles    = module.alarms["replicator_throttles"].names
@@ -19,10 +19,21 @@ output "alarm_names" {
     consumer_iterator_age   = module.alarms["consumer_iterator_age"].names
     consumer_behind_latest  = module.alarms["consumer_behind_latest"].names
     replicator_retention    = module.alarms["retention"].names
+    buffered_retention      = module.alarms["buffering"].names
   }, null)
 }
 
 output "alarm_arns" {
   description = "ARNs of every alarm of this module (the dashboard's alarm widget lists the same)."
   value       = try(local.alarm_arns, [])
+}
+
+output "buffering_reminders" {
+  description = "The reminder schedules while the streams buffer for paused consumers, by alarm key (50pct, 80pct): name and start time (RFC 3339). Empty when nothing buffers."
+  value = try({
+    for key, schedule in aws_scheduler_schedule.reminder : key => {
+      name       = schedule.name
+      start_date = schedule.start_date
+    }
+  }, {})
 }

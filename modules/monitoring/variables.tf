@@ -143,3 +143,28 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "buffering" {
+  description = "Reminders while this environment's streams buffer records that paused consumers have not read (turnout: the new environment from the switch until its consumers resume at new-live). `since` is when the buffering began (RFC 3339 UTC; null: nothing buffers, no reminder), `retention_hours` the shortest retention of the streams that buffer, `not_before` the earliest time a reminder may start (RFC 3339 UTC; EventBridge Scheduler refuses a recurring schedule starting more than 5 minutes in the past, so a reminder re-applied after its moment starts at not_before). From since + 50 % and since + 80 % of the retention, a schedule publishes BufferedRetentionPercent (50, then 80) every period, and an alarm on each fires: a paused consumer is not invoked and publishes no IteratorAge of its own."
+  type = object({
+    since           = optional(string)
+    retention_hours = optional(number, 24)
+    not_before      = optional(string)
+  })
+  default = {}
+
+  validation {
+    condition     = var.buffering.since == null || can(timeadd(var.buffering.since, "0s"))
+    error_message = "buffering.since must be an RFC 3339 time such as 2026-12-02T06:33:00Z, or null."
+  }
+
+  validation {
+    condition     = var.buffering.not_before == null || can(timeadd(var.buffering.not_before, "0s"))
+    error_message = "buffering.not_before must be an RFC 3339 time such as 2026-12-02T06:35:00Z, or null."
+  }
+
+  validation {
+    condition     = var.buffering.retention_hours >= 24 && var.buffering.retention_hours <= 8760
+    error_message = "buffering.retention_hours must be a Kinesis retention period: 24 to 8760 hours."
+  }
+}

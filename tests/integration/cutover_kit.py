@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,7 @@ from turnout.sandbox.chaos.cutover_runs import (
 )
 from turnout.sandbox.pipeline.report import assert_nothing_lost, format_report
 from turnout.spec.loader import load_spec
+from turnout.spec.names import names
 from turnout.targets import build_engine
 
 # 50 events/s over 1,000 keys and 3 streams (the demo keeps 200): the kills are about time
@@ -180,8 +182,39 @@ def kill_through(sandboxes: Sandboxes, path_name: str, from_phase: str, to_phase
     assert len(side_effects) == len(set(side_effects)), (
         f"a side effect was repeated: {side_effects}"
     )
+    assert_reminders_follow_the_buffering_window(engine, sandbox, to_phase)
     if to_phase == PATH_END[path_name]:
         assert_nothing_lost_through_the_path(path_name, engine, sandbox)
+
+
+def assert_reminders_follow_the_buffering_window(engine, sandbox: Sandbox, phase: str) -> None:
+    """From the switch until new-live the new environment holds the buffered-retention reminders
+    (modules/monitoring), starting at the switch's start (the journal's) + 50 % and + 80 % of the
+    new streams' shortest live retention; in every other phase neither environment holds one."""
+    emulator, spec = sandbox.require_emulator(), engine.spec
+    held = {}
+    for environment in ("old", "new"):
+        account = getattr(spec.environments, environment).account_id
+        scheduler = emulator.client("scheduler", account)
+        held[environment] = sorted(
+            scheduler.get_schedule(Name=summary["Name"])["StartDate"].timestamp()
+            for summary in scheduler.list_schedules()["Schedules"]
+        )
+    if phase not in ("switched", "mirrored"):
+        assert held == {"old": [], "new": []}, f"reminders left in {phase}: {held}"
+        return
+    kinesis = emulator.client("kinesis", spec.environments.new.account_id)
+    retention_hours = min(
+        kinesis.describe_stream_summary(StreamName=names(spec, "new").stream(stream.name))[
+            "StreamDescriptionSummary"
+        ]["RetentionPeriodHours"]
+        for stream in spec.streams
+    )
+    switched = datetime.fromisoformat(
+        engine.store.transition_first_started_at("baseline->switched")
+    ).timestamp()
+    expected = [int(switched) + percent * retention_hours * 36 for percent in (50, 80)]
+    assert held["old"] == [] and held["new"] == expected, (held, expected)
 
 
 def assert_nothing_lost_through_the_path(path_name: str, engine, sandbox: Sandbox) -> None:

@@ -60,4 +60,4 @@ def run_terraform_tests(source: Path, tmp_path: Path) -> str:
 
 def test_the_monitoring_modules_terraform_tests_pass(tmp_path, terraform_ready):
     output = run_terraform_tests(MODULE, tmp_path)
-    assert "10 passed, 0 failed" in output, output
+    assert "14 passed, 0 failed" in output, output

@@ -3,12 +3,16 @@ sandbox clock (one simulated hour per real second): the switch's `raise-retentio
 both environments' 24-hour streams to 30 hours (DescribeStreamSummary), every record written
 hourly after it over a 26-hour window is still readable at its end (a 24-hour stream would have
 trimmed the first ones: nothing is lost), and the commit's `restore-retention` apply returns
-every stream to 24 hours."""
+every stream to 24 hours. From the switch until the commit the new environment holds the two
+buffered-retention reminders (EventBridge Scheduler, at 50 % and 80 % of the raised retention);
+the old one never does."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -30,6 +34,7 @@ pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
 CLOCK_RATE = 3600.0  # one simulated hour per real second
 RAISED_HOURS = 30
+SWITCHED_AT = "2026-12-02T06:00:00Z"
 OWN_HOURS = 24
 
 
@@ -88,10 +93,28 @@ def retention_hours(emu: Emulator, spec) -> dict[str, set[int]]:
     return found
 
 
-def apply_step(applier: PostureApplier, live: str, desired: str, step_id: str) -> None:
+def apply_step(
+    applier: PostureApplier, live: str, desired: str, step_id: str, since: str | None = None
+) -> None:
+    """One apply step of the table; `since`: the switch's time, as the engine gives the applies
+    of switched and mirrored (turnout.engine.buffering)."""
     steps = transition(live, desired, applier.spec).steps
     step = next(step for step in steps if step.id == step_id)
-    applier.apply(desired, step.posture, f"{live}-{desired}-{step_id}")
+    posture = replace(step.posture, buffering_since=since)
+    applier.apply(desired, posture, f"{live}-{desired}-{step_id}")
+
+
+def reminders(emu: Emulator) -> dict[str, dict[str, str]]:
+    """Per environment, the buffered-retention reminder schedules: name => start (RFC 3339)."""
+    found = {}
+    for environment in ("old", "new"):
+        scheduler = emu.session(environment).client("scheduler", endpoint_url=emu.endpoint_url)
+        found[environment] = {}
+        for summary in scheduler.list_schedules()["Schedules"]:
+            schedule = scheduler.get_schedule(Name=summary["Name"])
+            start = schedule["StartDate"].astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            found[environment][summary["Name"]] = start
+    return found
 
 
 def oldest_sequence(kinesis, stream: str) -> str | None:
@@ -118,8 +141,13 @@ def test_the_switch_raises_retention_in_both_environments_and_the_commit_restore
     spec = applier.spec
     assert retention_hours(fast_clock, spec) == {"old": {OWN_HOURS}, "new": {OWN_HOURS}}
 
-    apply_step(applier, "baseline", "switched", "raise-retention")
+    apply_step(applier, "baseline", "switched", "raise-retention", since=SWITCHED_AT)
     assert retention_hours(fast_clock, spec) == {"old": {RAISED_HOURS}, "new": {RAISED_HOURS}}
+    # The new streams buffer for the paused new consumers from the switch: reminders at 50 % and
+    # 80 % of the raised 30 hours (15 h and 24 h after it), in the new environment only.
+    held = reminders(fast_clock)
+    assert held["old"] == {}
+    assert sorted(held["new"].values()) == ["2026-12-02T21:00:00Z", "2026-12-03T06:00:00Z"]
 
     kinesis = fast_clock.session("new").client("kinesis", endpoint_url=fast_clock.endpoint_url)
     stream = names(spec, "new").stream("orders")  # one shard
@@ -139,3 +167,4 @@ def test_the_switch_raises_retention_in_both_environments_and_the_commit_restore
 
     apply_step(applier, "new-live", "committed", "restore-retention")
     assert retention_hours(fast_clock, spec) == {"old": {OWN_HOURS}, "new": {OWN_HOURS}}
+    assert reminders(fast_clock) == {"old": {}, "new": {}}, "nothing buffers after the commit"

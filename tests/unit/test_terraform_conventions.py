@@ -121,7 +121,9 @@ def test_every_alarm_decides_how_missing_data_is_treated():
         alarm_map,
         re.M,
     )
-    assert len(entries) == 8, "lag, throttles, iterator age, errors, queue, Lambda, KCL, retention"
+    assert len(entries) == 9, (
+        "lag, throttles, iterator age, errors, queue, Lambda, KCL, retention, buffered retention"
+    )
     assert len(decided) == len(entries), "an alarm entry has no commented treat_missing_data"
 
 

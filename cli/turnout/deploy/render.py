@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import difflib
 import json
+import time
 import traceback
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import jinja2
@@ -31,6 +33,7 @@ from turnout.spec.phases import (
 from turnout.spec.read_across import read_across_roles
 
 TEMPLATE_NAME = "environment.tfvars.json.j2"
+REMINDER_LEAD_SECONDS = 120
 SHARD_LEVEL_METRICS = (
     "IncomingBytes",
     "IncomingRecords",
@@ -212,9 +215,25 @@ def environment_context(
             for stream in spec.streams
         },
         "imports": import_ids(adoption, environment),
+        "buffering": buffering_context(environment, posture),
         "read_across": read_across_context(spec, environment, phase, posture),
         "package": {"path": package.relative_path, "sha256": package.sha256_base64},
     }
+
+
+def buffering_context(environment: str, posture: Posture, now: float | None = None) -> dict:
+    """The new environment's buffering window for its reminders (modules/monitoring): since
+    when its streams buffer for its paused consumers, and the earliest start of a reminder (two
+    minutes from now: EventBridge Scheduler refuses a recurring schedule that starts more than
+    five minutes in the past). Empty outside the window and in the old environment."""
+    if environment != "new" or posture.buffering_since is None:
+        return {}
+    moment = (time.time() if now is None else now) + REMINDER_LEAD_SECONDS
+    return {"since": posture.buffering_since, "not_before": rfc3339(moment)}
+
+
+def rfc3339(epoch_seconds: float) -> str:
+    return datetime.fromtimestamp(int(epoch_seconds), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def api_weights(spec: MigrationSpec, phase: str, posture: Posture) -> dict[str, int]:

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from turnout.engine.buffering import applied_posture
 from turnout.engine.compensation import compensation, last_done_side_effect, skip_reason
 from turnout.engine.hook_runner import HookRunner
 from turnout.engine.lock import CutoverLock
@@ -204,7 +205,10 @@ class CutoverEngine:
             for step in current.steps:
                 if isinstance(step, ApplyStep):
                     label = step_label(current, step)
-                    found = self.applier.plan_texts(current.to_phase, step.posture, label)
+                    posture = applied_posture(
+                        step.posture, current.to_phase, self.store, self.clock
+                    )
+                    found = self.applier.plan_texts(current.to_phase, posture, label)
                     if not every_apply:
                         return found
                     texts += [f"[{step.id}] {text}" for text in found]
@@ -508,8 +512,9 @@ class CutoverEngine:
 
     def _run_step(self, current: Transition, step: Step, context: HookContext) -> dict:
         if isinstance(step, ApplyStep):
+            posture = applied_posture(step.posture, current.to_phase, self.store, self.clock)
             return self.applier.apply(
-                current.to_phase, step.posture, step_label(current, step), step.environments
+                current.to_phase, posture, step_label(current, step), step.environments
             )
         return self.hooks.run(step, self.spec, context)
 

@@ -90,6 +90,10 @@ class Posture:
     # The streams keep the spec's cutover.raise_retention_hours (when it sets one) instead of
     # each stream's own retention_hours.
     retention_raised: bool = False
+    # Since when (RFC 3339 UTC) the new streams buffer for the new environment's paused
+    # consumers: the cutover engine sets it on the applies of switched and mirrored, and the
+    # monitoring module's reminders run from it (docs/preflight.md, retention-clock).
+    buffering_since: str | None = None
 
     def with_api_weights(self, weights: dict[str, int]) -> Posture:
         return replace(self, api_weights=tuple(sorted(weights.items())))
@@ -108,6 +112,7 @@ class Posture:
             text += f", old consumers' mappings on the new streams {self.read_across}"
         text += ", old streams deleted" if self.old_streams_deleted else ""
         text += ", streams' retention raised" if self.retention_raised else ""
+        text += f", retention reminders from {self.buffering_since}" if self.buffering_since else ""
         apis = [f"{name} {weight}% new" for name, weight in self.api_weights]
         return text + (f", APIs: {', '.join(apis)}" if apis else "")
 

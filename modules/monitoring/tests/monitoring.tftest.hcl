@@ -1,7 +1,21 @@
 # `terraform test` of the module with a mocked provider: no AWS, no emulator.
 # Run by tests/integration/test_monitoring_module.py (offline, with the provider mirror).
 
-mock_provider "aws" {}
+mock_provider "aws" {
+  # A mocked policy document renders a random string; IAM resources need a JSON document.
+  mock_data "aws_iam_policy_document" {
+    defaults = {
+      json = "{\"Version\":\"2012-10-17\",\"Statement\":[]}"
+    }
+  }
+
+  # The scheduler's target needs the role's ARN to be an ARN.
+  mock_resource "aws_iam_role" {
+    defaults = {
+      arn = "arn:aws:iam::111111111111:role/turnout-reminders-mock"
+    }
+  }
+}
 
 variables {
   name   = "legacy-turnout-clickstream-old"
@@ -96,6 +110,7 @@ run "alarm_names_keep_their_shape_and_names" {
       consumer_iterator_age   = { "legacy-clicks-processor" = "legacy-turnout-clickstream-old-consumer-iterator-age-legacy-clicks-processor" }
       consumer_behind_latest  = { "orders-app" = "legacy-turnout-clickstream-old-consumer-behind-latest-orders-app" }
       replicator_retention    = { "50pct" = "legacy-turnout-clickstream-old-replicator-retention-50pct", "80pct" = "legacy-turnout-clickstream-old-replicator-retention-80pct" }
+      buffered_retention      = { "50pct" = "legacy-turnout-clickstream-old-buffered-retention-50pct", "80pct" = "legacy-turnout-clickstream-old-buffered-retention-80pct" }
     }
     error_message = "alarm_names must keep its keys and every alarm its name"
   }
@@ -114,8 +129,8 @@ run "every_alarm_notifies_the_topics" {
   }
 
   assert {
-    condition     = length(flatten([for set in values(module.alarms) : values(set.alarms)])) == 11
-    error_message = "2 lag, 2 throttle, iterator age, errors, queue, 1 Lambda and 1 KCL consumer alarm, 2 retention alarms"
+    condition     = length(flatten([for set in values(module.alarms) : values(set.alarms)])) == 13
+    error_message = "2 lag, 2 throttle, iterator age, errors, queue, 1 Lambda and 1 KCL consumer alarm, 2 retention and 2 buffered-retention alarms"
   }
 }
 
@@ -123,8 +138,8 @@ run "the_dashboard_lists_every_alarm_and_a_widget_per_signal" {
   command = apply
 
   assert {
-    condition     = length(jsondecode(aws_cloudwatch_dashboard.this.dashboard_body).widgets[0].properties.alarms) == 11
-    error_message = "the alarm widget lists 2 lag, 2 throttle, iterator age, errors, queue, 1 Lambda and 1 KCL consumer alarm, 2 retention alarms"
+    condition     = length(jsondecode(aws_cloudwatch_dashboard.this.dashboard_body).widgets[0].properties.alarms) == 13
+    error_message = "the alarm widget lists 2 lag, 2 throttle, iterator age, errors, queue, 1 Lambda and 1 KCL consumer alarm, 2 retention and 2 buffered-retention alarms"
   }
 
   assert {
@@ -193,4 +208,92 @@ run "an_email_address_is_not_an_alarm_action" {
   }
 
   expect_failures = [var.alarm_actions]
+}
+
+run "nothing_buffers_no_reminder_and_the_buffered_alarms_wait_without_data" {
+  command = apply
+
+  assert {
+    condition     = length(aws_scheduler_schedule.reminder) == 0 && length(aws_iam_role.reminders) == 0 && output.buffering_reminders == {}
+    error_message = "no schedule and no scheduler role while nothing buffers"
+  }
+
+  assert {
+    condition = (
+      module.alarms["buffering"].alarms["50pct"].metric_name == "BufferedRetentionPercent" &&
+      module.alarms["buffering"].alarms["50pct"].threshold == 50 &&
+      module.alarms["buffering"].alarms["80pct"].threshold == 80 &&
+      module.alarms["buffering"].alarms["80pct"].comparison_operator == "GreaterThanOrEqualToThreshold" &&
+      module.alarms["buffering"].alarms["80pct"].dimensions == tomap({ Buffer = "legacy-turnout-clickstream-old" })
+    )
+    error_message = "the buffered-retention alarms watch BufferedRetentionPercent at 50 and 80"
+  }
+}
+
+run "while_the_streams_buffer_reminders_start_at_50_and_80_percent_of_the_retention" {
+  command = apply
+
+  variables {
+    buffering = {
+      since           = "2026-12-02T06:00:00Z"
+      retention_hours = 48
+      not_before      = "2026-12-02T06:02:00Z"
+    }
+  }
+
+  assert {
+    condition = (
+      aws_scheduler_schedule.reminder["50pct"].start_date == "2026-12-03T06:00:00Z" &&
+      aws_scheduler_schedule.reminder["80pct"].start_date == "2026-12-03T20:24:00Z"
+    )
+    error_message = "50 % of 48 h after the switch is 24 h later, 80 % is 38 h 24 min later"
+  }
+
+  assert {
+    condition = (
+      aws_scheduler_schedule.reminder["80pct"].schedule_expression == "rate(1 minute)" &&
+      aws_scheduler_schedule.reminder["80pct"].target[0].arn == "arn:aws:scheduler:::aws-sdk:cloudwatch:putMetricData" &&
+      jsondecode(aws_scheduler_schedule.reminder["80pct"].target[0].input).MetricData[0].Value == 80 &&
+      jsondecode(aws_scheduler_schedule.reminder["80pct"].target[0].input).MetricData[0].MetricName == "BufferedRetentionPercent" &&
+      jsondecode(aws_scheduler_schedule.reminder["50pct"].target[0].input).Namespace == "Turnout/Replication"
+    )
+    error_message = "each reminder publishes its percent as BufferedRetentionPercent once per period"
+  }
+
+  assert {
+    condition     = length(aws_iam_role.reminders) == 1 && length(aws_iam_role_policy.reminders) == 1
+    error_message = "the scheduler gets one role that may publish the metric"
+  }
+}
+
+run "a_reminder_whose_moment_has_passed_starts_at_not_before" {
+  command = apply
+
+  variables {
+    buffering = {
+      since           = "2026-12-01T00:00:00Z"
+      retention_hours = 24
+      not_before      = "2026-12-01T13:00:00Z"
+    }
+  }
+
+  assert {
+    condition = (
+      aws_scheduler_schedule.reminder["50pct"].start_date == "2026-12-01T13:00:00Z" &&
+      aws_scheduler_schedule.reminder["80pct"].start_date == "2026-12-01T19:12:00Z"
+    )
+    error_message = "the 50 % moment (12:00) has passed: it starts at not_before; the 80 % one (19:12) has not"
+  }
+}
+
+run "a_buffering_time_that_is_not_rfc3339_is_refused" {
+  command = plan
+
+  variables {
+    buffering = {
+      since = "yesterday"
+    }
+  }
+
+  expect_failures = [var.buffering]
 }
