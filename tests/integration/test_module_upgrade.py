@@ -1,6 +1,7 @@
 """An environment deployed with the previous module layout upgrades to the current one with moves
 only: no alarm, key, alias or key policy of it is changed, replaced or destroyed; what later
-versions added (two retention alarms, on the dashboard; the replicator's code) is all else.
+versions added (two retention and two buffered-retention alarms, on the dashboard; the
+replicator's code) is all else.
 
 The previous layout (commit 676c0cb: KMS key, alias and policy inside kinesis-stream, replicator
 and control-plane; seven alarm resources in monitoring) is kept as test data under
@@ -261,7 +262,8 @@ def _action(actions: list[str]) -> str:
 # lines, so its role lost cloudwatch:PutMetricData, and its code and settings changed). Updated in
 # place, never created, destroyed or replaced.
 # What later versions add or change in place (features, not the move): the replicator's code and
-# policy; two retention alarms, which the dashboard's alarm widget and the outputs list.
+# policy; two retention and two buffered-retention alarms, which the dashboard's alarm widget
+# and the outputs list.
 LATER_UPDATES = frozenset(
     {
         "module.replicator.aws_iam_role_policy.this",
@@ -270,7 +272,9 @@ LATER_UPDATES = frozenset(
     }
 )
 LATER_ADDITIONS = frozenset(
-    f'{MONITORING}.module.alarms["retention"].{ALARM}.this["{key}"]' for key in ("50pct", "80pct")
+    f'{MONITORING}.module.alarms["{kind}"].{ALARM}.this["{key}"]'
+    for kind in ("retention", "buffering")
+    for key in ("50pct", "80pct")
 )
 LATER_OUTPUT_UPDATES = frozenset({"alarm_names", "alarm_arns"})
 
