@@ -79,6 +79,7 @@ def apply_environments(
     for rendered in files:
         rendered.write()
     (work / "plans").mkdir(parents=True, exist_ok=True)
+    progress("terraform plan + apply of both environments, side by side (about 90 s) ...")
 
     def apply(rendered) -> tuple[str, str]:
         environment = rendered.environment

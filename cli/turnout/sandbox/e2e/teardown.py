@@ -77,6 +77,7 @@ def destroy_environments(
     for rendered in files:
         rendered.write()
     package.write(project.root)
+    progress("terraform destroy of both environments, side by side (about 45 s) ...")
 
     def destroy(rendered) -> str:
         runner = TerraformRunner(
