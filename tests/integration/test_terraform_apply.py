@@ -337,6 +337,8 @@ def test_alarms_watch_the_replicator_queue_and_local_consumers_with_the_specs_th
             *(f"consumer-iterator-age-{function}" for function in consumers),
             "replicator-retention-50pct",
             "replicator-retention-80pct",
+            "buffered-retention-50pct",
+            "buffered-retention-80pct",
         ]
     )
     monitoring = spec.monitoring
@@ -389,6 +391,15 @@ def test_alarms_watch_the_replicator_queue_and_local_consumers_with_the_specs_th
             {"FunctionName": function},
             shortest_retention_ms * percent / 100,
         )
+    for percent in (50, 80):  # published by the reminders while the streams buffer
+        buffered = alarms[f"buffered-retention-{percent}pct"]
+        assert watched(buffered) == (
+            "Turnout/Replication",
+            "BufferedRetentionPercent",
+            {"Buffer": prefix},
+            percent,
+        )
+        assert buffered["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
     for consumer in consumers:
         assert watched(alarms[f"consumer-iterator-age-{consumer}"]) == (
             "AWS/Lambda",
@@ -396,8 +407,9 @@ def test_alarms_watch_the_replicator_queue_and_local_consumers_with_the_specs_th
             {"FunctionName": consumer},
             monitoring.consumer_iterator_age_seconds * 1000,
         )
-    for alarm in alarms.values():
-        assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
+    for name, alarm in alarms.items():
+        if not name.startswith("buffered-retention-"):
+            assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
         assert alarm["Period"] == monitoring.period_seconds
         # Replication is off and consumers may be paused: no data must never raise an alarm.
         assert alarm["TreatMissingData"] == "notBreaching"
