@@ -379,21 +379,20 @@ resource "aws_cloudwatch_dashboard" "this" {
 # weekend still notifies. Removed (and the alarms back to OK) once nothing buffers.
 
 locals {
-  buffering_starts = var.buffering.since == null ? {} : {
+  # A reminder whose moment has passed starts at not_before (null: never later than its moment).
+  reminders = var.buffering.since == null ? {} : {
     for key, percent in local.retention_percents : key => {
       percent = percent
-      moment  = timeadd(var.buffering.since, "${floor(percent * var.buffering.retention_hours * 36)}s")
-    }
-  }
-  reminders = {
-    for key, start in local.buffering_starts : key => {
-      percent = start.percent
       start = (
-        var.buffering.not_before != null && timecmp(start.moment, coalesce(var.buffering.not_before, start.moment)) < 0
+        timecmp(local.reminder_moments[key], coalesce(var.buffering.not_before, local.reminder_moments[key])) < 0
         ? var.buffering.not_before
-        : start.moment
+        : local.reminder_moments[key]
       )
     }
+  }
+  reminder_moments = var.buffering.since == null ? {} : {
+    for key, percent in local.retention_percents :
+    key => timeadd(var.buffering.since, "${floor(percent * var.buffering.retention_hours * 36)}s")
   }
   reminder_rate = local.period == 60 ? "rate(1 minute)" : "rate(${local.period / 60} minutes)"
 }
