@@ -217,12 +217,17 @@ def assert_reminders_follow_the_buffering_window(engine, sandbox: Sandbox, phase
     assert held["old"] == [] and held["new"] == expected, (held, expected)
 
 
+def expected_distinct_keys(draws: int, keys: int = 1000) -> float:
+    """How many of the producer's keys uniform draws reach on average: 3,000 events cover ~950."""
+    return keys * (1 - (1 - 1 / keys) ** draws)
+
+
 def assert_nothing_lost_through_the_path(path_name: str, engine, sandbox: Sandbox) -> None:
     sandbox.stop_traffic(progress=print)
     report = sandbox.wait_for_report(timeout=240, new_required=path_name == "commit-path")
     print(format_report(report))
     assert report["produced"]["total"] >= RATE * 60, "the traffic ran for the whole cutover"
-    assert report["produced"]["keys"] >= 1000
+    assert report["produced"]["keys"] >= 0.9 * expected_distinct_keys(report["produced"]["total"])
     assert len(report["produced"]["by_stream"]) >= 3
     assert_nothing_lost(report, allow_pending=False)
     old, new = report["environments"]["old"], report["environments"]["new"]
