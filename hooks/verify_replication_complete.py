@@ -10,6 +10,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from turnout.aws.access import service_clock
 from turnout.drain.discarded import check_environments
 from turnout.engine.state import StateStore
 from turnout.hooks import Hook, HookArgs, HookContext, HookFailed
@@ -39,13 +40,17 @@ class VerifyReplicationComplete(Hook):
 
     def run(self, context: HookContext) -> dict:
         if self.args.since is not None:
-            window = since_window(parse_since(self.args.since, context.clock()))
+            now = service_clock(context.aws)()
+            window = since_window(parse_since(self.args.since, now))
         else:
             control = control_plane(context.spec)
             environment = control.environment
             state_table = control.state_table
             store = StateStore(
-                context.client(environment, "dynamodb"), state_table, context.spec.migration
+                context.client(environment, "dynamodb"),
+                state_table,
+                context.spec.migration,
+                clock=service_clock(context.aws),
             )
             window = window_from_journal(store)
         options = VerifyOptions(

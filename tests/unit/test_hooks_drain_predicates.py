@@ -20,7 +20,7 @@ from turnout.aws.kinesis import ShardReader
 from turnout.drain.base import NoEvidence, predicate_for, wait_until_drained
 from turnout.drain.kcl import KclLeases
 from turnout.drain.lambda_consumers import LambdaMarkers
-from turnout.drain.ledger import ReplicatorConsumer, ReplicatorLedger
+from turnout.drain.ledger import ReplicatorConsumer, ReplicatorLedger, replication_lag
 from turnout.drain.scope import DrainScope
 from turnout.drain.verdicts import Verdict
 
@@ -70,6 +70,23 @@ def write_ledger(world: World, shard: str, seq: str) -> None:
         "o-turnout-ledger-old-to-new",
         {"shard_key": f"{PHYSICAL}/{shard}", "last_sequence_number": seq, "record_count": 1},
     )
+
+
+def test_replication_lag_is_the_records_age_on_the_clock_that_stamped_it():
+    """On the sandbox's accelerated clock the stream runs hours ahead of this machine: the lag
+    is the oldest unreplicated record's age on the services' clock (DrainScope.service_clock,
+    AwsAccess.clock). On this machine's clock it would be negative, read as 0: caught up with
+    the replicator two minutes behind."""
+    world, _ = ledger_world()
+    write_ledger(world, SHARD0, world.kinesis.add(PHYSICAL, SHARD0))
+    world.kinesis.add(PHYSICAL, SHARD0)  # not replicated yet
+    world.clock.now += 120
+    machine = world.clock.now - 26 * 3600
+    world.scope.clock = lambda: machine  # times the waits only
+    world.scope.service_clock = world.clock.time
+    lag = replication_lag(world.scope, max_lag_seconds=60)
+    assert lag["caught_up"] is False
+    assert lag["streams"][STREAM]["shards"][0]["lag_seconds"] == 120.0
 
 
 def test_ledger_at_the_last_record_of_every_shard_is_drained():

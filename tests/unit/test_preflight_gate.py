@@ -9,6 +9,7 @@ real checks, reading the consumers' mappings from a fake Lambda client.
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -216,6 +217,7 @@ def engine_for(spec, new_position: str = "TRIM_HORIZON"):
     engine.hooks, engine.progress = StepHooks(), lambda message: None
     engine.allow_destroy, engine.accepted = False, {}
     engine.clock = lambda: 0.0
+    engine.service_clock = time.time
     engine.store, engine.lock = FakeStore(), FakeLock()
     return engine
 

@@ -10,6 +10,7 @@ either acts through the emulator's own role in its account.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -76,6 +77,13 @@ class AwsAccess:
     @classmethod
     def for_emulator(cls, spec: MigrationSpec, emulator: Any) -> AwsAccess:
         return cls(spec=spec, endpoint_url=emulator.endpoint_url, emulator=emulator)
+
+    def clock(self) -> float:
+        """Now on the services' clock, the one Kinesis stamps ApproximateArrivalTimestamp with:
+        this machine's on AWS (within its sync; readers allow CLOCK_MARGIN_SECONDS), an
+        emulator's own when it keeps one (the sandbox's, which a rehearsal accelerates)."""
+        own = getattr(self.emulator, "clock", None)
+        return own() if callable(own) else time.time()
 
     def account_id(self, environment: str) -> str:
         return getattr(self.spec.environments, environment).account_id
@@ -204,3 +212,8 @@ class AwsAccess:
         if self.emulator is not None:
             return session_with(Credentials(*BASE_CREDENTIALS), place.region)
         return source_session(None, place.region)
+
+
+def service_clock(aws: Any) -> Callable[[], float]:
+    """`aws.clock` for an AwsAccess; this machine's clock for the stand-ins of unit tests."""
+    return getattr(aws, "clock", time.time)

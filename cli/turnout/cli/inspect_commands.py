@@ -114,9 +114,11 @@ def verify(
         allow_duplicates=allow_duplicates,
     )
     check_options(options)
-    since_epoch = None if since is None else parse_since(since)
+    if since is not None:
+        parse_since(since)  # a bad value is refused before anything is read
     project = Project.locate(spec)
     engine = build_engine(project, sandbox, progress(as_json))
+    since_epoch = None if since is None else parse_since(since, engine.store.clock())
     if engine.spec.replication.mode == "read-across":
         check_read_across_flags(options, grace_seconds is not None)
         switched_at = switch_from_journal(engine.store) if since_epoch is None else since_epoch

@@ -149,7 +149,7 @@ def replication_lag(scope: DrainScope, max_lag_seconds: float, *, max_calls: int
             if scan.first is None:
                 row.update(lag_seconds=0.0, ok=True, reason="no record after the ledger")
             else:
-                lag = max(0.0, scope.clock() - arrival_seconds(scan.first))
+                lag = max(0.0, scope.service_clock() - arrival_seconds(scan.first))
                 if item is None:
                     row.update(lag_seconds=round(lag, 3), ok=False, reason="no ledger item yet")
                 else:

@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from turnout.aws.access import service_clock
 from turnout.aws.kinesis import ShardReader, list_shards
 
 DEFAULT_WORKERS = 32
@@ -29,6 +30,8 @@ class DrainScope:
     reader: ShardReader
     clock: Callable[[], float]
     dry_run: bool = False
+    # Now on the clock record arrivals are stamped with (AwsAccess.clock); `clock` times waits.
+    service_clock: Callable[[], float] = time.time
     workers: int = DEFAULT_WORKERS  # per-shard reads side by side (1: one after another)
     progress: Callable[[str], None] | None = None  # "checked 300/1000 shards of ..." on long checks
 
@@ -108,6 +111,7 @@ def scope_from_context(
         client=client,
         reader=reader,
         clock=context.clock,
+        service_clock=service_clock(getattr(context, "aws", None)),
         dry_run=context.dry_run,
         workers=workers,
         progress=progress,

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from turnout.aws.access import service_clock
 from turnout.engine.buffering import applied_posture
 from turnout.engine.compensation import compensation, last_done_side_effect, skip_reason
 from turnout.engine.hook_runner import HookRunner
@@ -112,7 +113,11 @@ class CutoverEngine:
         self.clock: Callable[[], float] = time.time
         control = control_plane(spec)
         dynamodb = aws.client(control.environment, "dynamodb")
-        self.store = StateStore(dynamodb, control.state_table, spec.migration)
+        # The journal's times compare with record arrivals: they run on the services' clock.
+        self.service_clock = service_clock(aws)
+        self.store = StateStore(
+            dynamodb, control.state_table, spec.migration, clock=self.service_clock
+        )
         self.lock = CutoverLock(
             dynamodb, control.lock_table, spec.migration, ttl_seconds=spec.cutover.lock_ttl_seconds
         )
@@ -206,7 +211,7 @@ class CutoverEngine:
                 if isinstance(step, ApplyStep):
                     label = step_label(current, step)
                     posture = applied_posture(
-                        step.posture, current.to_phase, self.store, self.clock
+                        step.posture, current.to_phase, self.store, self.service_clock
                     )
                     found = self.applier.plan_texts(current.to_phase, posture, label)
                     if not every_apply:
@@ -308,7 +313,9 @@ class CutoverEngine:
                 completed=progress.completed_steps,
                 replaced_by=current.name,
             )
-        progress = TransitionProgress(current.from_phase, current.to_phase, run_id, now_iso())
+        progress = TransitionProgress(
+            current.from_phase, current.to_phase, run_id, now_iso(self.service_clock)
+        )
         state.transition = progress
         state = self.store.save(state, state.version)
         self.store.journal(run_id, "transition", "started", transition=current.name)
@@ -512,7 +519,9 @@ class CutoverEngine:
 
     def _run_step(self, current: Transition, step: Step, context: HookContext) -> dict:
         if isinstance(step, ApplyStep):
-            posture = applied_posture(step.posture, current.to_phase, self.store, self.clock)
+            posture = applied_posture(
+                step.posture, current.to_phase, self.store, self.service_clock
+            )
             return self.applier.apply(
                 current.to_phase, posture, step_label(current, step), step.environments
             )

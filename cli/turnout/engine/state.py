@@ -18,6 +18,7 @@ import re
 import socket
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -109,8 +110,8 @@ def _sensitive(key: Any, value: Any) -> bool:
     return not countable and SENSITIVE_KEY.search(str(key)) is not None
 
 
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
+def now_iso(clock: Callable[[], float] = time.time) -> str:
+    return datetime.fromtimestamp(clock(), UTC).isoformat(timespec="milliseconds")
 
 
 def operator_identity() -> str:
@@ -124,8 +125,17 @@ def operator_identity() -> str:
 class StateStore:
     """Reads and writes one migration's state and journal in the state table."""
 
-    def __init__(self, dynamodb: Any, table_name: str, migration: str):
+    def __init__(
+        self,
+        dynamodb: Any,
+        table_name: str,
+        migration: str,
+        clock: Callable[[], float] = time.time,
+    ):
+        """`clock`: the services' clock (AwsAccess.clock), so that the journal's times (the
+        switch's, the commit's) compare with Kinesis arrival times."""
         self.dynamodb = dynamodb
+        self.clock = clock
         self.table = table_name
         self.pk = f"migration#{migration}"
         self._journal_counter = 0
@@ -193,7 +203,7 @@ class StateStore:
             "format_version": STATE_FORMAT_VERSION,
             "phase": state.phase,
             "version": new_version,
-            "updated_at": now_iso(),
+            "updated_at": now_iso(self.clock),
             "updated_by": operator_identity(),
         }
         if state.transition is not None:
@@ -224,7 +234,7 @@ class StateStore:
     def journal(self, run_id: str, kind: str, action: str, **details: Any) -> None:
         """Append one journal entry. Payloads never go here: only names, counts and outcomes."""
         self._journal_counter += 1
-        at = now_iso()
+        at = now_iso(self.clock)
         item = {
             "pk": self.pk,
             "sk": f"journal#{at}#{run_id}#{self._journal_counter:06d}",

@@ -178,6 +178,7 @@ class Sandbox:
             port=url.port,
         )
         proxied._pid = emulator.pid
+        proxied.profile = emulator.profile
         return proxied
 
     def require_client_emulator(self) -> Emulator:

@@ -31,6 +31,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from turnout.aws.access import service_clock
 from turnout.errors import TurnoutError
 from turnout.verify.compare import NOTED_KINDS, PROBLEM_KINDS, compare_key, failing_kinds
 from turnout.verify.read import (
@@ -44,7 +45,9 @@ from turnout.verify.read import (
     records_by_key,
 )
 
-CLOCK_MARGIN_SECONDS = 5.0  # journal times come from the operator's clock, arrivals from Kinesis
+# Journal times and the tip come from the services' clock as this machine knows it
+# (AwsAccess.clock), arrivals from Kinesis's own: the margin covers a machine's clock sync.
+CLOCK_MARGIN_SECONDS = 5.0
 PROBLEMS_LISTED = 50  # per stream, in the report; the counts are always complete
 VERIFY_PHASES = ("mirrored", "new-live")
 
@@ -256,7 +259,7 @@ def verify(
         notes.append(EFO_NOT_AVAILABLE)
         progress(f"verify: {EFO_NOT_AVAILABLE}")
     started = options.clock()
-    window.tip = started
+    window.tip = service_clock(aws)()  # the arrivals' clock, like the journal's times
     settings = ShardReaderSettings(
         reads_per_second=options.reads_per_second,
         sample=KeySample(options.sample),

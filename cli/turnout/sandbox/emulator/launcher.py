@@ -387,6 +387,11 @@ class Emulator:
         with urllib.request.urlopen(f"{self.endpoint_url}/_turnout/status", timeout=5) as resp:
             return json.loads(resp.read())
 
+    def clock(self) -> float:
+        """Now on the sandbox clock (the profile's, shared with the server and the Lambda
+        runtime): what record arrival times, retention and iterator ages run on."""
+        return self.profile.now()
+
     def fidelity(self) -> dict[str, Any]:
         """The server's profile, its clock (``now``) and what it throttled or trimmed."""
         with urllib.request.urlopen(f"{self.endpoint_url}/_turnout/profile", timeout=5) as resp:

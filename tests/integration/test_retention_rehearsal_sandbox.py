@@ -1,0 +1,174 @@
+"""A 26-hour cutover window rehearsed on the sandbox against 24-hour retention, with the sandbox
+clock accelerated (one simulated hour every 6 real seconds: the emulator's record ages,
+retention trimming and MillisBehindLatest, the Lambda runtime's batch ages).
+
+Against 24-hour streams the window is refused at validation (`turnout validate`: window 26 h +
+margin 6 h exceed 24 h). With `cutover.raise_retention_hours: 48` it runs: live traffic, the
+real engine and real Terraform through switched and mirrored; then the sandbox clock runs on
+until the first record producers wrote to the new streams is 26 hours old (older than the
+streams' own 24 hours: a 24-hour stream would have trimmed it before the new consumers, paused
+since the switch, read it); the gate before new-live passes, the new consumers read every
+record, the commit restores 24 hours, and the report finds nothing lost. From the switch until
+new-live the new environment holds the buffered-retention reminders at 50 % and 80 % of the
+raised retention (EventBridge Scheduler; moto stores them and never runs them).
+
+The engine reads the time of the services from the sandbox (AwsAccess.clock): the journal's
+times, the commit gate's verify window and the replication lag are on the sandbox clock, like
+the records they are compared with, so the commit gate compares every record written since the
+switch (on this machine's clock all of them would look newer than the gate's tip, and the gate
+would compare none).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+import pytest
+from cutover_kit import (
+    assert_reminders_follow_the_buffering_window,
+    expected_distinct_keys,
+    without_apis_and_data_stores,
+)
+from state_kit import SANDBOX_LIFETIME_SECONDS, run_cli, sandbox_project
+
+from turnout.project import Project
+from turnout.sandbox.box import Sandbox
+from turnout.sandbox.emulator.profile import AWS
+from turnout.sandbox.pipeline.report import assert_nothing_lost, format_report
+from turnout.spec.names import names
+from turnout.targets import build_engine
+
+pytestmark = pytest.mark.integration
+
+CLOCK_RATE = 600.0  # simulated seconds per real second: an hour every 6 s
+OWN_HOURS = 24
+WINDOW_HOURS = 26
+RAISED_HOURS = 48
+RATE = 20  # events/s: the rehearsal is about time, not volume
+
+
+def rehearsal(document: dict, raised: bool = True) -> None:
+    """The example spec on the stream `orders` alone (one shard, its two consumers), keeping
+    24 hours, planned for a 26-hour window (+ 6 h margin)."""
+    without_apis_and_data_stores(document)
+    document["streams"] = [s for s in document["streams"] if s["name"] == "orders"]
+    document["streams"][0]["retention_hours"] = OWN_HOURS
+    for environment in ("old", "new"):
+        document["consumers"][environment] = [
+            {**consumer, "streams": ["orders"]}
+            for consumer in document["consumers"][environment]
+            if "orders" in consumer["streams"]
+        ]
+    # Replication lag is measured on the sandbox clock too: a replicator a second behind is
+    # 10 simulated minutes behind. An hour here is 6 real seconds.
+    document["cutover"]["max_replication_lag_seconds"] = 3600
+    document["cutover"]["planned_window_hours"] = WINDOW_HOURS
+    document["cutover"]["retention_margin_hours"] = 6
+    if raised:
+        document["cutover"]["raise_retention_hours"] = RAISED_HOURS
+
+
+def test_a_26_hour_window_against_24_hour_retention_is_refused_at_validation(
+    tmp_path, monkeypatch, capsys
+):
+    spec = sandbox_project(tmp_path / "project", lambda d: rehearsal(d, raised=False))
+    code, out, error = run_cli(
+        ["validate", "--spec", str(spec)], tmp_path / "work", monkeypatch, capsys
+    )
+    said = " ".join(out.split()) + " " + error
+    assert code == 1, said
+    assert (
+        "stream orders keeps records 24 h, less than the planned window 26 h + margin 6 h" in said
+    )
+    assert "set cutover.raise_retention_hours to at least 32" in said
+
+
+def first_arrival(kinesis, stream: str) -> datetime:
+    """ApproximateArrivalTimestamp (sandbox clock) of the oldest record the one-shard stream holds."""
+    shard = kinesis.list_shards(StreamName=stream)["Shards"][0]["ShardId"]
+    iterator = kinesis.get_shard_iterator(
+        StreamName=stream, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
+    )["ShardIterator"]
+    for _ in range(20):  # empty answers behind the tip are followed, as AWS asks
+        answer = kinesis.get_records(ShardIterator=iterator, Limit=1)
+        if answer["Records"]:
+            return answer["Records"][0]["ApproximateArrivalTimestamp"].astimezone(UTC)
+        iterator = answer["NextShardIterator"]
+    raise AssertionError(f"{stream} holds no record")
+
+
+def retention_hours(sandbox: Sandbox, spec) -> dict[str, int]:
+    emulator = sandbox.require_emulator()
+    found = {}
+    for environment in ("old", "new"):
+        kinesis = emulator.client("kinesis", getattr(spec.environments, environment).account_id)
+        found[environment] = kinesis.describe_stream_summary(
+            StreamName=names(spec, environment).stream("orders")
+        )["StreamDescriptionSummary"]["RetentionPeriodHours"]
+    return found
+
+
+def run_sandbox_clock_until(sandbox: Sandbox, moment: float) -> None:
+    profile = sandbox.require_emulator().profile
+    while (now := profile.now()) < moment:
+        print(f"sandbox clock: {(moment - now) / 3600:.1f} simulated hours to go")
+        time.sleep(min(10.0, profile.real_seconds(moment - now)))
+
+
+def verified_totals(engine) -> dict:
+    """The commit gate's verify counts (replication-verified, as the journal keeps them)."""
+    (outcome,) = [
+        entry["details"]["outcome"]
+        for entry in engine.store.read_journal(newest_first=False)
+        if entry["kind"] == "step"
+        and entry["action"] == "completed"
+        and entry["details"].get("step") == "replication-verified"
+    ]
+    print(f"replication-verified: {outcome['totals']}")
+    return outcome["totals"]
+
+
+@pytest.fixture
+def fast_clock_sandbox(tmp_path):
+    spec_path = sandbox_project(tmp_path / "project", rehearsal)
+    project = Project(tmp_path / "project", spec_path, tmp_path / "work")
+    sandbox = Sandbox(project, profile=AWS.with_changes(clock_rate=CLOCK_RATE))
+    sandbox.up(progress=print, rate=RATE, lifetime_seconds=SANDBOX_LIFETIME_SECONDS)
+    try:
+        yield project, sandbox
+    finally:
+        sandbox.down(progress=print)
+
+
+def test_with_retention_raised_a_26_hour_window_commits_with_nothing_lost(fast_clock_sandbox):
+    project, sandbox = fast_clock_sandbox
+    engine = build_engine(project, sandbox=True, progress=print)
+    spec = engine.spec
+    assert retention_hours(sandbox, spec) == {"old": OWN_HOURS, "new": OWN_HOURS}
+
+    for phase in ("switched", "mirrored"):
+        engine.run(phase)
+        assert_reminders_follow_the_buffering_window(engine, sandbox, phase)
+    assert retention_hours(sandbox, spec) == {"old": RAISED_HOURS, "new": RAISED_HOURS}
+
+    emulator = sandbox.require_emulator()
+    new_kinesis = emulator.client("kinesis", spec.environments.new.account_id)
+    first = first_arrival(new_kinesis, names(spec, "new").stream("orders")).timestamp()
+    run_sandbox_clock_until(sandbox, first + WINDOW_HOURS * 3600)
+
+    engine.run("new-live")
+    assert_reminders_follow_the_buffering_window(engine, sandbox, "new-live")
+    age_hours = (emulator.profile.now() - first) / 3600
+    assert age_hours > OWN_HOURS, "the new consumers started after their own retention"
+    engine.run("committed")
+    totals = verified_totals(engine)
+    assert totals["new"] > 0 and totals["matched"] == totals["new"], totals
+    assert retention_hours(sandbox, spec) == {"old": OWN_HOURS, "new": OWN_HOURS}
+
+    sandbox.stop_traffic(progress=print)
+    report = sandbox.wait_for_report(timeout=240, new_required=True)
+    print(format_report(report))
+    assert report["produced"]["keys"] >= 0.9 * expected_distinct_keys(report["produced"]["total"])
+    assert_nothing_lost(report, allow_pending=False)
+    assert report["environments"]["new"]["expected"] >= report["produced"]["new"] > 0
