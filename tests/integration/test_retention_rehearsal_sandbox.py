@@ -150,7 +150,7 @@ def test_with_retention_raised_a_26_hour_window_commits_with_nothing_lost(fast_c
     for phase in ("switched", "mirrored"):
         engine.run(phase)
         assert_reminders_follow_the_buffering_window(engine, sandbox, phase)
-    assert retention_hours(sandbox, spec) == {"old": RAISED_HOURS, "new": RAISED_HOURS}
+        assert retention_hours(sandbox, spec) == {"old": RAISED_HOURS, "new": RAISED_HOURS}
 
     emulator = sandbox.require_emulator()
     new_kinesis = emulator.client("kinesis", spec.environments.new.account_id)
