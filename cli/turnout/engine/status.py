@@ -8,6 +8,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from turnout.aws.access import service_clock
 from turnout.aws.mappings import mappings_reading
 from turnout.preflight.retention_clock import readers
 from turnout.preflight.stream_age import hours, measure_streams
@@ -43,7 +44,7 @@ def gather_status(engine: Any, journal_entries: int = 10) -> dict:
         }
     for environment in ENVIRONMENTS:
         document["replication"][direction_of_replicator_in(environment)] = _replication(
-            spec, aws, environment, now
+            spec, aws, environment, service_clock(aws)()
         )
         document["consumers"][environment] = _consumers(spec, aws, environment)
     document["journal"] = [
@@ -137,6 +138,7 @@ def _route(spec: Any, aws: Any) -> dict:
 
 
 def _replication(spec: Any, aws: Any, environment: str, now: float) -> dict:
+    """`now` on the services' clock: the ledger's arrival times are Kinesis's."""
     direction = direction_of_replicator_in(environment)
     parameters = {}
     for side in (environment, peer_of(environment)):
