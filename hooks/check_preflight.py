@@ -17,6 +17,7 @@ from datetime import datetime
 
 from pydantic import Field
 
+from turnout.aws.access import service_clock
 from turnout.hooks import Hook, HookArgs, HookContext
 from turnout.preflight.gate import decide
 from turnout.preflight.result import Verdict
@@ -57,7 +58,7 @@ class CheckPreflight(Hook):
         migration = {
             "phase": context.phase_from,
             "switched_at": switched_at,
-            "clock": context.clock,
+            "clock": service_clock(context.aws),
         }
         return run_preflight(
             context.spec, self.args.environments, context.aws, self.args.checks, migration

@@ -217,7 +217,8 @@ def engine_for(spec, new_position: str = "TRIM_HORIZON"):
     engine.hooks, engine.progress = StepHooks(), lambda message: None
     engine.allow_destroy, engine.accepted = False, {}
     engine.clock = lambda: 0.0
-    engine.service_clock = time.time
+    engine.service_clock = time.time  # the journal's
+    aws.clock = lambda: 0.0  # the services', which the checks compare with
     engine.store, engine.lock = FakeStore(), FakeLock()
     return engine
 
@@ -491,7 +492,7 @@ def test_a_new_consumer_starting_no_later_than_the_journaled_switch_passes_the_g
 def test_a_new_consumer_starting_in_the_future_is_refused_before_the_switch():
     spec = example_spec()
     engine = engine_for(spec)
-    engine.clock = lambda: SWITCH_EPOCH
+    engine.aws.clock = lambda: SWITCH_EPOCH
     engine.aws.lambdas["new"] = at_timestamp_mappings(spec, SWITCH_EPOCH + 3600)
     with pytest.raises(CutoverFailed, match=r"later than now .* the switch has not started"):
         engine.run("switched")

@@ -34,6 +34,8 @@ class PreflightContext:
     phase: str | None = None
     # When baseline->switched first started (epoch seconds), None before the switch or unknown.
     switched_at: float | None = None
+    # Now on the services' clock (AwsAccess.clock): what arrivals, starting timestamps and the
+    # journal's switch time are compared with.
     clock: Callable[[], float] = time.time
 
     @property

@@ -11,6 +11,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
+from turnout.aws.access import service_clock
 from turnout.preflight.registry import CHECKS, PreflightContext
 from turnout.preflight.result import Check, Verdict, worst
 
@@ -71,7 +72,8 @@ def run_preflight(
     (`phase`, `switched_at`, `clock`: PreflightContext's fields)."""
     if environments and aws is None:
         raise ValueError("live checks need AWS access")
-    context = PreflightContext(spec, tuple(environments), aws, **(migration or {}))
+    fields = {"clock": service_clock(aws), **(migration or {})}
+    context = PreflightContext(spec, tuple(environments), aws, **fields)
     checks = [
         definition.run(context)
         for name, definition in sorted(CHECKS.items())
