@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 from pydantic import Field
 
+from turnout.aws.access import service_clock
 from turnout.aws.kinesis import ShardReader
 from turnout.decommission.streams import incoming_since, records_since, retention_due
 from turnout.hooks import Hook, HookArgs, HookContext, HookFailed
@@ -33,7 +34,7 @@ class VerifyOldStreamsRetired(Hook):
                 "judged; they are kept."
             )
         committed = datetime.fromisoformat(context.phase_since).timestamp()
-        now = context.clock()
+        now = service_clock(context.aws)()  # the journal's and the streams' clock
         due = retention_due(context.spec, committed)
         waiting = {name: when for name, when in due.items() if when > now}
         if waiting:

@@ -19,14 +19,17 @@ HOURS = 3600
 
 
 def context(emulator, spec: MigrationSpec, committed: float, now: float) -> HookContext:
+    """`now`: the services' clock (the journal's and the streams'), which the retention is
+    judged on."""
+    aws = AwsAccess.for_emulator(spec, emulator)
+    aws.clock = lambda: now
     return HookContext(
         spec=spec,
-        aws=AwsAccess.for_emulator(spec, emulator),
+        aws=aws,
         phase_from="committed",
         phase_to="decommissioned",
         project_root=REPO,
         progress=lambda line: None,
-        clock=lambda: now,
         phase_since=datetime.fromtimestamp(committed, UTC).isoformat(),
     )
 

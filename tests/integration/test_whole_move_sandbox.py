@@ -220,7 +220,7 @@ def test_after_the_retention_the_old_streams_go_only_with_allow_destroy(move):
     _, sandbox = move
     spec, aws = sandbox.spec(), sandbox.aws()
     engine = sandbox.engine(print)
-    engine.clock = lambda: time.time() + 169 * HOURS  # a week after the commit
+    engine.aws.clock = lambda: time.time() + 169 * HOURS  # a week after the commit
     with pytest.raises(CutoverFailed, match="needs --allow-destroy"):
         engine.run("decommissioned")
     kinesis = aws.client("old", "kinesis")
