@@ -6,10 +6,11 @@ emulator's accelerated clock."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from botocore.exceptions import EndpointConnectionError
+from botocore.exceptions import ClientError, EndpointConnectionError
 
 from turnout.engine.status import retention_status, status_text
 from turnout.preflight.registry import CHECKS, PreflightContext
@@ -54,11 +55,38 @@ class Shards:
         return {"Records": [], **answer, "NextShardIterator": f"{stream}|{shard}|{int(page) + 1}"}
 
 
+class Minutes:
+    """CloudWatch holding AWS/Kinesis IncomingRecords sums: {period start (epoch s): count}."""
+
+    def __init__(self, counts: dict[float, float] | Exception) -> None:
+        self.counts = counts
+        self.asked: list[tuple[float, float, int]] = []
+
+    def get_metric_data(self, MetricDataQueries, StartTime, EndTime, **_) -> dict:
+        if isinstance(self.counts, Exception):
+            raise self.counts
+        start, end = StartTime.timestamp(), EndTime.timestamp()
+        self.asked.append((start, end, MetricDataQueries[0]["MetricStat"]["Period"]))
+        stamps = [moment for moment in sorted(self.counts) if start <= moment < end]
+        return {
+            "MetricDataResults": [
+                {
+                    "Id": "incoming",
+                    "Timestamps": [datetime.fromtimestamp(moment, UTC) for moment in stamps],
+                    "Values": [self.counts[moment] for moment in stamps],
+                }
+            ]
+        }
+
+
 class Access:
-    def __init__(self, kinesis) -> None:
+    def __init__(self, kinesis, cloudwatch: Minutes | None = None) -> None:
         self.kinesis = kinesis
+        self.cloudwatch = cloudwatch
 
     def client(self, environment: str, service: str):
+        if service == "cloudwatch" and self.cloudwatch is not None:
+            return self.cloudwatch
         assert (environment, service) == ("new", "kinesis")
         if isinstance(self.kinesis, Exception):
             raise self.kinesis
@@ -130,14 +158,44 @@ def test_a_stream_without_records_has_no_age(spec):
     assert ages["orders"].oldest_age_seconds is None and ages["orders"].share is None
 
 
-def verdict_of(spec, ages_by_stream: dict[str, float | None], **migration):
+def verdict_of(spec, ages_by_stream: dict[str, float | None], cloudwatch=None, **migration):
     answers = {
         stream: {"s-0": [record(1e9, age)] if age else [{"MillisBehindLatest": 0}]}
         for stream, age in ages_by_stream.items()
     }
     by_name = {physical(spec, stream): shards for stream, shards in answers.items()}
-    context = PreflightContext(spec, ("new",), Access(Shards(by_name)), **migration)
+    context = PreflightContext(spec, ("new",), Access(Shards(by_name), cloudwatch), **migration)
     return CHECKS["retention-clock"].run(context)
+
+
+NOW = 1_800_000_000.0  # a whole minute
+SWITCHED = NOW - 26 * HOUR + 30  # half a minute into its minute; the stream was empty before
+
+
+def test_a_trimmed_stream_says_at_least_how_many_records_went_from_cloudwatchs_count(spec):
+    # 10 records a minute since the switch; the oldest record left is 23.9 h old: the 126 whole
+    # minutes from the switch's minute to the oldest record's minute are gone, 1,260 records.
+    cloudwatch = Minutes({NOW - 26 * HOUR + 60 * minute: 10 for minute in range(26 * 60)})
+    row = verdict_of(
+        spec, {"orders": 23.9 * HOUR}, cloudwatch, switched_at=SWITCHED, clock=lambda: NOW
+    )
+    assert row.verdict is Verdict.FAIL
+    assert "before this one are gone (at least 1,260 records written since the switch" in row.fact
+    assert "more every minute it stays paused" in row.fact
+    assert cloudwatch.asked == [(NOW - 26 * HOUR, NOW - 23.9 * HOUR, 60)]
+
+
+def test_a_trimmed_stream_whose_count_cannot_be_read_says_so(spec):
+    denied = ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "GetMetricData")
+    row = verdict_of(
+        spec, {"orders": 23.9 * HOUR}, Minutes(denied), switched_at=SWITCHED, clock=lambda: NOW
+    )
+    assert row.verdict is Verdict.FAIL
+    assert "gone (how many is unknown: AWS/Kinesis IncomingRecords could not be read (" in row.fact
+    nothing = verdict_of(
+        spec, {"orders": 23.9 * HOUR}, Minutes({}), switched_at=SWITCHED, clock=lambda: NOW
+    )
+    assert "CloudWatch holds no AWS/Kinesis IncomingRecords for it" in nothing.fact
 
 
 @pytest.mark.parametrize(
@@ -156,7 +214,8 @@ def test_the_retention_clock_passes_warns_above_80_percent_and_fails_at_retentio
     assert says in row.fact
     assert "read by lambda:v2-clicks-processor" in row.fact
     if verdict is Verdict.FAIL:
-        assert "an unknown number" in row.fact and "turnout rollback" in row.change
+        assert "how many is unknown: the switch's start is not known here" in row.fact
+        assert "turnout rollback" in row.change
     if verdict is Verdict.WARN:
         assert "4.0 h left before Kinesis trims it" in row.fact
 

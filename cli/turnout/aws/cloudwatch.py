@@ -10,6 +10,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 QUERIES_PER_CALL = 500  # GetMetricData's limit
+# CloudWatch keeps 1-minute datapoints for 15 days, 5-minute ones for 63 and hourly ones for 455
+# (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/cloudwatch_concepts.html#Metric):
+# (age up to, finest period available).
+PERIODS = ((15 * 86400, 60), (63 * 86400, 300), (455 * 86400, 3600))
 
 
 def metric_stat(
@@ -69,3 +73,24 @@ def metric_data(
 
 def as_utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def finest_period(age_seconds: float) -> int:
+    """The finest period CloudWatch still holds for datapoints `age_seconds` old."""
+    return next((period for limit, period in PERIODS if age_seconds <= limit), 3600)
+
+
+def incoming_records(
+    cloudwatch: Any, stream: str, start: float, end: float, period: int
+) -> float | None:
+    """Sum of AWS/Kinesis IncomingRecords of `stream` over [start, end) (multiples of `period`);
+    None when no datapoint exists (no data is not zero)."""
+    if start >= end:
+        return None
+    query = metric_stat(
+        "incoming", "AWS/Kinesis", "IncomingRecords", {"StreamName": stream}, "Sum", period
+    )
+    points = metric_data(
+        cloudwatch, [query], datetime.fromtimestamp(start, UTC), datetime.fromtimestamp(end, UTC)
+    )["incoming"]
+    return sum(points.values()) if points else None

@@ -14,14 +14,10 @@ https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/cloudwatch_concep
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
 from typing import Any
 
-from turnout.aws.cloudwatch import metric_data, metric_stat
+from turnout.aws.cloudwatch import finest_period, incoming_records
 from turnout.aws.kinesis import ShardReader, list_shards
-
-# 1-minute datapoints are kept 15 days, 5-minute 63 days, 1-hour 455 days.
-PERIODS = ((15 * 86400, 60), (63 * 86400, 300), (455 * 86400, 3600))
 
 
 def retention_due(spec: Any, committed_at: float) -> dict[str, float]:
@@ -55,18 +51,5 @@ def records_since(reader: ShardReader, stream: str, since: float, max_calls: int
 def incoming_since(cloudwatch: Any, stream: str, since: float, until: float) -> float | None:
     """Sum of AWS/Kinesis IncomingRecords from the first whole period after `since`; None when
     no datapoint exists (no data is not zero, but it is not a write either)."""
-    age = max(0.0, until - since)
-    period = next((p for limit, p in PERIODS if age <= limit), 3600)
-    start = math.ceil(since / period) * period
-    if start >= until:
-        return None
-    query = metric_stat(
-        "incoming", "AWS/Kinesis", "IncomingRecords", {"StreamName": stream}, "Sum", period
-    )
-    points = metric_data(
-        cloudwatch,
-        [query],
-        datetime.fromtimestamp(start, UTC),
-        datetime.fromtimestamp(until, UTC),
-    )["incoming"]
-    return sum(points.values()) if points else None
+    period = finest_period(max(0.0, until - since))
+    return incoming_records(cloudwatch, stream, math.ceil(since / period) * period, until, period)

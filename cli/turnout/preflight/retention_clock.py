@@ -5,9 +5,9 @@ retention. Kinesis trims a record once it is older than the stream's retention
 enabled after that starts at the oldest record left, after a gap.
 
 - fail: the oldest record is at retention (within `TRIMMED_SHARE`): Kinesis is trimming the
-  stream, so the records written before it are gone, or go within minutes. How many cannot be
-  counted: AWS sequence numbers increase but are not counters, and counting what is left would
-  mean reading every shard to its end.
+  stream, so the records written before it are gone, or go within minutes; how many at least,
+  from CloudWatch's count of what was written since the switch (`trimmed.py`: sequence numbers
+  increase but are not counters).
 - warn: above `WARN_SHARE` of retention; or the stream holds nothing although the switch was
   longer ago than its retention (whatever was written right after the switch may be trimmed).
 - unknown: a stream could not be read.
@@ -18,6 +18,7 @@ from __future__ import annotations
 from turnout.preflight.registry import PreflightContext, register
 from turnout.preflight.result import Check, Finding, Verdict
 from turnout.preflight.stream_age import StreamAge, hours, measure_streams
+from turnout.preflight.trimmed import trimmed_text
 
 NAME = "retention-clock"
 WARN_SHARE = 0.8
@@ -79,12 +80,19 @@ def _finding(context: PreflightContext, age: StreamAge) -> Finding:
         f"(measured with {age.clock}; read by {who})"
     )
     if share >= TRIMMED_SHARE:
+        now = context.clock()
+        lost = trimmed_text(
+            context.aws,
+            next(s for s in context.spec.streams if s.name == age.stream).name_in("new"),
+            context.switched_at,
+            now - (age.oldest_age_seconds or 0.0),
+            now,
+        )
         return Finding(
             Verdict.FAIL,
             f"{measured}: it has reached retention, so Kinesis is trimming the stream and the "
-            f"records written to it before this one are gone (an unknown number: sequence "
-            f"numbers are not counters); its paused consumers would start after that gap "
-            f"({RETENTION_DOC})",
+            f"records written to it before this one are gone ({lost}); its paused consumers "
+            f"would start after that gap ({RETENTION_DOC})",
             "do not enable the new consumers on this stream: check whether the replicator "
             "copied the trimmed records to the old stream before they went (`turnout status`), "
             "then roll back (`turnout rollback`) or rebuild the new consumers' state from the "

@@ -73,7 +73,8 @@ normal HTTP API with three changes, all made before the first request:
    one CloudWatch datum per PutRecord(s) call, synchronously, into a list that every
    GetMetricData scans. :class:`KinesisMetricsAggregator` counts the calls in memory per
    stream and minute and writes them every few seconds as statistic sets (SampleCount = calls,
-   Sum, Minimum, Maximum per call) stamped with the minute, as AWS's basic stream metrics are.
+   Sum, Minimum, Maximum per call) stamped with the minute, as AWS's basic stream metrics are;
+   the minute of the sandbox clock, the one record arrivals are stamped with.
 13. **DynamoDB reads during writes** (:mod:`.dynamodb_reads`): moto's table iterates its live item
    dict to count and list items, so a write of another request thread made ``DescribeTable`` or
    ``Scan`` fail with HTTP 500; they iterate a snapshot. ``Scan`` and ``Query`` answers of plain
@@ -567,15 +568,16 @@ class KinesisMetricsAggregator:
 
     METRICS = (("IncomingRecords", "Count"), ("IncomingBytes", "Bytes"))
 
-    def __init__(self, interval: float = 5.0) -> None:
+    def __init__(self, interval: float = 5.0, clock: Callable[[], float] = time.time) -> None:
         self.interval = interval
+        self.clock = clock  # the sandbox clock: minutes as the records' arrival times run
         self._lock = threading.Lock()
         # (account, region, stream, minute) -> [calls, records sum/min/max, bytes sum/min/max]
         self._pending: dict[tuple[str, str, str, int], list[float]] = {}
         self._stop = threading.Event()
 
     def record(self, account: str, region: str, stream: str, records: int, size: int) -> None:
-        key = (account, region, stream, int(time.time()) // 60)
+        key = (account, region, stream, int(self.clock()) // 60)
         with self._lock:
             counts = self._pending.get(key)
             if counts is None:
@@ -954,10 +956,10 @@ def main(argv: list[str] | None = None) -> int:
 
     base_url = f"http://{args.host}:{args.port}"
     patch_moto(base_url)
-    kinesis_metrics = KinesisMetricsAggregator()
+    profile = FidelityProfile.read(args.profile_file) if args.profile_file else FAST
+    kinesis_metrics = KinesisMetricsAggregator(clock=profile.now)
     aggregate_kinesis_metrics(kinesis_metrics)
     kinesis_metrics.start()
-    profile = FidelityProfile.read(args.profile_file) if args.profile_file else FAST
     fidelity_counts = apply_profile(profile)
     log.info("fidelity profile %s", profile.name)
     app: Any = ControlApp(
