@@ -24,7 +24,6 @@ from hooks_kit import create_state_table
 
 from report_kit import expected_worst, synthetic_report
 from turnout.cli import main
-from turnout.engine import state as state_module
 from turnout.engine.state import StateStore
 from turnout.report import write_report
 from turnout.spec.loader import load_spec
@@ -80,13 +79,10 @@ def _write_journal(store: StateStore, start: datetime, monkeypatch) -> list[date
     """A forward cutover, one transition every ~6 minutes (about 25 in all); returns the phase change times."""
     clock = {"now": start}
 
-    def fake_now() -> str:
-        return clock["now"].isoformat(timespec="milliseconds")
-
     def tick(seconds: float) -> None:
         clock["now"] += timedelta(seconds=seconds)
 
-    monkeypatch.setattr(state_module, "now_iso", fake_now)
+    monkeypatch.setattr(store, "clock", lambda: clock["now"].timestamp())
     run = "1800000000-abcdef01"
     changes = []
     store.journal(run, "lock", "acquired", owner="tester", desired="committed")
