@@ -47,10 +47,7 @@ class VerifyReplicationComplete(Hook):
             environment = control.environment
             state_table = control.state_table
             store = StateStore(
-                context.client(environment, "dynamodb"),
-                state_table,
-                context.spec.migration,
-                clock=service_clock(context.aws),
+                context.client(environment, "dynamodb"), state_table, context.spec.migration
             )
             window = window_from_journal(store)
         options = VerifyOptions(

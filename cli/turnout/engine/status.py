@@ -22,6 +22,7 @@ def gather_status(engine: Any, journal_entries: int = 10) -> dict:
     state = engine.store.load()
     holder = engine.lock.holder()
     now = time.time()
+    arrivals_now = service_clock(aws)()  # the ledger's arrival times are Kinesis's
     document: dict[str, Any] = {
         "migration": spec.migration,
         "live_phase": state.phase,
@@ -44,7 +45,7 @@ def gather_status(engine: Any, journal_entries: int = 10) -> dict:
         }
     for environment in ENVIRONMENTS:
         document["replication"][direction_of_replicator_in(environment)] = _replication(
-            spec, aws, environment, service_clock(aws)()
+            spec, aws, environment, arrivals_now
         )
         document["consumers"][environment] = _consumers(spec, aws, environment)
     document["journal"] = [

@@ -19,6 +19,7 @@ from turnout.preflight.registry import PreflightContext, register
 from turnout.preflight.result import Check, Finding, Verdict
 from turnout.preflight.stream_age import StreamAge, hours, measure_streams
 from turnout.preflight.trimmed import trimmed_text
+from turnout.spec.names import names
 
 NAME = "retention-clock"
 WARN_SHARE = 0.8
@@ -83,7 +84,7 @@ def _finding(context: PreflightContext, age: StreamAge) -> Finding:
         now = context.clock()
         lost = trimmed_text(
             context.aws,
-            next(s for s in context.spec.streams if s.name == age.stream).name_in("new"),
+            names(context.spec, "new").stream(age.stream),
             context.switched_at,
             now - (age.oldest_age_seconds or 0.0),
             now,
