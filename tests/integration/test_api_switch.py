@@ -327,8 +327,9 @@ def test_a_5xx_alarm_in_alarm_blocks_the_weight_step_and_once_ok_lets_it_move(
 ):
     """The gate reads the operator's CloudWatch alarm instead of the Route 53 health check (the
     new API answers its health path with 503, so only the alarm can let the step pass). The
-    emulator never evaluates an alarm against its metric: the test sets its state, as CloudWatch
-    would on AWS when the 5xx count crosses the threshold or falls back under it."""
+    emulator evaluates an alarm only once its metric has a datum, and this one has none: the test
+    sets its state, as CloudWatch would on AWS when the 5xx count crosses the threshold or falls
+    back under it."""
     ports = apis(new_healthy=False)
     alarm = f"orders-new-5xx-{uuid.uuid4().hex[:6]}"
     cloudwatch = emulator.client("cloudwatch", "new")

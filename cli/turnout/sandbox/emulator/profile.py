@@ -116,6 +116,9 @@ class FidelityProfile:
     mapping_transitions: dict[str, float] = field(default_factory=dict)
     latest_at_enable: bool = False
     resharding: bool = False
+    # EventBridge Scheduler schedules run and CloudWatch alarms follow their metric
+    # (turnout.sandbox.emulator.scheduled_work); moto runs neither.
+    scheduled_work: bool = False
     seed: int | None = None
 
     # ------------------------------------------------------------------ clock
@@ -188,6 +191,7 @@ AWS = FidelityProfile(
     mapping_transitions=dict(AWS_MAPPING_TRANSITIONS),
     latest_at_enable=True,
     resharding=True,
+    scheduled_work=True,
 )
 FAST = FidelityProfile(name="fast")
 PROFILES = {"aws": AWS, "fast": FAST}

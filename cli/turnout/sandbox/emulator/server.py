@@ -69,6 +69,8 @@ normal HTTP API with three changes, all made before the first request:
    (:mod:`turnout.sandbox.emulator.session_expiry`).
 15. **Route 53 health checks probe their endpoint** on loopback when GetHealthCheckStatus is
    called (moto answers a fixed success): :mod:`turnout.sandbox.emulator.route53_health`.
+16. **Schedules run and alarms follow their metric** (the ``aws`` profile's ``scheduled_work``;
+   moto runs neither): :mod:`turnout.sandbox.emulator.scheduled_work`, on a daemon thread.
 10. **``AWS/Kinesis`` ``IncomingRecords``/``IncomingBytes`` per minute, like AWS.** moto puts
    one CloudWatch datum per PutRecord(s) call, synchronously, into a list that every
    GetMetricData scans. :class:`KinesisMetricsAggregator` counts the calls in memory per
@@ -960,7 +962,17 @@ def main(argv: list[str] | None = None) -> int:
     kinesis_metrics = KinesisMetricsAggregator(clock=profile.now)
     aggregate_kinesis_metrics(kinesis_metrics)
     kinesis_metrics.start()
-    fidelity_counts = apply_profile(profile)
+    count_sources = [apply_profile(profile)]
+    if profile.scheduled_work:
+        from turnout.sandbox.emulator.scheduled_work import ScheduledWork
+
+        scheduled = ScheduledWork(clock=profile.now)
+        scheduled.start()
+        count_sources.append(scheduled.counts)
+
+    def fidelity_counts() -> dict[str, Any]:
+        return {name: value for source in count_sources for name, value in source().items()}
+
     log.info("fidelity profile %s", profile.name)
     app: Any = ControlApp(
         AnswerAccountSettings(DomainDispatcherApplication(create_backend_app)),
