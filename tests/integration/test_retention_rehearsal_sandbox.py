@@ -10,7 +10,9 @@ streams' own 24 hours: a 24-hour stream would have trimmed it before the new con
 since the switch, read it); the gate before new-live passes, the new consumers read every
 record, the commit restores 24 hours, and the report finds nothing lost. From the switch until
 new-live the new environment holds the buffered-retention reminders at 50 % and 80 % of the
-raised retention (EventBridge Scheduler; moto stores them and never runs them).
+raised retention (EventBridge Scheduler): the clock runs on until the 50 % one has run and its
+alarm is in ALARM (the emulator runs schedules and evaluates alarms on the sandbox clock,
+turnout.sandbox.emulator.scheduled_work); after new-live the alarm is back to OK.
 
 The engine reads the time of the services from the sandbox (AwsAccess.clock): the journal's
 times, the commit gate's verify window and the replication lag are on the sandbox clock, like
@@ -118,6 +120,35 @@ def run_sandbox_clock_until(sandbox: Sandbox, moment: float) -> None:
         time.sleep(min(10.0, profile.real_seconds(moment - now)))
 
 
+def buffering_alarms(sandbox: Sandbox, spec) -> dict[str, dict[str, str]]:
+    """environment -> {"50pct"/"80pct": state} of the buffered-retention alarms
+    (modules/monitoring)."""
+    emulator = sandbox.require_emulator()
+    found: dict[str, dict[str, str]] = {}
+    for environment in ("old", "new"):
+        cloudwatch = emulator.client(
+            "cloudwatch", getattr(spec.environments, environment).account_id
+        )
+        alarms = cloudwatch.describe_alarms(AlarmTypes=["MetricAlarm"])["MetricAlarms"]
+        found[environment] = {
+            alarm["AlarmName"].rsplit("-", 1)[-1]: alarm["StateValue"]
+            for alarm in alarms
+            if "-buffered-retention-" in alarm["AlarmName"]
+        }
+    return found
+
+
+def wait_for_buffering_alarm(sandbox: Sandbox, spec, key: str, state: str, timeout: float = 60):
+    """The buffering alarms once the new environment's `key` one is in `state` (real seconds:
+    the emulator runs schedules and evaluates alarms every 2 s)."""
+    deadline = time.monotonic() + timeout
+    while (states := buffering_alarms(sandbox, spec))["new"].get(key) != state:
+        assert time.monotonic() < deadline, f"buffering alarm {key} never {state}: {states}"
+        time.sleep(1)
+    print(f"buffering alarms: {states}")
+    return states
+
+
 def verified_totals(engine) -> dict:
     """The commit gate's verify counts (replication-verified, as the journal keeps them)."""
     (outcome,) = [
@@ -158,9 +189,17 @@ def test_with_retention_raised_a_26_hour_window_commits_with_nothing_lost(fast_c
     new_kinesis = emulator.client("kinesis", spec.environments.new.account_id)
     first = first_arrival(new_kinesis, names(spec, "new").stream("orders")).timestamp()
     run_sandbox_clock_until(sandbox, first + WINDOW_HOURS * 3600)
+    switched = engine.store.transition_first_started_at("baseline->switched")
+    half_way = datetime.fromisoformat(switched).timestamp() + 0.5 * RAISED_HOURS * 3600
+    run_sandbox_clock_until(sandbox, half_way)
+    states = wait_for_buffering_alarm(sandbox, spec, "50pct", "ALARM")
+    assert "ALARM" not in states["old"].values(), f"the old one buffers for nobody: {states}"
+    if sandbox.require_emulator().profile.now() < half_way + 0.3 * RAISED_HOURS * 3600 - 600:
+        assert states["new"]["80pct"] != "ALARM", states
 
     engine.run("new-live")
     assert_reminders_follow_the_buffering_window(engine, sandbox, "new-live")
+    wait_for_buffering_alarm(sandbox, spec, "50pct", "OK")  # nothing buffers: no data, no alarm
     age_hours = (emulator.profile.now() - first) / 3600
     assert age_hours > OWN_HOURS, "the new consumers started after their own retention"
     engine.run("committed")
