@@ -33,14 +33,19 @@ $(CHECKOV_VENV)/bin/checkov:
 
 install: $(BIN)/turnout $(CHECKOV_VENV)/bin/checkov ## Create the virtual environments (turnout, checkov)
 
-# Two workers on two cores: a running sandbox (emulator, Lambda runtime, producer, Terraform)
-# keeps more than a core busy, and a third worker only made three sandboxes share two cores,
-# each living longer and so costing more (measured: load average 23-28, the emulators alone half
-# of all CPU). One test file runs in one worker (--dist loadfile), so module-scoped emulators
-# and sandboxes stay shared by their tests.
-TEST_WORKERS ?= 2
+# Three workers on two cores: much of a sandbox test is waiting, not computing (the AWS
+# provider sleeps 10 s before it polls a new or updated stream, 10-30 s after a Route 53 change;
+# drains, quiet periods and the rehearsal's clock wait), and a third worker fills those waits.
+# Measured on a 2-core machine on 2026-12-02, idle otherwise: the whole suite in 46 min 33 s with
+# three workers (load average 9-13, every test passed); each sandbox file took 15-25 % longer
+# than with two, where the suite's tests took 50-60 min (CI's last runs: 37.6 and 55 min in all).
+# An earlier measurement favoured two: three sandboxes at 200 events/s then shared the cores;
+# the sandbox tests now run at 20-100.
+# One test file runs in one worker (--dist loadfile), so module-scoped emulators and sandboxes
+# stay shared by their tests.
+TEST_WORKERS ?= 3
 PYTEST_SUITE = $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=30
-test: $(BIN)/turnout ## Run the whole test suite (unit + integration on the local emulator), TEST_WORKERS=2 in parallel
+test: $(BIN)/turnout ## Run the whole test suite (unit + integration on the local emulator), TEST_WORKERS=3 in parallel
 	$(PYTEST_SUITE)
 
 test-full: $(BIN)/turnout ## The whole suite plus what CI leaves out: the whole-move scenario, and the kill tests killing in every transition
