@@ -41,7 +41,9 @@ from turnout.sandbox.pipeline.report import assert_nothing_lost, format_report
 from turnout.spec.names import names
 from turnout.targets import build_engine
 
-pytestmark = pytest.mark.integration
+# A sandbox of its own plus 36 simulated hours of clock and the whole cutover: 7 minutes alone,
+# 15 with two other sandbox files beside it (CI: 901 s, past the suite's default 900 s).
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]
 
 CLOCK_RATE = 600.0  # simulated seconds per real second: an hour every 6 s
 OWN_HOURS = 24
