@@ -22,7 +22,7 @@ from base64 import b64decode, b64encode
 from typing import Any
 
 from .kinesis_reads import last_number
-from .profile import FidelityProfile
+from .profile import FidelityProfile, naive_utc
 
 # Trimming and reading a shard do not interleave (a read indexes the shard's records).
 _shard_lock = threading.RLock()
@@ -39,7 +39,7 @@ def stamp_records(profile: FidelityProfile) -> None:
         original_init(self, *args, **kwargs)
         now = profile.now()
         self.created_at = now
-        self.created_at_datetime = dt.datetime.fromtimestamp(now, dt.UTC).replace(tzinfo=None)
+        self.created_at_datetime = naive_utc(now)
 
     Record.__init__ = __init__  # type: ignore[method-assign]
 

@@ -19,6 +19,7 @@ import os
 import random
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,11 @@ MIB = 1024 * 1024
 
 class ProfileError(TurnoutError):
     """A fidelity profile name or file that is not valid."""
+
+
+def naive_utc(seconds: float) -> datetime:
+    """An epoch time as moto keeps its own times: a naive UTC datetime (moto compares those)."""
+    return datetime.fromtimestamp(seconds, UTC).replace(tzinfo=None)
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,8 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+from .profile import naive_utc
+
 log = logging.getLogger(__name__)
 
 PUT_METRIC_DATA_TARGET = "arn:aws:scheduler:::aws-sdk:cloudwatch:putMetricData"
@@ -62,11 +64,6 @@ def epoch(value: Any) -> float | None:
         return float(value)
     except (TypeError, ValueError):
         return epoch(datetime.fromisoformat(str(value).replace("Z", "+00:00")))
-
-
-def naive_utc(seconds: float) -> datetime:
-    """moto's CloudWatch compares naive UTC datetimes."""
-    return datetime.fromtimestamp(seconds, UTC).replace(tzinfo=None)
 
 
 def latest_run(schedule: Any, now: float) -> tuple[float, int] | None:

@@ -108,7 +108,7 @@ from turnout.sandbox.emulator.dynamodb_reads import (
     size_items_once,
 )
 from turnout.sandbox.emulator.lambda_account import AnswerAccountSettings
-from turnout.sandbox.emulator.profile import FAST, FidelityProfile, Latency
+from turnout.sandbox.emulator.profile import FAST, FidelityProfile, Latency, naive_utc
 from turnout.sandbox.emulator.route53_health import probe_health_check_endpoints
 from turnout.sandbox.emulator.s3_fidelity import (
     atomic_conditional_puts,
@@ -595,15 +595,12 @@ class KinesisMetricsAggregator:
 
     def flush(self) -> int:
         """Write the pending counts; returns how many (stream, minute) groups were written."""
-        from datetime import UTC, datetime
-
         from moto.cloudwatch.models import cloudwatch_backends
 
         with self._lock:
             pending, self._pending = self._pending, {}
         for (account, region, stream, minute), counts in pending.items():
-            # moto compares naive UTC datetimes
-            stamp = datetime.fromtimestamp(minute * 60, UTC).replace(tzinfo=None)
+            stamp = naive_utc(minute * 60)
             dimensions = [{"Name": "StreamName", "Value": stream}]
             data = [
                 {
