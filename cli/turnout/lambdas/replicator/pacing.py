@@ -281,13 +281,16 @@ class ShardPacer:
             window.record_tokens -= records
             window.byte_tokens -= size
 
-    def charge(self, stream: str, per_shard: dict[str, list[int]]) -> None:
-        """Charge one answered (or failed) call: shard id -> [records, bytes]."""
-        now = self._clock.monotonic()
+    def charge(
+        self, stream: str, per_shard: dict[str, list[int]], answered: float | None = None
+    ) -> None:
+        """Charge one answered (or failed) call: shard id -> [records, bytes], at the moment
+        the answer came (now when not given)."""
+        moment = self._clock.monotonic() if answered is None else answered
         if self._last_took is not None:
-            self._answer_times.append(now - self._last_took)
+            self._answer_times.append(moment - self._last_took)
         for shard_id, (records, size) in per_shard.items():
-            self._window(stream, shard_id).charge(now, records, size)
+            self._window(stream, shard_id).charge(moment, records, size)
 
     def seconds_until_room(self, stream: str, shard_map: ShardMap, shard: int, size: int) -> float:
         """How long until the shard has room for one record of ``size`` bytes."""

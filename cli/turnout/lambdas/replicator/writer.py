@@ -203,15 +203,16 @@ class BatchWriter:
                 StreamName=run.stream, Records=[entries[index] for index in call]
             )
         except (ClientError, BotoCoreError) as exc:
-            self._charge(run, taken)
+            self._charge(run, taken, self._clock.monotonic())
             self._call_failed(run, call, exc)
             return
+        answered = self._clock.monotonic()  # before reading the answer: its CPU is not latency
         run.result.calls += 1
         run.credential_failures = 0
         outcomes = response.get("Records") if isinstance(response, dict) else None
         if not isinstance(outcomes, list) or len(outcomes) != len(call):
             # An answer that cannot be read: the entries may or may not be in the target.
-            self._charge(run, taken)
+            self._charge(run, taken, answered)
             self._log.warning("put_records_answer_unreadable", entries=len(call))
             self._again(run, call, unknown=True)
             self.backoff.after_call_failure()
@@ -219,26 +220,29 @@ class BatchWriter:
         accept = self._accept_relaxed if run.scheduler.relaxed else self._accept_strict
         written = accept(run, call, outcomes)
         if self._book(run, call, outcomes, written):
-            self._charge(run, taken, call, outcomes)  # resharded: where they really went
+            self._charge(run, taken, answered, call, outcomes)  # resharded: where they went
         else:
-            self._charge(run, taken)
+            self._charge(run, taken, answered)
 
     def _charge(
         self,
         run: _Run,
         taken: dict[int, list],
+        answered: float,
         call: list[int] | None = None,
         outcomes: list[dict] | None = None,
     ) -> None:
-        """Charge the call to the shards its entries went to: as taken (the map's prediction,
-        also for a call that failed: its entries may have arrived), or, when an answer showed a
-        resharding, the shard the answer names for each entry."""
+        """Charge the call, at the moment it was answered, to the shards its entries went to:
+        as taken (the map's prediction, also for a call that failed: its entries may have
+        arrived), or, when an answer showed a resharding, the shard the answer names for each
+        entry."""
         shard_map = run.shard_map
         if shard_map is None:
             return
         ids = shard_map.ids
         if call is None or outcomes is None:
-            self._pacer.charge(run.stream, {ids[shard]: used for shard, used in taken.items()})
+            used = {ids[shard]: used for shard, used in taken.items()}
+            self._pacer.charge(run.stream, used, answered)
             return
         shards, sizes = run.shards, run.batch.sizes
         per_shard: dict[str, list[int]] = {}
@@ -248,7 +252,7 @@ class BatchWriter:
                 charged = per_shard.setdefault(named, [0, 0])
                 charged[0] += 1
                 charged[1] += sizes[index]
-        self._pacer.charge(run.stream, per_shard)
+        self._pacer.charge(run.stream, per_shard, answered)
 
     def _again(self, run: _Run, call: list[int], *, unknown: bool) -> None:
         again = run.scheduler.again
