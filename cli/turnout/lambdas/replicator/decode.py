@@ -62,10 +62,9 @@ class ParsedBatch:
         return len(self.sequence_numbers)
 
     def first_oversize_index(self, limit: int) -> int | None:
-        for index, size in enumerate(self.sizes):
-            if size > limit:
-                return index
-        return None
+        if not self.sizes or max(self.sizes) <= limit:
+            return None
+        return next(index for index, size in enumerate(self.sizes) if size > limit)
 
 
 def _origin(record: Any) -> tuple[str, str]:
@@ -142,7 +141,7 @@ def parse_batch(event: Mapping[str, Any]) -> ParsedBatch:
     sizes, arrivals = batch.sizes, batch.arrivals
     decode, encode = binascii.a2b_base64, binascii.b2a_base64
     prefix, numbers = shard_id + ":", (int, float)
-    previous: str | None = None
+    previous, previous_length = "", 1  # every sequence number is after it
     for position, record in enumerate(records):
         # The fast check of every rule of _problem; _problem names the one that failed.
         try:
@@ -155,8 +154,9 @@ def parse_batch(event: Mapping[str, Any]) -> ParsedBatch:
                 and record["eventID"].startswith(prefix)
                 and type(sequence) is str
                 and sequence.isdigit()
-                and len(sequence) <= MAX_SEQUENCE_DIGITS
-                and (previous is None or (len(sequence), sequence) > (len(previous), previous))
+                # after the previous one: longer, or as long and greater
+                and previous_length <= (length := len(sequence)) <= MAX_SEQUENCE_DIGITS
+                and (length > previous_length or sequence > previous)
                 and type(key) is str
                 and 0 < len(key) <= MAX_PARTITION_KEY_CHARACTERS
                 and type(text) is str
@@ -165,8 +165,10 @@ def parse_batch(event: Mapping[str, Any]) -> ParsedBatch:
         except (KeyError, TypeError, AttributeError):
             well_formed = False
         if not well_formed:
-            problem = _problem(record, arn, shard_id, previous) or "is not a Kinesis record"
-            raise MalformedRecordError(position, _sequence(record), problem)
+            problem = _problem(record, arn, shard_id, previous or None)
+            raise MalformedRecordError(
+                position, _sequence(record), problem or "is not a Kinesis record"
+            )
         try:
             data = decode(text, strict_mode=True)
             # Padding bits must be zero: "SGVsbB==" also decodes to "Hell", and only the
@@ -178,7 +180,7 @@ def parse_batch(event: Mapping[str, Any]) -> ParsedBatch:
             raise MalformedRecordError(
                 position, sequence, "has 'data' that is not canonical base64"
             )
-        previous = sequence
+        previous, previous_length = sequence, length
         seqs.append(sequence)
         keys.append(key)
         # The magic bytes first: the hot path skips the parser for every plain record.

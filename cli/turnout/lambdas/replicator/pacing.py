@@ -72,6 +72,18 @@ class ShardMap:
             self._by_key[partition_key] = index
         return index
 
+    def shards_of(self, partition_keys: list[str]) -> list[int]:
+        """shard_of of every key: the known keys at once, then the others."""
+        known = self._by_key.get
+        shards = [known(key, UNPACED) for key in partition_keys]
+        if UNPACED in shards:
+            shard_of = self.shard_of
+            shards = [
+                shard_of(key) if shard == UNPACED else shard
+                for key, shard in zip(partition_keys, shards, strict=True)
+            ]
+        return shards
+
     def shard_of_hash(self, hash_value: int) -> int:
         return max(0, bisect.bisect_right(self.starts, hash_value) - 1)
 
@@ -134,9 +146,12 @@ class Allowance:
     A record of ``size`` bytes may go to a shard with a record left when it fits the bucket's
     bytes (or the bucket is full: one larger record, a debt) and the window's bytes (or the
     window is empty: one record of any size). Taking a record ends both exceptions.
-    (schedule.CallScheduler.take applies this rule inline: it runs once per record.)"""
 
-    __slots__ = ("bucket", "full", "idle", "records", "start", "window")
+    ``room`` is the bytes that fit both, less what was taken: schedule.CallScheduler.take takes
+    a record within it inline (it runs once per record) and asks ``allows_beyond_room`` about a
+    larger one. ``bucket`` and ``window`` stay as they were when the allowance was sealed."""
+
+    __slots__ = ("bucket", "full", "idle", "records", "room", "start", "window")
 
     def __init__(self, shards: int) -> None:
         self.records = [0] * shards
@@ -144,17 +159,29 @@ class Allowance:
         self.window = [0.0] * shards
         self.full = [False] * shards
         self.idle = [False] * shards
+        self.room: list[float] = []
         self.start: tuple[list[int], list[float]] = ([], [])
 
     def seal(self) -> None:
         """Remember the room before the scheduler takes from it."""
-        self.start = (list(self.records), list(self.bucket))
+        self.room = list(map(min, self.bucket, self.window))
+        self.start = (list(self.records), list(self.room))
+
+    def allows_beyond_room(self, shard: int, size: int) -> bool:
+        """Whether a record larger than the shard's room may go (the shard has a record left):
+        each limit it does not fit has its exception."""
+        records, room = self.start
+        taken = room[shard] - self.room[shard]
+        untouched = self.records[shard] == records[shard]
+        fits_bucket = size <= self.bucket[shard] - taken or (self.full[shard] and untouched)
+        fits_window = size <= self.window[shard] - taken or (self.idle[shard] and untouched)
+        return fits_bucket and fits_window
 
     def taken(self) -> dict[int, list]:
         """Shard index -> [records, bytes] the scheduler took."""
-        records, bucket = self.start
+        records, room = self.start
         return {
-            shard: [records[shard] - left, bucket[shard] - self.bucket[shard]]
+            shard: [records[shard] - left, room[shard] - self.room[shard]]
             for shard, left in enumerate(self.records)
             if left != records[shard]
         }

@@ -44,13 +44,12 @@ class CallScheduler:
         self.relaxed = relaxed
         self.window = window
         self.prefix = 0
-        self.state = bytearray(count)
         if relaxed:
+            self.state = bytearray([READY]) * count
             self.following: list[int] = []
             self.ready = list(range(count))  # sorted: already a heap
-            for index in range(count):
-                self.state[index] = READY
             return
+        self.state = bytearray(count)  # WAITING
         following = [-1] * count
         last_seen: dict[str, int] = {}
         get = last_seen.get
@@ -60,8 +59,9 @@ class CallScheduler:
             last_seen[key] = index
         self.following = following
         self.ready = sorted(last_seen.values())  # the first record of each key
+        state = self.state
         for index in self.ready:
-            self.state[index] = READY
+            state[index] = READY
 
     def take(
         self,
@@ -80,8 +80,7 @@ class CallScheduler:
         blocked: set[str] = set()
         total = 0
         if allowance is not None:
-            records, bucket, window = allowance.records, allowance.bucket, allowance.window
-            full, idle = allowance.full, allowance.idle
+            records, room = allowance.records, allowance.room
         while heap and len(call) < max_records:
             index = heap[0]
             if index >= limit:
@@ -95,20 +94,16 @@ class CallScheduler:
                 continue
             shard = shards[index]
             if allowance is not None and shard != UNPACED:
-                # Allowance's rule: a record left, and the bytes fit (or the exception holds).
-                if (
-                    records[shard] < 1
-                    or (size > bucket[shard] and not full[shard])
-                    or (size > window[shard] and not idle[shard])
+                # Allowance's rule: a record left, and the bytes fit (or an exception holds).
+                if records[shard] < 1 or (
+                    size > room[shard] and not allowance.allows_beyond_room(shard, size)
                 ):
                     skipped.append(index)
                     if relaxed:
                         blocked.add(keys[index])
                     continue
                 records[shard] -= 1
-                bucket[shard] -= size
-                window[shard] -= size
-                full[shard] = idle[shard] = False
+                room[shard] -= size
             call.append(index)
             total += size
         for index in skipped:
@@ -122,14 +117,20 @@ class CallScheduler:
             return heap[0]
         return None
 
-    def done(self, index: int) -> None:
-        """Record ``index`` is in the target for good (its last copy)."""
-        self.state[index] = DONE
-        if not self.relaxed:
-            following = self.following[index]
-            if following >= 0:
-                self.state[following] = READY
-                heapq.heappush(self.ready, following)
+    def done(self, indices: list[int]) -> None:
+        """Records ``indices`` are in the target for good (their last copies)."""
+        state = self.state
+        if self.relaxed:
+            for index in indices:
+                state[index] = DONE
+            return
+        following, heap = self.following, self.ready
+        for index in indices:
+            state[index] = DONE
+            successor = following[index]
+            if successor >= 0:
+                state[successor] = READY
+                heapq.heappush(heap, successor)
 
     def again(self, index: int) -> None:
         """Record ``index`` must be sent (again) in a later call."""

@@ -158,8 +158,7 @@ class BatchWriter:
         if run.shard_map is None:
             run.shards = [UNPACED] * run.count
             return
-        shard_of = run.shard_map.shard_of
-        run.shards = [shard_of(key) for key in run.batch.partition_keys[: run.count]]
+        run.shards = run.shard_map.shards_of(run.batch.partition_keys[: run.count])
         for position, aimed in run.batch.aimed_hash_keys.items():
             if position < run.count:
                 run.shards[position] = run.shard_map.shard_of_hash(aimed)
@@ -323,19 +322,18 @@ class BatchWriter:
     def _accept_strict(self, run: _Run, call: list[int], outcomes: list[dict]) -> list[int]:
         """Positions of the call's successful entries; each releases its key's next record."""
         scheduler = run.scheduler
-        done, again = scheduler.done, scheduler.again
-        failed, permanent = 0, None
-        written: list[int] = []
-        for position, (index, outcome) in enumerate(zip(call, outcomes, strict=True)):
-            code = outcome.get("ErrorCode")
-            if code:
-                failed += 1
-                again(index)
-                if self._failed_entry(run, code):
-                    permanent = code
-            else:
-                written.append(position)
-                done(index)
+        written = [
+            position for position, outcome in enumerate(outcomes) if not outcome.get("ErrorCode")
+        ]
+        failed, permanent = len(call) - len(written), None
+        if failed:
+            for position, outcome in enumerate(outcomes):
+                code = outcome.get("ErrorCode")
+                if code:
+                    scheduler.again(call[position])
+                    if self._failed_entry(run, code):
+                        permanent = code
+        scheduler.done([call[position] for position in written])
         self._settle(run, len(call), failed, permanent)
         return written
 
@@ -344,11 +342,12 @@ class BatchWriter:
         out-of-order stored) entry of that key go again, in order, so that the key's last
         copies end in source order."""
         scheduler, keys = run.scheduler, run.batch.partition_keys
-        done, again = scheduler.done, scheduler.again
+        again = scheduler.again
         failed, resent, permanent = 0, 0, None
         repairing: set[str] = set()
         last_sequence: dict[str, tuple[int, str]] = {}
         written: list[int] = []
+        final: list[int] = []  # the records whose copy is their last
         for position, (index, outcome) in enumerate(zip(call, outcomes, strict=True)):
             key = keys[index]
             code = outcome.get("ErrorCode")
@@ -369,7 +368,8 @@ class BatchWriter:
                 repairing.add(key)
                 continue
             last_sequence[key] = stored
-            done(index)
+            final.append(index)
+        scheduler.done(final)
         run.result.inversions += resent
         run.result.retried_entries += resent
         self._settle(run, len(call), failed, permanent)
