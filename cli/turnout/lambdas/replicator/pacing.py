@@ -20,7 +20,10 @@ second; with the near-prefix schedule a blocked shard holds the first unwritten 
 every other shard. So each shard also has a token bucket at the same rates, three cycles of
 calls deep (a cycle: the recent average time from one call to the next; 5-200 ms in all):
 records go out in a steady flow of one cycle's worth per call, and the window, which still
-guarantees the limit, hardly ever has to stop it. A record
+guarantees the limit, hardly ever has to stop it. A call that comes after a longer gap (a slow
+answer, a busy endpoint, the next batch) may also carry what the shard's rate earned in that
+gap, up to a second's worth: a slow answer then costs no throughput, and a gap delays every
+shard alike, so their catch-ups go together. A record
 larger than the bucket goes when the bucket is full (and the window has room), leaving a debt.
 
 The ranges come from ListShards on the target stream through the writer role (1,000
@@ -254,12 +257,14 @@ class ShardPacer:
         if window.refilled is None:
             window.record_tokens, window.byte_tokens = deep_records, deep_bytes
         else:
-            elapsed = now - window.refilled
+            earned = min(now - window.refilled, WINDOW_SECONDS)
+            earned_records = earned * self.records_per_second
+            earned_bytes = earned * self.bytes_per_second
             window.record_tokens = min(
-                deep_records, window.record_tokens + elapsed * self.records_per_second
+                max(deep_records, earned_records), window.record_tokens + earned_records
             )
             window.byte_tokens = min(
-                deep_bytes, window.byte_tokens + elapsed * self.bytes_per_second
+                max(deep_bytes, earned_bytes), window.byte_tokens + earned_bytes
             )
         window.refilled = now
         return deep_records, deep_bytes
