@@ -7,8 +7,13 @@ ParallelizationFactor; https://docs.aws.amazon.com/lambda/latest/dg/with-kinesis
 assigns keys to its concurrent batches is not documented; here a record goes to one of
 ``factor`` lanes by its partition key's MD5 hash (the hash Kinesis routes by), split into equal
 ranges. Each lane runs one batch at a time, in shard order, so the records of one key are never
-in two batches at once; with a factor of 1 there is one lane and batches run in the poller's
-own thread, one at a time.
+in two batches at once; with a factor of 1 there is one lane.
+
+Every lane runs its batch in a thread of its own, so the poller reads the shard's next records
+while a batch is in the function (at most two batches' worth buffered per lane, ``room``): the
+next batch starts as soon as the function returns, not one GetRecords round trip later. AWS
+does not document whether its pollers read ahead; nothing of the delivery depends on it (a lane
+still runs its batches in order, one at a time, and the checkpoint only covers finished records).
 
 The shard's checkpoint advances only over the longest prefix of read records that are all
 finished (processed or discarded), whatever lane they were in: a restart resumes after it and
@@ -148,10 +153,7 @@ class LaneSet:
                 lane.first_buffered = time.monotonic() if lane.records else None
                 lane.busy = True
             started = True
-            if self.factor == 1:
-                self._run(lane, batch)  # in the poller's thread: one batch at a time
-            else:
-                self._start(lane, batch)
+            self._start(lane, batch)
         return started, pause
 
     def _run(self, lane: Lane, batch: Records) -> None:
