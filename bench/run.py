@@ -245,7 +245,11 @@ def emulator_lines(replication: dict, profile: str) -> list[str]:
         "0.2 s); no order rule, no ledger, no loop guard, no metrics.",
         "- **replicator**: the deployed function under the local Lambda runtime, its mapping "
         f"(batch size {a['esm_batch_size']:,}) replayed from TRIM_HORIZON: loop guard, the "
-        "near-prefix schedule, pacing per target shard, ledger update, one EMF line per batch.",
+        "near-prefix schedule, pacing per target shard, ledger update, one EMF line per batch. "
+        "Timed from the moment its mapping is `Enabled`; the `Enabling` transition before it "
+        "(the same for every Lambda consumer, once per cutover) is counted apart: from the "
+        f"enable call the median run took {repl.get('seconds_from_enable_call', '-')} s. One "
+        "unmeasured replay first warms a worker per source shard.",
         "",
         *profile_caveat(profile),
         "| run | contender | seconds | records/s | PutRecords calls | requests to the emulator "
