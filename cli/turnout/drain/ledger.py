@@ -53,7 +53,9 @@ class ReplicatorConsumer:
 class ReplicatorLedger(DrainPredicate):
     """The replicator's ledger: `last_sequence_number` per `<stream>/<shard>` against the shard's
     content after it (exact). No ledger item and records in the shard: not drained. Ledger items
-    are read 100 at a time; shards are read side by side on the scope's thread pool."""
+    are read 100 at a time; shards are read side by side on the scope's thread pool, each on from
+    where the last check's read of it stopped when that is where the ledger still stands
+    (`turnout.drain.reads`)."""
 
     @property
     def consumer_name(self) -> str:
@@ -101,17 +103,19 @@ class ReplicatorLedger(DrainPredicate):
             "open": is_open(shard),
         }
         try:
-            record = self.scope.reader.first_record_after(physical, shard_id, after)
+            following = self.scope.positions.records(
+                self.scope.reader, physical, shard_id, after=after, wanted=1
+            )
         except READ_ERRORS as problem:
             return read_failure(logical, shard_id, problem, detail)
-        if record is None:
+        if not following:
             reason = (
                 "no record after the ledger's sequence number"
                 if item
                 else "no ledger item and the shard holds no record"
             )
             return ShardVerdict(logical, shard_id, Verdict.DRAINED, reason, detail)
-        detail["first_unreplicated"] = record["SequenceNumber"]
+        detail["first_unreplicated"] = following[0]["SequenceNumber"]
         reason = (
             "records after the ledger's sequence number"
             if item

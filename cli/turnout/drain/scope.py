@@ -7,11 +7,12 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from turnout.aws.access import service_clock
 from turnout.aws.kinesis import ShardReader, list_shards
+from turnout.drain.reads import ShardPositions
 
 DEFAULT_WORKERS = 32
 PROGRESS_EVERY_SECONDS = 5.0
@@ -34,6 +35,8 @@ class DrainScope:
     service_clock: Callable[[], float] = time.time
     workers: int = DEFAULT_WORKERS  # per-shard reads side by side (1: one after another)
     progress: Callable[[str], None] | None = None  # "checked 300/1000 shards of ..." on long checks
+    # Where the last read of each shard stopped: a later check there skips GetShardIterator.
+    positions: ShardPositions = field(default_factory=ShardPositions)
 
     def stream(self, logical: str) -> Any:
         return next(stream for stream in self.spec.streams if stream.name == logical)
@@ -68,17 +71,29 @@ def per_shard(
                 scope.progress(f"{what}: checked {done}/{len(items)} shards, {now - started:.0f} s")
         return result
 
-    workers = max(1, min(scope.workers, len(items)))
+    return side_by_side(scope.workers, items, tracked)
+
+
+def side_by_side(
+    workers: int, items: Sequence[Item], work: Callable[[Item], Result]
+) -> list[Result]:
+    """`work(item)` for every item on at most `workers` threads (one after another for 1),
+    results in item order; the first exception, in item order, is raised."""
+    workers = max(1, min(workers, len(items)))
     if workers == 1:
-        return [tracked(item) for item in items]
+        return [work(item) for item in items]
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="drain") as pool:
-        return list(pool.map(tracked, items))
+        return list(pool.map(work, items))
 
 
 def stream_shards(scope: DrainScope, logicals: list[str]) -> dict[str, list[dict]]:
-    """Logical stream -> every shard still in retention (open and closed) in this environment."""
+    """Logical stream -> every shard still in retention (open and closed) in this environment.
+    The streams are listed side by side (ListShards' rate limit is per stream)."""
     kinesis = scope.client("kinesis")
-    return {logical: list_shards(kinesis, scope.physical(logical)) for logical in logicals}
+    listed = side_by_side(
+        scope.workers, logicals, lambda logical: list_shards(kinesis, scope.physical(logical))
+    )
+    return dict(zip(logicals, listed, strict=True))
 
 
 # --------------------------------------------------------------------------- building scopes
