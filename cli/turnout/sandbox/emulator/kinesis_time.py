@@ -64,12 +64,17 @@ def keep_sequence_numbers_increasing() -> None:
     Shard.get_max_sequence_number = get_max_sequence_number  # type: ignore[method-assign]
 
 
-def trim_stream(stream: Any, now: float) -> int:
-    """Drop the records of ``stream`` older than its retention; returns how many."""
+def trim_stream(stream: Any, now: float, shard_id: str | None = None) -> int:
+    """Drop the records of ``stream`` (of its shard ``shard_id`` only, when given) older than its
+    retention; returns how many."""
     horizon = now - stream.retention_period_hours * 3600
     dropped = 0
+    if shard_id is None:
+        shards = list(stream.shards.values())
+    else:
+        shards = [stream.shards[shard_id]] if shard_id in stream.shards else []
     with _shard_lock:
-        for shard in stream.shards.values():
+        for shard in shards:
             records = shard.records
             while records:
                 first = next(iter(records))
@@ -92,13 +97,16 @@ def enforce_retention(profile: FidelityProfile, counters: dict[str, int]) -> Non
         def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
             stream_arn = kwargs.get("stream_arn", args[0] if args else None)
             stream_name = kwargs.get("stream_name", args[1] if len(args) > 1 else None)
+            shard_id = None  # a read trims the shard it reads; a listing, every shard
             if method_name == "get_records":
-                stream_name = _iterator_stream(kwargs.get("shard_iterator", args[1]))
+                stream_name, shard_id = _iterator_shard(kwargs.get("shard_iterator", args[1]))
+            elif method_name == "get_shard_iterator":
+                shard_id = kwargs.get("shard_id", args[2] if len(args) > 2 else None)
             stream = self.streams.get(stream_name) if stream_name else None
             if stream is None and stream_arn:
                 stream = next((s for s in self.streams.values() if s.arn == stream_arn), None)
             if stream is not None:
-                counters["trimmed_records"] += trim_stream(stream, profile.now())
+                counters["trimmed_records"] += trim_stream(stream, profile.now(), shard_id)
             with _shard_lock:
                 return original(self, *args, **kwargs)
 
@@ -108,11 +116,13 @@ def enforce_retention(profile: FidelityProfile, counters: dict[str, int]) -> Non
         trimming(name)
 
 
-def _iterator_stream(iterator: str) -> str:
+def _iterator_shard(iterator: str) -> tuple[str, str | None]:
+    """The stream name and shard id in one of moto's iterators ("", None when unreadable)."""
     try:
-        return b64decode(iterator.encode()).decode().split(":")[0]
+        parts = b64decode(iterator.encode()).decode().split(":")
     except (ValueError, UnicodeDecodeError):
-        return ""
+        return "", None
+    return parts[0], parts[1] if len(parts) > 2 else None
 
 
 def millis_behind_latest_on_the_clock(profile: FidelityProfile) -> None:
@@ -126,9 +136,9 @@ def millis_behind_latest_on_the_clock(profile: FidelityProfile) -> None:
     def get_records(self: Any, stream_arn: Any, shard_iterator: str, limit: Any) -> Any:
         next_iterator, records, behind = original(self, stream_arn, shard_iterator, limit)
         if records:
-            stream = self.streams.get(_iterator_stream(shard_iterator))
-            shard_id = b64decode(shard_iterator.encode()).decode().split(":")[1]
-            shard = stream.shards.get(shard_id) if stream is not None else None
+            stream_name, shard_id = _iterator_shard(shard_iterator)
+            stream = self.streams.get(stream_name)
+            shard = stream.shards.get(shard_id) if stream is not None and shard_id else None
             at_tip = shard is None or records[-1].sequence_number >= last_number(shard)
             behind = 0 if at_tip else max(0, int((profile.now() - records[-1].created_at) * 1000))
         else:
