@@ -249,7 +249,7 @@ def test_put_records_answer_is_the_bytes_of_motos_serializer(monkeypatch):
     from moto import mock_aws
     from moto.kinesis.responses import KinesisResponse
 
-    from turnout.sandbox.emulator.server import put_records_json
+    from turnout.sandbox.emulator.kinesis_answers import put_records_json
 
     original = KinesisResponse.put_records
     compared = []
@@ -275,6 +275,57 @@ def test_put_records_answer_is_the_bytes_of_motos_serializer(monkeypatch):
                 ],
             )
     assert compared == [1, 72, 500]
+
+
+def test_get_records_answer_is_the_bytes_of_motos_serializer(monkeypatch):
+    """The launcher writes GetRecords' answer with json.dumps; moto's serializer must agree:
+    an empty read, partial and last pages, binary data, arrival times with and without
+    milliseconds."""
+    import boto3
+    from moto import mock_aws
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.kinesis.models import kinesis_backends
+    from moto.kinesis.responses import KinesisResponse
+
+    from turnout.sandbox.emulator.kinesis_answers import get_records_json
+
+    original = KinesisResponse.get_records
+    compared = []
+
+    def get_records(self):
+        result = original(self)
+        fast = get_records_json(result)
+        _, headers, body = self.serialized(result)
+        assert fast == body
+        assert headers["Content-Type"] == "application/x-amz-json-1.1"
+        compared.append(len(result.result["Records"]))
+        return result
+
+    monkeypatch.setattr(KinesisResponse, "get_records", get_records)
+    with mock_aws():
+        kinesis = boto3.client("kinesis", region_name="eu-west-1")
+        kinesis.create_stream(StreamName="fast-read", ShardCount=1)
+        iterator = kinesis.get_shard_iterator(
+            StreamName="fast-read", ShardId="shardId-000000000000", ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        iterator = kinesis.get_records(ShardIterator=iterator)["NextShardIterator"]
+        kinesis.put_records(
+            StreamName="fast-read",
+            Records=[
+                {"Data": os.urandom(i % 50 + 1), "PartitionKey": f"k-{i}"} for i in range(300)
+            ],
+        )
+        shard = (
+            kinesis_backends[DEFAULT_ACCOUNT_ID]["eu-west-1"]
+            .streams["fast-read"]
+            .shards["shardId-000000000000"]
+        )
+        for record in list(shard.records.values())[::7]:  # on a whole second
+            record.created_at_datetime = record.created_at_datetime.replace(microsecond=0)
+        page = kinesis.get_records(ShardIterator=iterator, Limit=120)
+        last = kinesis.get_records(ShardIterator=page["NextShardIterator"], Limit=500)
+    assert compared == [0, 120, 180]
+    assert last["MillisBehindLatest"] == 0
 
 
 def keyed_table(name: str):

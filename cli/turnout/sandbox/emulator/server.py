@@ -41,11 +41,11 @@ normal HTTP API with three changes, all made before the first request:
    every request to route it; the listing is computed once.
 7. ``GET /_turnout/health`` answers once the server is ready; ``GET /_turnout/status`` returns
    the counters above and the requests served per API operation (``requests``).
-8. **``PutRecords``' answer is written with ``json.dumps`` (no behaviour change).** moto's generic
-   response serializer walks the operation's shape for every value: ~1.2 ms of the server's CPU
-   for a 72-record answer, more than storing the records. The answer is a fixed structure of
-   strings and one integer, so :func:`put_records_json` writes the same bytes (a test compares
-   the two); errors and anything unexpected go through moto's serializer.
+8. **``PutRecords``' and ``GetRecords``' answers are written with ``json.dumps`` (no behaviour
+   change).** moto's generic response serializer walks the output shape for every value: a
+   2,000-record read held the server (and every writer) for a few hundred milliseconds.
+   :mod:`turnout.sandbox.emulator.kinesis_answers` writes the same bytes (tests compare them);
+   errors and anything unexpected go through moto's serializer.
 9. **HTTP/1.1 keep-alive.** werkzeug's dev server closes the connection after every response
    (a TCP connection and a thread per request); :func:`keep_alive_handler` keeps it open, so
    botocore's and Go's connection pools reuse it. See its docstring for the details.
@@ -107,6 +107,7 @@ from turnout.sandbox.emulator.dynamodb_reads import (
     scan_pages_from_their_start,
     size_items_once,
 )
+from turnout.sandbox.emulator.kinesis_answers import fast_kinesis_answers
 from turnout.sandbox.emulator.lambda_account import AnswerAccountSettings
 from turnout.sandbox.emulator.profile import FAST, FidelityProfile, Latency, naive_utc
 from turnout.sandbox.emulator.route53_health import probe_health_check_endpoints
@@ -513,52 +514,6 @@ def keep_stream_tags_on_create() -> None:
     KinesisResponse.create_stream = create_stream_with_tags  # type: ignore[method-assign]
 
 
-def put_records_json(result: Any) -> str | None:
-    """The JSON body of a ``PutRecords`` answer (``result``: what moto's ``put_records`` returns),
-    or None when it is not the plain structure this writes (moto's serializer must do it)."""
-    from moto import settings
-    from moto.core.responses import ActionResult
-
-    if type(result) is not ActionResult or settings.PRETTIFY_RESPONSES:
-        return None
-    response = result.result
-    if (
-        not isinstance(response, dict)
-        or response.keys() != {"FailedRecordCount", "Records"}
-        or type(response["FailedRecordCount"]) is not int
-        or not isinstance(response["Records"], list)
-        or not all(
-            type(r) is dict
-            and r.keys() == {"SequenceNumber", "ShardId"}
-            and type(r["SequenceNumber"]) is str
-            and type(r["ShardId"]) is str
-            for r in response["Records"]
-        )
-    ):
-        return None
-    return json.dumps(response)
-
-
-def fast_put_records_response() -> None:
-    """Serialise ``PutRecords``' answer directly (item 8 of the module docstring). Idempotent."""
-    from moto.kinesis.responses import KinesisResponse
-
-    put_records = KinesisResponse.put_records
-    if getattr(put_records, "_turnout_fast", False):
-        return
-
-    @functools.wraps(put_records)
-    def put_records_fast(self: Any) -> Any:
-        result = put_records(self)
-        body = put_records_json(result)
-        if body is None:
-            return result
-        return body, {"Content-Type": "application/x-amz-json-1.1"}
-
-    put_records_fast._turnout_fast = True  # type: ignore[attr-defined]
-    KinesisResponse.put_records = put_records_fast  # type: ignore[method-assign]
-
-
 class KinesisMetricsAggregator:
     """``AWS/Kinesis`` ``IncomingRecords``/``IncomingBytes`` per stream and minute (item 10).
 
@@ -902,7 +857,7 @@ def patch_moto(base_url: str) -> None:
     # Lambda mappings on another account's stream, under its policy: .read_across
     map_streams_across_accounts()
     list_moto_modules_once()
-    fast_put_records_response()
+    fast_kinesis_answers()
     read_tables_from_snapshots()
     scan_pages_from_their_start()
     size_items_once()
