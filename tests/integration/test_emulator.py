@@ -243,27 +243,35 @@ def test_idle_keep_alive_connections_do_not_delay_stopping(tmp_path):
             sock.close()
 
 
-def test_put_records_answer_is_the_bytes_of_motos_serializer(monkeypatch):
-    """The launcher writes PutRecords' answer with json.dumps; moto's serializer must agree."""
-    import boto3
-    from moto import mock_aws
+def compare_with_motos_serializer(monkeypatch, operation: str, write) -> list[int]:
+    """Patch moto's Kinesis `operation` so that every answer is also written by `write` and
+    compared with moto's own serializer; returns the record counts of the answers compared."""
     from moto.kinesis.responses import KinesisResponse
 
-    from turnout.sandbox.emulator.kinesis_answers import put_records_json
+    original = getattr(KinesisResponse, operation)
+    compared: list[int] = []
 
-    original = KinesisResponse.put_records
-    compared = []
-
-    def put_records(self):
+    def answer(self):
         result = original(self)
-        fast = put_records_json(result)
+        fast = write(result)
         _, headers, body = self.serialized(result)
         assert fast == body
         assert headers["Content-Type"] == "application/x-amz-json-1.1"
         compared.append(len(result.result["Records"]))
         return result
 
-    monkeypatch.setattr(KinesisResponse, "put_records", put_records)
+    monkeypatch.setattr(KinesisResponse, operation, answer)
+    return compared
+
+
+def test_put_records_answer_is_the_bytes_of_motos_serializer(monkeypatch):
+    """The launcher writes PutRecords' answer with json.dumps; moto's serializer must agree."""
+    import boto3
+    from moto import mock_aws
+
+    from turnout.sandbox.emulator.kinesis_answers import put_records_json
+
+    compared = compare_with_motos_serializer(monkeypatch, "put_records", put_records_json)
     with mock_aws():
         kinesis = boto3.client("kinesis", region_name="eu-west-1")
         kinesis.create_stream(StreamName="fast-answer", ShardCount=4)
@@ -285,23 +293,10 @@ def test_get_records_answer_is_the_bytes_of_motos_serializer(monkeypatch):
     from moto import mock_aws
     from moto.core import DEFAULT_ACCOUNT_ID
     from moto.kinesis.models import kinesis_backends
-    from moto.kinesis.responses import KinesisResponse
 
     from turnout.sandbox.emulator.kinesis_answers import get_records_json
 
-    original = KinesisResponse.get_records
-    compared = []
-
-    def get_records(self):
-        result = original(self)
-        fast = get_records_json(result)
-        _, headers, body = self.serialized(result)
-        assert fast == body
-        assert headers["Content-Type"] == "application/x-amz-json-1.1"
-        compared.append(len(result.result["Records"]))
-        return result
-
-    monkeypatch.setattr(KinesisResponse, "get_records", get_records)
+    compared = compare_with_motos_serializer(monkeypatch, "get_records", get_records_json)
     with mock_aws():
         kinesis = boto3.client("kinesis", region_name="eu-west-1")
         kinesis.create_stream(StreamName="fast-read", ShardCount=1)
