@@ -183,17 +183,24 @@ def answer_reads_with_json() -> None:
         original = getattr(DynamoHandler, operation)
         if getattr(original, "_turnout_json", False):
             continue
-        setattr(DynamoHandler, operation, _answered_with_json(original))
+        setattr(
+            DynamoHandler,
+            operation,
+            answered_with_json(original, read_answer_json, "application/x-amz-json-1.0"),
+        )
 
 
-def _answered_with_json(original: Any) -> Any:
+def answered_with_json(original: Any, write: Any, content_type: str) -> Any:
+    """A moto response method whose answer ``write`` turns into its JSON body, or None to leave
+    it to moto's serializer."""
+
     @functools.wraps(original)
     def answer(self: Any) -> Any:
         result = original(self)
-        body = read_answer_json(result)
+        body = write(result)
         if body is None:
             return result
-        return body, {"Content-Type": "application/x-amz-json-1.0"}
+        return body, {"Content-Type": content_type}
 
     answer._turnout_json = True  # type: ignore[attr-defined]
     return answer

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import base64
 import calendar
-import functools
 import json
 from datetime import datetime
 from typing import Any
 
-CONTENT_TYPE = {"Content-Type": "application/x-amz-json-1.1"}
+from .dynamodb_reads import answered_with_json
+
+CONTENT_TYPE = "application/x-amz-json-1.1"
 # The members of botocore's kinesis GetRecordsOutput and Record shapes, in their order.
 _GET_RECORDS_MEMBERS = ("Records", "NextShardIterator", "MillisBehindLatest")
 _RECORD_MEMBERS = frozenset(
@@ -120,25 +121,12 @@ def get_records_json(result: Any) -> str | None:
     return json.dumps(answer)
 
 
-def _answered_with_json(original: Any, write: Any) -> Any:
-    @functools.wraps(original)
-    def answer(self: Any) -> Any:
-        result = original(self)
-        body = write(result)
-        if body is None:
-            return result
-        return body, dict(CONTENT_TYPE)
-
-    answer._turnout_fast = True  # type: ignore[attr-defined]
-    return answer
-
-
 def fast_kinesis_answers() -> None:
     """Write ``PutRecords``' and ``GetRecords``' answers with the functions above. Idempotent."""
     from moto.kinesis.responses import KinesisResponse
 
     for operation, write in (("put_records", put_records_json), ("get_records", get_records_json)):
         original = getattr(KinesisResponse, operation)
-        if getattr(original, "_turnout_fast", False):
+        if getattr(original, "_turnout_json", False):
             continue
-        setattr(KinesisResponse, operation, _answered_with_json(original, write))
+        setattr(KinesisResponse, operation, answered_with_json(original, write, CONTENT_TYPE))
