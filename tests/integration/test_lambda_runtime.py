@@ -12,10 +12,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from turnout.sandbox.lambda_runtime.checkpoints import CheckpointStore
+from turnout.sandbox.lambda_runtime.poller import ShardReader
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -352,6 +354,37 @@ def test_a_reader_at_the_shards_tip_polls_it_about_once_a_second(lambda_kit):
     assert kit.processed(table) == [f"r{i}" for i in range(29)]
     assert reads <= seconds + 2, f"{reads} GetRecords in {seconds:.1f} s"
     assert kit.emu.status()["cpu_seconds"]["kinesis GetRecords"] > 0
+
+
+def test_a_throttled_read_is_an_empty_read_at_once_and_loses_no_position(lambda_kit):
+    """A shard serves 5 GetRecords a second to all its readers
+    (https://docs.aws.amazon.com/kinesis/latest/APIReference/API_GetRecords.html); Lambda's
+    poller reads again on its next poll. The runtime's read client does not retry inside
+    botocore (which waited up to 2 s and held back the shard's next batch): ten reads back to
+    back are ten requests, the throttled ones come back empty and counted, and the next read
+    after them continues where the last one that succeeded left off."""
+    kit = lambda_kit
+    assert kit.emu.profile.shard_limits, "needs the aws profile's read limit"
+    stream = kit.stream()
+    kit.put(stream, ["r0"])
+    rt = kit.runtime()
+    kinesis = rt.client("kinesis", kit.emu.old_account_id, kit.emu.region, reads=True)
+    requests: list[str] = []
+    kinesis.meta.events.register(
+        "before-send.kinesis.GetRecords", lambda **_: requests.append("GetRecords")
+    )
+    config = SimpleNamespace(batch_size=100, event_source_arn=stream)
+    poller = SimpleNamespace(
+        runner=SimpleNamespace(config=config), shard_id="shardId-000000000000", rt=rt
+    )
+    reader = ShardReader(poller, kinesis, None, {"type": "TRIM_HORIZON"})
+    reads = [[r["Data"] for r in reader.read(config)] for _ in range(10)]
+    assert len(requests) == 10, f"{len(requests)} requests for 10 reads: botocore retried"
+    assert reads[0] == [b"r0"] and not any(reads[1:]), reads
+    assert rt.stats["read_throttles"] >= 5, rt.stats
+    kit.put(stream, ["r1"])
+    time.sleep(1.2)  # the shard's next second of reads
+    assert [r["Data"] for r in reader.read(config)] == [b"r1"]
 
 
 def test_one_batch_in_flight_per_shard(lambda_kit):

@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
 
 from .batches import Abandon, Records
 from .config import MappingConfig
@@ -62,12 +62,13 @@ class ShardReader:
         return self.kinesis.get_shard_iterator(**args)["ShardIterator"]
 
     def read(self, cfg: MappingConfig) -> Records:
-        """One GetRecords call ([] when throttled: the shard's reads are shared with its other
-        consumers, the poller waits before the next)."""
+        """One GetRecords call; [] when the read was throttled or failed on the way (the shard's
+        reads are shared with its other consumers): the poller reads again after its interval.
+        The client does not retry (runtime._READ_CONFIG), so nothing here waits."""
         for _ in range(2):
-            if self.iterator is None:
-                self.iterator = self._new_iterator()
             try:
+                if self.iterator is None:
+                    self.iterator = self._new_iterator()
                 resp = self.kinesis.get_records(
                     ShardIterator=self.iterator,
                     Limit=read_limit(cfg.batch_size),
@@ -78,21 +79,35 @@ class ShardReader:
                 if code in ("ExpiredIteratorException", "InvalidArgumentException"):
                     self.iterator = None
                     continue
-                if code == "ProvisionedThroughputExceededException":
+                if code in THROTTLED:
                     self.poller.rt.count("read_throttles")
                     return []
+                if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500:
+                    self.poller.rt.count("read_errors")
+                    return []
                 raise
-            records = resp.get("Records") or []
-            if records:
-                self.last_read = records[-1]["SequenceNumber"]
-            behind = resp.get("MillisBehindLatest")
-            caught_up = behind == 0 if behind is not None else not records
-            self.caught_up_at = time.monotonic() if caught_up else None
-            self.iterator = resp.get("NextShardIterator")
-            if self.iterator is None:
-                self.at_end = True
-            return records
+            except (ConnectionError, HTTPClientError):
+                self.poller.rt.count("read_errors")
+                return []
+            return self._took(resp)
         return []
+
+    def _took(self, resp: dict[str, Any]) -> Records:
+        records = resp.get("Records") or []
+        if records:
+            self.last_read = records[-1]["SequenceNumber"]
+        behind = resp.get("MillisBehindLatest")
+        caught_up = behind == 0 if behind is not None else not records
+        self.caught_up_at = time.monotonic() if caught_up else None
+        self.iterator = resp.get("NextShardIterator")
+        if self.iterator is None:
+            self.at_end = True
+        return records
+
+
+# GetRecords' and GetShardIterator's throttling errors
+# (https://docs.aws.amazon.com/kinesis/latest/APIReference/API_GetRecords.html).
+THROTTLED = ("ProvisionedThroughputExceededException", "LimitExceededException")
 
 
 def read_limit(batch_size: int) -> int:

@@ -42,6 +42,10 @@ _BOTO_CONFIG = Config(
     read_timeout=30,
     max_pool_connections=64,
 )
+# The pollers' reads: no botocore retry. A throttled or failed read is an empty one and the
+# poller reads again after its poll interval, as Lambda does; a retry inside botocore (up to 2 s)
+# would hold back the next batch of a shard whose reads are at the limit.
+_READ_CONFIG = _BOTO_CONFIG.merge(Config(retries={"total_max_attempts": 1, "mode": "standard"}))
 
 
 def _epoch_or_parsed(value: Any) -> Any:
@@ -117,7 +121,7 @@ class LocalLambdaRuntime:
         self._stop = threading.Event()
         self._lock = threading.RLock()
         self._refresh_lock = threading.Lock()
-        self._clients: dict[tuple[str, str, str], Any] = {}
+        self._clients: dict[tuple[str, str, str, bool], Any] = {}
         self._role_creds: dict[str, dict[str, str]] = {}
         self._hosts: dict[str, FunctionHost] = {}
         self._functions: dict[str, FunctionConfig] = {}
@@ -133,6 +137,7 @@ class LocalLambdaRuntime:
             "discarded_batches": 0,
             "refreshes": 0,
             "read_throttles": 0,
+            "read_errors": 0,
         }
 
     # ------------------------------------------------------------------ AWS access
@@ -161,9 +166,17 @@ class LocalLambdaRuntime:
                 self._role_creds[role] = creds
             return creds
 
-    def client(self, service: str, account_id: str, region: str, role: str | None = None) -> Any:
-        """A client of the runtime's role in `account_id`, or of `role` when given."""
-        key = (service, role or account_id, region)
+    def client(
+        self,
+        service: str,
+        account_id: str,
+        region: str,
+        role: str | None = None,
+        reads: bool = False,
+    ) -> Any:
+        """A client of the runtime's role in `account_id`, or of `role` when given; `reads`: a
+        client without botocore's retry, for a poller's reads."""
+        key = (service, role or account_id, region, reads)
         with self._lock:
             client = self._clients.get(key)
             if client is None:
@@ -181,23 +194,29 @@ class LocalLambdaRuntime:
                         timestamp_parser=_epoch_or_parsed
                     )
                 client = session.client(
-                    service, endpoint_url=self.endpoint_url, config=_BOTO_CONFIG
+                    service,
+                    endpoint_url=self.endpoint_url,
+                    config=_READ_CONFIG if reads else _BOTO_CONFIG,
                 )
                 self._clients[key] = client
             return client
 
-    def stream_client(self, mapping: MappingConfig) -> Any:
+    def stream_client(self, mapping: MappingConfig, reads: bool = False) -> Any:
         """The Kinesis client a mapping reads with. A stream of another account is read with
         the function's execution role, as Lambda does, so the stream's resource policy must
         allow that role (emulator: ``read_across``); the mapping's own account's streams with
         the runtime's role."""
         if mapping.stream_account == mapping.account_id:
-            return self.client("kinesis", mapping.stream_account, mapping.stream_region)
+            return self.client(
+                "kinesis", mapping.stream_account, mapping.stream_region, reads=reads
+            )
         with self._lock:
             function = self._functions.get(_unqualified(mapping.function_arn))
         if function is None or not function.role:
             raise LookupError(f"no execution role known for {mapping.function_arn}")
-        return self.client("kinesis", mapping.account_id, mapping.stream_region, function.role)
+        return self.client(
+            "kinesis", mapping.account_id, mapping.stream_region, function.role, reads=reads
+        )
 
     def send_to_destination(self, destination_arn: str, message: dict[str, Any]) -> None:
         parts = destination_arn.split(":")
