@@ -184,6 +184,20 @@ def drain_verify_rows(drain: dict, checked: dict) -> list[tuple[str, str, str, s
     ]
     rows += [
         (
+            f"drain verdict, {drain['shards']:,}-shard stream, {label}, the next round (its "
+            "iterators kept)",
+            f"{drain[key]['seconds']} s ({drain[key]['verdict']})",
+            "reported",
+            "-",
+        )
+        for key, label in (
+            ("ledger_one_behind_again", "replicator ledger, one shard behind"),
+            ("kcl_one_behind_again", "KCL lease table, one shard behind"),
+        )
+        if key in drain
+    ]
+    rows += [
+        (
             f"verify throughput, {checked['records_per_stream']:,} records per stream, "
             f"{checked['shards']} shards, both streams read, at most "
             f"{run_['max_reads_per_shard_per_second']:g} GetRecords/s per shard",
