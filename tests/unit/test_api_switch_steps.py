@@ -135,6 +135,11 @@ def test_the_rendered_tfvars_hold_the_api_in_its_zones_environment_with_the_phas
         ({"endpoints": {"old": "a.example.com", "new": "a.example.com"}}, "apis[0]", "the same"),
         ({"at": {"transition": "rollback"}}, "apis[0].at.transition", "new-live->committed"),
         ({"health_check": {"ip_address": "300.1.1.1"}}, "apis[0].health_check.ip_address", "IPv4"),
+        (
+            {"health_check": {"ip_address": "10.0.0.\u00b2"}},
+            "apis[0].health_check.ip_address",
+            "IPv4",
+        ),
         ({"zone": "example.com"}, "apis[0]", "give exactly one of zone_id"),
         ({"zone_id": None}, "apis[0]", "neither is set"),
         ({"zone_id": None, "zone": "other.com"}, "apis[0]", "is not inside zone 'other.com'"),

@@ -70,6 +70,13 @@ CASES = {
     "partition key too long": (_set("kinesis.partitionKey", "k" * 257), "partitionKey", True),
     "sequence number missing": (_drop("kinesis.sequenceNumber"), "sequenceNumber", False),
     "sequence number not digits": (_set("kinesis.sequenceNumber", "12a"), "sequenceNumber", True),
+    "sequence number of non-ASCII digits": (
+        lambda r: r["kinesis"].update(
+            sequenceNumber=r["kinesis"]["sequenceNumber"][:-1] + "\u0669"
+        ),
+        "sequenceNumber",
+        True,
+    ),
     "sequence number going back": (
         _set("kinesis.sequenceNumber", "1"),
         "not after the previous record",

@@ -117,7 +117,9 @@ class KclLeases(DrainPredicate):
             )
         if checkpoint == "SHARD_END":
             return ShardVerdict(logical, shard_id, Verdict.DRAINED, "checkpoint SHARD_END", detail)
-        if checkpoint not in NOT_STARTED and not str(checkpoint).isdigit():
+        if checkpoint not in NOT_STARTED and not (
+            str(checkpoint).isascii() and str(checkpoint).isdigit()
+        ):
             return ShardVerdict(
                 logical, shard_id, Verdict.UNKNOWN, f"unreadable checkpoint {checkpoint!r}", detail
             )

@@ -348,7 +348,11 @@ def _value(attribute: dict) -> Any:
     if kind == "S":
         return value
     if kind == "N":
-        return int(value) if value.lstrip("-").isdigit() else float(value)
+        return (
+            int(value)
+            if value.lstrip("-").isascii() and value.lstrip("-").isdigit()
+            else float(value)
+        )
     if kind == "BOOL":
         return value
     if kind == "NULL":

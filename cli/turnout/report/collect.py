@@ -307,7 +307,7 @@ def parse_since(value: str | None, now: datetime) -> datetime | None:
         return None
     text = value.strip()
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    if text[-1:] in units and text[:-1].isdigit():
+    if text[-1:] in units and text[:-1].isascii() and text[:-1].isdigit():
         return now - timedelta(seconds=int(text[:-1]) * units[text[-1]])
     try:
         moment = datetime.fromisoformat(text)

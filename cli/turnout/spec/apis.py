@@ -101,7 +101,7 @@ class HealthCheck(_Strict):
     def _ipv4(cls, value: str | None) -> str | None:
         parts = (value or "").split(".")
         if value is not None and (
-            len(parts) != 4 or not all(p.isdigit() and int(p) < 256 for p in parts)
+            len(parts) != 4 or not all(p.isascii() and p.isdigit() and int(p) < 256 for p in parts)
         ):
             raise ValueError(f"'{value}' is not an IPv4 address (four numbers 0-255)")
         return value

@@ -102,7 +102,7 @@ def _problem(record: Any, arn: str, shard_id: str, previous: str | None) -> str 
     sequence = kinesis.get("sequenceNumber")
     if (
         not isinstance(sequence, str)
-        or not sequence.isdigit()
+        or not (sequence.isascii() and sequence.isdigit())
         or len(sequence) > MAX_SEQUENCE_DIGITS
     ):
         return "has no sequenceNumber of decimal digits"
@@ -153,6 +153,7 @@ def parse_batch(event: Mapping[str, Any]) -> ParsedBatch:
                 record["eventSourceARN"] == arn
                 and record["eventID"].startswith(prefix)
                 and type(sequence) is str
+                and sequence.isascii()
                 and sequence.isdigit()
                 # after the previous one: longer, or as long and greater
                 and previous_length <= (length := len(sequence)) <= MAX_SEQUENCE_DIGITS
