@@ -12,16 +12,17 @@ import yaml
 from hooks_kit import create_streams, make_spec
 
 from turnout.cli import main
+from turnout.spec.loader import load_spec
 
 pytestmark = pytest.mark.integration
 
 
-def preflight(capsys, emulator, spec_path, *extra: str) -> tuple[int, dict]:
+def preflight(capsys, emulator, spec_path, *extra: str, env: str = "new") -> tuple[int, dict]:
     code = main(
         [
             "preflight",
             "--env",
-            "new",
+            env,
             "--spec",
             str(spec_path),
             "--endpoint-url",
@@ -120,3 +121,54 @@ def test_an_environment_whose_credentials_fail_is_unknown_naming_what_was_not_re
     assert rows["consumer-retries"]["fact"].startswith("could not read the new environment")
     assert "turnout-missing-profile" in rows["consumer-retries"]["fact"]
     assert rows["starting-positions"]["verdict"] == "unknown"
+
+
+def test_read_across_without_the_partial_failures_the_old_consumers_mapping_reports_fails(
+    emulator, lambda_kit, tmp_path, capsys
+):
+    """Read-across mode: the old consumer's own mapping (real, in the emulator's old account)
+    has ReportBatchItemFailures and the spec's read_across_mapping does not: the mapping the
+    cutover would create on the new stream would skip the records its batches report failed.
+    Declared as its own mapping is, the row passes."""
+    function_name = lambda_kit.name("pf-across")
+    consumer = {
+        "kind": "lambda",
+        "function_name": function_name,
+        "streams": ["events"],
+        "drain_evidence": "markers",
+        "execution_role_arn": lambda_kit.role("old"),
+        "read_across_mapping": {"batch_size": 100},
+    }
+    document = make_spec(emulator, consumers_old=[consumer]).model_dump(
+        mode="json", exclude_none=True
+    )
+    document["replication"]["mode"] = "read-across"
+    document["streams"][0]["encryption"] = "customer_managed"
+    spec_path = tmp_path / "project" / "terraform" / "migration.yaml"
+    spec_path.parent.mkdir(parents=True)
+    spec_path.write_text(yaml.safe_dump(document))
+    stream_arn = create_streams(emulator, load_spec(spec_path), "old")["events"]
+    function = lambda_kit.function("old", table=lambda_kit.table("old"), name=function_name)
+    own = lambda_kit.mapping(
+        "old",
+        function,
+        stream_arn,
+        BatchSize=100,
+        FunctionResponseTypes=["ReportBatchItemFailures"],
+        Enabled=False,
+    )
+
+    code, report = preflight(capsys, emulator, spec_path, env="old")
+    row = {row["name"]: row for row in report["checks"]}["read-across-settings"]
+    assert code == 1 and row["verdict"] == "fail", row
+    assert (
+        f"lambda:{function_name} (old) mapping {own} on events has ReportBatchItemFailures"
+        in (row["fact"])
+    )
+    assert "report_batch_item_failures to true" in row["change"]
+
+    document["consumers"]["old"][0]["read_across_mapping"]["report_batch_item_failures"] = True
+    spec_path.write_text(yaml.safe_dump(document))
+    code, report = preflight(capsys, emulator, spec_path, env="old")
+    row = {row["name"]: row for row in report["checks"]}["read-across-settings"]
+    assert row["verdict"] == "pass", row

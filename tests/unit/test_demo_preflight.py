@@ -109,6 +109,7 @@ def test_the_demo_prints_the_preflight_table_of_both_environments_before_the_cut
         "aggregated-records": "pass",
         "consumer-retries": "pass",
         "lambda-concurrency": "pass",
+        "read-across-settings": "pass",
         "direction-flag-rate": "pass",
         "hot-keys": "pass",
         "replicator-retries": "pass",

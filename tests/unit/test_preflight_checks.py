@@ -234,6 +234,93 @@ def test_consumer_retries_run_only_when_an_environment_is_read(tmp_path):
     assert "consumer-retries" not in [check.name for check in report.checks]
 
 
+# --------------------------------------------------------------------------- read-across-settings
+
+
+def read_across(document: dict) -> None:
+    document["replication"]["mode"] = "read-across"
+    for stream in document["streams"]:
+        stream["encryption"] = "customer_managed"
+    for consumer in document["consumers"]["old"]:
+        consumer["execution_role_arn"] = "arn:aws:iam::111111111111:role/legacy-consumers"
+        consumer["read_across_mapping"] = {"batch_size": 100}
+
+
+def old_consumers(spec, clicks_mapping: dict) -> dict:
+    """The old clicks processor with this mapping (on clicks), the archiver with a matching one."""
+    audit = {
+        "UUID": "uuid-audit",
+        "EventSourceArn": names(spec, "old").stream_arn("audit"),
+        "BatchSize": 100,
+    }
+    return {
+        "old": [
+            ConsumerMappings(
+                "old", "legacy-clicks-processor", ("clicks", "orders"), [clicks_mapping]
+            ),
+            ConsumerMappings("old", "legacy-audit-archiver", ("audit",), [audit]),
+        ]
+    }
+
+
+def old_mapping(spec, **fields) -> dict:
+    return {
+        "UUID": "uuid-clicks",
+        "EventSourceArn": names(spec, "old").stream_arn("clicks"),
+        "BatchSize": 100,
+        "MaximumBatchingWindowInSeconds": 0,
+        **fields,
+    }
+
+
+def test_a_read_across_mapping_without_the_partial_failures_its_function_answers_fails(tmp_path):
+    """The function answers batchItemFailures on its own mappings: a read-across mapping without
+    ReportBatchItemFailures takes that answer for success and skips the records not stored."""
+    spec = spec_with(tmp_path, read_across)
+    found = old_consumers(
+        spec, old_mapping(spec, FunctionResponseTypes=["ReportBatchItemFailures"])
+    )
+    row = run_check("read-across-settings", spec, ("old", "new"), found)
+    assert row.verdict is Verdict.FAIL, row.fact
+    assert "lambda:legacy-clicks-processor (old) mapping uuid-clicks on clicks" in row.fact
+    assert "has ReportBatchItemFailures" in row.fact and "skip the records" in row.fact
+    assert (
+        "set consumers.old[legacy-clicks-processor].read_across_mapping."
+        "report_batch_item_failures to true" in row.change
+    )
+
+
+def test_read_across_batches_unlike_the_functions_own_are_warned_naming_each_setting(tmp_path):
+    spec = spec_with(tmp_path, read_across)
+    own = old_mapping(
+        spec, BatchSize=500, MaximumBatchingWindowInSeconds=5, BisectBatchOnFunctionError=True
+    )
+    row = run_check("read-across-settings", spec, ("old",), old_consumers(spec, own))
+    assert row.verdict is Verdict.WARN, row.fact
+    assert "BatchSize 500 where" in row.fact and ".batch_size is 100" in row.fact
+    assert "MaximumBatchingWindowInSeconds 5 where" in row.fact
+    assert "BisectBatchOnFunctionError True where" in row.fact
+
+
+def test_read_across_settings_that_match_the_functions_own_mappings_pass(tmp_path):
+    spec = spec_with(tmp_path, read_across)
+    row = run_check("read-across-settings", spec, ("old",), old_consumers(spec, old_mapping(spec)))
+    assert row.verdict is Verdict.PASS, row.fact
+
+
+def test_read_across_settings_are_unknown_when_the_old_mappings_are_unread_and_pass_in_copy_mode(
+    tmp_path,
+):
+    spec = spec_with(tmp_path, read_across)
+    unread = {
+        "old": [ConsumerMappings("old", "legacy-clicks-processor", ("clicks",), [], "denied")]
+    }
+    assert run_check("read-across-settings", spec, ("old",), unread).verdict is Verdict.UNKNOWN
+    assert run_check("read-across-settings", spec, ("new",)).verdict is Verdict.UNKNOWN
+    copy_mode = spec_with(tmp_path)
+    assert run_check("read-across-settings", copy_mode, ("old",)).verdict is Verdict.PASS
+
+
 # --------------------------------------------------------------------------- retention-window
 
 

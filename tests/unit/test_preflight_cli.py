@@ -144,8 +144,8 @@ def test_cutover_refuses_bad_accept_input_before_reading_anything(tmp_path, caps
     assert code == 2
     assert "--accept 'no-such-check': no preflight check has that name; valid:" in message
     assert (
-        "consumer-retries, direction-flag-rate, hot-keys, lambda-concurrency, replicator-retries"
-        in message
+        "consumer-retries, direction-flag-rate, hot-keys, lambda-concurrency, "
+        "read-across-settings, replicator-retries" in message
     )
     code = main(["rollback", "--spec", spec, "--accept", "retention-window"])
     message = " ".join(capsys.readouterr().err.split())

@@ -474,6 +474,9 @@ CONCURRENCY_CHECK = "lambda-concurrency"
 # both read the same sample of the old streams.
 HOT_KEYS_CHECK = "hot-keys"
 AGGREGATES_CHECK = "aggregated-records"
+# Read-across mode: the old consumers' mappings on the new streams, created at mirrored, handle
+# batches as their own do; judged while nothing has moved (it reads the old environment).
+READ_ACROSS_CHECK = "read-across-settings"
 CHECKS_BEFORE: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "baseline->switched": (
         (
@@ -484,6 +487,7 @@ CHECKS_BEFORE: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             CONCURRENCY_CHECK,
             HOT_KEYS_CHECK,
             AGGREGATES_CHECK,
+            READ_ACROSS_CHECK,
         ),
         ("old", "new"),
     ),

@@ -12,6 +12,7 @@ from turnout.preflight import (
     direction_flag_rate,  # noqa: F401
     hot_keys,  # noqa: F401
     lambda_concurrency,  # noqa: F401
+    read_across_settings,  # noqa: F401
     replicator_retries,  # noqa: F401
     retention_clock,  # noqa: F401
     retention_window,  # noqa: F401
