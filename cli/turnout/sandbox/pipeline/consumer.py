@@ -122,15 +122,36 @@ def _write_items(table: str, items: list[dict]) -> None:
     raise RuntimeError(f"{len(requests)} items were never written to {table}")
 
 
+def use_client(client) -> None:
+    """The DynamoDB client batches are stored with (on Lambda: made from the environment; the
+    sandbox's KCL-style worker gives its own)."""
+    global _ddb
+    _ddb = client
+
+
 def handler(event, context):
-    table = os.environ["SANDBOX_PROCESSED_TABLE"]
-    markers_table = os.environ["SANDBOX_MARKERS_TABLE"]
-    environment = os.environ["SANDBOX_ENVIRONMENT"]
-    consumer = context.function_name
-    request_id = context.aws_request_id
-    actions = [
-        describe(record, environment, consumer, request_id) for record in event.get("Records", [])
-    ]
+    return process_batch(
+        event.get("Records", []),
+        environment=os.environ["SANDBOX_ENVIRONMENT"],
+        consumer=context.function_name,
+        request_id=context.aws_request_id,
+        table=os.environ["SANDBOX_PROCESSED_TABLE"],
+        markers_table=os.environ["SANDBOX_MARKERS_TABLE"],
+    )
+
+
+def process_batch(
+    records: list,
+    *,
+    environment: str,
+    consumer: str,
+    request_id: str,
+    table: str,
+    markers_table: str,
+) -> dict:
+    """Store every record of a batch (Lambda's Kinesis event records), in order; the answer
+    Lambda reads: ``batchItemFailures`` naming the first record not stored, if any."""
+    actions = [describe(record, environment, consumer, request_id) for record in records]
     stored = 0  # actions[:stored] are done
     pending: list[int] = []  # indexes of items not yet written, in order
 
@@ -159,8 +180,8 @@ def handler(event, context):
                     "seen_at": {"N": repr(time.time())},
                     "environment": {"S": environment},
                     "sequence_number": {"S": action["sequence_number"]},
-                    "stream_name": {"S": _stream_name(event["Records"][index]["eventSourceARN"])},
-                    "shard_id": {"S": event["Records"][index]["eventID"].split(":", 1)[0]},
+                    "stream_name": {"S": _stream_name(records[index]["eventSourceARN"])},
+                    "shard_id": {"S": records[index]["eventID"].split(":", 1)[0]},
                 },
             )
             stored = index + 1
