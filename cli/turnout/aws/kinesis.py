@@ -26,16 +26,14 @@ def sequence_int(sequence_number: str) -> int:
     return int(sequence_number)
 
 
-def list_shards(kinesis: Any, stream_name: str) -> list[dict]:
-    """Every shard of a stream still in retention, open and closed, in ListShards order."""
+def list_shards(kinesis: Any, stream: str) -> list[dict]:
+    """Every shard of a stream still in retention, open and closed, in ListShards order.
+    `stream`: its name, or its ARN (a stream of another account is named by ARN)."""
     shards: list[dict] = []
     token: str | None = None
+    first = {"StreamARN" if stream.startswith("arn:") else "StreamName": stream}
     while True:
-        page = (
-            kinesis.list_shards(NextToken=token)
-            if token
-            else kinesis.list_shards(StreamName=stream_name)
-        )
+        page = kinesis.list_shards(NextToken=token) if token else kinesis.list_shards(**first)
         shards.extend(page.get("Shards", []))
         token = page.get("NextToken")
         if not token:

@@ -40,23 +40,26 @@ from turnout.lambdas.replicator.aggregates import sub_records
 NOT_STARTED = ("TRIM_HORIZON", "LATEST", "AT_TIMESTAMP")
 
 
+def read_leases(dynamodb: Any, table: str) -> list[dict]:
+    """Every lease of a KCL lease table (a consistent scan), attributes as plain values."""
+    items: list[dict] = []
+    arguments: dict[str, Any] = {"TableName": table, "ConsistentRead": True}
+    while True:
+        page = dynamodb.scan(**arguments)
+        items.extend(page.get("Items", []))
+        if "LastEvaluatedKey" not in page:
+            return [
+                {key: next(iter(value.values())) for key, value in item.items()} for item in items
+            ]
+        arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
 @register("kcl", "leases")
 class KclLeases(DrainPredicate):
     """KCL's lease table: per shard the committed checkpoint against the shard's content."""
 
     def _leases(self) -> list[dict]:
-        dynamodb = self.scope.client("dynamodb")
-        items: list[dict] = []
-        arguments: dict[str, Any] = {"TableName": self.consumer.lease_table, "ConsistentRead": True}
-        while True:
-            page = dynamodb.scan(**arguments)
-            items.extend(page.get("Items", []))
-            if "LastEvaluatedKey" not in page:
-                return [
-                    {key: next(iter(value.values())) for key, value in item.items()}
-                    for item in items
-                ]
-            arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return read_leases(self.scope.client("dynamodb"), self.consumer.lease_table)
 
     def _leases_of(self, leases: list[dict], physical: str) -> dict[str, dict]:
         """shard id -> lease, for one stream (plain keys only for a single-stream application)."""

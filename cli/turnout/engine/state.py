@@ -348,11 +348,8 @@ def _value(attribute: dict) -> Any:
     if kind == "S":
         return value
     if kind == "N":
-        return (
-            int(value)
-            if value.lstrip("-").isascii() and value.lstrip("-").isdigit()
-            else float(value)
-        )
+        digits = value.lstrip("-")
+        return int(value) if digits.isascii() and digits.isdigit() else float(value)
     if kind == "BOOL":
         return value
     if kind == "NULL":

@@ -27,6 +27,7 @@ import itertools
 import json
 import os
 import time
+from typing import Any
 
 import boto3
 
@@ -110,11 +111,11 @@ def describe(record: dict, environment: str, consumer: str, request_id: str) -> 
     return {"kind": "item", "item": item, "sequence_number": sequence_number}
 
 
-def _write_items(table: str, items: list[dict]) -> None:
+def _write_items(dynamodb: Any, table: str, items: list[dict]) -> None:
     """BatchWriteItem with retries of unprocessed items; raises when they never go through."""
     requests = [{"PutRequest": {"Item": item}} for item in items]
     for attempt in range(_WRITE_ATTEMPTS):
-        response = _client().batch_write_item(RequestItems={table: requests})
+        response = dynamodb.batch_write_item(RequestItems={table: requests})
         requests = (response.get("UnprocessedItems") or {}).get(table) or []
         if not requests:
             return
@@ -123,8 +124,7 @@ def _write_items(table: str, items: list[dict]) -> None:
 
 
 def use_client(client) -> None:
-    """The DynamoDB client batches are stored with (on Lambda: made from the environment; the
-    sandbox's KCL-style worker gives its own)."""
+    """The DynamoDB client the handler stores with (on Lambda: made from the environment)."""
     global _ddb
     _ddb = client
 
@@ -148,9 +148,12 @@ def process_batch(
     request_id: str,
     table: str,
     markers_table: str,
+    dynamodb: Any = None,
 ) -> dict:
     """Store every record of a batch (Lambda's Kinesis event records), in order; the answer
-    Lambda reads: ``batchItemFailures`` naming the first record not stored, if any."""
+    Lambda reads: ``batchItemFailures`` naming the first record not stored, if any. Stored with
+    `dynamodb` (default: the function's client, made from its environment)."""
+    dynamodb = dynamodb or _client()
     actions = [describe(record, environment, consumer, request_id) for record in records]
     stored = 0  # actions[:stored] are done
     pending: list[int] = []  # indexes of items not yet written, in order
@@ -159,7 +162,7 @@ def process_batch(
         nonlocal stored
         while pending:
             chunk = pending[:_BATCH_WRITE_MAX]
-            _write_items(table, [actions[index]["item"] for index in chunk])
+            _write_items(dynamodb, table, [actions[index]["item"] for index in chunk])
             del pending[: len(chunk)]
             stored = pending[0] if pending else chunk[-1] + 1
 
@@ -172,7 +175,7 @@ def process_batch(
                 continue
             flush()  # a marker is acknowledged only after everything before it is stored
             stored = index
-            _client().put_item(
+            dynamodb.put_item(
                 TableName=markers_table,
                 Item={
                     "marker_id": {"S": action["id"]},

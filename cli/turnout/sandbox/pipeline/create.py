@@ -191,18 +191,19 @@ def markers_table_exists(spec: MigrationSpec, aws: Any, environment: str) -> boo
 def _ensure_tables(spec: MigrationSpec, aws: Any, environment: str) -> dict:
     ddb = aws.client(environment, "dynamodb")
     processed = processed_table_name(spec, environment)
-    _create_table(ddb, processed, "processing_id")
+    ensure_table(ddb, processed, "processing_id")
     markers = names(spec, environment).markers_table
     # turnout's control plane creates the markers table once it is in Terraform; the sandbox
     # stands in for it only while it is not there (never a second owner of one table).
     markers_owner = "terraform"
     if not markers_table_exists(spec, aws, environment):
-        _create_table(ddb, markers, "marker_id")
+        ensure_table(ddb, markers, "marker_id")
         markers_owner = "sandbox"
     return {"processed_table": processed, "markers_table": markers, "markers_owner": markers_owner}
 
 
-def _create_table(ddb: Any, name: str, hash_key: str) -> None:
+def ensure_table(ddb: Any, name: str, hash_key: str) -> None:
+    """A sandbox table (on-demand, one string hash key), created unless it exists, ACTIVE."""
     try:
         ddb.create_table(
             TableName=name,

@@ -23,7 +23,6 @@ workers are not modelled.
 from __future__ import annotations
 
 import base64
-import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,7 +30,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from turnout.aws.kinesis import arrival_seconds, list_shards
+from turnout.drain.kcl import read_leases
+
 from . import consumer
+from .create import ensure_table
 
 SHARD_END = "SHARD_END"
 INITIAL_POSITION = "TRIM_HORIZON"
@@ -73,45 +76,27 @@ class KclStyleWorker:
         self.config = config
         self.kinesis = kinesis
         self.dynamodb = dynamodb
-        consumer.use_client(dynamodb)
         self.handler = handler or self._store
         self.shards: dict[str, ShardLease] = {}
+        self._prefixes: dict[str, str] = {}  # stream ARN -> its lease keys' prefix
 
     # ------------------------------------------------------------------ the lease table
     def ensure_lease_table(self) -> None:
-        try:
-            self.dynamodb.describe_table(TableName=self.config.lease_table)
-            return
-        except ClientError as problem:
-            if problem.response["Error"]["Code"] != "ResourceNotFoundException":
-                raise
-        self.dynamodb.create_table(
-            TableName=self.config.lease_table,
-            KeySchema=[{"AttributeName": "leaseKey", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "leaseKey", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        self.dynamodb.get_waiter("table_exists").wait(TableName=self.config.lease_table)
+        ensure_table(self.dynamodb, self.config.lease_table, "leaseKey")
 
     def leases(self) -> dict[str, dict]:
         """leaseKey -> the lease's attributes as plain values."""
-        found: dict[str, dict] = {}
-        arguments: dict[str, Any] = {"TableName": self.config.lease_table, "ConsistentRead": True}
-        while True:
-            page = self.dynamodb.scan(**arguments)
-            for item in page.get("Items", []):
-                lease = {name: next(iter(value.values())) for name, value in item.items()}
-                found[lease["leaseKey"]] = lease
-            if "LastEvaluatedKey" not in page:
-                return found
-            arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return {
+            lease["leaseKey"]: lease
+            for lease in read_leases(self.dynamodb, self.config.lease_table)
+        }
 
     def sync(self) -> None:
         """List every stream's shards and take a lease of each (created at the initial
         position when new)."""
         for stream_arn in self.config.stream_arns:
             prefix = self._key_prefix(stream_arn)
-            for shard in self._list_shards(stream_arn):
+            for shard in list_shards(self.kinesis, stream_arn):
                 shard_id = shard["ShardId"]
                 key = f"{prefix}{shard_id}"
                 parents = tuple(
@@ -129,20 +114,12 @@ class KclStyleWorker:
     def _key_prefix(self, stream_arn: str) -> str:
         if len(self.config.stream_arns) == 1:
             return ""
-        summary = self.kinesis.describe_stream_summary(StreamARN=stream_arn)
-        created = int(summary["StreamDescriptionSummary"]["StreamCreationTimestamp"].timestamp())
-        account, name = stream_arn.split(":")[4], stream_arn.split("/", 1)[1]
-        return f"{account}:{name}:{created}:"
-
-    def _list_shards(self, stream_arn: str) -> list[dict]:
-        shards: list[dict] = []
-        arguments: dict[str, Any] = {"StreamARN": stream_arn}
-        while True:
-            page = self.kinesis.list_shards(**arguments)
-            shards.extend(page.get("Shards", []))
-            if not page.get("NextToken"):
-                return shards
-            arguments = {"NextToken": page["NextToken"]}
+        if stream_arn not in self._prefixes:
+            summary = self.kinesis.describe_stream_summary(StreamARN=stream_arn)
+            created = summary["StreamDescriptionSummary"]["StreamCreationTimestamp"]
+            account, name = stream_arn.split(":")[4], stream_arn.split("/", 1)[1]
+            self._prefixes[stream_arn] = f"{account}:{name}:{int(created.timestamp())}:"
+        return self._prefixes[stream_arn]
 
     def _take(self, key: str, parents: tuple[str, ...]) -> None:
         values: dict[str, Any] = {
@@ -250,8 +227,9 @@ class KclStyleWorker:
         failures = answer.get("batchItemFailures") or []
         if not failures:
             return None
-        first = failures[0]["itemIdentifier"]
-        return next(i for i, r in enumerate(records) if r["SequenceNumber"] == first)
+        first = failures[0].get("itemIdentifier")
+        # Lambda retries the whole batch when the identifier names none of its records.
+        return next((i for i, r in enumerate(records) if r["SequenceNumber"] == first), 0)
 
     def _store(self, records: list[dict], request_id: str) -> dict:
         return consumer.process_batch(
@@ -261,14 +239,8 @@ class KclStyleWorker:
             request_id=request_id,
             table=self.config.processed_table,
             markers_table=self.config.markers_table,
+            dynamodb=self.dynamodb,
         )
-
-    def run(self, stop: threading.Event, poll_interval: float = 1.0) -> None:
-        """Read until `stop` is set: at once while records come, else every `poll_interval`."""
-        self.ensure_lease_table()
-        while not stop.is_set():
-            if self.process_once() == 0:
-                stop.wait(poll_interval)
 
 
 def _closed_and_read(shard: ShardLease, checkpoint: str, records: list, answer: dict) -> bool:
@@ -284,13 +256,12 @@ def _closed_and_read(shard: ShardLease, checkpoint: str, records: list, answer: 
 def _as_lambda_record(shard: ShardLease, record: dict) -> dict:
     """A GetRecords record in the shape of a Lambda Kinesis event record (what the consumer's
     code reads)."""
-    arrival = record.get("ApproximateArrivalTimestamp")
     return {
         "kinesis": {
             "partitionKey": record["PartitionKey"],
             "sequenceNumber": record["SequenceNumber"],
             "data": base64.b64encode(record["Data"]).decode("ascii"),
-            "approximateArrivalTimestamp": arrival.timestamp() if arrival else 0.0,
+            "approximateArrivalTimestamp": arrival_seconds(record),
         },
         "eventID": f"{shard.shard_id}:{record['SequenceNumber']}",
         "eventSourceARN": shard.stream_arn,
