@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from turnout.sandbox import http_headers
 from turnout.sandbox.emulator.profile import FAST, FidelityProfile
 
 from .log import JsonFormatter, log_event
@@ -25,6 +26,7 @@ def _csv(value: str) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    http_headers.install()
     parser = argparse.ArgumentParser(prog="python -m turnout.sandbox.lambda_runtime")
     parser.add_argument("--endpoint", required=True, help="the emulator's URL (loopback)")
     parser.add_argument("--accounts", required=True, type=_csv)

@@ -60,6 +60,7 @@ from turnout.producer import (
     key_heads,
     record_size,
 )
+from turnout.sandbox import http_headers
 
 MAX_RECORDS_PER_CALL = 500
 MAX_BYTES_PER_CALL = 5 * 1024 * 1024
@@ -466,6 +467,7 @@ def _run(producer: Producer, args: argparse.Namespace, status_file: Path, stop: 
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    http_headers.install()
     parts = urlsplit(args.endpoint)
     if parts.hostname not in ("127.0.0.1", "localhost", "::1") or not parts.port:
         parser.error("--endpoint must be the local emulator on loopback, with a port")
