@@ -33,7 +33,7 @@ from test_whole_move_engine import state_item
 
 from turnout.apis.zones import hosted_zone_id
 from turnout.deploy.render import phase_posture, render_environments
-from turnout.deploy.terraform import EMULATOR_CREDENTIALS
+from turnout.deploy.terraform import EMULATOR_CREDENTIALS, TERRAFORM_GOGC
 from turnout.engine.runner import CutoverFailed
 from turnout.engine.steps import path
 from turnout.sandbox.api_server import SandboxApi
@@ -94,6 +94,7 @@ class ApiSwitchApplier:
             "TF_IN_AUTOMATION": "1",
             "CHECKPOINT_DISABLE": "1",
             "TF_DATA_DIR": str(directory / ".terraform"),
+            "GOGC": os.environ.get("GOGC", TERRAFORM_GOGC),  # as turnout runs Terraform
         }
         mirror = os.environ.get("TURNOUT_PROVIDER_MIRROR")
         if mirror:
