@@ -1,6 +1,8 @@
 """Point-in-time fact (replication mode read-across, docs/read-across.md): every old Lambda
 consumer has one mapping on each new stream it reads, and each is in the wanted state (Enabled
-from mirrored until the commit or the end of a rollback, Disabled after)."""
+from mirrored until the commit or the end of a rollback, Disabled after). While Enabled, every
+old KCL application's read-across instance holds a lease on each open shard of the new streams
+it reads (its lease table, in the old account: it runs)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from typing import Literal
 
 from turnout.consumers import read_across_mapping_states
 from turnout.hooks import Hook, HookArgs, HookContext, HookFailed
+from turnout.kcl_read_across import instance_lease_states
 
 
 class VerifyReadAcross(Hook):
@@ -26,4 +29,14 @@ class VerifyReadAcross(Hook):
                 "old environment): run the cutover again to apply them, and wait while one is "
                 "still Creating, Enabling or Disabling."
             )
-        return data
+        if self.args.state != "Enabled":
+            return data
+        instances = instance_lease_states(context)
+        if instances["wrong"]:
+            raise HookFailed(
+                "the KCL applications' read-across instances do not all read the new streams: "
+                + "; ".join(instances["wrong"])
+                + ". Each is started by its read_across.start_command (step start-read-across); "
+                "check it runs with the TURNOUT_READ_ACROSS_* settings, then run the cutover again."
+            )
+        return {**data, "kcl_instances": instances["instances"]}

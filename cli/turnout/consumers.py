@@ -7,7 +7,6 @@ in a shell, bounded in time. Custom consumers: the user's hook file runs with `a
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -16,6 +15,7 @@ from pydantic import Field
 
 from turnout.aws.kinesis import describe_stream_arn
 from turnout.aws.mappings import mappings_reading, settle_mappings
+from turnout.commands import run_command
 from turnout.hooks import Hook, HookArgs, HookContext, HookError, HookFailed, load_hook_class
 from turnout.spec.names import names
 
@@ -92,28 +92,6 @@ def read_across_mapping_states(context: Any, wanted: str) -> dict:
                 if mapping["State"] != wanted:
                     wrong.append(f"{label}: mapping {mapping['UUID']} is {mapping['State']}")
     return {"wanted": wanted, "mappings": found, "wrong": wrong}
-
-
-def run_command(command: str, cwd: Any, timeout_seconds: float) -> dict:
-    """A shell command bounded in time: exit code and the tails of its output."""
-    try:
-        completed = subprocess.run(
-            command,
-            shell=True,
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            timeout=timeout_seconds,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        return {"command": command, "exit_code": None, "timed_out": True}
-    return {
-        "command": command,
-        "exit_code": completed.returncode,
-        "stdout_tail": completed.stdout[-2000:],
-        "stderr_tail": completed.stderr[-2000:],
-    }
 
 
 def control_consumers(

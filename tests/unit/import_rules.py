@@ -20,6 +20,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     (
         "turnout.apis",
         "turnout.consumers",
+        "turnout.kcl_read_across",
         "turnout.datastores",
         "turnout.decommission",
         "turnout.inventory",

@@ -28,6 +28,20 @@ EXAMPLE = REPO / "terraform" / "migration.yaml"
 ROLE = "arn:aws:iam::111111111111:role/legacy-consumers"
 
 
+KCL = {
+    "kind": "kcl",
+    "application": "app",
+    "lease_table": "leases",
+    "streams": ["clicks"],
+    "read_across": {
+        "role_arn": "arn:aws:iam::111111111111:role/app-reader",
+        "lease_table": "app-leases-new-streams",
+        "start_command": "app start --read-across",
+        "stop_command": "app stop --read-across",
+    },
+}
+
+
 def document(**replication) -> dict:
     doc = copy.deepcopy(yaml.safe_load(EXAMPLE.read_text()))
     doc["replication"].update(mode="read-across", **replication)
@@ -88,16 +102,36 @@ def test_copy_is_the_default_mode_and_an_unknown_mode_is_one_paragraph_naming_bo
             "markers",
         ),
         (
+            lambda d: d["consumers"]["old"].append({**KCL, "read_across": None}),
+            "read_across",
+            "is required for the KCL application app",
+        ),
+        (
+            lambda d: d["consumers"]["old"].append(
+                {**KCL, "read_across": {**KCL["read_across"], "lease_table": "leases"}}
+            ),
+            "read_across.lease_table",
+            "a table of its own",
+        ),
+        (
             lambda d: d["consumers"]["old"].append(
                 {
-                    "kind": "kcl",
-                    "application": "app",
-                    "lease_table": "leases",
-                    "streams": ["clicks"],
+                    **KCL,
+                    "read_across": {
+                        **KCL["read_across"],
+                        "role_arn": "arn:aws:iam::222222222222:role/app-reader",
+                    },
                 }
             ),
+            "read_across.role_arn",
+            "account 222222222222",
+        ),
+        (
+            lambda d: d["consumers"]["old"].append(
+                {"kind": "custom", "name": "c", "hook": "c.py", "streams": ["clicks"]}
+            ),
             "kind",
-            "only Lambda consumers",
+            "a custom consumer would miss every record",
         ),
         (
             lambda d: d["replication"].update(enabled_directions=["new_to_old"]),
@@ -223,6 +257,59 @@ def test_the_old_tfvars_carry_each_consumers_mapping_on_the_new_streams_and_the_
         "committed": "disabled",
         "rolled-back": "disabled",
     }
+
+
+def test_a_kcl_applications_read_across_instance_is_let_read_the_new_streams_and_no_mapping_made(
+    tmp_path,
+):
+    """The new streams' policy lets the instance's role read; the old environment gets no
+    event source mapping for a KCL application (its instance is started by command)."""
+    doc = document()
+    doc["consumers"]["old"].append(KCL)
+    spec = load_spec(write(tmp_path, doc))
+    rendered = render_environments(spec, REPO / "terraform", phase="mirrored", output_dir=tmp_path)
+    old, new = (json.loads(file.content) for file in rendered)
+    assert new["read_across"]["reader_role_arns"] == sorted([ROLE, KCL["read_across"]["role_arn"]])
+    assert not any(key.startswith("app/") for key in old["read_across"]["mappings"])
+
+
+def test_a_kcl_applications_instance_starts_with_the_mappings_and_stops_after_them(tmp_path):
+    """Started right after the apply that creates the Lambda consumers' read-across mappings
+    (so the check that everything reads the new streams sees it), stopped after the check that
+    they are disabled: at the commit, and at the end of a rollback, after the new tail was read."""
+    doc = document()
+    doc["consumers"]["old"].append(KCL)
+    spec = load_spec(write(tmp_path, doc))
+
+    def ids(from_phase: str, to_phase: str) -> list[str]:
+        return [step.id for step in transition(from_phase, to_phase, spec).steps]
+
+    mirror = ids("switched", "mirrored")
+    assert mirror.index("old-consumers-read-new") + 1 == mirror.index("start-kcl-read-across")
+    assert mirror.index("start-kcl-read-across") < mirror.index("read-across-enabled")
+    commit = ids("new-live", "committed")
+    assert commit.index("read-across-disabled") + 1 == commit.index("stop-kcl-read-across")
+    for live in ("switched", "mirrored", "new-live"):
+        back = ids(live, "rolled-back")
+        assert (
+            back.index("read-across-before-flip")
+            < back.index("start-kcl-read-across")
+            < back.index("read-across-enabled")
+            < back.index("new-tail-read-across")
+            < back.index("read-across-disabled")
+            < back.index("stop-kcl-read-across")
+        )
+    assert "start-kcl-read-across" not in ids("mirrored", "new-live")
+    without = load_spec(write(tmp_path, document()))
+    assert not any(
+        "kcl" in step.id
+        for pair in (
+            ("switched", "mirrored"),
+            ("new-live", "committed"),
+            ("new-live", "rolled-back"),
+        )
+        for step in transition(*pair, without).steps
+    )
 
 
 def test_copy_mode_renders_no_read_across():

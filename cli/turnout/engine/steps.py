@@ -320,6 +320,8 @@ def transition(from_phase: str, to_phase: str, spec: MigrationSpec) -> Transitio
     raising = spec.cutover.raise_retention_hours is not None
     if raising and to_phase in ("committed", "rolled-back"):
         steps = (*steps, ApplyStep(RESTORE_STEP, posture_of(to_phase, spec.replication.mode)))
+    if read_across and any(c.kind == "kcl" for c in spec.consumers.old):
+        steps = _with_kcl_instances(steps)
     steps = _with_user_hooks(steps, spec, from_phase, to_phase)
     steps = _with_api_weights(steps, spec, from_phase)
     if raising and (from_phase, to_phase) == ("baseline", "switched"):
@@ -327,6 +329,25 @@ def transition(from_phase: str, to_phase: str, spec: MigrationSpec) -> Transitio
     if not raising:  # nothing to raise: no apply says it does
         steps = tuple(_with_retention_raised(step, False) for step in steps)
     return Transition(from_phase, to_phase, steps)
+
+
+# Read-across mode with old KCL applications (docs/read-across.md): their second instances on
+# the new streams start right after the apply that creates the Lambda consumers' read-across
+# mappings (before the check that everything reads the new streams), and stop after the check
+# that those mappings are disabled (the rollback has proved the new tail read by then).
+KCL_STARTED_AFTER = ("old-consumers-read-new", "read-across-before-flip")
+KCL_STOPPED_AFTER = "read-across-disabled"
+
+
+def _with_kcl_instances(steps: tuple[Step, ...]) -> tuple[Step, ...]:
+    placed: list[Step] = []
+    for step in steps:
+        placed.append(step)
+        if step.id in KCL_STARTED_AFTER:
+            placed.append(HookStep("start-kcl-read-across", "start_read_across"))
+        elif step.id == KCL_STOPPED_AFTER:
+            placed.append(HookStep("stop-kcl-read-across", "stop_read_across"))
+    return tuple(placed)
 
 
 def _with_retention_raised(step: Step, raised: bool) -> Step:

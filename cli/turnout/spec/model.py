@@ -172,6 +172,24 @@ class LambdaConsumer(Strict):
     )
 
 
+class KclReadAcross(Strict):
+    """Read-across mode: a second instance of the KCL application that reads the new streams
+    from mirrored until the commit or the end of a rollback (docs/read-across.md). turnout runs
+    `start_command` and `stop_command` (idempotent, bounded in time) with the instance's
+    settings in TURNOUT_READ_ACROSS_* variables; the instance keeps its own lease table, whose
+    checkpoints are the drain evidence of the new streams' tail."""
+
+    role_arn: RoleArn = Field(
+        description="The role the instance reads with, in the old account; the new streams' "
+        "resource policy lets it read."
+    )
+    lease_table: Annotated[str, Field(pattern=r"^[a-zA-Z0-9_.-]{3,255}$")] = Field(
+        description="The instance's own lease table in the old account (not the application's)."
+    )
+    start_command: Annotated[str, Field(min_length=1)]
+    stop_command: Annotated[str, Field(min_length=1)]
+
+
 class KclConsumer(Strict):
     kind: Literal["kcl"]
     application: Annotated[str, Field(min_length=1, max_length=255)]
@@ -179,6 +197,10 @@ class KclConsumer(Strict):
     streams: Annotated[list[LogicalName], Field(min_length=1)]
     pause_command: str | None = None
     resume_command: str | None = None
+    read_across: KclReadAcross | None = Field(
+        default=None,
+        description="Required for an old KCL consumer in replication mode read-across.",
+    )
 
 
 class CustomConsumer(Strict):

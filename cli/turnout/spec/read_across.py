@@ -3,8 +3,11 @@
 In read-across mode no replicator copies the new streams back to the old ones: from mirrored on,
 the old environment's Lambda consumers read the new streams themselves, through a second event
 source mapping per stream on the new stream (cross-account), which the new stream's resource
-policy lets their execution role read. So each old consumer must be a Lambda function whose
-execution role is declared, and each stream must be readable from the old account.
+policy lets their execution role read; an old KCL application runs a second instance of itself
+on the new streams (its `read_across`: a role the policy lets read, a lease table of its own,
+the commands that start and stop it). So each old Lambda consumer's execution role is declared,
+each KCL application declares its instance, no other kind of consumer is allowed, and each
+stream must be readable from the old account.
 """
 
 from __future__ import annotations
@@ -31,13 +34,17 @@ def read_across_problems(spec: Any) -> list[tuple[tuple, str]]:
     old_account = spec.environments.old.account_id
     for index, consumer in enumerate(spec.consumers.old):
         where = ("consumers", "old", index)
+        if consumer.kind == "kcl":
+            problems += _kcl_problems(consumer, where, old_account)
+            continue
         if consumer.kind != "lambda":
             problems.append(
                 (
                     (*where, "kind"),
                     f"is {consumer.kind}, but read-across mode moves only Lambda consumers "
-                    "(their cross-account event source mapping); a KCL or custom consumer "
-                    "would miss every record written to the new streams. Use mode copy",
+                    "(their cross-account event source mapping) and KCL applications (a second "
+                    "instance on the new streams); a custom consumer would miss every record "
+                    "written to the new streams. Use mode copy",
                 )
             )
             continue
@@ -91,17 +98,58 @@ def read_across_problems(spec: Any) -> list[tuple[tuple, str]]:
     return problems
 
 
+def _kcl_problems(consumer: Any, where: tuple, old_account: str) -> list[tuple[tuple, str]]:
+    """A KCL application reads the new streams through a second instance of itself, declared
+    in `read_across`: a role of the old account and a lease table of its own."""
+    across = consumer.read_across
+    if across is None:
+        return [
+            (
+                (*where, "read_across"),
+                f"is required for the KCL application {consumer.application} in read-across "
+                "mode: turnout starts a second instance of it on the new streams (role_arn, "
+                "lease_table, start_command, stop_command; docs/read-across.md); without one it "
+                "would miss every record written to the new streams",
+            )
+        ]
+    problems: list[tuple[tuple, str]] = []
+    account = across.role_arn.split(":")[4]
+    if account != old_account:
+        problems.append(
+            (
+                (*where, "read_across", "role_arn"),
+                f"{across.role_arn} is a role in account {account}, but the instance runs in "
+                f"the old environment's account {old_account}",
+            )
+        )
+    if across.lease_table == consumer.lease_table:
+        problems.append(
+            (
+                (*where, "read_across", "lease_table"),
+                f"is the application's own lease table {consumer.lease_table}; the instance on "
+                "the new streams needs a table of its own (its leases and checkpoints are of "
+                "other shards, and the instance on the old streams keeps its own)",
+            )
+        )
+    return problems
+
+
 def read_across_roles(spec: Any) -> list[str]:
-    """The old consumers' execution roles the new streams' policy lets read (sorted, unique)."""
+    """The roles the new streams' policy lets read (sorted, unique): the old Lambda consumers'
+    execution roles and the roles of the KCL applications' read-across instances."""
     if spec.replication.mode != "read-across":
         return []
-    return sorted(
-        {
-            consumer.execution_role_arn
-            for consumer in spec.consumers.old
-            if consumer.kind == "lambda" and consumer.execution_role_arn
-        }
-    )
+    lambdas = {
+        consumer.execution_role_arn
+        for consumer in spec.consumers.old
+        if consumer.kind == "lambda" and consumer.execution_role_arn
+    }
+    kcl = {
+        consumer.read_across.role_arn
+        for consumer in spec.consumers.old
+        if consumer.kind == "kcl" and consumer.read_across is not None
+    }
+    return sorted(lambdas | kcl)
 
 
 __all__ = ["MODES", "MODE_HELP", "read_across_problems", "read_across_roles"]
