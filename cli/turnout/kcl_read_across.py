@@ -28,6 +28,8 @@ from turnout.hooks import Hook, HookArgs, HookContext, HookFailed
 from turnout.spec.names import names
 
 INITIAL_POSITION = "TRIM_HORIZON"
+# What KCL keeps as a lease's checkpoint until the first real one: the initial position.
+SKIPPING_STARTS = ("LATEST", "AT_TIMESTAMP")
 
 
 def read_across_instances(spec: Any) -> list[Any]:
@@ -87,18 +89,31 @@ def control_instances(context: Any, action: str, timeout_seconds: float) -> dict
 def instance_lease_states(context: Any) -> dict:
     """Each instance's lease table against the open shards of the new streams it reads:
     `wrong` names the instances whose table is missing or holds no lease of a shard."""
+    instances = read_across_instances(context.spec)
+    found: list[dict] = []
+    wrong: list[str] = []
+    if not instances:
+        return {"instances": found, "wrong": wrong}
     dynamodb = context.client("old", "dynamodb")
     kinesis = context.client("new", "kinesis")
     new = names(context.spec, "new")
-    found, wrong = [], []
-    for consumer in read_across_instances(context.spec):
+    for consumer in instances:
         label = f"kcl:{consumer.application} (read-across instance)"
         table = consumer.read_across.lease_table
         try:
-            keys = set(_lease_keys(dynamodb, table))
+            leases = _leases(dynamodb, table)
         except dynamodb.exceptions.ResourceNotFoundException:
             wrong.append(f"{label}: its lease table {table} does not exist (not started)")
             continue
+        keys = set(leases)
+        skipping = sorted(key for key, start in leases.items() if start in SKIPPING_STARTS)
+        if skipping:
+            wrong.append(
+                f"{label}: the leases {', '.join(skipping)} start at "
+                f"{leases[skipping[0]]}, which skips the records written to the new streams "
+                f"before the instance started; start it at {INITIAL_POSITION} "
+                "(TURNOUT_READ_ACROSS_INITIAL_POSITION)"
+            )
         missing = [
             f"{logical}/{shard['ShardId']}"
             for logical in consumer.streams
@@ -118,17 +133,18 @@ def _lease_key(consumer: Any, stream_name: str, shard_id: str) -> str:
     return shard_id if len(consumer.streams) == 1 else f"{stream_name}:{shard_id}"
 
 
-def _lease_keys(dynamodb: Any, table: str) -> list[str]:
-    """Every lease key; a multi-stream key as `<stream>:<shard id>`."""
-    keys: list[str] = []
-    arguments: dict[str, Any] = {"TableName": table, "ProjectionExpression": "leaseKey"}
+def _leases(dynamodb: Any, table: str) -> dict[str, str]:
+    """Lease key (a multi-stream key as `<stream>:<shard id>`) -> its checkpoint."""
+    leases: dict[str, str] = {}
+    arguments: dict[str, Any] = {"TableName": table, "ConsistentRead": True}
     while True:
         page = dynamodb.scan(**arguments)
         for item in page.get("Items", []):
             parts = item["leaseKey"]["S"].split(":")
-            keys.append(parts[0] if len(parts) < 4 else f"{parts[-3]}:{parts[-1]}")
+            key = parts[0] if len(parts) < 4 else f"{parts[-3]}:{parts[-1]}"
+            leases[key] = item.get("checkpoint", {}).get("S", "")
         if "LastEvaluatedKey" not in page:
-            return keys
+            return leases
         arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 

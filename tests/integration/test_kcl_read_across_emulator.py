@@ -156,3 +156,27 @@ def test_reading_the_new_streams_is_proved_by_the_instances_leases_and_its_tail_
         run_hook("verify_read_across_drained", DRAIN, ctx)
     worker.process_once()
     assert run_hook("verify_read_across_drained", DRAIN, ctx)["drained"] is True
+
+
+def test_an_instance_started_at_latest_is_refused_before_it_skips_the_records_since_the_switch(
+    emulator, read_across_kcl
+):
+    """KCL keeps the initial position as a lease's checkpoint until its first checkpoint: an
+    instance started at LATEST would never read what producers wrote to the new streams before
+    it started."""
+    spec, consumer, tables = read_across_kcl
+    worker = instance(emulator, spec, consumer, tables)
+    worker.sync()
+    (first, *_) = sorted(worker.leases())
+    emulator.client("dynamodb", "old").update_item(
+        TableName=consumer["read_across"]["lease_table"],
+        Key={"leaseKey": {"S": first}},
+        UpdateExpression="SET checkpoint = :latest",
+        ExpressionAttributeValues={":latest": {"S": "LATEST"}},
+    )
+    with pytest.raises(HookFailed) as refused:
+        run_hook("verify_read_across", {"state": "Enabled"}, context(emulator, spec))
+    message = str(refused.value)
+    assert (
+        f"the leases {first} start at LATEST" in message and "start it at TRIM_HORIZON" in message
+    )
