@@ -10,7 +10,7 @@ from typing import Literal
 
 from turnout.consumers import read_across_mapping_states
 from turnout.hooks import Hook, HookArgs, HookContext, HookFailed
-from turnout.kcl_read_across import instance_lease_states
+from turnout.kcl_read_across import instance_lease_states, read_across_instances
 
 
 class VerifyReadAcross(Hook):
@@ -29,14 +29,14 @@ class VerifyReadAcross(Hook):
                 "old environment): run the cutover again to apply them, and wait while one is "
                 "still Creating, Enabling or Disabling."
             )
-        if self.args.state != "Enabled":
+        if self.args.state != "Enabled" or not read_across_instances(context.spec):
             return data
         instances = instance_lease_states(context)
         if instances["wrong"]:
             raise HookFailed(
                 "the KCL applications' read-across instances do not all read the new streams: "
                 + "; ".join(instances["wrong"])
-                + ". Each is started by its read_across.start_command (step start-read-across); "
+                + ". Each is started by its read_across.start_command (step start-kcl-read-across); "
                 "check it runs with the TURNOUT_READ_ACROSS_* settings, then run the cutover again."
             )
         return {**data, "kcl_instances": instances["instances"]}
