@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 import uuid
 
 import pytest
@@ -25,6 +26,7 @@ from hooks_kit import (
 
 from turnout.hooks import HookFailed
 from turnout.sandbox.pipeline.kcl_worker import KclStyleWorker, WorkerConfig
+from turnout.sandbox.processes import pid_alive
 from turnout.spec.model import MigrationSpec
 from turnout.spec.names import names
 
@@ -180,3 +182,96 @@ def test_an_instance_started_at_latest_is_refused_before_it_skips_the_records_si
     assert (
         f"the leases {first} start at LATEST" in message and "start it at TRIM_HORIZON" in message
     )
+
+
+def instance_commands(emulator, tables, state_dir) -> dict[str, str]:
+    """The sandbox's read-across instance as the spec's start and stop commands."""
+    base = f"{sys.executable} -m turnout.sandbox.pipeline.kcl_instance"
+    return {
+        "start_command": (
+            f"{base} start --endpoint {emulator.endpoint_url} --state-dir {state_dir} "
+            f"--processed-table {tables['processed']} --markers-table {tables['markers']} "
+            "--interval 0.2 --lifetime 300"
+        ),
+        "stop_command": f"{base} stop --state-dir {state_dir}",
+    }
+
+
+def with_instance_commands(spec, emulator, tables, state_dir) -> MigrationSpec:
+    document = spec.model_dump(mode="json", exclude_none=True)
+    document["consumers"]["old"][0]["read_across"].update(
+        instance_commands(emulator, tables, state_dir)
+    )
+    return MigrationSpec.model_validate(document)
+
+
+def let_read(emulator, spec, role_arn: str) -> None:
+    """The new stream's resource policy lets `role_arn` read it (what Terraform renders)."""
+    arn = names(spec, "new").stream_arn("events")
+    actions = ["kinesis:DescribeStreamSummary", "kinesis:ListShards", "kinesis:GetShardIterator"]
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": role_arn},
+                "Action": [*actions, "kinesis:GetRecords", "kinesis:DescribeStream"],
+                "Resource": arn,
+            }
+        ],
+    }
+    emulator.client("kinesis", "new").put_resource_policy(
+        ResourceARN=arn, Policy=json.dumps(policy)
+    )
+
+
+def processed_ids(emulator, table: str, application: str) -> set[str]:
+    items = emulator.client("dynamodb", "old").scan(TableName=table, ConsistentRead=True)["Items"]
+    return {
+        item["event_id"]["S"]
+        for item in items
+        if item.get("consumer", {}).get("S") == application and "event_id" in item
+    }
+
+
+def test_the_sandbox_instance_reads_the_new_stream_through_its_role_until_stopped(
+    emulator, read_across_kcl, tmp_path
+):
+    """Started by the spec's command, the instance assumes its role, reads the new stream by
+    ARN under the stream's policy, processes every record into the old account's table and
+    keeps its leases there; the stop command ends it, and both commands can run twice."""
+    spec, consumer, tables = read_across_kcl
+    let_read(emulator, spec, consumer["read_across"]["role_arn"])
+    spec = with_instance_commands(spec, emulator, tables, tmp_path / "kcl")
+    ctx = context(emulator, spec, project_root=tmp_path)
+    put_events(emulator, spec, 12)
+    for _ in range(2):
+        started = run_hook("start_read_across", {}, ctx)
+        assert [entry["exit_code"] for entry in started["instances"]] == [0], started
+    pid_file = tmp_path / "kcl" / f"kcl-read-across-{consumer['application']}.pid"
+    pid = int(pid_file.read_text().split()[0])
+    deadline = time.monotonic() + 60
+    while len(processed_ids(emulator, tables["processed"], consumer["application"])) < 12:
+        assert time.monotonic() < deadline, "the instance did not process every record"
+        time.sleep(0.5)
+    checked = run_hook("verify_read_across", {"state": "Enabled"}, ctx)
+    assert checked["kcl_instances"][0]["leases"] == 2
+    assert run_hook("verify_read_across_drained", DRAIN, ctx)["drained"] is True
+    for _ in range(2):
+        stopped = run_hook("stop_read_across", {}, ctx)
+        assert [entry["exit_code"] for entry in stopped["instances"]] == [0], stopped
+    assert not pid_file.exists() and not pid_alive(pid)
+
+
+def test_an_instance_whose_role_the_stream_policy_does_not_name_fails_its_start_step(
+    emulator, read_across_kcl, tmp_path
+):
+    spec, consumer, tables = read_across_kcl
+    let_read(emulator, spec, f"arn:aws:iam::{emulator.old_account_id}:role/someone-else")
+    spec = with_instance_commands(spec, emulator, tables, tmp_path / "kcl")
+    with pytest.raises(HookFailed) as refused:
+        run_hook("start_read_across", {}, context(emulator, spec, project_root=tmp_path))
+    message = str(refused.value)
+    assert f"kcl:{consumer['application']}" in message and "exited with 1" in message
+    assert "AccessDeniedException" in message, message
+    assert not (tmp_path / "kcl" / f"kcl-read-across-{consumer['application']}.pid").exists()
