@@ -30,8 +30,7 @@ def processing(event_id: str, env: str, order: int, seq: int, key: str = "k1", *
         "key": key,
         "seq": seq,
         "processed_order": f"{order:020d}",
-        "consumer": f"{env}-fn",
-        **extra,
+        **{"consumer": f"{env}-fn", **extra},
     }
 
 
@@ -181,3 +180,49 @@ def test_read_across_pending_events_are_named_as_not_read_by_old():
     )
     with pytest.raises(AssertionError, match="neither read by old nor processed by new"):
         assert_nothing_lost(report, allow_pending=False)
+
+
+def test_each_declared_consumer_must_process_every_event_of_its_streams_itself():
+    """Two consumers of one stream (a Lambda function and a KCL application): an event the
+    application missed is lost although the function processed it; an event each processed once
+    is no duplicate; a declared consumer that processed nothing loses everything of its
+    streams."""
+    events = [event("o1", "old", 1, 1), event("o2", "old", 2, 2)]
+    processed = {
+        "old": [
+            processing("o1", "old", 1, 1, consumer="legacy-fn"),
+            processing("o2", "old", 2, 2, consumer="legacy-fn"),
+            processing("o1", "old", 3, 1, consumer="kcl-app"),
+            processing("o1", "old", 4, 1, consumer="kcl-app"),  # the application's redelivery
+        ],
+        "new": [],
+    }
+    streams = {"old": {"legacy-fn": ("clicks",), "kcl-app": ("clicks",)}, "new": {}}
+    report = compute_report(events, processed, {}, new_required=False, consumer_streams=streams)
+    old = report["environments"]["old"]
+    assert old["lost"] == 1 and old["lost_sample"] == ["o2"]
+    assert old["duplicates"] == 1
+    assert old["by_consumer"] == {
+        "kcl-app": {"processings": 2, "processed": 1, "duplicates": 1, "lost": 1},
+        "legacy-fn": {"processings": 2, "processed": 2, "duplicates": 0, "lost": 0},
+    }
+    silent = {"old": {**streams["old"], "audit-fn": ("clicks",)}, "new": {}}
+    report = compute_report(events, processed, {}, new_required=False, consumer_streams=silent)
+    assert report["environments"]["old"]["by_consumer"]["audit-fn"]["lost"] == 2
+
+
+def test_a_consumer_of_other_streams_is_not_expected_to_process_these():
+    events = [event("o1", "old", 1, 1)]
+    processed = {"old": [processing("o1", "old", 1, 1, consumer="legacy-fn")], "new": []}
+    streams = {"old": {"legacy-fn": ("clicks",), "audit-fn": ("audit",)}, "new": {}}
+    report = compute_report(events, processed, {}, new_required=False, consumer_streams=streams)
+    old = report["environments"]["old"]
+    assert old["lost"] == 0 and old["by_consumer"]["audit-fn"]["lost"] == 0
+
+
+def test_the_text_names_the_consumer_that_missed_events():
+    events = [event("o1", "old", 1, 1)]
+    processed = {"old": [processing("o1", "old", 1, 1, consumer="legacy-fn")], "new": []}
+    streams = {"old": {"legacy-fn": ("clicks",), "kcl-app": ("clicks",)}, "new": {}}
+    report = compute_report(events, processed, {}, new_required=False, consumer_streams=streams)
+    assert "not processed by each consumer in old: kcl-app 1" in format_report(report)

@@ -15,6 +15,10 @@ instance has read every stream once, and fails with the instance's own error whe
 (a role the policy does not name: AccessDeniedException). Both commands are idempotent: a
 running instance is left running, a stopped one stays stopped. The process is bounded in time
 (`--lifetime`, default one day) and its PID is recorded in the state directory.
+
+The same module runs the application itself on the old streams for a scenario (`--instance
+main`, with `--application`, `--stream-arns`, `--region`, `--role-arn` and `--lease-table` in
+place of the variables): the application's pause and resume commands.
 """
 
 from __future__ import annotations
@@ -58,13 +62,20 @@ class InstanceSettings:
     lease_table: str
 
     @classmethod
-    def from_environment(cls, environ: dict[str, str]) -> InstanceSettings:
+    def from_environment(
+        cls, environ: dict[str, str], given: dict[str, str | None] | None = None
+    ) -> InstanceSettings:
+        """From the TURNOUT_READ_ACROSS_* variables; a value in `given` (the command line's, by
+        the variable's suffix) takes their place."""
+        environ = {**environ, **{PREFIX + k: v for k, v in (given or {}).items() if v}}
         names = ("APPLICATION", "STREAM_ARNS", "REGION", "ROLE_ARN", "LEASE_TABLE")
         missing = [PREFIX + name for name in names if not environ.get(PREFIX + name)]
         if missing:
             raise InstanceError(
                 f"{', '.join(missing)} not set: turnout sets the TURNOUT_READ_ACROSS_* variables "
-                "when it runs a KCL application's read_across.start_command"
+                "when it runs a KCL application's read_across.start_command (or pass "
+                + ", ".join(f"--{name.lower().replace('_', '-')}" for name in names)
+                + ")"
             )
         position = environ.get(PREFIX + "INITIAL_POSITION", INITIAL_POSITION)
         if position != INITIAL_POSITION:
@@ -81,18 +92,18 @@ class InstanceSettings:
         )
 
 
-def instance_process(state_dir: Path, application: str) -> BackgroundProcess:
-    return BackgroundProcess(f"kcl-read-across-{application}", state_dir, MODULE)
+def instance_process(state_dir: Path, application: str, role: str) -> BackgroundProcess:
+    return BackgroundProcess(f"kcl-{role}-{application}", state_dir, MODULE)
 
 
-def status_file(state_dir: Path, application: str) -> Path:
-    return state_dir / f"kcl-read-across-{application}.status.json"
+def status_file(state_dir: Path, application: str, role: str) -> Path:
+    return state_dir / f"kcl-{role}-{application}.status.json"
 
 
 # ---------------------------------------------------------------------- the process itself
 def run(args: argparse.Namespace, settings: InstanceSettings, stop: threading.Event) -> int:
     """Read and process until stopped; the status file says how far it got."""
-    status = status_file(args.state_dir, settings.application)
+    status = status_file(args.state_dir, settings.application, args.instance)
     passes = stored = 0
     try:
         worker = _worker(args, settings)
@@ -118,7 +129,7 @@ def _worker(args: argparse.Namespace, settings: InstanceSettings) -> KclStyleWor
     credentials = assume_role_credentials(
         args.endpoint,
         settings.role_arn,
-        session_name=f"kcl-read-across-{settings.application}",
+        session_name=f"kcl-{args.instance}-{settings.application}",
         region=settings.region,
     )
     session = boto3.Session(
@@ -157,13 +168,13 @@ def _write_status(path: Path, status: dict) -> None:
 
 # ---------------------------------------------------------------------- start and stop
 def start(args: argparse.Namespace, settings: InstanceSettings) -> int:
-    process = instance_process(args.state_dir, settings.application)
+    process = instance_process(args.state_dir, settings.application, args.instance)
     if process.alive():
         print(
             f"the read-across instance of {settings.application} is running (pid {process.pid()})"
         )
         return 0
-    status = status_file(args.state_dir, settings.application)
+    status = status_file(args.state_dir, settings.application, args.instance)
     status.unlink(missing_ok=True)
     argv = [sys.executable, "-m", MODULE, "run", *_passed_on(args)]
     pid = process.start(argv, env=dict(os.environ), lifetime_seconds=args.lifetime)
@@ -171,12 +182,12 @@ def start(args: argparse.Namespace, settings: InstanceSettings) -> int:
     while time.monotonic() < deadline:
         seen = _read_status(status)
         if seen.get("passes", 0) >= 1:
-            print(f"read-across instance of {settings.application} running (pid {pid})")
+            print(f"{args.instance} instance of {settings.application} running (pid {pid})")
             return 0
         if seen.get("error") or not process.alive():
             process.stop(grace=5)
             print(
-                f"the read-across instance of {settings.application} could not read: "
+                f"the {args.instance} instance of {settings.application} could not read: "
                 f"{seen.get('error') or 'it exited (see ' + str(process.log_file) + ')'}",
                 file=sys.stderr,
             )
@@ -184,7 +195,7 @@ def start(args: argparse.Namespace, settings: InstanceSettings) -> int:
         time.sleep(0.2)
     process.stop(grace=5)
     print(
-        f"the read-across instance of {settings.application} read nothing within "
+        f"the {args.instance} instance of {settings.application} read nothing within "
         f"{START_TIMEOUT_SECONDS:.0f} s; stopped (see {process.log_file})",
         file=sys.stderr,
     )
@@ -192,11 +203,11 @@ def start(args: argparse.Namespace, settings: InstanceSettings) -> int:
 
 
 def stop(args: argparse.Namespace, application: str) -> int:
-    pid = instance_process(args.state_dir, application).stop(grace=15)
+    pid = instance_process(args.state_dir, application, args.instance).stop(grace=15)
     print(
-        f"read-across instance of {application} stopped (pid {pid})"
+        f"{args.instance} instance of {application} stopped (pid {pid})"
         if pid
-        else f"the read-across instance of {application} is not running"
+        else f"the {args.instance} instance of {application} is not running"
     )
     return 0
 
@@ -220,7 +231,25 @@ def _passed_on(args: argparse.Namespace) -> list[str]:
         args.markers_table,
         "--interval",
         str(args.interval),
+        "--instance",
+        args.instance,
+        *[
+            part
+            for name, value in _settings_given(args).items()
+            if value
+            for part in (f"--{name.lower().replace('_', '-')}", value)
+        ],
     ]
+
+
+def _settings_given(args: argparse.Namespace) -> dict[str, str | None]:
+    return {
+        "APPLICATION": args.application,
+        "STREAM_ARNS": args.stream_arns,
+        "REGION": args.region,
+        "ROLE_ARN": args.role_arn,
+        "LEASE_TABLE": args.lease_table,
+    }
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -237,19 +266,31 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--markers-table")
     parser.add_argument("--interval", type=float, default=1.0, help="seconds between idle reads")
     parser.add_argument("--lifetime", type=float, default=DEFAULT_LIFETIME_SECONDS)
+    parser.add_argument(
+        "--instance",
+        default="read-across",
+        help="which instance of the application: read-across (default), or e.g. main for the "
+        "application itself on the old streams (its pause and resume commands)",
+    )
+    for name in ("application", "stream-arns", "region", "role-arn", "lease-table"):
+        parser.add_argument(f"--{name}", help=f"instead of TURNOUT_READ_ACROSS_{name.upper()}")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.action == "stop":
+        application = args.application or os.environ.get(PREFIX + "APPLICATION")
+        if not application:
+            print(f"error: {PREFIX}APPLICATION not set (or pass --application)", file=sys.stderr)
+            return 2
+        return stop(args, application)
     try:
-        settings = InstanceSettings.from_environment(dict(os.environ))
+        settings = InstanceSettings.from_environment(dict(os.environ), _settings_given(args))
     except InstanceError as problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
-    if args.action == "stop":
-        return stop(args, settings.application)
     for needed in ("endpoint", "processed_table", "markers_table"):
         if not getattr(args, needed):
             parser.error(f"--{needed.replace('_', '-')} is required to {args.action}")

@@ -181,6 +181,7 @@ def build_report(
         ledger,
         new_required=new_required,
         old_reads_new_until=old_reads_new_until,
+        consumer_streams=spec_consumer_streams(spec),
     )
     report["sources"] = {
         "events_log": str(events_log),
@@ -254,8 +255,11 @@ def compute_report(
     *,
     new_required: bool,
     old_reads_new_until: float | None = None,
+    consumer_streams: dict[str, dict[str, tuple[str, ...]]] | None = None,
 ) -> dict:
-    """The report from plain data (tests call this directly)."""
+    """The report from plain data (tests call this directly). ``consumer_streams``: per
+    environment, the streams each consumer reads (``spec_consumer_streams``); such a consumer
+    must have processed every expected event of its streams itself."""
     by_id = {event["id"]: event for event in events}
     written: dict[str, set[str]] = {"old": set(), "new": set()}
     for event in by_id.values():
@@ -276,6 +280,7 @@ def compute_report(
             expected[environment],
             written,
             read_across=read_across,
+            consumer_streams=(consumer_streams or {}).get(environment, {}),
         )
         section["required"] = True if environment == "old" else new_required
         environments[environment] = section
@@ -340,6 +345,7 @@ def _environment_section(
     written: dict[str, set[str]],
     *,
     read_across: bool = False,
+    consumer_streams: dict[str, tuple[str, ...]] | None = None,
 ) -> tuple[dict, set[str]]:
     own = [item for item in items if item.get("environment") == environment]
     copied = len(items) - len(own)
@@ -353,8 +359,10 @@ def _environment_section(
     ids = set(first)
     known = ids & by_id.keys()
     unknown = ids - by_id.keys()
-    lost = expected - ids
-    per_consumer = Counter(item.get("consumer", "?") for item in own)
+    per_consumer, lost, duplicates = _consumer_sections(
+        events, by_id, expected, consumer_streams or {}
+    )
+    lost |= expected - ids
 
     # Order: per (stream, key), the events in the order of their first processing.
     sequences: dict[tuple[str, str], list[tuple[str, str]]] = defaultdict(list)
@@ -397,7 +405,7 @@ def _environment_section(
             "expected": len(expected),
             "processed": len(ids),
             "processings": len(events),
-            "duplicates": len(events) - len(ids),
+            "duplicates": duplicates,
             "lost": len(lost),
             "lost_sample": sorted(lost)[:SAMPLE],
             "order_violations": violations,
@@ -409,10 +417,65 @@ def _environment_section(
             "unparseable": len(unparseable),
             "unknown_events": len(unknown),
             "copied_items": copied,
-            "by_consumer": dict(sorted(per_consumer.items())),
+            "by_consumer": per_consumer,
         },
         ids,
     )
+
+
+def _consumer_sections(
+    events: list[dict],
+    by_id: dict[str, dict],
+    expected: set[str],
+    consumer_streams: dict[str, tuple[str, ...]],
+) -> tuple[dict[str, dict], set[str], int]:
+    """Per consumer: its processings, the distinct events among them, its duplicates and, for a
+    consumer whose streams are known, the expected events of those streams it did not process.
+    Returns them, the events some consumer lost, and the duplicates in all (an event processed
+    once by each of two consumers of its stream is no duplicate)."""
+    by_consumer: dict[str, list[str]] = defaultdict(list)
+    for item in events:
+        by_consumer[item.get("consumer", "?")].append(item["event_id"])
+    sections: dict[str, dict] = {}
+    lost: set[str] = set()
+    duplicates = 0
+    for consumer, event_ids in sorted(by_consumer.items()):
+        ids = set(event_ids)
+        section = {
+            "processings": len(event_ids),
+            "processed": len(ids),
+            "duplicates": len(event_ids) - len(ids),
+        }
+        duplicates += section["duplicates"]
+        streams = consumer_streams.get(consumer)
+        if streams is not None:
+            due = {event_id for event_id in expected if by_id[event_id]["stream"] in streams}
+            missing = due - ids
+            section["lost"] = len(missing)
+            lost |= missing
+        sections[consumer] = section
+    for consumer in sorted(set(consumer_streams) - set(by_consumer)):
+        streams = consumer_streams[consumer]
+        missing = {event_id for event_id in expected if by_id[event_id]["stream"] in streams}
+        sections[consumer] = {"processings": 0, "processed": 0, "duplicates": 0}
+        sections[consumer]["lost"] = len(missing)
+        lost |= missing
+    return sections, lost, duplicates
+
+
+def spec_consumer_streams(spec: MigrationSpec) -> dict[str, dict[str, tuple[str, ...]]]:
+    """Per environment, the name each of the spec's Lambda and KCL consumers writes to the
+    processed table (the function's name, the application's) -> the streams it reads."""
+    found: dict[str, dict[str, tuple[str, ...]]] = {}
+    for environment in ("old", "new"):
+        found[environment] = {
+            (consumer.function_name if consumer.kind == "lambda" else consumer.application): tuple(
+                consumer.streams
+            )
+            for consumer in getattr(spec.consumers, environment)
+            if consumer.kind in ("lambda", "kcl")
+        }
+    return found
 
 
 # ---------------------------------------------------------------------------------- output
@@ -465,6 +528,14 @@ def format_report(report: dict) -> str:
     for environment, section in report["environments"].items():
         if section["lost"]:
             lines.append(f"lost in {environment} (sample): {', '.join(section['lost_sample'])}")
+            missed = {
+                consumer: counts["lost"]
+                for consumer, counts in section.get("by_consumer", {}).items()
+                if counts.get("lost")
+            }
+            if missed:
+                said = ", ".join(f"{consumer} {count:,}" for consumer, count in missed.items())
+                lines.append(f"not processed by each consumer in {environment}: {said}")
     lines.append("")
     lines.append(
         "verdict: nothing lost" if report["nothing_lost"] else f"verdict: {report['lost']:,} LOST"
