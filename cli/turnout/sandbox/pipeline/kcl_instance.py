@@ -120,8 +120,9 @@ def run(args: argparse.Namespace, settings: InstanceSettings, stop: threading.Ev
             continue
         passes, stored = passes + 1, stored + done
         _write_status(status, {"pid": os.getpid(), "passes": passes, "stored": stored})
-        if not done:
-            stop.wait(args.interval)
+        # Between two reads of a shard, busy or not, as KCL's polling consumer waits
+        # (idleTimeBetweenReadsInMillis): the shard's five reads a second are shared.
+        stop.wait(args.interval)
     return 0
 
 
@@ -264,7 +265,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--endpoint", help="the emulator's URL (loopback)")
     parser.add_argument("--processed-table")
     parser.add_argument("--markers-table")
-    parser.add_argument("--interval", type=float, default=1.0, help="seconds between idle reads")
+    parser.add_argument("--interval", type=float, default=1.0, help="seconds between two reads")
     parser.add_argument("--lifetime", type=float, default=DEFAULT_LIFETIME_SECONDS)
     parser.add_argument(
         "--instance",
