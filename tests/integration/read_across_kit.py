@@ -76,7 +76,7 @@ def kcl_application(spec, state_dir: Path) -> dict:
         f'--state-dir {state_dir} --endpoint "${ENDPOINT_VARIABLE}" '
         f"--processed-table {processed_table_name(spec, 'old')} "
         f"--markers-table {names(spec, 'old').markers_table} "
-        f"--interval 0.5 --lifetime {SANDBOX_LIFETIME_SECONDS}"
+        f"--interval 1 --lifetime {SANDBOX_LIFETIME_SECONDS}"
     )
     itself = (
         f"--instance main --application {KCL_APPLICATION} "

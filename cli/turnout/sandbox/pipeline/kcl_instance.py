@@ -47,6 +47,7 @@ MODULE = "turnout.sandbox.pipeline.kcl_instance"
 PREFIX = "TURNOUT_READ_ACROSS_"
 DEFAULT_LIFETIME_SECONDS = 86400.0
 START_TIMEOUT_SECONDS = 60.0
+SYNC_EVERY_PASSES = 10
 
 
 class InstanceError(Exception):
@@ -113,7 +114,9 @@ def run(args: argparse.Namespace, settings: InstanceSettings, stop: threading.Ev
         return 1
     while not stop.is_set():
         try:
-            done = worker.process_once()
+            # Shards are listed every SYNC_EVERY_PASSES passes, not before every read (KCL too lists
+            # them now and then): a resharding's children are found within that many passes.
+            done = worker.process_once(sync=passes % SYNC_EVERY_PASSES == 0)
         except (ClientError, BotoCoreError) as problem:
             _write_status(status, {"pid": os.getpid(), "passes": passes, "error": _said(problem)})
             stop.wait(args.interval)

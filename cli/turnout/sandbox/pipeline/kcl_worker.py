@@ -160,9 +160,11 @@ class KclStyleWorker:
         )
 
     # ------------------------------------------------------------------ reading and processing
-    def process_once(self) -> int:
-        """One GetRecords of every shard whose parents are done; the records stored."""
-        self.sync()
+    def process_once(self, sync: bool = True) -> int:
+        """One GetRecords of every shard whose parents are done; the records stored. `sync`:
+        list the shards first (always when none is known yet)."""
+        if sync or not self.shards:
+            self.sync()
         leases = self.leases()
         stored = 0
         for shard in self.shards.values():
