@@ -32,3 +32,17 @@ def run_command(
         "stdout_tail": completed.stdout[-2000:],
         "stderr_tail": completed.stderr[-2000:],
     }
+
+
+def command_failure(label: str, outcome: dict, timeout_seconds: float) -> str | None:
+    """What went wrong with a command `run_command` ran, in one line naming `label`; None
+    when it exited 0."""
+    command = outcome["command"]
+    if outcome.get("timed_out"):
+        return f"{label}: `{command}` did not finish within {timeout_seconds:.0f} s"
+    if outcome["exit_code"] == 0:
+        return None
+    stderr = outcome["stderr_tail"].strip().splitlines()
+    return f"{label}: `{command}` exited with {outcome['exit_code']}" + (
+        f" ({stderr[-1]})" if stderr else ""
+    )

@@ -15,7 +15,7 @@ from pydantic import Field
 
 from turnout.aws.kinesis import describe_stream_arn
 from turnout.aws.mappings import mappings_reading, settle_mappings
-from turnout.commands import run_command
+from turnout.commands import command_failure, run_command
 from turnout.hooks import Hook, HookArgs, HookContext, HookError, HookFailed, load_hook_class
 from turnout.spec.names import names
 
@@ -222,16 +222,9 @@ class _Control:
             return {**entry, "would_run": True}
         outcome = run_command(command, self.context.project_root, self.command_timeout_seconds)
         entry.update(outcome)
-        if outcome.get("timed_out"):
-            self.failures.append(
-                f"{label}: `{command}` did not finish within {self.command_timeout_seconds:.0f} s"
-            )
-        elif outcome["exit_code"] != 0:
-            stderr = outcome["stderr_tail"].strip().splitlines()
-            self.failures.append(
-                f"{label}: `{command}` exited with {outcome['exit_code']}"
-                + (f" ({stderr[-1]})" if stderr else "")
-            )
+        failure = command_failure(label, outcome, self.command_timeout_seconds)
+        if failure:
+            self.failures.append(failure)
         return entry
 
     def custom_consumer(self, consumer: Any) -> dict:

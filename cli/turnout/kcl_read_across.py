@@ -23,7 +23,9 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from turnout.commands import run_command
+from turnout.aws.kcl_leases import leases_of_stream, read_leases
+from turnout.aws.kinesis import is_open, list_shards
+from turnout.commands import command_failure, run_command
 from turnout.hooks import Hook, HookArgs, HookContext, HookFailed
 from turnout.spec.names import names
 
@@ -68,16 +70,9 @@ def control_instances(context: Any, action: str, timeout_seconds: float) -> dict
         )
         entry.update(outcome)
         results.append(entry)
-        if outcome.get("timed_out"):
-            failures.append(
-                f"{entry['consumer']}: `{command}` did not finish within {timeout_seconds:.0f} s"
-            )
-        elif outcome["exit_code"] != 0:
-            stderr = outcome["stderr_tail"].strip().splitlines()
-            failures.append(
-                f"{entry['consumer']}: `{command}` exited with {outcome['exit_code']}"
-                + (f" ({stderr[-1]})" if stderr else "")
-            )
+        failure = command_failure(entry["consumer"], outcome, timeout_seconds)
+        if failure:
+            failures.append(failure)
     return {
         "action": action,
         "dry_run": context.dry_run,
@@ -88,7 +83,8 @@ def control_instances(context: Any, action: str, timeout_seconds: float) -> dict
 
 def instance_lease_states(context: Any) -> dict:
     """Each instance's lease table against the open shards of the new streams it reads:
-    `wrong` names the instances whose table is missing or holds no lease of a shard."""
+    `wrong` names the instances whose table is missing, holds no lease of a shard, or holds
+    one still at its initial position LATEST or AT_TIMESTAMP."""
     instances = read_across_instances(context.spec)
     found: list[dict] = []
     wrong: list[str] = []
@@ -101,51 +97,34 @@ def instance_lease_states(context: Any) -> dict:
         label = f"kcl:{consumer.application} (read-across instance)"
         table = consumer.read_across.lease_table
         try:
-            leases = _leases(dynamodb, table)
+            leases = read_leases(dynamodb, table)
         except dynamodb.exceptions.ResourceNotFoundException:
             wrong.append(f"{label}: its lease table {table} does not exist (not started)")
             continue
-        keys = set(leases)
-        skipping = sorted(key for key, start in leases.items() if start in SKIPPING_STARTS)
+        held, skipping, missing = 0, [], []
+        for logical in consumer.streams:
+            physical = new.stream(logical)
+            by_shard = leases_of_stream(leases, physical, len(consumer.streams) == 1)
+            held += len(by_shard)
+            skipping += [
+                lease for lease in by_shard.values() if lease.get("checkpoint") in SKIPPING_STARTS
+            ]
+            missing += [
+                f"{logical}/{shard['ShardId']}"
+                for shard in list_shards(kinesis, physical)
+                if is_open(shard) and shard["ShardId"] not in by_shard
+            ]
+        found.append({"consumer": label, "lease_table": table, "leases": held})
         if skipping:
+            keys = sorted(str(lease["leaseKey"]) for lease in skipping)
             wrong.append(
-                f"{label}: the leases {', '.join(skipping)} start at "
-                f"{leases[skipping[0]]}, which skips the records written to the new streams "
-                f"before the instance started; start it at {INITIAL_POSITION} "
-                "(TURNOUT_READ_ACROSS_INITIAL_POSITION)"
+                f"{label}: the leases {', '.join(keys)} start at {skipping[0]['checkpoint']}, "
+                "which skips the records written to the new streams before the instance "
+                f"started; start it at {INITIAL_POSITION} (TURNOUT_READ_ACROSS_INITIAL_POSITION)"
             )
-        missing = [
-            f"{logical}/{shard['ShardId']}"
-            for logical in consumer.streams
-            for shard in kinesis.list_shards(StreamName=new.stream(logical))["Shards"]
-            if "EndingSequenceNumber" not in shard.get("SequenceNumberRange", {})
-            and _lease_key(consumer, new.stream(logical), shard["ShardId"]) not in keys
-        ]
-        found.append({"consumer": label, "lease_table": table, "leases": len(keys)})
         if missing:
             wrong.append(f"{label}: no lease in {table} for {', '.join(missing)}")
     return {"instances": found, "wrong": wrong}
-
-
-def _lease_key(consumer: Any, stream_name: str, shard_id: str) -> str:
-    """KCL's lease key: the shard id, or `<account>:<stream>:<creation epoch>:<shard id>` for a
-    multi-stream application (the account and epoch are matched loosely: any)."""
-    return shard_id if len(consumer.streams) == 1 else f"{stream_name}:{shard_id}"
-
-
-def _leases(dynamodb: Any, table: str) -> dict[str, str]:
-    """Lease key (a multi-stream key as `<stream>:<shard id>`) -> its checkpoint."""
-    leases: dict[str, str] = {}
-    arguments: dict[str, Any] = {"TableName": table, "ConsistentRead": True}
-    while True:
-        page = dynamodb.scan(**arguments)
-        for item in page.get("Items", []):
-            parts = item["leaseKey"]["S"].split(":")
-            key = parts[0] if len(parts) < 4 else f"{parts[-3]}:{parts[-1]}"
-            leases[key] = item.get("checkpoint", {}).get("S", "")
-        if "LastEvaluatedKey" not in page:
-            return leases
-        arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
 class ReadAcrossInstancesArgs(HookArgs):

@@ -31,6 +31,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from turnout.aws.errors import READ_ERRORS, error_code
+from turnout.aws.kcl_leases import leases_of_stream, read_leases
 from turnout.aws.kinesis import children_of, is_open
 from turnout.drain.base import DrainPredicate, register
 from turnout.drain.scope import per_shard, stream_shards
@@ -38,20 +39,6 @@ from turnout.drain.verdicts import ConsumerVerdict, ShardVerdict, Verdict, read_
 from turnout.lambdas.replicator.aggregates import sub_records
 
 NOT_STARTED = ("TRIM_HORIZON", "LATEST", "AT_TIMESTAMP")
-
-
-def read_leases(dynamodb: Any, table: str) -> list[dict]:
-    """Every lease of a KCL lease table (a consistent scan), attributes as plain values."""
-    items: list[dict] = []
-    arguments: dict[str, Any] = {"TableName": table, "ConsistentRead": True}
-    while True:
-        page = dynamodb.scan(**arguments)
-        items.extend(page.get("Items", []))
-        if "LastEvaluatedKey" not in page:
-            return [
-                {key: next(iter(value.values())) for key, value in item.items()} for item in items
-            ]
-        arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
 @register("kcl", "leases")
@@ -62,16 +49,7 @@ class KclLeases(DrainPredicate):
         return read_leases(self.scope.client("dynamodb"), self.consumer.lease_table)
 
     def _leases_of(self, leases: list[dict], physical: str) -> dict[str, dict]:
-        """shard id -> lease, for one stream (plain keys only for a single-stream application)."""
-        found: dict[str, dict] = {}
-        for lease in leases:
-            key = str(lease.get("leaseKey", ""))
-            parts = key.split(":")
-            if len(parts) >= 4 and parts[-3] == physical:
-                found[parts[-1]] = lease
-            elif len(parts) == 1 and len(self.consumer.streams) == 1:
-                found[key] = lease
-        return found
+        return leases_of_stream(leases, physical, single_stream=len(self.consumer.streams) == 1)
 
     def check(self) -> ConsumerVerdict:
         try:

@@ -34,10 +34,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
+from botocore.credentials import Credentials
 from botocore.exceptions import BotoCoreError, ClientError
 
-from turnout.aws.endpoint import EMULATOR_CLIENT_CONFIG, assume_role_credentials
+from turnout.aws.credentials import refreshing_role_session, session_with
+from turnout.aws.endpoint import BASE_CREDENTIALS, EMULATOR_CLIENT_CONFIG
 from turnout.sandbox import http_headers
 from turnout.sandbox.processes import BackgroundProcess
 
@@ -93,18 +94,18 @@ class InstanceSettings:
         )
 
 
-def instance_process(state_dir: Path, application: str, role: str) -> BackgroundProcess:
-    return BackgroundProcess(f"kcl-{role}-{application}", state_dir, MODULE)
+def instance_process(state_dir: Path, application: str, instance: str) -> BackgroundProcess:
+    return BackgroundProcess(f"kcl-{instance}-{application}", state_dir, MODULE)
 
 
-def status_file(state_dir: Path, application: str, role: str) -> Path:
-    return state_dir / f"kcl-{role}-{application}.status.json"
+def status_file(process: BackgroundProcess) -> Path:
+    return process.directory / f"{process.name}.status.json"
 
 
 # ---------------------------------------------------------------------- the process itself
 def run(args: argparse.Namespace, settings: InstanceSettings, stop: threading.Event) -> int:
     """Read and process until stopped; the status file says how far it got."""
-    status = status_file(args.state_dir, settings.application, args.instance)
+    status = status_file(instance_process(args.state_dir, settings.application, args.instance))
     passes = stored = 0
     try:
         worker = _worker(args, settings)
@@ -130,17 +131,13 @@ def run(args: argparse.Namespace, settings: InstanceSettings, stop: threading.Ev
 
 
 def _worker(args: argparse.Namespace, settings: InstanceSettings) -> KclStyleWorker:
-    credentials = assume_role_credentials(
-        args.endpoint,
+    base = session_with(Credentials(*BASE_CREDENTIALS), settings.region)
+    session = refreshing_role_session(  # renewed before each role session expires
+        base,
         settings.role_arn,
-        session_name=f"kcl-{args.instance}-{settings.application}",
-        region=settings.region,
-    )
-    session = boto3.Session(
-        aws_access_key_id=credentials["AccessKeyId"],
-        aws_secret_access_key=credentials["SecretAccessKey"],
-        aws_session_token=credentials["SessionToken"],
-        region_name=settings.region,
+        f"kcl-{args.instance}-{settings.application}",
+        settings.region,
+        args.endpoint,
     )
 
     def client(service: str) -> Any:
@@ -178,7 +175,7 @@ def start(args: argparse.Namespace, settings: InstanceSettings) -> int:
             f"the read-across instance of {settings.application} is running (pid {process.pid()})"
         )
         return 0
-    status = status_file(args.state_dir, settings.application, args.instance)
+    status = status_file(process)
     status.unlink(missing_ok=True)
     argv = [sys.executable, "-m", MODULE, "run", *_passed_on(args)]
     pid = process.start(argv, env=dict(os.environ), lifetime_seconds=args.lifetime)

@@ -30,8 +30,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from turnout.aws.kcl_leases import read_leases
 from turnout.aws.kinesis import arrival_seconds, list_shards
-from turnout.drain.kcl import read_leases
 
 from . import consumer
 from .create import ensure_table

@@ -436,31 +436,25 @@ def _consumer_sections(
     by_consumer: dict[str, list[str]] = defaultdict(list)
     for item in events:
         by_consumer[item.get("consumer", "?")].append(item["event_id"])
+    expected_by_stream: dict[str, set[str]] = defaultdict(set)
+    for event_id in expected:
+        expected_by_stream[by_id[event_id]["stream"]].add(event_id)
     sections: dict[str, dict] = {}
     lost: set[str] = set()
-    duplicates = 0
-    for consumer, event_ids in sorted(by_consumer.items()):
+    for consumer in sorted(set(by_consumer) | set(consumer_streams)):
+        event_ids = by_consumer.get(consumer, [])
         ids = set(event_ids)
         section = {
             "processings": len(event_ids),
             "processed": len(ids),
             "duplicates": len(event_ids) - len(ids),
         }
-        duplicates += section["duplicates"]
-        streams = consumer_streams.get(consumer)
-        if streams is not None:
-            due = {event_id for event_id in expected if by_id[event_id]["stream"] in streams}
-            missing = due - ids
-            section["lost"] = len(missing)
-            lost |= missing
+        if consumer in consumer_streams:
+            due = set().union(*(expected_by_stream[s] for s in consumer_streams[consumer]))
+            section["lost"] = len(due - ids)
+            lost |= due - ids
         sections[consumer] = section
-    for consumer in sorted(set(consumer_streams) - set(by_consumer)):
-        streams = consumer_streams[consumer]
-        missing = {event_id for event_id in expected if by_id[event_id]["stream"] in streams}
-        sections[consumer] = {"processings": 0, "processed": 0, "duplicates": 0}
-        sections[consumer]["lost"] = len(missing)
-        lost |= missing
-    return sections, lost, duplicates
+    return sections, lost, sum(section["duplicates"] for section in sections.values())
 
 
 def spec_consumer_streams(spec: MigrationSpec) -> dict[str, dict[str, tuple[str, ...]]]:
