@@ -89,6 +89,10 @@ cutover: $(BIN)/turnout ## Drive the live phase to the spec's phase (add SANDBOX
 bench: $(BIN)/turnout ## Benchmarks (handler; in-process AWS model; replication, drain, verify on the emulator; the report of 100 streams; PROFILE=fast for moto as it is; default aws): writes bench/RESULTS.md
 	$(BIN)/python bench/run.py $(if $(PROFILE),--profile $(PROFILE),)
 
+.PHONY: profile-test
+profile-test: $(BIN)/turnout ## `make test` with every Terraform command timed and every process's CPU sampled: writes bench/TEST_PROFILE.md
+	$(BIN)/python bench/profile_tests.py -- $(PYTEST_SUITE)
+
 .PHONY: chaos
 chaos: $(BIN)/turnout ## Chaos suite: cutover + rollback under injected faults, several seeds: writes docs/reliability.md
 	$(BIN)/python -m turnout.sandbox.chaos.reliability $(if $(SEEDS),--seeds $(SEEDS),)
