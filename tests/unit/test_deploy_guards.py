@@ -90,3 +90,27 @@ def test_a_missing_provider_mirror_is_a_clear_error(tmp_path):
     runner = TerraformRunner(settings, "old")
     with pytest.raises(TerraformError, match=r"provider mirror .*no-mirror is not a directory"):
         runner.init()
+
+
+def test_terraform_runs_from_the_root_against_aws_and_from_its_unhashed_mirror_on_the_emulator(
+    tmp_path,
+):
+    root = Path(__file__).resolve().parents[2] / "terraform"
+    s3 = Backend("s3", "old", {"bucket": "b", "key": "k", "region": "eu-west-1"})
+    aws = TerraformRunner(TerraformSettings(root_dir=root, work_dir=tmp_path, backend=s3), "old")
+    assert aws.root == root  # the committed lock file, its provider hash checked
+    on_emulator = TerraformRunner(
+        TerraformSettings(
+            root_dir=root, work_dir=tmp_path, backend=s3, aws_endpoint_url="http://127.0.0.1:1"
+        ),
+        "old",
+    )
+    assert on_emulator.root == tmp_path / "emulator-root" / "terraform"
+    local = Backend("local", "old", {"path": str(tmp_path / "old.tfstate")})
+    local_on_emulator = TerraformRunner(
+        TerraformSettings(
+            root_dir=root, work_dir=tmp_path, backend=local, aws_endpoint_url="http://127.0.0.1:1"
+        ),
+        "old",
+    )
+    assert local_on_emulator.root == tmp_path / "local-emulator-root" / "terraform"

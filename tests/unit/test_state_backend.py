@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from turnout.deploy.backend import LOCAL_OVERRIDE, backend_for, local_root
+from turnout.deploy.backend import LOCAL_OVERRIDE, backend_for, local_root, mirror_root
 from turnout.deploy.state_lock import lock_holder, state_locked
 from turnout.errors import SpecError
 from turnout.spec.model import MigrationSpec
@@ -114,6 +114,19 @@ def test_the_local_mirror_links_the_root_and_overrides_only_the_backend(tmp_path
     (root / "stale.tf").symlink_to(REPO / "terraform" / "main.tf")
     local_root(REPO / "terraform", tmp_path)
     assert not (root / "stale.tf").exists()
+
+
+def test_the_emulators_mirror_locks_the_provider_version_without_its_package_hashes(tmp_path):
+    committed = (REPO / "terraform" / ".terraform.lock.hcl").read_text()
+    assert "hashes" in committed  # what runs against AWS and `make lint` check the provider by
+    root = mirror_root(REPO / "terraform", tmp_path, local_backend=False, lock_hashes=False)
+    assert root == tmp_path / "emulator-root" / "terraform"
+    lock = (root / ".terraform.lock.hcl").read_text()
+    assert "hashes" not in lock and "h1:" not in lock
+    assert 'version     = "5.100.0"' in lock and "constraints" in lock
+    assert not (root / "backend_override.tf").exists()  # its state stays in the S3 backend
+    assert (root / "main.tf").resolve() == (REPO / "terraform" / "main.tf").resolve()
+    assert (REPO / "terraform" / ".terraform.lock.hcl").read_text() == committed
 
 
 def test_a_held_lock_is_one_paragraph_naming_the_holder_and_the_way_out():

@@ -19,6 +19,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -152,18 +154,39 @@ LOCAL_OVERRIDE = (
 )
 
 
-def local_root(root_dir: Path, work_dir: Path) -> Path:
-    """A mirror of the root configuration whose backend is local: links to the root's files
-    and to the modules/ and build/ beside it (relative paths resolve as in the root), plus
-    `backend_override.tf`. Brought up to date on every call without touching what is already
-    right, so runs of both environments may call it side by side."""
-    mirror = work_dir / "local-root"
-    root = mirror / root_dir.name
+LOCK_FILE = ".terraform.lock.hcl"
+_LOCK_HASHES = re.compile(r"\n[ \t]*hashes[ \t]*=[ \t]*\[[^\]]*\]")
+
+
+def mirror_dir(root_dir: Path, work_dir: Path, *, local_backend: bool, lock_hashes: bool) -> Path:
+    """Where `mirror_root` puts its mirror of the root (one per kind of mirror)."""
+    name = ("local-" if local_backend else "") + ("root" if lock_hashes else "emulator-root")
+    return work_dir / name / root_dir.name
+
+
+def mirror_root(
+    root_dir: Path, work_dir: Path, *, local_backend: bool = True, lock_hashes: bool = True
+) -> Path:
+    """A mirror of the root configuration: links to the root's files and to the modules/ and
+    build/ beside it (relative paths resolve as in the root), plus what differs:
+
+    - ``local_backend``: `backend_override.tf`, a local state file (state: {backend: local});
+    - not ``lock_hashes`` (runs against the local emulator): the provider lock file without its
+      package hashes, so that Terraform does not hash the ~675 MB AWS provider again in every
+      command (~0.9 CPU-s each) to check it against the lock. The version and constraints stay
+      locked (`init -lockfile=readonly`). Runs against AWS, and `make lint`, use the committed
+      lock file and its check.
+
+    Brought up to date on every call without touching what is already right, so runs of both
+    environments may call it side by side."""
+    root = mirror_dir(root_dir, work_dir, local_backend=local_backend, lock_hashes=lock_hashes)
+    mirror = root.parent
     root.mkdir(parents=True, exist_ok=True)
     wanted = {
         source.name: source
         for source in root_dir.iterdir()
-        if source.is_file() and (source.suffix == ".tf" or source.name == ".terraform.lock.hcl")
+        if source.is_file()
+        and (source.suffix == ".tf" or (source.name == LOCK_FILE and lock_hashes))
     }
     for entry in root.iterdir():
         if entry.is_symlink() and wanted.get(entry.name) != Path(os.readlink(entry)):
@@ -172,10 +195,25 @@ def local_root(root_dir: Path, work_dir: Path) -> Path:
     links += [(mirror / sibling, root_dir.parent / sibling) for sibling in ("modules", "build")]
     for link, target in links:
         _link(link, target)
-    override = root / "backend_override.tf"
-    if not override.is_file() or override.read_text() != LOCAL_OVERRIDE:
-        override.write_text(LOCAL_OVERRIDE)
+    if local_backend:
+        _write_if_changed(root / "backend_override.tf", LOCAL_OVERRIDE)
+    if not lock_hashes and (root_dir / LOCK_FILE).is_file():
+        unhashed = _LOCK_HASHES.sub("", (root_dir / LOCK_FILE).read_text())
+        _write_if_changed(root / LOCK_FILE, unhashed)
     return root
+
+
+def local_root(root_dir: Path, work_dir: Path) -> Path:
+    """The mirror of the root whose backend is local (`mirror_root`)."""
+    return mirror_root(root_dir, work_dir)
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    if path.is_file() and not path.is_symlink() and path.read_text() == text:
+        return
+    staging = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
+    staging.write_text(text)
+    os.replace(staging, path)  # whole, even with a run beside this one writing it too
 
 
 def _link(link: Path, target: Path) -> None:

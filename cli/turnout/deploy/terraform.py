@@ -26,7 +26,7 @@ from typing import Any
 from python_terraform import IsFlagged, IsNotFlagged
 from python_terraform import Terraform as _PythonTerraform
 
-from turnout.deploy.backend import Backend, local_root
+from turnout.deploy.backend import Backend, mirror_dir, mirror_root
 from turnout.deploy.state_lock import lock_holder, state_locked
 from turnout.deploy.terraform_runs import RunLog
 from turnout.errors import TerraformError
@@ -83,12 +83,23 @@ class TerraformRunner:
         return self.settings.work_dir / "state" / f"{self.environment}.tfstate"
 
     @property
-    def root(self) -> Path:
-        """Where Terraform runs: the root itself, or its local-state mirror."""
+    def _mirror(self) -> dict[str, bool] | None:
+        """How the root's mirror differs from it (backend.mirror_root), or None: no mirror."""
         backend = self.settings.backend
-        if backend is not None and backend.kind == "local":
-            return self.settings.work_dir / "local-root" / self.settings.root_dir.name
-        return self.settings.root_dir
+        local_backend = backend is not None and backend.kind == "local"
+        lock_hashes = self.settings.aws_endpoint_url is None
+        if not local_backend and lock_hashes:
+            return None
+        return {"local_backend": local_backend, "lock_hashes": lock_hashes}
+
+    @property
+    def root(self) -> Path:
+        """Where Terraform runs: the root itself, or its mirror (a local state file; on the
+        emulator, a lock file without package hashes)."""
+        mirror = self._mirror
+        if mirror is None:
+            return self.settings.root_dir
+        return mirror_dir(self.settings.root_dir, self.settings.work_dir, **mirror)
 
     def init(self, migrate_state: bool = False) -> None:
         """`terraform init` with this environment's backend (skipped when nothing it depends on
@@ -102,7 +113,8 @@ class TerraformRunner:
         self.env_dir.mkdir(parents=True, exist_ok=True)
         if backend.kind == "local":
             self.state_path.parent.mkdir(parents=True, exist_ok=True)
-            local_root(self.settings.root_dir, self.settings.work_dir)
+        if self._mirror is not None:
+            mirror_root(self.settings.root_dir, self.settings.work_dir, **self._mirror)
         self.backend_file.write_text(backend.config_text())
         stamp = self.env_dir / "init.stamp"
         fingerprint = self._init_fingerprint()
@@ -134,12 +146,16 @@ class TerraformRunner:
             if migrate_state
             else {"reconfigure": IsFlagged}
         )
+        # A mirror's lock file without package hashes stays without them (backend.mirror_root).
+        mirror = self._mirror
+        lockfile = {"lockfile": "readonly"} if mirror and not mirror["lock_hashes"] else {}
         self._run(
             "init",
             backend_config=str(self.backend_file),
             input=False,
             no_color=IsFlagged,
             **switch,
+            **lockfile,
         )
 
     def init_without_backend(self) -> None:
