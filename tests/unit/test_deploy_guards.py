@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from turnout import deploy
-from turnout.deploy.backend import Backend
+from turnout.deploy.backend import Backend, mirror_root
 from turnout.deploy.terraform import TerraformRunner, TerraformSettings
 from turnout.deploy.workflow import inputs_fingerprint
 from turnout.errors import TerraformError
@@ -114,3 +114,15 @@ def test_terraform_runs_from_the_root_against_aws_and_from_its_unhashed_mirror_o
         "old",
     )
     assert local_on_emulator.root == tmp_path / "local-emulator-root" / "terraform"
+
+
+def test_a_runner_without_a_backend_runs_where_the_last_init_of_its_work_dir_ran(tmp_path):
+    """show and output take no backend: on the emulator they run in the mirror an init made
+    (here a local-state one), or in the root while there is none."""
+    root = Path(__file__).resolve().parents[2] / "terraform"
+    settings = TerraformSettings(
+        root_dir=root, work_dir=tmp_path, aws_endpoint_url="http://127.0.0.1:1"
+    )
+    assert TerraformRunner(settings, "old").root == root
+    made = mirror_root(root, tmp_path, local_backend=True, lock_hashes=False)
+    assert TerraformRunner(settings, "old").root == made

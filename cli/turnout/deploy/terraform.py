@@ -99,7 +99,23 @@ class TerraformRunner:
         mirror = self._mirror
         if mirror is None:
             return self.settings.root_dir
+        if self.settings.backend is None:  # output/show: where the last init of this work dir ran
+            return self._initialised_mirror(mirror["lock_hashes"])
         return mirror_dir(self.settings.root_dir, self.settings.work_dir, **mirror)
+
+    def _initialised_mirror(self, lock_hashes: bool) -> Path:
+        """The mirror an init with a backend made in this work dir, else the root (whose lock
+        file is the committed one: a command there checks the provider against its hash)."""
+        for local_backend in (False, True):
+            found = mirror_dir(
+                self.settings.root_dir,
+                self.settings.work_dir,
+                local_backend=local_backend,
+                lock_hashes=lock_hashes,
+            )
+            if found.is_dir():
+                return found
+        return self.settings.root_dir
 
     def init(self, migrate_state: bool = False) -> None:
         """`terraform init` with this environment's backend (skipped when nothing it depends on
