@@ -26,7 +26,7 @@ from typing import Any
 from python_terraform import IsFlagged, IsNotFlagged
 from python_terraform import Terraform as _PythonTerraform
 
-from turnout.deploy.backend import Backend, mirror_dir, mirror_root
+from turnout.deploy.backend import LOCK_FILE, Backend, mirror_dir, mirror_root
 from turnout.deploy.state_lock import lock_holder, state_locked
 from turnout.deploy.terraform_runs import RunLog
 from turnout.errors import TerraformError
@@ -163,8 +163,11 @@ class TerraformRunner:
             else {"reconfigure": IsFlagged}
         )
         # A mirror's lock file without package hashes stays without them (backend.mirror_root).
+        # (A root without a lock file yet gets one in its mirror, written by this init.)
         mirror = self._mirror
-        lockfile = {"lockfile": "readonly"} if mirror and not mirror["lock_hashes"] else {}
+        unhashed = mirror is not None and not mirror["lock_hashes"]
+        readonly = unhashed and (self.settings.root_dir / LOCK_FILE).is_file()
+        lockfile = {"lockfile": "readonly"} if readonly else {}
         self._run(
             "init",
             backend_config=str(self.backend_file),
