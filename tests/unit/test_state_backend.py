@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from turnout.deploy.backend import LOCAL_OVERRIDE, backend_for, local_root, mirror_root
+from turnout.deploy.backend import LOCAL_OVERRIDE, backend_for, mirror_root
 from turnout.deploy.state_lock import lock_holder, state_locked
 from turnout.errors import SpecError
 from turnout.spec.model import MigrationSpec
@@ -104,7 +104,7 @@ def test_local_state_is_a_file_in_the_work_dir(tmp_path):
 
 
 def test_the_local_mirror_links_the_root_and_overrides_only_the_backend(tmp_path):
-    root = local_root(REPO / "terraform", tmp_path)
+    root = mirror_root(REPO / "terraform", tmp_path)
     assert (root / "backend_override.tf").read_text() == LOCAL_OVERRIDE
     assert (root / "main.tf").resolve() == (REPO / "terraform" / "main.tf").resolve()
     assert (root / ".terraform.lock.hcl").is_symlink()
@@ -112,7 +112,7 @@ def test_the_local_mirror_links_the_root_and_overrides_only_the_backend(tmp_path
     assert not (REPO / "terraform" / "backend_override.tf").exists()
     # Rebuilt on every call: a root file gone is a link gone.
     (root / "stale.tf").symlink_to(REPO / "terraform" / "main.tf")
-    local_root(REPO / "terraform", tmp_path)
+    mirror_root(REPO / "terraform", tmp_path)
     assert not (root / "stale.tf").exists()
 
 

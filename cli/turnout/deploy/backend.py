@@ -203,11 +203,6 @@ def mirror_root(
     return root
 
 
-def local_root(root_dir: Path, work_dir: Path) -> Path:
-    """The mirror of the root whose backend is local (`mirror_root`)."""
-    return mirror_root(root_dir, work_dir)
-
-
 def _write_if_changed(path: Path, text: str) -> None:
     if path.is_file() and not path.is_symlink() and path.read_text() == text:
         return

@@ -99,13 +99,14 @@ class TerraformRunner:
         mirror = self._mirror
         if mirror is None:
             return self.settings.root_dir
-        if self.settings.backend is None:  # output/show: where the last init of this work dir ran
+        if self.settings.backend is None:  # output/show: in a mirror an init of this work dir made
             return self._initialised_mirror(mirror["lock_hashes"])
         return mirror_dir(self.settings.root_dir, self.settings.work_dir, **mirror)
 
     def _initialised_mirror(self, lock_hashes: bool) -> Path:
-        """The mirror an init with a backend made in this work dir, else the root (whose lock
-        file is the committed one: a command there checks the provider against its hash)."""
+        """A mirror an init with a backend made in this work dir (the S3 backend's first), else
+        the root (whose lock file is the committed one: a command there checks the provider
+        against its hash)."""
         for local_backend in (False, True):
             found = mirror_dir(
                 self.settings.root_dir,
