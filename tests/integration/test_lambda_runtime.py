@@ -360,8 +360,8 @@ def test_a_throttled_read_is_an_empty_read_at_once_and_loses_no_position(lambda_
     """A shard serves 5 GetRecords a second to all its readers
     (https://docs.aws.amazon.com/kinesis/latest/APIReference/API_GetRecords.html); Lambda's
     poller reads again on its next poll. The runtime's read client does not retry inside
-    botocore (which waited up to 2 s and held back the shard's next batch): ten reads back to
-    back are ten requests, the throttled ones come back empty and counted, and the next read
+    botocore (which waited up to 2 s and held back the shard's next batch): reads back to
+    back are as many requests, the throttled ones come back empty and counted, and the next read
     after them continues where the last one that succeeded left off."""
     kit = lambda_kit
     assert kit.emu.profile.shard_limits, "needs the aws profile's read limit"
@@ -378,8 +378,12 @@ def test_a_throttled_read_is_an_empty_read_at_once_and_loses_no_position(lambda_
         runner=SimpleNamespace(config=config), shard_id="shardId-000000000000", rt=rt
     )
     reader = ShardReader(poller, kinesis, None, {"type": "TRIM_HORIZON"})
-    reads = [[r["Data"] for r in reader.read(config)] for _ in range(10)]
-    assert len(requests) == 10, f"{len(requests)} requests for 10 reads: botocore retried"
+    # The limit counts calls per calendar second, so ten reads that straddle a second's end
+    # may meet only two throttles: read until five were throttled (bounded), whatever the load.
+    reads: list[list[bytes]] = []
+    while rt.stats.get("read_throttles", 0) < 5 and len(reads) < 200:
+        reads.append([r["Data"] for r in reader.read(config)])
+    assert len(requests) == len(reads), f"{len(requests)} requests for {len(reads)} reads"
     assert reads[0] == [b"r0"] and not any(reads[1:]), reads
     assert rt.stats["read_throttles"] >= 5, rt.stats
     kit.put(stream, ["r1"])
