@@ -60,12 +60,12 @@ def goal_rows(result: dict, cpu_us: float) -> list[tuple[str, str, str, str]]:
             verdict(slower[0.3] <= 3),
         ),
         (
-            "one hot key, relaxed, 0 %: records/s on its shard (whole run / after the first second)",
-            f"{hot_relaxed['records_per_s']:,} / {hot_relaxed['sustained_records_per_s']:,}",
+            "one hot key, relaxed, 0 %: records/s on its shard after the first second "
+            "(whole run, the first answer's latency included, against a steady flow's ceiling)",
+            f"**{hot_relaxed['sustained_records_per_s']:,}** "
+            f"({hot_relaxed['records_per_s']:,} of {steady_ceiling(result):,.1f})",
             ">= 1,000 (the shard's write limit)",
-            verdict(
-                min(hot_relaxed["records_per_s"], hot_relaxed["sustained_records_per_s"]) >= 1000
-            ),
+            verdict(hot_relaxed["sustained_records_per_s"] >= 1000),
         ),
         (
             "one hot key, relaxed, 0 %: sustained records/s, replicator / naive copier",
@@ -99,6 +99,16 @@ def goal_rows(result: dict, cpu_us: float) -> list[tuple[str, str, str, str]]:
             verdict(checks),
         ),
     ]
+
+
+def steady_ceiling(result: dict, shard_limit: float = 1000.0) -> float:
+    """The most records/s over a whole run that a steady flow into one shard can average when
+    every one-second window holds at most ``shard_limit``: the run's records take
+    records / limit seconds, after the first call's answer (one latency). Only bursts aligned
+    to each second beat it, which the pacer avoids (docs/replicator.md, Pacing)."""
+    model = result["model"]
+    records = model["records_per_run"]
+    return records / (records / shard_limit + model["latency_ms"] / 1000)
 
 
 def _timeout_summary(row: dict) -> str:

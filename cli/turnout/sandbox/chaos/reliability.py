@@ -62,8 +62,9 @@ FINDINGS = [
     "test_failed_entries_are_resent_before_later_records_of_their_key_and_never_dropped`.",
     "**The CLI prints a Python traceback when AWS is unreachable while it writes its state or "
     "journal** (botocore `ConnectionClosedError` / `EndpointConnectionError` from "
-    "`engine/state.py`), instead of one paragraph; the next run resumes correctly. Not fixed "
-    "here (reported).",
+    "`engine/state.py`), instead of one paragraph; the next run resumes correctly. Fixed in "
+    "`turnout.cli`: an AWS call failing mid-command is one paragraph saying how to resume. "
+    "Test: `tests/unit/test_cli_aws_failures.py`.",
 ]
 
 
