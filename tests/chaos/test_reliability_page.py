@@ -58,6 +58,7 @@ def test_the_page_has_a_row_per_fault_kind_and_per_run():
     assert "| emulator unreachable (proxy outages) | 0 | 0 | 0 | 0 | 0 | 0 |" in page
     assert "| Lambda runtime SIGKILLed + restarted | 1 | 2 | 12,345 | 0 | 321 | 4 |" in page
     assert "| rollback | 3 | rolled-back | 12,345 | 1,000 |" in page
+    assert "| 321 / 0 (2.6%) |" in page  # duplicates as a share of the events produced
     assert "`baseline>switched/apply`" in page
     assert "Linux x86_64, 2 cores" in page and "make chaos" in page
     assert "2 time(s) per transition" in page  # the plan the runs used, not a fixed text

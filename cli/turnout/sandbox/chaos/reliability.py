@@ -145,7 +145,7 @@ def _runs_table(records: list[dict]) -> list[str]:
         "",
         "| scenario | seed | final phase | events | keys | traffic s | run s | entries failed "
         "| calls failed | replicator exc. | runtime kills | outages (s) | cutover kills "
-        "| cutover runs failed | lost | duplicated (old/new) | reordered (old/new) "
+        "| cutover runs failed | lost | duplicated (old/new; share of events) | reordered (old/new) "
         "| flip inversions | side effects repeated |",
         "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---:|---:|",
     ]
@@ -158,12 +158,19 @@ def _runs_table(records: list[dict]) -> list[str]:
             f"| {f['calls_failed']:,} | {f['replicator_answers_lost']} | {f['runtime_kills']} "
             f"| {f['outages']} ({f['outage_seconds']:.0f}) | {f['cutover_kills']} "
             f"| {f['cutover_failed_runs']} | **{o['lost']}** "
-            f"| {o['duplicates_old']:,} / {o['duplicates_new']:,} "
+            f"| {o['duplicates_old']:,} / {o['duplicates_new']:,} ({_duplicate_share(r)}) "
             f"| {o['reordered_old']:,} / {o['reordered_new']:,} "
             f"| {o['flip_inversions'] if o['flip_inversions'] is not None else '-'} "
             f"| {o['repeated_side_effects']} |"
         )
     return lines
+
+
+def _duplicate_share(record: dict) -> str:
+    """Both streams' duplicates against the events produced (how issue 15 states its goal)."""
+    outcome, events = record["outcome"], record["size"]["events"]
+    duplicates = outcome["duplicates_old"] + outcome["duplicates_new"]
+    return f"{duplicates / events:.1%}" if events else "-"
 
 
 def _stuck_and_kill_points(records: list[dict]) -> list[str]:
