@@ -381,7 +381,7 @@ def test_a_throttled_read_is_an_empty_read_at_once_and_loses_no_position(lambda_
     # The limit counts calls per calendar second, so ten reads that straddle a second's end
     # may meet only two throttles: read until five were throttled (bounded), whatever the load.
     reads: list[list[bytes]] = []
-    while rt.stats.get("read_throttles", 0) < 5 and len(reads) < 200:
+    while rt.stats["read_throttles"] < 5 and len(reads) < 200:
         reads.append([r["Data"] for r in reader.read(config)])
     assert len(requests) == len(reads), f"{len(requests)} requests for {len(reads)} reads"
     assert reads[0] == [b"r0"] and not any(reads[1:]), reads

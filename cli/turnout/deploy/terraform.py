@@ -130,8 +130,9 @@ class TerraformRunner:
         self.env_dir.mkdir(parents=True, exist_ok=True)
         if backend.kind == "local":
             self.state_path.parent.mkdir(parents=True, exist_ok=True)
-        if self._mirror is not None:
-            mirror_root(self.settings.root_dir, self.settings.work_dir, **self._mirror)
+        mirror = self._mirror
+        if mirror is not None:
+            mirror_root(self.settings.root_dir, self.settings.work_dir, **mirror)
         self.backend_file.write_text(backend.config_text())
         stamp = self.env_dir / "init.stamp"
         fingerprint = self._init_fingerprint()

@@ -167,7 +167,7 @@ def _runs_table(records: list[dict]) -> list[str]:
 
 
 def _duplicate_share(record: dict) -> str:
-    """Both streams' duplicates against the events produced (how issue 15 states its goal)."""
+    """Both streams' duplicates as a share of the events produced."""
     outcome, events = record["outcome"], record["size"]["events"]
     duplicates = outcome["duplicates_old"] + outcome["duplicates_new"]
     return f"{duplicates / events:.1%}" if events else "-"
