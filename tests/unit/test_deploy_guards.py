@@ -126,3 +126,18 @@ def test_a_runner_without_a_backend_runs_where_the_last_init_of_its_work_dir_ran
     assert TerraformRunner(settings, "old").root == root
     made = mirror_root(root, tmp_path, local_backend=True, lock_hashes=False)
     assert TerraformRunner(settings, "old").root == made
+
+
+def test_a_changed_provider_lock_makes_init_run_again(tmp_path):
+    """An upgraded provider (a new lock file) must be installed by a new init, not skipped by
+    the stamp of the last one."""
+    root = tmp_path / "terraform"
+    shutil.copytree(REPO / "terraform", root, ignore=shutil.ignore_patterns(".terraform"))
+    s3 = Backend("s3", "old", {"bucket": "b", "key": "k", "region": "eu-west-1"})
+    runner = TerraformRunner(TerraformSettings(root_dir=root, work_dir=tmp_path, backend=s3), "old")
+    runner.env_dir.mkdir(parents=True)
+    runner.backend_file.write_text(s3.config_text())
+    before = runner._init_fingerprint()
+    lock = root / ".terraform.lock.hcl"
+    lock.write_text(lock.read_text().replace("version", "version ", 1))
+    assert runner._init_fingerprint() != before

@@ -147,10 +147,12 @@ class TerraformRunner:
         return self.env_dir / "backend.hcl"
 
     def _init_fingerprint(self) -> str:
-        """What `init` depends on: the configuration's files, the backend, the mirror."""
+        """What `init` depends on: the configuration's files and provider lock, the backend,
+        the mirror."""
         digest = hashlib.sha256()
         root = self.settings.root_dir
-        for path in sorted([*root.glob("*.tf"), *root.parent.glob("modules/**/*.tf")]):
+        lock = [root / LOCK_FILE] if (root / LOCK_FILE).is_file() else []
+        for path in sorted([*root.glob("*.tf"), *root.parent.glob("modules/**/*.tf"), *lock]):
             digest.update(str(path).encode())
             digest.update(path.read_bytes())
         digest.update(self.backend_file.read_bytes())
