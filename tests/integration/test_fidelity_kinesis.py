@@ -170,7 +170,7 @@ def _check_put_record_throttles_the_call(emu: Emulator) -> None:
     arn = _stream(emu, _unique("putrecord"))
     kinesis = _kinesis(emu)
     codes = []
-    for _ in range(3):  # a full second, then one more record in it (retried if a second ended)
+    for _ in range(10):  # a full second, then one more record in it (retried if a second ended)
         for _ in range(2):
             kinesis.put_records(
                 StreamARN=arn, Records=[{"Data": b"x", "PartitionKey": "k"} for _ in range(500)]
@@ -255,13 +255,18 @@ def _check_control_plane_limit(emu: Emulator) -> None:
     name = _unique("control")
     _stream(emu, name)
     kinesis = _kinesis(emu)
-    codes = set()
-    for _ in range(40):
+    codes: list[str] = []
+    # Calls are counted per calendar second: call on (bounded) until two were refused, so a busy
+    # machine whose 20-odd calls a second straddle a second's end does not fail the check (40
+    # calls split 20 and 20 across two seconds met no limit at all).
+    for _ in range(400):
         try:
             kinesis.describe_stream_summary(StreamName=name)
         except ClientError as problem:
-            codes.add(problem.response["Error"]["Code"])
-    assert codes == {"LimitExceededException"}
+            codes.append(problem.response["Error"]["Code"])
+            if len(codes) == 2:
+                break
+    assert codes == ["LimitExceededException"] * 2
 
 
 def test_control_plane_calls_past_their_rate_answer_limit_exceeded(emulator, fast_emulator):
