@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from clock_kit import fast_clock_emulator
 from hooks_kit import create_streams, make_spec
 
 from turnout.aws.access import AwsAccess
+from turnout.aws.cloudwatch import metric_data, metric_stat
 from turnout.engine.hook_runner import HookRunner
 from turnout.engine.steps import gate, transition
 from turnout.hooks import HookContext
@@ -126,3 +128,35 @@ def test_records_trimmed_in_a_paused_new_stream_make_the_gate_refuse_new_live(fa
     assert "it has reached retention, so Kinesis is trimming the stream" in message
     assert re.search(r"are gone \(at least [\d,]+ records written since the switch", message)
     assert "its paused consumers would start after that gap" in message
+
+
+def test_the_lambda_services_metrics_are_stamped_on_the_sandbox_clock(fast_clock, lambda_kit_for):
+    """AWS/Lambda Invocations and IteratorAge, which the consumers' iterator-age alarms and the
+    metric drain check read, carry the invocation's time on the clock CloudWatch keeps: in the
+    sandbox the accelerated one, as the emulator's AWS/Kinesis metrics do. Stamped with this
+    machine's clock they fell hours before the periods an alarm or a drain check looks at, so a
+    rehearsal never saw them. https://docs.aws.amazon.com/lambda/latest/dg/monitoring-metrics-types.html"""
+    kit = lambda_kit_for(fast_clock)
+    table = kit.table()
+    stream = kit.stream()
+    function_arn = kit.function(table=table)
+    function = function_arn.split(":")[6]
+    before = fast_clock.profile.now()
+    kit.put(stream, ["m0"])
+    time.sleep(0.5)  # half an hour on the sandbox clock
+    kit.mapping("old", function_arn, stream)
+    with kit.runtime(metrics_interval=0.2) as runtime:
+        kit.wait_for(lambda: kit.processed(table) == ["m0"], 30)
+        kit.wait_for(lambda: runtime.metrics.sent > 0, 20)
+    after = fast_clock.profile.now()
+    dimensions = {"FunctionName": function}
+    queries = [
+        metric_stat("inv", "AWS/Lambda", "Invocations", dimensions, "Sum", 60),
+        metric_stat("age", "AWS/Lambda", "IteratorAge", dimensions, "Maximum", 60),
+    ]
+    start, end = (datetime.fromtimestamp(moment, UTC) for moment in (before - 60, after + 60))
+    points = metric_data(kit.client("cloudwatch"), queries, start, end)
+    assert sum(points["inv"].values()) >= 1, "no Invocations datapoint on the sandbox clock"
+    # The record waited at least half a second of this machine's time: half an hour on the
+    # sandbox clock, the clock its arrival time and the invocation's are both read on.
+    assert max(points["age"].values()) >= 1_790_000, points["age"]

@@ -17,7 +17,9 @@ CONSUMER = {"kind": "lambda", "function_name": "fn", "streams": [STREAM]}
 
 
 class MetricsWorld:
-    def __init__(self) -> None:
+    def __init__(self, machine_clock_behind: float = 0.0) -> None:
+        """`machine_clock_behind`: how far this machine's clock (waits) is behind the services'
+        clock, the one CloudWatch stamps datapoints with (an accelerated sandbox's)."""
         self.clock = FakeClock(start=1_700_000_000.0 // PERIOD * PERIOD + 30)
         self.cloudwatch = FakeCloudWatch()
         spec = make_spec([CONSUMER])
@@ -26,7 +28,8 @@ class MetricsWorld:
             environment="old",
             client={"cloudwatch": self.cloudwatch}.__getitem__,
             reader=None,  # type: ignore[arg-type]  # metrics read no shard
-            clock=self.clock.time,
+            clock=lambda: self.clock.time() - machine_clock_behind,
+            service_clock=self.clock.time,
         )
         self.predicate = predicate_for(
             spec.consumers.old[0],
@@ -116,6 +119,16 @@ def test_quiet_stream_and_settled_iterator_age_are_drained():
     shard = world.check()
     assert shard.verdict is Verdict.DRAINED, shard.reason
     assert shard.detail["invocations_since"] == 2
+
+
+def test_periods_are_read_on_the_services_clock_when_this_machines_clock_differs():
+    """A rehearsal on an accelerated sandbox clock: the services' clock is hours ahead of this
+    machine's. The quiet periods are the services' last ones, where the datapoints are."""
+    world = MetricsWorld(machine_clock_behind=10 * 3600)
+    world.incoming({4: 10, 3: 0, 2: 0, 1: 0})
+    world.invoked(3, age_ms=200)
+    shard = world.check()
+    assert shard.verdict is Verdict.DRAINED, shard.reason
 
 
 def test_datapoints_of_the_current_incomplete_period_are_not_used():

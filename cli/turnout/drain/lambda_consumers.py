@@ -225,7 +225,9 @@ class LambdaMetrics(DrainPredicate):
 
     def check(self) -> ConsumerVerdict:
         period, quiet, lookback, max_age = self._settings()
-        end_ts = (int(self.scope.clock()) // period) * period  # the current period is incomplete
+        # Periods on the clock CloudWatch stamps datapoints with (the sandbox's when accelerated);
+        # the current period is incomplete.
+        end_ts = (int(self.scope.service_clock()) // period) * period
         series = self._series(period, end_ts - lookback * period, end_ts)
         quiet_periods = [end_ts - k * period for k in range(quiet, 0, -1)]
         incoming_all: dict[float, float] = {}

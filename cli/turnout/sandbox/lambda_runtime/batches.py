@@ -19,7 +19,6 @@ the caller checkpoints over them.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -100,8 +99,7 @@ class BatchRun:
 
     def _invoke(self, host: FunctionHost, cfg: MappingConfig, current: Records) -> InvokeResult:
         event = build_event(current, self.poller.shard_id, cfg, host.config.role)
-        sent_at = time.time()
-        sent_on_clock = self.rt.clock()
+        sent_at = self.rt.clock()  # the sandbox clock: see LambdaMetricsPublisher.record
         with self.poller.invoking():
             result = host.invoke(event)
         self.invokes += 1
@@ -113,7 +111,6 @@ class BatchRun:
             ok=result.ok,
             last_arrival=arrival(current[-1]),
             sent_at=sent_at,
-            age_reference=sent_on_clock,
         )
         return result
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -46,13 +45,11 @@ class LambdaMetricsPublisher(PeriodicFlusher):
         *,
         interval: float = 5.0,
         period: int = 60,
-        clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__()
         self._client = client  # (account, region) -> CloudWatch client
         self.interval = interval
         self.period = period
-        self._clock = clock
         self._lock = threading.Lock()
         self._pending: dict[tuple[str, str, str, int], _Aggregate] = {}
         self.sent = 0
@@ -65,11 +62,11 @@ class LambdaMetricsPublisher(PeriodicFlusher):
         ok: bool,
         last_arrival: float | None,
         sent_at: float,
-        age_reference: float | None = None,
     ) -> None:
-        """One invocation of ``function_arn`` sent at ``sent_at`` (epoch seconds). The iterator
-        age is measured from ``age_reference`` (the sandbox clock's time of the invocation,
-        which record arrivals use) or else ``sent_at``."""
+        """One invocation of ``function_arn`` sent at ``sent_at``: epoch seconds on the sandbox
+        clock, the one record arrivals and the emulator's CloudWatch use (an accelerated
+        rehearsal's metrics then fall in the periods its alarms and drain checks look at). The
+        iterator age is measured from it too."""
         parts = function_arn.split(":")
         region, account, name = parts[3], parts[4], parts[6]
         bucket = int(sent_at // self.period)
@@ -80,8 +77,7 @@ class LambdaMetricsPublisher(PeriodicFlusher):
             aggregate.invocations += 1
             aggregate.errors += 0 if ok else 1
             if last_arrival is not None:
-                reference = sent_at if age_reference is None else age_reference
-                age = max(0.0, (reference - last_arrival) * 1000.0)
+                age = max(0.0, (sent_at - last_arrival) * 1000.0)
                 current = aggregate.max_iterator_age_ms
                 aggregate.max_iterator_age_ms = age if current is None else max(current, age)
 
