@@ -170,19 +170,23 @@ def metrics_setup(emulator, lambda_kit):
     spec = make_spec(emulator, consumers_old=[consumer])
     ctx = context(emulator, spec)
     scope = scope_from_context(ctx, "old")
+    # The services' clock held half-way through the current minute: a check that ran across a
+    # minute's end would otherwise look at periods shifted by one from the datapoints put.
+    pinned = (int(time.time()) // 60) * 60 + 30
+    scope.service_clock = lambda: pinned
     predicate = predicate_for(spec.consumers.old[0], scope, period_seconds=60, quiet_periods=3)
     assert isinstance(predicate, LambdaMetrics)
     return spec, function, predicate
 
 
-def put_metric(emulator, namespace, metric, dimension, value, minutes_ago):
+def put_metric(emulator, predicate, namespace, metric, dimension, value, minutes_ago):
     emulator.client("cloudwatch", "old").put_metric_data(
         Namespace=namespace,
         MetricData=[
             {
                 "MetricName": metric,
                 "Dimensions": [{"Name": dimension[0], "Value": dimension[1]}],
-                "Timestamp": (int(time.time()) // 60 - minutes_ago) * 60 + 1,
+                "Timestamp": (int(predicate.scope.service_clock()) // 60 - minutes_ago) * 60 + 1,
                 "Value": value,
             }
         ],
@@ -199,17 +203,21 @@ def test_metrics_missing_datapoints_are_unknown_never_drained(emulator, lambda_k
 def test_metrics_quiet_stream_and_settled_iterator_age_are_drained(emulator, lambda_kit):
     spec, function, predicate = metrics_setup(emulator, lambda_kit)
     stream = ("StreamName", spec.streams[0].name_in("old"))
-    put_metric(emulator, "AWS/Kinesis", "IncomingRecords", stream, 40, minutes_ago=5)
+    put_metric(emulator, predicate, "AWS/Kinesis", "IncomingRecords", stream, 40, minutes_ago=5)
     for minutes in (4, 3, 2, 1):
-        put_metric(emulator, "AWS/Kinesis", "IncomingRecords", stream, 0, minutes_ago=minutes)
+        put_metric(
+            emulator, predicate, "AWS/Kinesis", "IncomingRecords", stream, 0, minutes_ago=minutes
+        )
     # Only incoming records, no IteratorAge after them yet: not provable.
     assert predicate.check().verdict is Verdict.UNKNOWN
-    put_metric(emulator, "AWS/Lambda", "IteratorAge", ("FunctionName", function), 90000, 5)
+    put_metric(
+        emulator, predicate, "AWS/Lambda", "IteratorAge", ("FunctionName", function), 90000, 5
+    )
     verdict = predicate.check()
     assert verdict.verdict is Verdict.NOT_DRAINED, verdict.to_dict()
     assert "IteratorAge 90000 ms" in verdict.shards[0].reason
-    put_metric(emulator, "AWS/Lambda", "IteratorAge", ("FunctionName", function), 200, 4)
-    put_metric(emulator, "AWS/Lambda", "Invocations", ("FunctionName", function), 3, 4)
+    put_metric(emulator, predicate, "AWS/Lambda", "IteratorAge", ("FunctionName", function), 200, 4)
+    put_metric(emulator, predicate, "AWS/Lambda", "Invocations", ("FunctionName", function), 3, 4)
     verdict = predicate.check()
     assert verdict.verdict is Verdict.DRAINED, verdict.to_dict()
     assert verdict.shards[0].detail["invocations_since"] == 3
@@ -219,8 +227,8 @@ def test_metrics_incoming_records_in_the_quiet_window_are_not_drained(emulator, 
     spec, function, predicate = metrics_setup(emulator, lambda_kit)
     stream = ("StreamName", spec.streams[0].name_in("old"))
     for minutes, value in ((3, 0), (2, 7), (1, 0)):
-        put_metric(emulator, "AWS/Kinesis", "IncomingRecords", stream, value, minutes)
-    put_metric(emulator, "AWS/Lambda", "IteratorAge", ("FunctionName", function), 0, 1)
+        put_metric(emulator, predicate, "AWS/Kinesis", "IncomingRecords", stream, value, minutes)
+    put_metric(emulator, predicate, "AWS/Lambda", "IteratorAge", ("FunctionName", function), 0, 1)
     verdict = predicate.check()
     assert verdict.verdict is Verdict.NOT_DRAINED
     assert "IncomingRecords > 0 in 1 of the last 3 periods" in verdict.shards[0].reason
