@@ -58,7 +58,9 @@ class CloudWatch:
     def __init__(self, milliseconds: dict[str, float]):
         self.milliseconds = milliseconds
 
-    def get_metric_data(self, MetricDataQueries, **_) -> dict:
+    def get_metric_data(self, MetricDataQueries, StartTime, EndTime, **_) -> dict:
+        # The hour before now on the services' clock (the context's), not this machine's.
+        assert EndTime.timestamp() == NOW and StartTime.timestamp() == NOW - 3600
         results = []
         for query in MetricDataQueries:
             metric = query["MetricStat"]["Metric"]
@@ -187,7 +189,9 @@ def test_without_a_published_latency_the_round_trips_to_the_target_are_timed(spe
     # ListShards round trips of 10, 30, 20, 20, 20 ms per stream: the median is 20 ms.
     ticks = iter([0.0, 0.010, 1.0, 1.030, 2.0, 2.020, 3.0, 3.020, 4.0, 4.020] * len(spec.streams))
     kinesis = Kinesis({})
-    found = estimate_latencies(spec, Access({"old": kinesis}), timer=lambda: next(ticks))
+    found = estimate_latencies(
+        spec, Access({"old": kinesis}), timer=lambda: next(ticks), clock=lambda: NOW
+    )
     assert found["orders"].seconds == pytest.approx(0.020)
     assert found["orders"].physical == old(spec, "orders")
     assert "median of 5 ListShards round trips" in found["orders"].source

@@ -96,7 +96,7 @@ def assess(context: PreflightContext, window_seconds: float) -> Check:
         for environment in context.environments
         for sample in context.stream_samples(environment, window_seconds)
     ]
-    latencies = estimate_latencies(context.spec, context.aws)
+    latencies = estimate_latencies(context.spec, context.aws, clock=context.clock)
     findings = [
         finding
         for stream in context.spec.streams

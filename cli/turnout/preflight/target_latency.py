@@ -53,12 +53,16 @@ class TargetLatency:
 
 
 def estimate_latencies(
-    spec: Any, aws: Any, timer: Callable[[], float] = time.perf_counter
+    spec: Any,
+    aws: Any,
+    timer: Callable[[], float] = time.perf_counter,
+    clock: Callable[[], float] = time.time,
 ) -> dict[str, TargetLatency]:
-    """Logical stream -> the PutRecords latency to its old (target) stream."""
+    """Logical stream -> the PutRecords latency to its old (target) stream. `clock`: now on the
+    services' clock, the one CloudWatch stamps datapoints with."""
     place = names(spec, TARGET_ENVIRONMENT)
     physical = {stream.name: place.stream(stream.name) for stream in spec.streams}
-    published, cloudwatch_problem = _published(aws, physical)
+    published, cloudwatch_problem = _published(aws, physical, datetime.fromtimestamp(clock(), UTC))
     found = {}
     for stream, target in physical.items():
         if stream in published:
@@ -73,13 +77,13 @@ def estimate_latencies(
     return found
 
 
-def _published(aws: Any, physical: dict[str, str]) -> tuple[dict[str, float], str]:
-    """Logical stream -> its target's average PutRecords.Latency (ms), where it has one."""
+def _published(aws: Any, physical: dict[str, str], end: datetime) -> tuple[dict[str, float], str]:
+    """Logical stream -> its target's average PutRecords.Latency (ms) in the hour before `end`,
+    where it has one."""
     queries = [
         metric_stat(f"q{index}", "AWS/Kinesis", METRIC, {"StreamName": target}, "Average", 3600)
         for index, target in enumerate(physical.values())
     ]
-    end = datetime.now(UTC)
     try:
         cloudwatch = aws.client(TARGET_ENVIRONMENT, "cloudwatch")
         points = metric_data(cloudwatch, queries, end - timedelta(hours=METRIC_HOURS), end)
