@@ -232,3 +232,32 @@ def test_the_counted_copies_are_read_per_stream_and_direction_as_sums():
     )
     assert dict(duplicates.dimensions) == {"Direction": "new_to_old", "Stream": "clicks"}
     assert by_id["inversions:audit:old-to-new"].metric == "Inversions"
+
+
+class _Collected(Exception):
+    """Stops make_report once it has handed its window to the collector."""
+
+
+def test_the_report_window_ends_at_the_services_clock_not_this_machines(monkeypatch, tmp_path):
+    """The journal's times and the metrics' periods are on the services' clock: an accelerated
+    sandbox's runs hours ahead of this machine's, and a window ending at this machine's clock
+    would end before the migration it reports on."""
+    from turnout.report import command
+
+    services_now = NOW.timestamp() + 30 * 86400  # far from this machine's clock either way
+    handed = {}
+
+    def collect(spec, aws, since, now, progress):
+        handed.update(since=since, now=now)
+        raise _Collected
+
+    class Access:
+        @staticmethod
+        def clock() -> float:
+            return services_now
+
+    monkeypatch.setattr(command, "collect_report", collect)
+    with pytest.raises(_Collected):
+        command.make_report(None, Access(), tmp_path, since="2h")
+    assert handed["now"] == datetime.fromtimestamp(services_now, UTC)
+    assert handed["since"] == handed["now"] - timedelta(hours=2)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from turnout.aws.access import service_clock
 from turnout.errors import TurnoutError
 from turnout.report import ReportFiles, default_report_dir, write_report
 from turnout.report.aggregate import worst_lag
@@ -29,7 +30,9 @@ def make_report(
 ) -> tuple[CutoverReport, ReportFiles]:
     """Collect from `aws` (wherever the caller decided AWS is) and draw into `out_dir`
     (default: `<work_dir>/report`)."""
-    now = datetime.now(UTC)
+    # On the services' clock, like the journal's times and the metrics' periods (an accelerated
+    # sandbox's; this machine's on AWS).
+    now = datetime.fromtimestamp(service_clock(aws)(), UTC)
     start = parse_since(since, now)
     if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
         raise TurnoutError(f"--out {out_dir} is a file; give a directory (it is created if new).")
