@@ -54,7 +54,7 @@ def paused_for_26_hours(fast_clock) -> dict[str, tuple]:
     """Two migrations ("gated", "ungated"), each a one-shard new stream read by one new Lambda
     consumer, written by producers for WINDOW_HOURS sandbox hours: {name: (spec, written)}."""
     setups = {}
-    for name in ("gated", "ungated"):
+    for name in ("gated", "ungated", "burst"):
         function_name = f"loss-{name}-{uuid.uuid4().hex[:8]}"
         consumers = [{"kind": "lambda", "function_name": function_name, "streams": ["events"]}]
         spec = make_spec(fast_clock, consumers_new=consumers, shards=1)
@@ -66,13 +66,22 @@ def paused_for_26_hours(fast_clock) -> dict[str, tuple]:
     for index in range(WINDOW_HOURS * WRITES_PER_HOUR):
         # on a schedule: the writes' own time does not stretch the window
         time.sleep(max(0.0, started + index * PACE_SECONDS - time.monotonic()))
-        for spec, written in setups.values():
-            data = f"r-{index:03d}"
-            kinesis.put_record(
-                StreamName=spec.streams[0].name_in("new"), Data=data.encode(), PartitionKey="k"
-            )
-            written.append(data)
+        for name, (spec, written) in setups.items():
+            for data in writes_at(name, index):
+                kinesis.put_record(
+                    StreamName=spec.streams[0].name_in("new"), Data=data.encode(), PartitionKey="k"
+                )
+                written.append(data)
     return {name: (spec, written, switched_at) for name, (spec, written) in setups.items()}
+
+
+def writes_at(setup: str, index: int) -> list[str]:
+    """One record a quarter of an hour; "burst": three right after the switch, one at the end."""
+    if setup != "burst":
+        return [f"r-{index:03d}"]
+    if index == 0:
+        return ["b-0", "b-1", "b-2"]
+    return ["b-last"] if index == WINDOW_HOURS * WRITES_PER_HOUR - 1 else []
 
 
 def paused_consumer(kit, spec) -> tuple[str, str]:
@@ -123,7 +132,14 @@ def test_with_the_retention_clock_check_the_gate_refuses_before_the_consumer_is_
     message = str(refused.value)
     assert "refused before mirrored->new-live by the preflight" in message
     assert f"{CHECK} failed: events: its oldest record" in message
-    assert "it has reached retention, so Kinesis is trimming the stream" in message
+    # One record every 15 sandbox minutes: the oldest left is at retention (within the 99 %
+    # line) or up to 15 minutes short of it; then CloudWatch's count since the switch says so.
+    assert re.search(
+        r"(it has reached retention, so Kinesis is trimming the stream|the switch started "
+        r"[\d.]+ h ago, longer than its retention, and Kinesis has trimmed what was written "
+        r"before it) and the records written to it before this one are gone",
+        message,
+    ), message
     # How many went, at least, from CloudWatch's IncomingRecords (the emulator's per-minute
     # counts, on the sandbox clock): between what 26 hours against 24 trim and what the test
     # finds gone after the gate (the clock runs on: 4 records a real second).
@@ -142,3 +158,28 @@ def test_with_the_retention_clock_check_the_gate_refuses_before_the_consumer_is_
     assert left and left == written[len(written) - len(left) :]
     gone = len(written) - len(left)
     assert (WINDOW_HOURS - RETENTION_HOURS) * WRITES_PER_HOUR <= counted <= gone, (counted, gone)
+
+
+def test_a_burst_after_the_switch_trimmed_long_before_the_next_record_is_refused_too(
+    fast_clock, paused_for_26_hours, lambda_kit_for
+):
+    """Producers wrote three records right after the switch, then nothing until the end of the
+    26 hours: the oldest record left is minutes old, far from retention, yet the three are gone.
+    The gate finds them in CloudWatch's IncomingRecords since the switch."""
+    spec, written, switched_at = paused_for_26_hours["burst"]
+    assert written == ["b-0", "b-1", "b-2", "b-last"]
+    kit = lambda_kit_for(fast_clock)
+    _, mapping = paused_consumer(kit, spec)
+    with pytest.raises(PreflightRefused) as refused:
+        run_gate(fast_clock, spec, "mirrored", "new-live", switched_at)
+    message = str(refused.value)
+    assert "refused before mirrored->new-live by the preflight: retention-clock failed: " in (
+        message
+    ), message
+    assert f"{CHECK} failed: events: its oldest record" in message
+    assert "consumer-retries" not in message and "starting-positions" not in message, message
+    assert re.search(r"the switch started [\d.]+ h ago, longer than its retention", message)
+    assert "(at least 3 records written since the switch" in message
+    assert held_by_stream(fast_clock.client("kinesis", "new"), spec) == ["b-last"]
+    state = kit.client("lambda", "new").get_event_source_mapping(UUID=mapping)["State"]
+    assert state == "Disabled", "the consumer was not enabled"

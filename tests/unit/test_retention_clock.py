@@ -56,17 +56,23 @@ class Shards:
 
 
 class Minutes:
-    """CloudWatch holding AWS/Kinesis IncomingRecords sums: {period start (epoch s): count}."""
+    """CloudWatch holding AWS/Kinesis IncomingRecords sums: {period start (epoch s): count}, for
+    every stream or, with `stream`, for that one only (the others have no datapoint)."""
 
-    def __init__(self, counts: dict[float, float] | Exception) -> None:
+    def __init__(self, counts: dict[float, float] | Exception, stream: str | None = None) -> None:
         self.counts = counts
+        self.stream = stream
         self.asked: list[tuple[float, float, int]] = []
 
     def get_metric_data(self, MetricDataQueries, StartTime, EndTime, **_) -> dict:
         if isinstance(self.counts, Exception):
             raise self.counts
         start, end = StartTime.timestamp(), EndTime.timestamp()
-        self.asked.append((start, end, MetricDataQueries[0]["MetricStat"]["Period"]))
+        stat = MetricDataQueries[0]["MetricStat"]
+        (dimension,) = stat["Metric"]["Dimensions"]
+        if self.stream is not None and dimension["Value"] != self.stream:
+            return {"MetricDataResults": [{"Id": "incoming", "Timestamps": [], "Values": []}]}
+        self.asked.append((start, end, stat["Period"]))
         stamps = [moment for moment in sorted(self.counts) if start <= moment < end]
         return {
             "MetricDataResults": [
@@ -85,7 +91,9 @@ class Access:
         self.cloudwatch = cloudwatch
 
     def client(self, environment: str, service: str):
-        if service == "cloudwatch" and self.cloudwatch is not None:
+        if service == "cloudwatch":
+            if self.cloudwatch is None:  # the preflight's credentials may not read CloudWatch
+                raise ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "Get")
             return self.cloudwatch
         assert (environment, service) == ("new", "kinesis")
         if isinstance(self.kinesis, Exception):
@@ -175,7 +183,10 @@ SWITCHED = NOW - 26 * HOUR + 30  # half a minute into its minute; the stream was
 def test_a_trimmed_stream_says_at_least_how_many_records_went_from_cloudwatchs_count(spec):
     # 10 records a minute since the switch; the oldest record left is 23.9 h old: the 126 whole
     # minutes from the switch's minute to the oldest record's minute are gone, 1,260 records.
-    cloudwatch = Minutes({NOW - 26 * HOUR + 60 * minute: 10 for minute in range(26 * 60)})
+    cloudwatch = Minutes(
+        {NOW - 26 * HOUR + 60 * minute: 10 for minute in range(26 * 60)},
+        stream=physical(spec, "orders"),
+    )
     row = verdict_of(
         spec, {"orders": 23.9 * HOUR}, cloudwatch, switched_at=SWITCHED, clock=lambda: NOW
     )
@@ -270,3 +281,68 @@ def test_status_shows_each_paused_new_streams_oldest_record_against_retention(sp
         "lambda:v2-clicks-processor"
     ) in text
     assert "retention new/clicks: no record waiting (retention 24 h)" in text
+
+
+def test_a_sparse_stream_short_of_retention_fails_when_cloudwatch_counts_records_gone(spec):
+    # A record every 15 minutes: the oldest left can be 23.75 h old, short of the 99 % line,
+    # while the ones written before it, since the switch 26 h ago, were trimmed.
+    cloudwatch = Minutes({NOW - 26 * HOUR + 900 * quarter: 1 for quarter in range(26 * 4)})
+    row = verdict_of(
+        spec, {"orders": 23.75 * HOUR}, cloudwatch, switched_at=SWITCHED, clock=lambda: NOW
+    )
+    assert row.verdict is Verdict.FAIL, row.fact
+    assert "the switch started 26.0 h ago, longer than its retention, and Kinesis has trimmed" in (
+        row.fact
+    )
+    assert "(at least 9 records written since the switch" in row.fact
+
+
+def test_a_burst_right_after_the_switch_is_gone_although_the_oldest_record_left_is_young(spec):
+    # Producers wrote 5 records in the switch's minute, then nothing until 10 h ago.
+    cloudwatch = Minutes({NOW - 26 * HOUR: 5, NOW - 10 * HOUR: 3})
+    row = verdict_of(
+        spec, {"orders": 10 * HOUR}, cloudwatch, switched_at=SWITCHED, clock=lambda: NOW
+    )
+    assert row.verdict is Verdict.FAIL, row.fact
+    assert "(at least 5 records written since the switch" in row.fact
+
+
+def test_a_stream_first_written_after_retention_since_the_switch_passes(spec):
+    cloudwatch = Minutes({NOW - 10 * HOUR: 3}, stream=physical(spec, "orders"))
+    row = verdict_of(
+        spec, {"orders": 10 * HOUR}, cloudwatch, switched_at=SWITCHED, clock=lambda: NOW
+    )
+    (orders,) = [finding for finding in row.findings if finding.fact.startswith("orders:")]
+    assert orders.verdict is Verdict.PASS, orders.fact
+
+
+def test_an_empty_stream_long_after_the_switch_fails_when_records_were_written_passes_if_none(
+    spec,
+):
+    written = Minutes({NOW - 25 * HOUR: 4})
+    row = verdict_of(spec, {"orders": None}, written, switched_at=SWITCHED, clock=lambda: NOW)
+    assert row.verdict is Verdict.FAIL
+    assert "Kinesis has trimmed everything written to it since (at least 4 records" in row.fact
+    assert "turnout rollback" in row.change
+    silent = Minutes({NOW - 25 * HOUR: 0})
+    row = verdict_of(spec, {"orders": None}, silent, switched_at=SWITCHED, clock=lambda: NOW)
+    assert row.verdict is Verdict.PASS, row.fact
+    assert "CloudWatch counts none written to it since the switch" in " ".join(
+        finding.fact for finding in row.findings
+    )
+
+
+def test_an_unreadable_count_leaves_the_verdict_to_the_oldest_records_age(spec):
+    denied = ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "GetMetricData")
+    row = verdict_of(
+        spec, {"orders": 20 * HOUR}, Minutes(denied), switched_at=SWITCHED, clock=lambda: NOW
+    )
+    assert row.verdict is Verdict.WARN, row.fact
+
+
+def test_a_switch_younger_than_retention_asks_cloudwatch_nothing(spec):
+    cloudwatch = Minutes({NOW - HOUR: 5})
+    row = verdict_of(
+        spec, {"orders": 0.5 * HOUR}, cloudwatch, switched_at=NOW - HOUR, clock=lambda: NOW
+    )
+    assert row.verdict is Verdict.PASS and cloudwatch.asked == []

@@ -7,18 +7,25 @@ enabled after that starts at the oldest record left, after a gap.
 - fail: the oldest record is at retention (within `TRIMMED_SHARE`): Kinesis is trimming the
   stream, so the records written before it are gone, or go within minutes; how many at least,
   from CloudWatch's count of what was written since the switch (`trimmed.py`: sequence numbers
-  increase but are not counters).
+  increase but are not counters). Also fail, whatever the oldest record's age, when the switch
+  is older than the retention and CloudWatch counts records written since the switch before the
+  oldest one left: those are gone. That is the case of a stream written in bursts or sparsely
+  (a record every 15 minutes leaves an oldest record up to 15 minutes short of retention), and
+  of an empty stream into which records were written since the switch.
 - warn: above `WARN_SHARE` of retention; or the stream holds nothing although the switch was
-  longer ago than its retention (whatever was written right after the switch may be trimmed).
+  longer ago than its retention, and CloudWatch cannot say whether anything was written since
+  (pass when it counts none).
 - unknown: a stream could not be read.
 """
 
 from __future__ import annotations
 
+from turnout.aws.errors import READ_ERRORS
+from turnout.errors import TurnoutError
 from turnout.preflight.registry import PreflightContext, register
 from turnout.preflight.result import Check, Finding, Verdict
 from turnout.preflight.stream_age import StreamAge, hours, measure_streams
-from turnout.preflight.trimmed import trimmed_text
+from turnout.preflight.trimmed import trimmed_at_least, trimmed_text
 from turnout.spec.names import names
 
 NAME = "retention-clock"
@@ -80,20 +87,27 @@ def _finding(context: PreflightContext, age: StreamAge) -> Finding:
         f"{hours(age.oldest_age_seconds)} old, {share:.0%} of its {retention} retention "
         f"(measured with {age.clock}; read by {who})"
     )
-    if share >= TRIMMED_SHARE:
-        now = context.clock()
+    now = context.clock()
+    oldest_arrival = now - age.oldest_age_seconds
+    reached = share >= TRIMMED_SHARE
+    if reached or _gone_since_the_switch(context, age, oldest_arrival, now):
         lost = trimmed_text(
             context.aws,
             names(context.spec, "new").stream(age.stream),
             context.switched_at,
-            now - (age.oldest_age_seconds or 0.0),
+            oldest_arrival,
             now,
+        )
+        why = (
+            "it has reached retention, so Kinesis is trimming the stream"
+            if reached
+            else f"the switch started {hours(now - (context.switched_at or now))} ago, longer "
+            "than its retention, and Kinesis has trimmed what was written before it"
         )
         return Finding(
             Verdict.FAIL,
-            f"{measured}: it has reached retention, so Kinesis is trimming the stream and the "
-            f"records written to it before this one are gone ({lost}); its paused consumers "
-            f"would start after that gap ({RETENTION_DOC})",
+            f"{measured}: {why} and the records written to it before this one are gone "
+            f"({lost}); its paused consumers would start after that gap ({RETENTION_DOC})",
             "do not enable the new consumers on this stream: check whether the replicator "
             "copied the trimmed records to the old stream before they went (`turnout status`), "
             "then roll back (`turnout rollback`) or rebuild the new consumers' state from the "
@@ -114,13 +128,49 @@ def _finding(context: PreflightContext, age: StreamAge) -> Finding:
     )
 
 
+def _gone_since_the_switch(
+    context: PreflightContext, age: StreamAge, oldest_arrival: float, now: float
+) -> int | None:
+    """When the switch is older than the retention: the records CloudWatch counts written since
+    it, in the periods before `oldest_arrival` (all gone). None: younger, or not counted."""
+    switched_at = context.switched_at
+    if switched_at is None or now - switched_at <= age.retention_seconds:
+        return None
+    stream = names(context.spec, "new").stream(age.stream)
+    try:
+        cloudwatch = context.aws.client("new", "cloudwatch")
+        return trimmed_at_least(cloudwatch, stream, switched_at, oldest_arrival, now)
+    except (TurnoutError, *READ_ERRORS):
+        return None
+
+
 def _empty(context: PreflightContext, age: StreamAge) -> Finding:
     held = f"{age.stream} holds no record"
     if context.switched_at is None:
         return Finding(Verdict.PASS, held)
-    since = context.clock() - context.switched_at
+    now = context.clock()
+    since = now - context.switched_at
     if since < age.retention_seconds:
         return Finding(Verdict.PASS, held)
+    gone = _gone_since_the_switch(context, age, now, now)
+    if gone == 0:
+        return Finding(
+            Verdict.PASS,
+            f"{held}, and CloudWatch counts none written to it since the switch "
+            "(AWS/Kinesis IncomingRecords)",
+        )
+    if gone:
+        return Finding(
+            Verdict.FAIL,
+            f"{held}, and the switch started {hours(since)} ago, longer than its "
+            f"{hours(age.retention_seconds)} retention: Kinesis has trimmed everything written "
+            f"to it since (at least {gone:,} records, AWS/Kinesis IncomingRecords); its paused "
+            f"consumers would start after that gap ({RETENTION_DOC})",
+            "do not enable the new consumers on this stream: check whether the replicator "
+            "copied the trimmed records to the old stream before they went (`turnout status`), "
+            "then roll back (`turnout rollback`) or rebuild the new consumers' state from the "
+            "old environment",
+        )
     return Finding(
         Verdict.WARN,
         f"{held}, and the switch started {hours(since)} ago, longer than its "
