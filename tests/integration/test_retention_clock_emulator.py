@@ -160,3 +160,66 @@ def test_the_lambda_services_metrics_are_stamped_on_the_sandbox_clock(fast_clock
     # The record waited at least half a second of this machine's time: half an hour on the
     # sandbox clock, the clock its arrival time and the invocation's are both read on.
     assert max(points["age"].values()) >= 1_790_000, points["age"]
+
+
+CLOCK_READER_SOURCE = """
+import os
+import time
+
+import boto3
+
+ddb = boto3.client("dynamodb")
+
+
+def handler(event, context):
+    ddb.put_item(
+        TableName=os.environ["TABLE"],
+        Item={
+            "pk": {"S": "clock#" + context.aws_request_id},
+            "time": {"N": repr(time.time())},
+            "time_ns": {"N": str(time.time_ns())},
+            "remaining_ms": {"N": str(context.get_remaining_time_in_millis())},
+        },
+    )
+"""
+
+
+def test_a_function_reads_the_sandbox_clock_as_functions_on_aws_read_the_services(
+    fast_clock, lambda_kit_for
+):
+    """On AWS a function's clock and the services' agree, so what it computes from them (the
+    replicator's ReplicationLagMs: its time minus a record's arrival; the EMF timestamps of its
+    metrics) means something. In the sandbox, `time.time()` in a function reads the sandbox
+    clock; on this machine's clock the replicator's lag read 0 under a faster clock and its
+    metrics fell hours before the periods the report reads. The invocation's deadline stays on
+    real time: a 10-second timeout leaves at most 10 real seconds."""
+    kit = lambda_kit_for(fast_clock)
+    table = kit.table()
+    stream = kit.stream()
+    function_arn = kit.function(table=table, source=CLOCK_READER_SOURCE)
+    before = fast_clock.profile.now()
+    kit.put(stream, ["m0"])
+    kit.mapping("old", function_arn, stream)
+    ddb = kit.client("dynamodb")
+    with kit.runtime():
+        kit.wait_for(lambda: ddb.scan(TableName=table)["Items"], 30)
+    after = fast_clock.profile.now()
+    (item,) = ddb.scan(TableName=table)["Items"]
+    seen = float(item["time"]["N"])
+    assert before <= seen <= after, f"the function read {seen}, not in [{before}, {after}]"
+    assert abs(int(item["time_ns"]["N"]) / 1e9 - seen) <= after - before
+    assert 0 < int(item["remaining_ms"]["N"]) <= 10_000
+
+
+def test_sessions_are_granted_for_their_duration_on_the_sandbox_clock(fast_clock):
+    """The replicator renews the writer role's session before its Expiration by its own clock
+    (the sandbox clock in the sandbox, above). Dated on this machine's clock, every session
+    looked expired to it at once under a faster clock.
+    https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRole.html"""
+    sts = fast_clock.client("sts", "old")
+    role = f"arn:aws:iam::{fast_clock.old_account_id}:role/turnout-clock-test"
+    before = fast_clock.profile.now()
+    answer = sts.assume_role(RoleArn=role, RoleSessionName="clock", DurationSeconds=3600)
+    after = fast_clock.profile.now()
+    expires = answer["Credentials"]["Expiration"].timestamp()
+    assert before + 3600 <= expires <= after + 3600 + 1, (before, expires, after)

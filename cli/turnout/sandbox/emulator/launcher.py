@@ -111,6 +111,13 @@ class Emulator:
         # when the server starts.
         self.profile = resolve_profile(profile)
         # AssumeRole sessions end after this long, as on AWS (None: never, moto's default).
+        if session_seconds is not None and self.profile.clock_rate != 1.0:
+            raise EmulatorError(
+                f"session_seconds ({session_seconds}) needs the sandbox clock at real time, "
+                f"but the profile's clock_rate is {self.profile.clock_rate}: sessions would end "
+                "on the sandbox clock while turnout's own clients renew them on this machine's "
+                "clock. Leave session_seconds unset (sessions never end) or use clock_rate 1."
+            )
         self.session_seconds = session_seconds
         self._proc: subprocess.Popen[bytes] | None = None
         self._pid: int | None = None

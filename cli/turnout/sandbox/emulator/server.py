@@ -611,6 +611,7 @@ def apply_profile(profile: FidelityProfile) -> Callable[[], dict[str, Any]]:
         kinesis_resharding,
         kinesis_time,
         mapping_states,
+        session_expiry,
     )
 
     kinesis_reads.read_shards_by_position()  # every profile: moto's reads walk the whole shard
@@ -624,6 +625,8 @@ def apply_profile(profile: FidelityProfile) -> Callable[[], dict[str, Any]]:
     if profile.clock_rate != 1.0 or profile.retention:
         kinesis_time.stamp_records(profile)
         kinesis_time.millis_behind_latest_on_the_clock(profile)
+    if profile.clock_rate != 1.0:
+        session_expiry.sessions_on_the_clock(profile.now)
     if profile.retention:
         kinesis_time.enforce_retention(profile, trimmed)
     if profile.iterator_ttl_seconds:

@@ -1,12 +1,19 @@
-"""STS sessions that end, as AWS's do (the emulator server's `--session-seconds N`; off by default).
+"""STS sessions that end, as AWS's do.
 
-moto grants AssumeRole sessions with an Expiration but never enforces it. With a limit, AssumeRole
-grants at most N seconds (the answer's Expiration says so, so clients know when to renew), and any
-later request signed with that session's key is refused the way AWS refuses a request with an
-expired session token: HTTP 400 with the code `ExpiredTokenException` (JSON protocols) or
-`ExpiredToken` (query and XML protocols)
-(https://docs.aws.amazon.com/STS/latest/APIReference/CommonErrors.html). Tests use it to prove
-that turnout's long-lived clients renew their credentials.
+- **On the sandbox clock** (a profile whose clock runs faster than real time): an AssumeRole or
+  GetSessionToken session's Expiration is `duration` after it was granted on the sandbox clock,
+  the clock the sandbox's functions read (moto dates it on this machine's clock). On AWS a
+  client's clock and STS's agree; in an accelerated rehearsal a function compared this
+  machine's date with its own sandbox time and took every session for expired.
+- **Ended** (the emulator server's `--session-seconds N`; off by default): moto grants
+  AssumeRole sessions with an Expiration but never enforces it. With a limit, AssumeRole grants
+  at most N seconds (the answer's Expiration says so, so clients know when to renew), and any
+  later request signed with that session's key is refused the way AWS refuses a request with an
+  expired session token: HTTP 400 with the code `ExpiredTokenException` (JSON protocols) or
+  `ExpiredToken` (query and XML protocols)
+  (https://docs.aws.amazon.com/STS/latest/APIReference/CommonErrors.html). Tests use it to
+  prove that turnout's long-lived clients renew their credentials. Real time only: turnout's
+  own clients renew on this machine's clock, so the launcher refuses it with a faster clock.
 """
 
 from __future__ import annotations
@@ -14,14 +21,30 @@ from __future__ import annotations
 import functools
 import json
 import threading
+import time
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 MESSAGE = "The security token included in the request is expired"
 
 _lock = threading.Lock()
 _expiry: dict[str, datetime] = {}  # access key id -> when its session ends (naive UTC)
+
+
+def sessions_on_the_clock(clock: Callable[[], float]) -> None:
+    """Date every new session's Expiration on `clock` instead of this machine's clock."""
+    from moto.sts.models import AssumedRole, Token
+
+    for model in (AssumedRole, Token):
+        original_init = model.__init__
+
+        @functools.wraps(original_init)
+        def __init__(self: Any, *args: Any, _original: Any = original_init, **kwargs: Any) -> None:
+            _original(self, *args, **kwargs)
+            self.expiration += timedelta(seconds=clock() - time.time())
+
+        model.__init__ = __init__  # type: ignore[method-assign]
 
 
 def limit_sessions(seconds: int) -> None:

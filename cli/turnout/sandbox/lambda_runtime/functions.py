@@ -223,6 +223,7 @@ class FunctionHost:
                     str(code_dir),
                     "--handler",
                     config.handler,
+                    *self._clock_arguments(),
                 ],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
@@ -234,6 +235,18 @@ class FunctionHost:
         worker = _Worker(proc, config)
         log_event("worker_started", function=config.function_arn, pid=proc.pid)
         return worker
+
+    def _clock_arguments(self) -> list[str]:
+        """The sandbox clock for the function's ``time.time()`` (none when it is real time)."""
+        profile = self.runtime.profile
+        if profile.clock_rate == 1.0:
+            return []
+        return [
+            "--clock-rate",
+            repr(profile.clock_rate),
+            "--clock-origin",
+            repr(profile.clock_origin),
+        ]
 
     def invoke(self, event: dict[str, Any]) -> InvokeResult:
         request_id = str(uuidlib.uuid4())

@@ -4,6 +4,13 @@ Executed as a script (``python -I worker.py --code-dir DIR --handler mod.func``)
 standard library and the interpreter's site-packages (boto3, like AWS's Python runtime) besides
 the unpacked function zip, which is first on ``sys.path``.
 
+On AWS a function's clock agrees with the services'. With ``--clock-rate R --clock-origin T``
+(a sandbox clock that runs R times faster than this machine's from T) the function's
+``time.time()`` and ``time.time_ns()`` read that clock, so what it stamps (log times, EMF
+``_aws.Timestamp``, ages such as the replicator's ``ReplicationLagMs``) agrees with the record
+arrival times and the metrics it is compared with. ``datetime.now()`` and monotonic time stay on
+this machine's clock; the invocation deadline is kept on it too.
+
 Protocol (JSON lines). The host writes one request per line on stdin::
 
     {"id": "...", "event": {...}, "context": {...}, "deadline_ms": <epoch ms>}
@@ -28,6 +35,8 @@ import time
 import traceback
 from typing import Any
 
+_machine_time = time.time
+
 
 class LambdaContext:
     """The subset of AWS's Python context object that functions commonly use."""
@@ -45,7 +54,7 @@ class LambdaContext:
         self._deadline_ms = deadline_ms
 
     def get_remaining_time_in_millis(self) -> int:
-        return max(0, int(self._deadline_ms - time.time() * 1000))
+        return max(0, int(self._deadline_ms - _machine_time() * 1000))
 
 
 def _error(exc: BaseException) -> dict[str, Any]:
@@ -56,11 +65,30 @@ def _error(exc: BaseException) -> dict[str, Any]:
     }
 
 
+def run_on_the_sandbox_clock(origin: float, rate: float) -> None:
+    """``time.time`` and ``time.time_ns`` read origin + (now - origin) * rate from now on."""
+    machine_ns = time.time_ns
+    origin_ns = int(origin * 1e9)
+
+    def sandbox_time() -> float:
+        return origin + (_machine_time() - origin) * rate
+
+    def sandbox_time_ns() -> int:
+        return origin_ns + int((machine_ns() - origin_ns) * rate)
+
+    time.time = sandbox_time
+    time.time_ns = sandbox_time_ns
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--code-dir", required=True)
     parser.add_argument("--handler", required=True)
+    parser.add_argument("--clock-rate", type=float, default=1.0)
+    parser.add_argument("--clock-origin", type=float, default=0.0)
     args = parser.parse_args()
+    if args.clock_rate != 1.0:
+        run_on_the_sandbox_clock(args.clock_origin, args.clock_rate)
 
     # The protocol channel is a private copy of stdout; fd 1 becomes stderr so that the
     # function's prints land in its log instead of corrupting the protocol.
