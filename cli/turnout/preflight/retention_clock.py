@@ -20,12 +20,10 @@ enabled after that starts at the oldest record left, after a gap.
 
 from __future__ import annotations
 
-from turnout.aws.errors import READ_ERRORS
-from turnout.errors import TurnoutError
 from turnout.preflight.registry import PreflightContext, register
 from turnout.preflight.result import Check, Finding, Verdict
 from turnout.preflight.stream_age import StreamAge, hours, measure_streams
-from turnout.preflight.trimmed import trimmed_at_least, trimmed_text
+from turnout.preflight.trimmed import Trimmed, count_trimmed
 from turnout.spec.names import names
 
 NAME = "retention-clock"
@@ -35,6 +33,11 @@ WARN_SHARE = 0.8
 # before it are already gone.
 TRIMMED_SHARE = 0.99
 RETENTION_DOC = "https://docs.aws.amazon.com/streams/latest/dev/kinesis-extended-retention.html"
+DO_NOT_ENABLE = (
+    "do not enable the new consumers on this stream: check whether the replicator copied the "
+    "trimmed records to the old stream before they went (`turnout status`), then roll back "
+    "(`turnout rollback`) or rebuild the new consumers' state from the old environment"
+)
 READABLE = (
     "give the preflight credentials that can call kinesis:DescribeStreamSummary, ListShards, "
     "GetShardIterator and GetRecords in the new environment, then run it again"
@@ -88,16 +91,9 @@ def _finding(context: PreflightContext, age: StreamAge) -> Finding:
         f"(measured with {age.clock}; read by {who})"
     )
     now = context.clock()
-    oldest_arrival = now - age.oldest_age_seconds
     reached = share >= TRIMMED_SHARE
-    if reached or _gone_since_the_switch(context, age, oldest_arrival, now):
-        lost = trimmed_text(
-            context.aws,
-            names(context.spec, "new").stream(age.stream),
-            context.switched_at,
-            oldest_arrival,
-            now,
-        )
+    lost = _lost(context, age, now - age.oldest_age_seconds, now, reached)
+    if reached or lost.count:
         why = (
             "it has reached retention, so Kinesis is trimming the stream"
             if reached
@@ -107,12 +103,9 @@ def _finding(context: PreflightContext, age: StreamAge) -> Finding:
         return Finding(
             Verdict.FAIL,
             f"{measured}: {why} and the records written to it before this one are gone "
-            f"({lost}); its paused consumers would start after that gap ({RETENTION_DOC})",
-            "do not enable the new consumers on this stream: check whether the replicator "
-            "copied the trimmed records to the old stream before they went (`turnout status`), "
-            "then roll back (`turnout rollback`) or rebuild the new consumers' state from the "
-            "old environment; raise streams[].retention_hours (or set cutover.raise_retention_hours) "
-            "before the next attempt",
+            f"({lost.text}); its paused consumers would start after that gap ({RETENTION_DOC})",
+            f"{DO_NOT_ENABLE}; raise streams[].retention_hours (or set "
+            "cutover.raise_retention_hours) before the next attempt",
         )
     if share >= WARN_SHARE:
         return Finding(
@@ -128,20 +121,18 @@ def _finding(context: PreflightContext, age: StreamAge) -> Finding:
     )
 
 
-def _gone_since_the_switch(
-    context: PreflightContext, age: StreamAge, oldest_arrival: float, now: float
-) -> int | None:
-    """When the switch is older than the retention: the records CloudWatch counts written since
-    it, in the periods before `oldest_arrival` (all gone). None: younger, or not counted."""
+def _lost(
+    context: PreflightContext, age: StreamAge, oldest_arrival: float, now: float, reached: bool
+) -> Trimmed:
+    """What CloudWatch counts written since the switch before `oldest_arrival` (all gone): read
+    when the stream reached retention, or when the switch is older than the retention (a
+    sparse or bursty stream loses records short of it); else nothing is read."""
     switched_at = context.switched_at
-    if switched_at is None or now - switched_at <= age.retention_seconds:
-        return None
+    older = switched_at is not None and now - switched_at > age.retention_seconds
+    if not (reached or older):
+        return Trimmed(None)
     stream = names(context.spec, "new").stream(age.stream)
-    try:
-        cloudwatch = context.aws.client("new", "cloudwatch")
-        return trimmed_at_least(cloudwatch, stream, switched_at, oldest_arrival, now)
-    except (TurnoutError, *READ_ERRORS):
-        return None
+    return count_trimmed(context.aws, stream, switched_at, oldest_arrival, now)
 
 
 def _empty(context: PreflightContext, age: StreamAge) -> Finding:
@@ -152,7 +143,7 @@ def _empty(context: PreflightContext, age: StreamAge) -> Finding:
     since = now - context.switched_at
     if since < age.retention_seconds:
         return Finding(Verdict.PASS, held)
-    gone = _gone_since_the_switch(context, age, now, now)
+    gone = _lost(context, age, now, now, reached=False).count
     if gone == 0:
         return Finding(
             Verdict.PASS,
@@ -166,10 +157,7 @@ def _empty(context: PreflightContext, age: StreamAge) -> Finding:
             f"{hours(age.retention_seconds)} retention: Kinesis has trimmed everything written "
             f"to it since (at least {gone:,} records, AWS/Kinesis IncomingRecords); its paused "
             f"consumers would start after that gap ({RETENTION_DOC})",
-            "do not enable the new consumers on this stream: check whether the replicator "
-            "copied the trimmed records to the old stream before they went (`turnout status`), "
-            "then roll back (`turnout rollback`) or rebuild the new consumers' state from the "
-            "old environment",
+            DO_NOT_ENABLE,
         )
     return Finding(
         Verdict.WARN,

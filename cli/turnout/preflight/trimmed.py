@@ -14,10 +14,12 @@ https://docs.aws.amazon.com/streams/latest/dev/monitoring-with-cloudwatch.html
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 from turnout.aws.cloudwatch import finest_period, incoming_records
 from turnout.aws.errors import READ_ERRORS
+from turnout.errors import TurnoutError
 
 
 def trimmed_at_least(
@@ -34,25 +36,44 @@ def trimmed_at_least(
     return None if found is None else int(found)
 
 
-def trimmed_text(
-    aws: Any, stream: str, switched_at: float | None, oldest_arrival: float, now: float
-) -> str:
-    """What the gate says of the records lost in `stream` (the new environment's)."""
-    if switched_at is None:
+@dataclass(frozen=True)
+class Trimmed:
+    """What the gate knows of the records lost in a new stream: `count` (at least), or why not."""
+
+    count: int | None
+    unknown: str = ""
+
+    @property
+    def text(self) -> str:
+        if self.count is None:
+            return self.unknown
         return (
+            f"at least {self.count:,} records written since the switch (AWS/Kinesis "
+            "IncomingRecords up to the oldest record left), more every minute it stays paused"
+        )
+
+
+def count_trimmed(
+    aws: Any, stream: str, switched_at: float | None, oldest_arrival: float, now: float
+) -> Trimmed:
+    """The records lost in `stream` (the new environment's), read from CloudWatch once."""
+    if switched_at is None:
+        return Trimmed(
+            None,
             "how many is unknown: the switch's start is not known here (the cutover's gate "
-            "reads it from the journal and counts them)"
+            "reads it from the journal and counts them)",
         )
     try:
         count = trimmed_at_least(
             aws.client("new", "cloudwatch"), stream, switched_at, oldest_arrival, now
         )
-    except READ_ERRORS as problem:
+    except (TurnoutError, *READ_ERRORS) as problem:
         detail = " ".join(str(problem).split()).rstrip(".")
-        return f"how many is unknown: AWS/Kinesis IncomingRecords could not be read ({detail})"
+        return Trimmed(
+            None, f"how many is unknown: AWS/Kinesis IncomingRecords could not be read ({detail})"
+        )
     if count is None:
-        return "how many is unknown: CloudWatch holds no AWS/Kinesis IncomingRecords for it"
-    return (
-        f"at least {count:,} records written since the switch (AWS/Kinesis IncomingRecords up "
-        "to the oldest record left), more every minute it stays paused"
-    )
+        return Trimmed(
+            None, "how many is unknown: CloudWatch holds no AWS/Kinesis IncomingRecords for it"
+        )
+    return Trimmed(count)

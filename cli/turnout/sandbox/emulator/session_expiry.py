@@ -36,15 +36,19 @@ def sessions_on_the_clock(clock: Callable[[], float]) -> None:
     """Date every new session's Expiration on `clock` instead of this machine's clock."""
     from moto.sts.models import AssumedRole, Token
 
-    for model in (AssumedRole, Token):
-        original_init = model.__init__
+    _date_expiration_on(AssumedRole, clock)
+    _date_expiration_on(Token, clock)
 
-        @functools.wraps(original_init)
-        def __init__(self: Any, *args: Any, _original: Any = original_init, **kwargs: Any) -> None:
-            _original(self, *args, **kwargs)
-            self.expiration += timedelta(seconds=clock() - time.time())
 
-        model.__init__ = __init__  # type: ignore[method-assign]
+def _date_expiration_on(model: Any, clock: Callable[[], float]) -> None:
+    original_init = model.__init__
+
+    @functools.wraps(original_init)
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        self.expiration += timedelta(seconds=clock() - time.time())
+
+    model.__init__ = __init__
 
 
 def limit_sessions(seconds: int) -> None:
